@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_q.models import Schedule
+
+from circletel.schedules import OWNED_PREFIX, declared_schedules
+
+
+class Command(BaseCommand):
+    help = "Create or update the django-q2 schedules declared in each app's schedules.py (idempotent)."
+
+    def handle(self, *args, **options):
+        specs = declared_schedules()
+        with transaction.atomic():
+            for spec in specs:
+                row, created = Schedule.objects.update_or_create(
+                    name=spec.row_name,
+                    defaults={"func": spec.func, "schedule_type": Schedule.CRON, "cron": spec.cron, "repeats": -1},
+                )
+                self.stdout.write(f"{'created' if created else 'updated'} {spec.name}: {spec.cron} -> {spec.func}")
+            stale = Schedule.objects.filter(name__startswith=OWNED_PREFIX).exclude(name__in=[s.row_name for s in specs])
+            for row in stale:
+                self.stdout.write(f"removed {row.name}")
+            stale.delete()
+        self.stdout.write(self.style.SUCCESS(f"{len(specs)} schedules in place."))

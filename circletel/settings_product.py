@@ -1,0 +1,100 @@
+"""Product settings (billing policy, providers), read from the environment.
+
+Kept apart from the Django framework settings so each app's owner finds its knobs in one place.
+"""
+
+from decimal import Decimal
+
+import environ
+
+env = environ.Env()
+
+# --- Billing policy -----------------------------------------------------------------------------------
+BILLING = {
+    # How prices are entered: VAT-inclusive for personal accounts, exclusive for business.
+    "PRICES_INCLUDE_VAT": {
+        "personal": env.bool("PRICES_INCLUDE_VAT_PERSONAL", default=True),
+        "business": env.bool("PRICES_INCLUDE_VAT_BUSINESS", default=False),
+    },
+    "INVOICE_LEAD_DAYS": env.int("INVOICE_LEAD_DAYS", default=7),
+    "DUE_DAYS_PERSONAL": env.int("DUE_DAYS_PERSONAL", default=7),
+    "DUE_DAYS_BUSINESS": env.int("DUE_DAYS_BUSINESS", default=30),
+}
+DUNNING = {
+    "PRE_DUE_REMINDER_DAYS": env.int("DUNNING_PRE_DUE_DAYS", default=5),
+    "REMINDER_WINDOWS": [(1, 3), (4, 7), (8, None)],
+    "MAX_REMINDERS": env.int("DUNNING_MAX_REMINDERS", default=3),
+    "MIN_HOURS_BETWEEN": env.int("DUNNING_MIN_HOURS_BETWEEN", default=24),
+    "SUSPEND_AFTER_DAYS": env.int("DUNNING_SUSPEND_AFTER_DAYS", default=14),
+}
+
+# --- NetCash ------------------------------------------------------------------------------------------------
+NETCASH = {
+    "PAYNOW_SERVICE_KEY": env("NETCASH_PAYNOW_SERVICE_KEY", default=""),
+    "DEBIT_ORDER_SERVICE_KEY": env("NETCASH_DEBIT_ORDER_SERVICE_KEY", default=""),
+    "ACCOUNT_SERVICE_KEY": env("NETCASH_ACCOUNT_SERVICE_KEY", default=""),
+    "SOFTWARE_VENDOR_KEY": env("NETCASH_SOFTWARE_VENDOR_KEY", default=""),
+    # Our own HMAC secret for Pay Now requests (NetCash does not sign notifies).
+    "PAYNOW_HMAC_SECRET": env("NETCASH_PAYNOW_HMAC_SECRET", default=""),
+    "PAYNOW_URL": env("NETCASH_PAYNOW_URL", default="https://paynow.netcash.co.za/site/paynow.aspx"),
+    "WS_URL": env("NETCASH_WS_URL", default="https://ws.netcash.co.za/NIWS/niws_nif.svc"),
+    "PER_LINE_LIMIT": Decimal(env("NETCASH_PER_LINE_LIMIT", default="10000.00")),
+    "PER_DAY_LIMIT": Decimal(env("NETCASH_PER_DAY_LIMIT", default="500000.00")),
+}
+# The built-in sandbox gateway: on when no Pay Now key is set; refused with DEBUG off unless forced.
+SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=not NETCASH["PAYNOW_SERVICE_KEY"])
+
+# --- Stripe / PayPal ---------------------------------------------------------------------------------------
+STRIPE = {
+    "SECRET_KEY": env("STRIPE_SECRET_KEY", default=""),
+    "PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", default=""),
+    "WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", default=""),
+    "API_BASE": env("STRIPE_API_BASE", default=""),  # tests / local fakes only
+}
+PAYPAL = {
+    "CLIENT_ID": env("PAYPAL_CLIENT_ID", default=""),
+    "CLIENT_SECRET": env("PAYPAL_CLIENT_SECRET", default=""),
+    "WEBHOOK_ID": env("PAYPAL_WEBHOOK_ID", default=""),
+    "API_BASE": env("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com"),
+}
+
+# --- ZOHO Billing ---------------------------------------------------------------------------------------------
+ZOHO = {
+    "CLIENT_ID": env("ZOHO_CLIENT_ID", default=""),
+    "CLIENT_SECRET": env("ZOHO_CLIENT_SECRET", default=""),
+    "REFRESH_TOKEN": env("ZOHO_REFRESH_TOKEN", default=""),
+    "ORGANIZATION_ID": env("ZOHO_ORGANIZATION_ID", default=""),
+    "REGION": env("ZOHO_REGION", default="com"),
+    "RATE_LIMIT_PER_MINUTE": env.int("ZOHO_RATE_LIMIT_PER_MINUTE", default=100),
+    "CONCURRENCY_LIMIT": env.int("ZOHO_CONCURRENCY_LIMIT", default=5),
+    "DAILY_CALL_LIMIT": env.int("ZOHO_DAILY_CALL_LIMIT", default=2500),
+}
+ENABLE_ZOHO_SYNC = env.bool(
+    "ENABLE_ZOHO_SYNC", default=bool(ZOHO["CLIENT_ID"] and ZOHO["REFRESH_TOKEN"] and ZOHO["ORGANIZATION_ID"])
+)
+
+# --- Usage (Interstellio) -----------------------------------------------------------------------------------
+INTERSTELLIO = {
+    "API_URL": env("INTERSTELLIO_API_URL", default=""),
+    "API_TOKEN": env("INTERSTELLIO_API_TOKEN", default=""),
+    "DOMAIN": env("INTERSTELLIO_DOMAIN", default=""),
+}
+
+# --- Notifications ------------------------------------------------------------------------------------------
+SMS_PROVIDER = env("SMS_PROVIDER", default="console")  # console | bulksms | clickatell
+BULKSMS = {"TOKEN_ID": env("BULKSMS_TOKEN_ID", default=""), "TOKEN_SECRET": env("BULKSMS_TOKEN_SECRET", default="")}
+CLICKATELL = {"API_KEY": env("CLICKATELL_API_KEY", default="")}
+OPS_WEBHOOK_URL = env("OPS_WEBHOOK_URL", default="")  # Slack, Discord or generic JSON webhook
+OPS_WEBHOOK_KIND = env("OPS_WEBHOOK_KIND", default="slack")  # slack | discord | json
+
+# --- Reservations -------------------------------------------------------------------------------------------
+RESERVATIONS = {
+    "HOLD_MINUTES": env.int("RESERVATION_HOLD_MINUTES", default=30),
+    "OWNER_EMAIL": env("RESERVATION_OWNER_EMAIL", default="breeder@example.co.za"),
+}
+GA4 = {"MEASUREMENT_ID": env("GA4_MEASUREMENT_ID", default=""), "API_SECRET": env("GA4_API_SECRET", default="")}
+META_CAPI = {"PIXEL_ID": env("META_PIXEL_ID", default=""), "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default="")}
+
+# --- Webhook housekeeping ----------------------------------------------------------------------------------
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=180)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=65536)

@@ -1,0 +1,19 @@
+"""Test settings: the production settings with safe, fast, offline values."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "Wm9vZy1UZXN0LUtleS1Pbmx5LUZvci1UZXN0cy0xMjM=")
+os.environ.setdefault("NETCASH_PAYNOW_HMAC_SECRET", "test-paynow-hmac-secret")
+
+from circletel.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", "/tmp/circletel-test-media")
+LOGGING["handlers"]["console"]["level"] = "WARNING"  # noqa: F405
+SILENCED_SYSTEM_CHECKS = ["circletel.W001"]  # the sandbox gateway is explicitly on in tests

@@ -1,0 +1,57 @@
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from billing.services.customers import customer_create
+from circletel.models import Sequence
+from circletel.sequences import format_number, next_value, next_values
+
+
+def test_format_number_pads_to_five_digits_and_grows_beyond():
+    assert format_number("CT", 2026, 42) == "CT-2026-00042"
+    assert format_number("INV", 2027, 123456) == "INV-2027-123456"
+
+
+@pytest.mark.django_db
+def test_next_values_are_consecutive_and_rollback_returns_them():
+    with transaction.atomic():
+        assert next_value("t") == 1
+        assert list(next_values("t", 3)) == [2, 3, 4]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert next_value("t") == 5
+        raise RuntimeError("roll back")
+    with transaction.atomic():
+        assert next_value("t") == 5  # the rolled-back number is reused: no gap
+    assert Sequence.objects.get(name="t").value == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_values_refuses_outside_a_transaction():
+    with pytest.raises(RuntimeError):
+        next_value("t")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_customer_creations_get_fifty_distinct_numbers():
+    barrier = threading.Barrier(50)
+    numbers, errors = [], []
+
+    def create(i):
+        try:
+            barrier.wait()
+            numbers.append(customer_create(first_name="C", last_name=str(i), email=f"c{i}@example.co.za").account_number)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(numbers) == 50 and len(set(numbers)) == 50
+    assert sorted(int(n.split("-")[-1]) for n in numbers) == list(range(1, 51))

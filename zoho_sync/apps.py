@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ZohoSyncConfig(AppConfig):
+    name = "zoho_sync"
+    verbose_name = "ZOHO sync"
