@@ -1,0 +1,102 @@
+"""The one entry point for telling someone something: `notify` (customers) and `notify_ops`.
+
+    notify(event="invoice_issued", customer=invoice.customer, context={"invoice": ...},
+           idempotency_key=f"invoice_issued:{invoice.pk}")
+
+Call it inside your write transaction: it renders the message, writes a queued NotificationLog
+row per channel (skipping a channel the customer switched off), and sends from a django-q2 task
+after commit. A repeated idempotency key writes and sends nothing. It never raises for delivery
+problems; those are logged on the row and retried. The notifications owner fills in rendering,
+providers and retries behind this signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import IntegrityError, transaction
+
+from notifications.models import NotificationLog
+
+Channel = NotificationLog.Channel
+DEFAULT_CHANNELS = (Channel.EMAIL,)
+
+
+def notify(*, event: str, context: dict, customer=None, email: str | None = None, phone: str | None = None,
+           channels: Sequence[str] | None = None, idempotency_key: str | None = None) -> list[NotificationLog]:
+    """Queue `event` for a customer (honouring their preferences) or for a bare email/phone."""
+    from notifications.rendering import render_message
+
+    channels = tuple(channels or DEFAULT_CHANNELS)
+    prefs = getattr(customer, "billing_account", None) if customer is not None else None
+    logs = []
+    for channel in channels:
+        if channel == Channel.EMAIL:
+            recipient = email or (customer.email if customer else None)
+            allowed = prefs is None or prefs.notify_email
+        elif channel == Channel.SMS:
+            recipient = phone or (customer.phone if customer else None)
+            allowed = prefs is None or prefs.notify_sms
+        else:
+            raise ValueError(f"unknown channel {channel!r}; use notify_ops for ops alerts")
+        if not recipient or not allowed:
+            continue
+        subject, body = render_message(event=event, channel=channel, context=context)
+        log = _queue(customer=customer, recipient=recipient, channel=channel, event=event, subject=subject,
+                     body=body, context=context, idempotency_key=idempotency_key)
+        if log is not None:
+            logs.append(log)
+    return logs
+
+
+def notify_ops(*, event: str, context: dict, idempotency_key: str | None = None,
+               email: bool = True) -> list[NotificationLog]:
+    """Alert operations on the ops webhook (Slack/Discord/JSON) and, by default, the ops email."""
+    from django.conf import settings
+
+    from notifications.rendering import render_message
+
+    logs = []
+    targets = [(Channel.OPS, settings.OPS_WEBHOOK_URL and settings.OPS_WEBHOOK_KIND)]
+    if email:
+        targets.append((Channel.EMAIL, settings.OPS_EMAIL))
+    for channel, recipient in targets:
+        if not recipient:
+            continue
+        subject, body = render_message(event=event, channel=channel, context=context)
+        log = _queue(customer=None, recipient=recipient, channel=channel, event=event, subject=subject, body=body,
+                     context=context, idempotency_key=idempotency_key)
+        if log is not None:
+            logs.append(log)
+    return logs
+
+
+def _queue(*, customer, recipient, channel, event, subject, body, context, idempotency_key) -> NotificationLog | None:
+    try:
+        with transaction.atomic():
+            log = NotificationLog.objects.create(
+                customer=customer, recipient=recipient, channel=channel, event=event, subject=subject[:200],
+                body=body, context=_jsonable(context), idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        return None  # already queued or sent under this key
+    pk = log.pk
+    transaction.on_commit(lambda: _enqueue_send(pk))
+    return log
+
+
+def _enqueue_send(pk: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("notifications.tasks.send_notification", pk, group="notifications")
+
+
+def _jsonable(value):
+    """Keep a JSON-safe copy of the context (models become their str, Decimals strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
