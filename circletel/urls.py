@@ -25,6 +25,10 @@ for app in ("billing", "payments", "zoho_sync", "reservations", "notifications")
     if find_spec(f"{app}.api") and find_spec(f"{app}.api.urls"):
         urlpatterns.append(path("api/", include(f"{app}.api.urls")))
 
+# Provider endpoints (Stripe, PayPal webhooks and flows) shared by payments and reservations.
+if find_spec("payments.urls_providers"):
+    urlpatterns.append(path("", include("payments.urls_providers")))
+
 if settings.DEBUG:
     from django.conf.urls.static import static
 
