@@ -50,7 +50,7 @@ def test_billing_period_month_ends(on, day, start, end):
 @pytest.mark.parametrize(
     ("price", "activation", "day", "expected", "days"),
     [
-        (D("499.00"), date(2026, 1, 15), 1, D("273.61"), (17, 31)),  # 499 * 17/31 = 273.6129
+        (D("499.00"), date(2026, 1, 15), 1, D("273.65"), (17, 31)),  # 499 * 17/31 = 273.645.. (half-up)
         (D("899.00"), date(2026, 2, 15), 1, D("449.50"), (14, 28)),
         (D("899.00"), date(2028, 2, 15), 1, D("465.00"), (15, 29)),  # leap February: 899 * 15/29 = 465 exactly
         (D("699.00"), date(2026, 4, 20), 25, D("112.74"), (5, 31)),  # [25 Mar, 25 Apr)
