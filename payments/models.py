@@ -44,6 +44,7 @@ class PaymentTransaction(ZohoSyncMixin):
         FAILED = "failed"
         REFUNDED = "refunded"
         PARTIALLY_REFUNDED = "partially_refunded"
+        REVERSED = "reversed"  # a settled debit order later returned unpaid
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
@@ -58,6 +59,14 @@ class PaymentTransaction(ZohoSyncMixin):
     failure_reason = models.TextField(blank=True)
     amount_refunded = models.DecimalField(**MONEY, default=Decimal("0.00"))
     completed_at = models.DateTimeField(null=True, blank=True)
+    payment_method = models.ForeignKey("PaymentMethod", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="payments")
+    provider_method = models.CharField(max_length=40, blank=True,
+                                       help_text="The provider's own method code/name, e.g. NetCash Method=4.")
+    needs_review = models.BooleanField(default=False, help_text="A later provider message contradicted this payment.")
+    review_note = models.TextField(blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,3 +128,196 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.provider}:{self.event_id} ({self.status})"
+
+
+class PaymentAllocation(models.Model):
+    """How much of a payment went to which invoice.
+
+    Invariant: one row per (payment, invoice); the sum over a payment's rows never exceeds its
+    amount (the rest is credit on the account). Written only by `payment_allocate`; a reversal
+    reads these rows to reopen exactly what the payment paid.
+    """
+
+    payment = models.ForeignKey(PaymentTransaction, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payment_allocations")
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "invoice"], name="allocation_unique_payment_invoice"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="allocation_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.payment_id} -> {self.invoice_id}: {self.amount}"
+
+
+class PaymentMethod(models.Model):
+    """A customer's saved way to pay, shown only masked ("Bank ***1234", "Visa ***4242").
+
+    Invariants: at most one primary among a customer's non-deleted methods (partial unique
+    constraint); bank details live only in `bank_details_encrypted` (a Fernet token, see
+    payments/crypto.py), never in plaintext, logs, admin lists or API output; a full card number
+    or CVV is never accepted (only the last four digits and the expiry); removal is a soft delete.
+    """
+
+    class Type(models.TextChoices):
+        DEBIT_ORDER = "debit_order"
+        CARD = "card"
+        EFT = "eft"
+
+    class MandateStatus(models.TextChoices):
+        NONE = "none"
+        PENDING = "pending"
+        ACTIVE = "active"
+        DECLINED = "declined"
+        CANCELLED = "cancelled"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_methods")
+    method_type = models.CharField(max_length=12, choices=Type.choices)
+    display_name = models.CharField(max_length=60)
+    last_four = models.CharField(max_length=4, blank=True)
+    card_expiry_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_expiry_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    provider_token = models.CharField(max_length=200, blank=True, help_text="Provider card token (never a PAN).")
+    bank_details_encrypted = models.TextField(blank=True, editable=False)
+    mandate_reference = models.CharField(max_length=22, blank=True)
+    mandate_status = models.CharField(max_length=10, choices=MandateStatus.choices, default=MandateStatus.NONE)
+    is_primary = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["customer_id", "-is_primary", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer"], condition=models.Q(is_primary=True, deleted_at__isnull=True),
+                                    name="paymentmethod_one_primary_per_customer"),
+            models.CheckConstraint(condition=models.Q(last_four="") | models.Q(last_four__regex=r"^[0-9]{4}$"),
+                                   name="paymentmethod_last_four_digits"),
+            models.CheckConstraint(
+                condition=models.Q(card_expiry_month__isnull=True)
+                | models.Q(card_expiry_month__gte=1, card_expiry_month__lte=12),
+                name="paymentmethod_expiry_month_valid"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def masked(self) -> str:
+        return self.display_name
+
+    @property
+    def bank_details(self) -> dict:
+        """Decrypted bank details (for the debit-order batch only; never render or log)."""
+        from payments.crypto import decrypt_json
+
+        return decrypt_json(self.bank_details_encrypted)
+
+
+class Mandate(models.Model):
+    """A NetCash eMandate request for a debit-order payment method and its outcome.
+
+    Invariant: `account_reference` (NetCash field 101, 2-22 chars) is unique; status moves
+    pending -> active | declined, and active -> cancelled; the payment method mirrors it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        DECLINED = "declined"
+        CANCELLED = "cancelled"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="mandates")
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="mandates")
+    account_reference = models.CharField(max_length=22, unique=True)
+    agreement_reference = models.CharField(max_length=40, blank=True)
+    mandate_amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    mandate_url = models.URLField(max_length=500, blank=True)
+    pdf_link = models.URLField(max_length=500, blank=True)
+    decline_reason = models.TextField(blank=True)
+    raw_response = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.account_reference} ({self.status})"
+
+
+class DebitOrderRun(models.Model):
+    """One debit-order batch for an action date (a run with nothing to collect still leaves a row).
+
+    Invariant: items are unique per (invoice, action date) across runs, so re-running a day
+    collects nothing twice; held (over-limit) items are kept and reported, never dropped.
+    """
+
+    class Status(models.TextChoices):
+        PREPARED = "prepared"
+        SUBMITTED = "submitted"
+        FAILED = "failed"
+        EMPTY = "empty"
+
+    action_date = models.DateField()
+    batch_name = models.CharField(max_length=60)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PREPARED)
+    file_token = models.CharField(max_length=100, blank=True)
+    item_count = models.PositiveIntegerField(default=0)
+    held_count = models.PositiveIntegerField(default=0)
+    total_amount = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    job_run = models.ForeignKey("circletel.JobRun", null=True, blank=True, on_delete=models.SET_NULL)
+    error = models.TextField(blank=True)
+    load_report = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-action_date", "-pk"]
+
+    def __str__(self):
+        return f"{self.batch_name} {self.action_date} ({self.status})"
+
+
+class DebitOrderItem(models.Model):
+    """One invoice to collect by debit order on one action date.
+
+    Invariant: unique (invoice, action_date); amounts in Rands here (cents only in the batch file).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SUBMITTED = "submitted"
+        HELD = "held"
+        SETTLED = "settled"
+        FAILED = "failed"
+        RETURNED = "returned"
+
+    run = models.ForeignKey(DebitOrderRun, on_delete=models.PROTECT, related_name="items")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="debit_order_items")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="debit_order_items")
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="debit_order_items")
+    payment = models.OneToOneField(PaymentTransaction, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="debit_order_item")
+    action_date = models.DateField()
+    amount = models.DecimalField(**MONEY)
+    account_reference = models.CharField(max_length=22)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    hold_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "action_date"], name="debitorderitem_unique_invoice_date"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="debitorderitem_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.invoice_id} on {self.action_date}: {self.amount} ({self.status})"

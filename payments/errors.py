@@ -1,0 +1,21 @@
+from circletel.errors import ApplicationError, ConflictError, NotFoundError
+
+
+class PaymentError(ApplicationError):
+    pass
+
+
+class PaymentConflict(ConflictError):
+    pass
+
+
+class PaymentNotFound(NotFoundError):
+    pass
+
+
+class NotifyRejected(ApplicationError):
+    """A provider notification we refuse: the view answers `status_code` with the reason."""
+
+    def __init__(self, message: str, *, status_code: int = 400, extra: dict | None = None):
+        super().__init__(message, extra)
+        self.status_code = status_code
