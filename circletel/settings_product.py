@@ -72,12 +72,33 @@ ZOHO = {
 ENABLE_ZOHO_SYNC = env.bool(
     "ENABLE_ZOHO_SYNC", default=bool(ZOHO["CLIENT_ID"] and ZOHO["REFRESH_TOKEN"] and ZOHO["ORGANIZATION_ID"])
 )
+ZOHO_SYNC = {  # worker, mapping and alert knobs (see docs/zoho-sync.md)
+    "VAT_TAX_ID": env("ZOHO_VAT_TAX_ID", default=""),  # ZOHO tax id of "VAT 15%"
+    "PLAN_CODES": env.json("ZOHO_PLAN_CODES", default={}),  # {"Fibre 50/50": "fibre-50-50"}; else slug of package
+    "ACCOUNT_NUMBER_FIELD": env("ZOHO_ACCOUNT_NUMBER_FIELD", default="Account Number"),  # customer custom field label
+    "MAX_ATTEMPTS": env.int("ZOHO_SYNC_MAX_ATTEMPTS", default=10),
+    "STALE_MINUTES": env.int("ZOHO_SYNC_STALE_MINUTES", default=30),  # syncing/pending longer = stuck
+    "ALERT_FAILED_COUNT": env.int("ZOHO_ALERT_FAILED_COUNT", default=10),
+    "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=95.0),  # percent, not money
+    "ALERT_STALE_PENDING_COUNT": env.int("ZOHO_ALERT_STALE_PENDING_COUNT", default=50),
+    "ALERT_DAILY_USAGE_PERCENT": env.int("ZOHO_ALERT_DAILY_USAGE_PERCENT", default=80),
+}
 
 # --- Usage (Interstellio) -----------------------------------------------------------------------------------
 INTERSTELLIO = {
     "API_URL": env("INTERSTELLIO_API_URL", default=""),
     "API_TOKEN": env("INTERSTELLIO_API_TOKEN", default=""),
     "DOMAIN": env("INTERSTELLIO_DOMAIN", default=""),
+    # Usage sync (billing/clients/interstellio.py); the usage path is the adapter boundary, see the client.
+    "TELEMETRY_URL": env("INTERSTELLIO_TELEMETRY_URL", default="https://telemetry-za.nebularstack.com"),
+    "TENANT_ID": env("INTERSTELLIO_TENANT_ID", default=""),
+    "USAGE_PATH": env("INTERSTELLIO_USAGE_PATH", default="/v1/subscriber/{subscriber_id}/data/daily"),
+    "TIMEZONE": env("INTERSTELLIO_TIMEZONE", default="Africa/Johannesburg"),
+    "TIMEOUT_SECONDS": env.float("INTERSTELLIO_TIMEOUT_SECONDS", default=20.0),  # not money
+    "RETRY_ATTEMPTS": env.int("INTERSTELLIO_RETRY_ATTEMPTS", default=3),
+    "RETRY_BASE_SECONDS": env.float("INTERSTELLIO_RETRY_BASE_SECONDS", default=0.5),  # not money
+    "MAX_DAYS_PER_REQUEST": env.int("INTERSTELLIO_MAX_DAYS_PER_REQUEST", default=128),
+    "SYNC_BATCH_SIZE": env.int("USAGE_SYNC_BATCH_SIZE", default=100),
 }
 
 # --- Notifications ------------------------------------------------------------------------------------------

@@ -66,3 +66,44 @@ class SyncLog(models.Model):
 
     def __str__(self):
         return f"{self.entity_type}#{self.entity_id} {self.action} {self.status}"
+
+
+class ApiCallCounter(models.Model):
+    """Calls made to ZOHO per time window, shared by every worker process.
+
+    `window` is `m:<epoch window index>` for the rate-limit window (per minute in production) or
+    `d:YYYY-MM-DD` for the daily total. Invariant: `count` only grows, with a conditional
+    `UPDATE ... SET count = count + 1 WHERE count < limit`, so two processes can never both take
+    the last slot of a window.
+    """
+
+    window = models.CharField(max_length=40, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.window}: {self.count}"
+
+
+class ConcurrencySlot(models.Model):
+    """One of ZOHO's in-flight request slots (`CONCURRENCY_LIMIT` rows are used).
+
+    A slot is leased with a conditional update (free or lease expired) and released after the
+    call; a crashed worker's lease expires by itself, so no slot is lost for good.
+    """
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"slot {self.slot} ({self.holder or 'free'})"
+
+
+class SyncDashboard(SyncLog):
+    """Proxy that gives the admin its "ZOHO sync" operations page (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "ZOHO sync dashboard"
+        verbose_name_plural = "ZOHO sync dashboard"
