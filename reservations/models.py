@@ -1,0 +1,145 @@
+"""Reservations: listed puppies and the deposits that reserve them.
+
+Races are settled by the database: a puppy moves available -> reserved only through a conditional
+UPDATE (see `reservations.services.reserve`), and a partial unique constraint allows at most one
+active (pending or paid) reservation per puppy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from payments.models import WebhookEvent
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def new_reference() -> str:
+    return f"RSV-{uuid.uuid4().hex[:12].upper()}"
+
+
+class Puppy(models.Model):
+    """A listed puppy. Invariant: 0 <= deposit_amount <= price; status changes only in services."""
+
+    class Sex(models.TextChoices):
+        MALE = "male", "Male"
+        FEMALE = "female", "Female"
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        RESERVED = "reserved", "Reserved"
+        SOLD = "sold", "Sold"
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120, unique=True)
+    breed = models.CharField(max_length=100, db_index=True)
+    sex = models.CharField(max_length=6, choices=Sex.choices)
+    date_of_birth = models.DateField()
+    price = models.DecimalField(**MONEY)
+    deposit_amount = models.DecimalField(**MONEY)
+    photos = models.JSONField(default=list, blank=True, help_text="List of static paths, e.g. img/puppies/bella.jpg")
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        verbose_name_plural = "puppies"
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="puppy_price_gte_0"),
+            models.CheckConstraint(condition=Q(deposit_amount__gte=0), name="puppy_deposit_gte_0"),
+            models.CheckConstraint(condition=Q(deposit_amount__lte=F("price")), name="puppy_deposit_lte_price"),
+        ]
+        indexes = [models.Index(fields=["status", "breed"], name="puppy_status_breed_idx")]
+
+    def __str__(self):
+        return f"{self.name} ({self.breed})"
+
+    @property
+    def is_available(self) -> bool:
+        return self.status == self.Status.AVAILABLE
+
+
+class Reservation(models.Model):
+    """A buyer's deposit on a puppy.
+
+    Invariants (in the database): at most one active (pending or paid) reservation per puppy;
+    (provider, external_payment_id) unique when set; `reference` unique (sent to the provider as
+    client_reference_id / custom_id and used to find the row from a webhook).
+    `refund_state` tracks a refund owed to the buyer (a late payer, or a staff refund); the
+    provider call happens outside any transaction and is swept until it succeeds.
+    """
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe", "Card (Stripe)"
+        PAYPAL = "paypal", "PayPal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending payment"
+        PAID = "paid", "Paid"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    class RefundState(models.TextChoices):
+        NONE = "", "-"
+        REQUESTED = "requested", "Requested"
+        FAILED = "failed", "Failed (will retry)"
+        SUCCEEDED = "succeeded", "Succeeded"
+
+    ACTIVE = (Status.PENDING, Status.PAID)
+
+    reference = models.CharField(max_length=32, unique=True, default=new_reference, editable=False)
+    puppy = models.ForeignKey(Puppy, on_delete=models.PROTECT, related_name="reservations")
+    buyer_name = models.CharField(max_length=150)
+    buyer_email = models.EmailField()
+    buyer_phone = models.CharField(max_length=20)
+    deposit_amount = models.DecimalField(**MONEY)
+    amount_paid = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    currency = models.CharField(max_length=3, default="ZAR")
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    sandbox = models.BooleanField(default=False, help_text="Paid through the local sandbox gateway (no real money)")
+    checkout_id = models.CharField(max_length=100, blank=True, help_text="Stripe Checkout Session id / PayPal order id")
+    external_payment_id = models.CharField(max_length=100, null=True, blank=True,
+                                           help_text="Stripe PaymentIntent id / PayPal capture id")
+    webhook_event = models.ForeignKey(WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="reservations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refund_state = models.CharField(max_length=10, choices=RefundState.choices, default="", blank=True)
+    refund_id = models.CharField(max_length=100, blank=True)
+    refund_error = models.TextField(blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    conversions_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["puppy"], condition=Q(status__in=["pending", "paid"]),
+                                    name="reservation_one_active_per_puppy"),
+            models.UniqueConstraint(fields=["provider", "external_payment_id"],
+                                    condition=Q(external_payment_id__isnull=False),
+                                    name="reservation_unique_provider_payment"),
+            models.CheckConstraint(condition=Q(deposit_amount__gte=0), name="reservation_deposit_gte_0"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="reservation_amount_paid_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="reservation_status_exp_idx"),
+            models.Index(fields=["refund_state"], name="reservation_refund_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} {self.puppy_id} R {self.deposit_amount} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
