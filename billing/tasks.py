@@ -45,3 +45,12 @@ def run_dunning(run_date: str | date | None = None, triggered_by: str = "schedul
     if isinstance(run_date, str):
         run_date = date.fromisoformat(run_date)
     return dunning_run(today=run_date, triggered_by=triggered_by)
+
+
+def sync_usage(service_id: int | None = None, date_from: str | date | None = None, date_to: str | date | None = None,
+               dry_run: bool = False, triggered_by: str = "schedule") -> int:
+    """The hourly usage sync (:05 every hour, SAST): every active service with a subscriber id. Returns the JobRun id."""
+    from billing.services.usage import usage_sync_run
+
+    return usage_sync_run(service_id=service_id, date_from=date_from, date_to=date_to, dry_run=dry_run,
+                          triggered_by=triggered_by)

@@ -1,0 +1,1 @@
+"""Provider clients used by billing services (one module per provider)."""
