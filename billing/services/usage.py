@@ -110,12 +110,12 @@ def _notify_threshold(*, service, threshold: int, used: Decimal, cap: Decimal, s
         "package_name": service.package_name,
         "threshold": threshold,
         "percent": int(percent),
-        "used_mb": str(used),
-        "used_gb": str(_gb(used)),
-        "cap_gb": str(service.data_cap_gb),
-        "cycle_start": start.isoformat(),
-        "cycle_end": (end - dt.timedelta(days=1)).isoformat(),  # last day of the cycle, inclusive
-        "resets_on": end.isoformat(),
+        "used_mb": used,
+        "used_gb": _gb(used),
+        "cap_gb": service.data_cap_gb,
+        "cycle_start": start,
+        "cycle_end": end - dt.timedelta(days=1),  # last day of the cycle, inclusive
+        "reset_date": end,  # the first day of the next cycle
     }
     notify(event=f"usage_{threshold}", context=context, customer=customer, channels=("email", "sms"),
            idempotency_key=f"usage_{threshold}:{service.pk}:{start.isoformat()}")
