@@ -125,6 +125,9 @@ class CreditNote(models.Model):
     subtotal = models.DecimalField(**MONEY)
     vat_amount = models.DecimalField(**MONEY)
     total = models.DecimalField(**MONEY)
+    applied_amount = models.DecimalField(
+        **MONEY, default=Decimal("0.00"),
+        help_text="Part of the total applied to the invoice's paid amount; the rest is credit on the account.")
     issue_date = models.DateField()
     created_by = models.CharField(max_length=150, default="system")
     zoho_id = models.CharField(max_length=64, blank=True)
@@ -136,6 +139,8 @@ class CreditNote(models.Model):
             models.CheckConstraint(condition=models.Q(total__gt=0), name="creditnote_total_gt_0"),
             models.CheckConstraint(condition=models.Q(total=F("subtotal") + F("vat_amount")),
                                    name="creditnote_total_is_subtotal_plus_vat"),
+            models.CheckConstraint(condition=models.Q(applied_amount__gte=0) & models.Q(applied_amount__lte=F("total")),
+                                   name="creditnote_applied_within_total"),
         ]
 
     def __str__(self):

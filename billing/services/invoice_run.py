@@ -1,0 +1,258 @@
+"""The invoice run: every active service due within the lead days gets that period's recurring invoice once.
+
+Work is claimed in bounded batches with `SELECT ... FOR UPDATE SKIP LOCKED` on the service rows, so
+concurrent runs split the work and never bill a service twice; each batch is one transaction that
+bulk-creates invoices, lines and ledger entries, reserves invoice numbers with one `next_values`
+call, moves balances and next billing dates with one UPDATE each, so the query count per batch is
+constant. A crash rolls back the open batch only: committed batches advanced their services'
+next billing dates, so a rerun continues where the crash stopped. The partial unique constraint on
+(service, period_start) for live recurring invoices is the last line of defence. PDFs and
+notifications are queued after each batch commits, never inside it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Value, When
+from django.utils import timezone
+
+from billing.models import BillingAccount, CustomerService, Invoice, InvoiceLine, LedgerEntry, Suspension
+from billing.proration import overlap_days, period_after
+from billing.services.invoices import (
+    LineSpec,
+    due_date_for,
+    invoice_number,
+    invoice_totals,
+    prices_include_vat_for,
+    recurring_line,
+)
+from circletel.jobs import job_run
+from circletel.models import JobRun
+from circletel.sequences import next_values
+
+JOB_NAME = "generate_invoices"
+DEFAULT_BATCH = 1000
+MONEY_FIELD = DecimalField(max_digits=12, decimal_places=2)
+
+
+@dataclass
+class PlannedInvoice:
+    service: CustomerService
+    period_start: date
+    period_end: date
+    line: LineSpec | None  # None: every day of the period is a skip-billing suspension day
+
+
+@dataclass
+class RunResult:
+    job_run_id: int
+    created: int = 0
+    skipped: int = 0
+    failed: int = 0
+    batches: int = 0
+    total: Decimal = Decimal("0.00")
+    preview: list = field(default_factory=list)
+
+
+def lead_cutoff(run_date: date) -> date:
+    return run_date + timedelta(days=settings.BILLING["INVOICE_LEAD_DAYS"])
+
+
+def eligible_services(run_date: date):
+    """Services billed within the lead days; suspended ones too, unless the open suspension skips billing."""
+    open_skip = Suspension.objects.filter(service=OuterRef("pk"), reactivated_on__isnull=True, skip_billing=True)
+    return (CustomerService.objects
+            .filter(status__in=[CustomerService.Status.ACTIVE, CustomerService.Status.SUSPENDED],
+                    next_billing_date__isnull=False, next_billing_date__lte=lead_cutoff(run_date))
+            .exclude(Exists(open_skip)))
+
+
+def plan_for(service: CustomerService, suspensions: list[Suspension]) -> PlannedInvoice:
+    """The period that starts at the service's next billing date and its (suspension-adjusted) charge."""
+    start = service.next_billing_date
+    end = period_after(start, service.billing_day)[1]
+    skipped = sum(overlap_days(start, end, s.suspended_on, s.reactivated_on) for s in suspensions)
+    skipped = min(skipped, (end - start).days)
+    if skipped == (end - start).days:
+        return PlannedInvoice(service, start, end, None)
+    return PlannedInvoice(service, start, end, recurring_line(service, start, end, skipped))
+
+
+def service_next_invoice_preview(*, service: CustomerService) -> dict | None:
+    """What the run will invoice next for this service (the dashboard's "next invoice"), same code path."""
+    if service.next_billing_date is None:
+        return None
+    suspensions = list(service.suspensions.filter(skip_billing=True, reactivated_on__isnull=False))
+    plan = plan_for(service, suspensions)
+    if plan.line is None:
+        return {"period_start": plan.period_start, "period_end": plan.period_end, "lines": [], "total": Decimal("0.00")}
+    totals = invoice_totals([plan.line], prices_include_vat=prices_include_vat_for(service.customer))
+    return {"period_start": plan.period_start, "period_end": plan.period_end, "lines": [plan.line],
+            "subtotal": totals.subtotal, "vat_amount": totals.vat_amount, "total": totals.total,
+            "due_date": due_date_for(customer=service.customer, invoice_type=Invoice.InvoiceType.RECURRING,
+                                     issue_date=plan.period_start - timedelta(days=settings.BILLING["INVOICE_LEAD_DAYS"]),
+                                     period_start=plan.period_start)}
+
+
+def _suspensions_by_service(service_ids: list[int]) -> dict[int, list[Suspension]]:
+    out: dict[int, list[Suspension]] = defaultdict(list)
+    for s in Suspension.objects.filter(service_id__in=service_ids, skip_billing=True, reactivated_on__isnull=False):
+        out[s.service_id].append(s)
+    return out
+
+
+def _bill_batch(services: list[CustomerService], run_date: date, *, followups: bool = True) -> tuple[int, Decimal]:
+    """Invoice one claimed batch (call inside atomic with the service rows locked). Returns (count, total)."""
+    suspensions = _suspensions_by_service([s.pk for s in services])
+    plans = [plan_for(s, suspensions.get(s.pk, [])) for s in services]
+    billable = [p for p in plans if p.line is not None]
+    invoices, lines_by_invoice = [], []
+    if billable:
+        numbers = next_values("invoice", len(billable))
+        for plan, value in zip(billable, numbers, strict=True):
+            customer = plan.service.customer
+            inclusive = prices_include_vat_for(customer)
+            totals = invoice_totals([plan.line], prices_include_vat=inclusive)
+            invoices.append(Invoice(
+                number=invoice_number(run_date, value), customer=customer, service=plan.service,
+                invoice_type=Invoice.InvoiceType.RECURRING, issue_date=run_date,
+                due_date=due_date_for(customer=customer, invoice_type=Invoice.InvoiceType.RECURRING,
+                                      issue_date=run_date, period_start=plan.period_start),
+                period_start=plan.period_start, period_end=plan.period_end, prices_include_vat=inclusive,
+                subtotal=totals.subtotal, vat_amount=totals.vat_amount, total=totals.total,
+            ))
+            lines_by_invoice.append(plan.line)
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create([line.to_model(inv, 0) for inv, line in zip(invoices, lines_by_invoice,
+                                                                                     strict=True)])
+        LedgerEntry.objects.bulk_create([
+            LedgerEntry(customer_id=inv.customer_id, entry_type=LedgerEntry.EntryType.INVOICE, amount=inv.total,
+                        reference=f"invoice:{inv.pk}", description=f"Invoice {inv.number}", effective_date=run_date,
+                        invoice=inv)
+            for inv in invoices
+        ])
+        owed: dict[int, Decimal] = defaultdict(Decimal)
+        for inv in invoices:
+            owed[inv.customer_id] += inv.total
+        BillingAccount.objects.filter(customer_id__in=list(owed)).update(balance=F("balance") + Case(
+            *[When(customer_id=c, then=Value(v)) for c, v in owed.items()], output_field=MONEY_FIELD))
+    CustomerService.objects.filter(pk__in=[p.service.pk for p in plans]).update(
+        next_billing_date=Case(*[When(pk=p.service.pk, then=Value(p.period_end)) for p in plans]),
+        updated_at=timezone.now())
+    if invoices and followups:
+        ids = [inv.pk for inv in invoices]
+        transaction.on_commit(lambda: _queue_followups(ids))
+    return len(invoices), sum((inv.total for inv in invoices), Decimal("0.00"))
+
+
+def _queue_followups(ids: list[int]) -> None:
+    from django_q.tasks import async_task
+
+    async_task("billing.tasks.notify_invoices_issued", ids, group="billing")
+    async_task("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
+
+
+def _claim(run_date: date, limit: int, exclude: set[int]) -> list[CustomerService]:
+    qs = eligible_services(run_date)
+    if exclude:
+        qs = qs.exclude(pk__in=exclude)
+    return list(qs.select_related("customer").select_for_update(skip_locked=True, of=("self",))
+                .order_by("pk")[:limit])
+
+
+def invoice_run(*, run_date: date | None = None, dry_run: bool = False, triggered_by: str = "schedule",
+                job_run_id: int | None = None, batch_size: int = DEFAULT_BATCH, followups: bool = True) -> RunResult:
+    """Create every due recurring invoice for `run_date` (default today) exactly once."""
+    run_date = run_date or timezone.localdate()
+    record = JobRun.objects.get(pk=job_run_id) if job_run_id else None
+    with job_run(JOB_NAME, triggered_by=triggered_by, record=record) as run:
+        result = RunResult(job_run_id=run.id)
+        run.details.update({"run_date": run_date.isoformat(), "dry_run": dry_run, "cutoff": lead_cutoff(run_date).isoformat()})
+        if dry_run:
+            _dry_run(run_date, result, batch_size)
+            run.details["would_create"] = result.created
+            run.details["would_total"] = str(result.total)
+            run.skipped = result.skipped
+            return result
+        failed: set[int] = set()
+        while True:
+            try:
+                with transaction.atomic():
+                    services = _claim(run_date, batch_size, failed)
+                    if not services:
+                        break
+                    count, total = _bill_batch(services, run_date, followups=followups)
+            except (IntegrityError, DatabaseError):
+                # One bad row (e.g. a period already invoiced by hand) must not stop the run: retry
+                # this batch one service at a time and set the failures aside.
+                count, total = _one_by_one(run_date, batch_size, failed, run, followups)
+                if count is None:
+                    break
+            result.created += count
+            result.total += total
+            result.batches += 1
+            run.processed += count
+        result.failed = len(failed)
+        run.details["invoices_total"] = str(result.total)
+        run.details["batches"] = result.batches
+    return result
+
+
+def _one_by_one(run_date, batch_size, failed, run, followups):
+    with transaction.atomic():
+        ids = [s.pk for s in _claim(run_date, batch_size, failed)]
+    if not ids:
+        return None, Decimal("0.00")
+    created, total = 0, Decimal("0.00")
+    for pk in ids:
+        try:
+            with transaction.atomic():
+                services = list(eligible_services(run_date).filter(pk=pk).select_related("customer")
+                                .select_for_update(skip_locked=True, of=("self",)))
+                if services:
+                    c, t = _bill_batch(services, run_date, followups=followups)
+                    created += c
+                    total += t
+        except (IntegrityError, DatabaseError) as exc:
+            failed.add(pk)
+            run.fail_item(f"service:{pk}", exc)
+    return created, total
+
+
+def _dry_run(run_date: date, result: RunResult, batch_size: int) -> None:
+    """Plan the first due period of every eligible service without writing anything."""
+    last_pk = 0
+    while True:
+        services = list(eligible_services(run_date).filter(pk__gt=last_pk).select_related("customer")
+                        .order_by("pk")[:batch_size])
+        if not services:
+            return
+        suspensions = _suspensions_by_service([s.pk for s in services])
+        for s in services:
+            plan = plan_for(s, suspensions.get(s.pk, []))
+            if plan.line is None:
+                result.skipped += 1
+                continue
+            totals = invoice_totals([plan.line], prices_include_vat=prices_include_vat_for(s.customer))
+            result.created += 1
+            result.total += totals.total
+            if len(result.preview) < 100:
+                result.preview.append({"service": s.pk, "period_start": plan.period_start.isoformat(),
+                                       "total": str(totals.total)})
+        last_pk = services[-1].pk
+
+
+def invoice_run_start(*, triggered_by: str, run_date: date | None = None) -> JobRun:
+    """Create the JobRun row now and start the run as a django-q2 task; returns the row (for its id)."""
+    record = JobRun.objects.create(job_name=JOB_NAME, started_at=timezone.now(), triggered_by=triggered_by)
+    from django_q.tasks import async_task
+
+    async_task("billing.tasks.run_invoice_run", run_date.isoformat() if run_date else None, False, triggered_by,
+               record.pk, group="billing")
+    return record
