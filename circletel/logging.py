@@ -45,7 +45,7 @@ _SECRET_KV = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization|service[_-]?key|account[_-]?number|cvv)"
     r"(\W{1,3})([^\s,;&'\"]+)"
 )
-_LONG_DIGITS = re.compile(r"(?<![\d-])\d{8,19}(?![\d-])")
+_LONG_DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
 
 
 def redact(text: str) -> str:
