@@ -1,0 +1,64 @@
+"""Provider endpoints. Plain Django views (no DRF): they read raw bodies and must answer fast."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments.errors import NotifyRejected
+from payments.models import WebhookEvent
+from payments.services.netcash_paynow import parse_form, paynow_notify_receive
+
+logger = logging.getLogger("payments.webhooks.netcash")
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _reject(status: int, message: str, extra: dict | None = None) -> JsonResponse:
+    return JsonResponse({"message": message, "extra": extra or {}}, status=status)
+
+
+def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | None = None) -> HttpResponse:
+    """Everything the webhook does after reading the socket (the sandbox gateway calls this too)."""
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        logger.warning("netcash notify rejected: body too large (%s bytes)", len(body))
+        return _reject(413, "Request body too large.")
+    if (content_type or "").split(";")[0].strip().lower() != FORM_TYPE:
+        logger.warning("netcash notify rejected: content type %r", (content_type or "")[:60])
+        return _reject(415, "Expected application/x-www-form-urlencoded.")
+    try:
+        text = body.decode("utf-8")
+        fields = parse_form(text)
+    except (UnicodeDecodeError, ValueError):
+        logger.warning("netcash notify rejected: malformed body")
+        return _reject(400, "Malformed form body.")
+    try:
+        event, created = paynow_notify_receive(fields=fields, body=text, headers=headers or {})
+    except NotifyRejected as exc:
+        logger.warning("netcash notify rejected (%s): %s reference=%s", exc.status_code, exc.message,
+                       (fields.get("Reference") or "")[:64])
+        return _reject(exc.status_code, exc.message, exc.extra)
+    status = event.status if created else "duplicate"
+    if created and event.status == WebhookEvent.Status.FAILED:
+        # Stored and retried by the reprocess schedule; NetCash still gets its 200.
+        logger.error("netcash notify %s stored but failed: %s", event.event_id, event.error[:200])
+    return HttpResponse(f"OK {status}", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def netcash_webhook(request: HttpRequest) -> HttpResponse:
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _reject(400, "Bad Content-Length.")
+    if declared > limit:
+        logger.warning("netcash notify rejected: declared body too large (%s bytes)", declared)
+        return _reject(413, "Request body too large.")
+    body = request.read(limit + 1)
+    return netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
+                                   headers={k: v for k, v in request.headers.items()})

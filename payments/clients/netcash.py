@@ -1,0 +1,311 @@
+"""NetCash client: Pay Now form building + notify authentication, debit-order batches, eMandates.
+
+Units (pinned by tests; a wrong unit once charged customers 100x too little):
+- Pay Now `p4` and the notify `Amount` are **Rands with two decimals** ("899.00").
+- Debit-order batch field 162 and the footer total are **cents** (89900).
+
+Authenticity: NetCash does not sign Pay Now posts (CONTRACTS 2.1). We put our own HMAC-SHA256 of
+(reference, amount) in `m6` (returned as `Extra3`) and the amount we asked for in `m5` (`Extra2`),
+and accept a notify only when the HMAC verifies (constant-time). Without a configured secret
+every signing/verifying call raises `ImproperlyConfigured` (fail closed).
+
+Web services (`NIWS_NIF`, SOAP 1.1) go through `circletel.http.send` with an explicit timeout and
+`with_retries`. Field names for AddMandate are [UNCONFIRMED] (CONTRACTS 2.4) and kept here only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from circletel.http import PermanentProviderError, ProviderTimeoutError, RetryableProviderError, send, with_retries
+
+PROVIDER = "netcash"
+DEFAULT_VENDOR_KEY = "24ade73c-98cf-47b3-99be-cc7b867b3080"
+CENT = Decimal("0.01")
+TIMEOUT = (5, 30)
+ERROR_CODES = {"100": "authentication failure (service key)", "101": "date format error",
+               "102": "parameter error", "200": "general code exception"}
+SOAP_NS = "http://tempuri.org/"
+_AMOUNT_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+def _config() -> dict:
+    return settings.NETCASH
+
+
+def _secret() -> bytes:
+    secret = _config().get("PAYNOW_HMAC_SECRET") or ""
+    if not secret:
+        raise ImproperlyConfigured("NETCASH_PAYNOW_HMAC_SECRET is not set: Pay Now requests cannot be signed or verified.")
+    return secret.encode()
+
+
+def hmac_configured() -> bool:
+    return bool(_config().get("PAYNOW_HMAC_SECRET"))
+
+
+# --- units ------------------------------------------------------------------------------------------------
+def rands(amount: Decimal) -> str:
+    """Pay Now amount: Rands with two decimals, e.g. Decimal('899') -> '899.00'."""
+    if not isinstance(amount, Decimal):
+        raise TypeError("amounts must be Decimal")
+    return f"{amount.quantize(CENT, rounding=ROUND_HALF_UP):.2f}"
+
+
+def cents(amount: Decimal) -> int:
+    """Debit-order batch amount: integer cents, e.g. Decimal('899.00') -> 89900."""
+    if not isinstance(amount, Decimal):
+        raise TypeError("amounts must be Decimal")
+    return int((amount.quantize(CENT, rounding=ROUND_HALF_UP) * 100).to_integral_value())
+
+
+def parse_rands(value: str) -> Decimal:
+    """Parse a notify `Amount` ("899.00"); raises ValueError on anything else (no floats, no signs)."""
+    value = (value or "").strip()
+    if not _AMOUNT_RE.match(value):
+        raise ValueError(f"not a Rand amount: {value[:20]!r}")
+    try:
+        return Decimal(value).quantize(CENT)
+    except InvalidOperation as exc:  # pragma: no cover - regex already guards
+        raise ValueError("not a Rand amount") from exc
+
+
+# --- Pay Now ----------------------------------------------------------------------------------------------
+def paynow_signature(*, reference: str, amount: Decimal) -> str:
+    message = f"{reference}|{rands(amount)}".encode()
+    return hmac.new(_secret(), message, hashlib.sha256).hexdigest()
+
+
+def paynow_verify(*, reference: str, amount: Decimal, signature: str) -> bool:
+    expected = paynow_signature(reference=reference, amount=amount)
+    return hmac.compare_digest(expected.encode(), (signature or "").encode())
+
+
+@dataclass(frozen=True)
+class PayNowForm:
+    action_url: str
+    fields: dict
+
+
+def paynow_form(*, reference: str, amount: Decimal, description: str, email: str = "", cellphone: str = "",
+                kind: str = "invoice", action_url: str | None = None) -> PayNowForm:
+    """The auto-submitting form the browser posts to NetCash (target=_top, never an iframe)."""
+    config = _config()
+    fields = {
+        "m1": config.get("PAYNOW_SERVICE_KEY") or "",
+        "m2": config.get("SOFTWARE_VENDOR_KEY") or DEFAULT_VENDOR_KEY,
+        "p2": reference,
+        "p3": description[:50],
+        "p4": rands(amount),
+        "Budget": "N",
+        "m4": kind,
+        "m5": rands(amount),
+        "m6": paynow_signature(reference=reference, amount=amount),
+        "m9": email,
+        "m10": "",
+    }
+    if cellphone:
+        fields["m11"] = cellphone  # [UNCONFIRMED] cellphone field (CONTRACTS 2.1)
+    return PayNowForm(action_url=action_url or config["PAYNOW_URL"], fields=fields)
+
+
+METHOD_NAMES = {"1": "Card", "2": "Bank EFT", "3": "Retail", "4": "Instant EFT", "5": "MasterPass",
+                "6": "Visa Click to Pay", "7": "Masterpass QR", "8": "Mobicred", "9": "Payflex", "10": "Flash voucher"}
+METHOD_KINDS = {"1": "card", "2": "eft", "3": "cash", "4": "instant_eft", "5": "card", "6": "card", "7": "card",
+                "8": "card", "9": "card", "10": "cash"}
+PENDING_METHODS = {"2", "3"}  # bank EFT and retail can be reported before the money arrives
+
+
+@dataclass(frozen=True)
+class PayNowNotify:
+    """A parsed, authenticated Pay Now notify."""
+
+    request_trace: str
+    reference: str
+    amount: Decimal
+    signed_amount: Decimal
+    accepted: bool
+    pending: bool
+    reason: str
+    method_code: str
+    kind: str
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return METHOD_KINDS.get(self.method_code, "card")
+
+    @property
+    def method_name(self) -> str:
+        return METHOD_NAMES.get(self.method_code, "Card")
+
+
+# --- web services (SOAP) ------------------------------------------------------------------------------------
+def _soap(method: str, params: dict) -> str:
+    return _soap_result(_soap_raw(method, params), method)
+
+
+def _soap_result(text: str, method: str) -> str:
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise PermanentProviderError("NetCash returned malformed XML", provider=PROVIDER, raw=text) from exc
+    for element in root.iter():
+        if element.tag.endswith(f"{method}Result"):
+            return (element.text or "").strip()
+    raise PermanentProviderError(f"NetCash response has no {method}Result", provider=PROVIDER, raw=text)
+
+
+def _raise_for_code(result: str, *, what: str) -> None:
+    if result in ERROR_CODES:
+        raise PermanentProviderError(f"NetCash {what} failed: {result} {ERROR_CODES[result]}", provider=PROVIDER,
+                                     code=result, raw=result)
+
+
+def _debit_key() -> str:
+    key = _config().get("DEBIT_ORDER_SERVICE_KEY") or ""
+    if not key:
+        raise ImproperlyConfigured("NETCASH_DEBIT_ORDER_SERVICE_KEY is not set: debit orders cannot be submitted.")
+    return key
+
+
+def debit_orders_configured() -> bool:
+    return bool(_config().get("DEBIT_ORDER_SERVICE_KEY"))
+
+
+@dataclass(frozen=True)
+class DebitOrderLine:
+    account_reference: str  # field 101, <= 22 chars
+    account_name: str  # 102
+    holder_name: str  # 132
+    account_type: int  # 133: 1 current, 2 savings
+    branch_code: str  # 134
+    account_number: str  # 136
+    amount: Decimal  # Rands here; written as cents (162)
+
+
+def _clean(value: str, limit: int) -> str:
+    return re.sub(r"[\t\r\n]", " ", str(value))[:limit]
+
+
+def build_twoday_batch(*, batch_name: str, action_date: date, lines: list[DebitOrderLine],
+                       service_key: str | None = None, instruction: str = "TwoDay") -> str:
+    """The tab-delimited H/K/T/F batch file (CONTRACTS 2.3). Amounts in CENTS."""
+    vendor = _config().get("SOFTWARE_VENDOR_KEY") or DEFAULT_VENDOR_KEY
+    key = service_key if service_key is not None else _debit_key()
+    rows = [["H", key, "1", instruction, _clean(batch_name, 40), action_date.strftime("%Y%m%d"), vendor],
+            ["K", "101", "102", "131", "132", "133", "134", "136", "162"]]
+    total = 0
+    for line in lines:
+        amount_cents = cents(line.amount)
+        total += amount_cents
+        rows.append(["T", _clean(line.account_reference, 22), _clean(line.account_name, 40), "1",
+                     _clean(line.holder_name, 40), str(line.account_type), _clean(line.branch_code, 6),
+                     _clean(line.account_number, 16), str(amount_cents)])
+    rows.append(["F", str(len(lines)), str(total), "9999"])
+    return "\r\n".join("\t".join(row) for row in rows) + "\r\n"
+
+
+def batch_file_upload(*, file_text: str, sleep=None) -> str:
+    """Upload a batch; returns NetCash's file token.
+
+    Retries only when nothing can have reached NetCash (connection refused / 429); a timeout or
+    5xx after sending is ambiguous, so it becomes a permanent "outcome unknown" error and staff
+    check the portal before resubmitting (a blind retry could debit customers twice).
+    """
+    key = _debit_key()
+
+    def call():
+        try:
+            return _soap("BatchFileUpload", {"ServiceKey": key, "File": file_text})
+        except ProviderTimeoutError as exc:
+            raise PermanentProviderError("NetCash upload timed out: outcome unknown, check the portal",
+                                         provider=PROVIDER, code="unknown") from exc
+        except RetryableProviderError as exc:
+            if exc.http_status and exc.http_status >= 500:
+                raise PermanentProviderError(f"NetCash upload failed ({exc.http_status}): outcome unknown",
+                                             provider=PROVIDER, http_status=exc.http_status, code="unknown") from exc
+            raise
+
+    token = with_retries(call, **({"sleep": sleep} if sleep else {}))
+    _raise_for_code(token, what="batch upload")
+    if not token:
+        raise PermanentProviderError("NetCash returned an empty file token", provider=PROVIDER)
+    return token
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    status: str  # SUCCESSFUL | SUCCESSFUL WITH ERRORS | UNSUCCESSFUL | PENDING
+    errors: list
+    raw: str
+
+
+def request_load_report(*, file_token: str, sleep=None) -> LoadReport:
+    """Read the load report for an uploaded file (safe to retry: a read)."""
+    key = _debit_key()
+    text = with_retries(lambda: _soap("RequestFileUploadReport", {"ServiceKey": key, "FileToken": file_token}),
+                        **({"sleep": sleep} if sleep else {}))
+    _raise_for_code(text.strip(), what="load report")
+    status = "PENDING"
+    errors = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("###BEGIN"):
+            for candidate in ("SUCCESSFUL WITH ERRORS", "UNSUCCESSFUL", "SUCCESSFUL"):
+                if candidate in line:
+                    status = candidate
+                    break
+        elif line.startswith("###ERROR"):
+            errors.append(line)
+    return LoadReport(status=status, errors=errors, raw=text)
+
+
+@dataclass(frozen=True)
+class MandateRequestResult:
+    error_code: str
+    mandate_url: str
+    errors: list
+    raw: str
+
+
+def add_mandate(*, fields: dict, sleep=None) -> MandateRequestResult:
+    """AddMandate (one mandate per call). Field names [UNCONFIRMED], see CONTRACTS 2.4.
+
+    Retrying is safe: NetCash keys mandates on AccountReference, which we derive from our row.
+    """
+    key = _debit_key()
+    params = {"ServiceKey": key, **fields}
+    text = with_retries(lambda: _soap_raw("AddMandate", params), **({"sleep": sleep} if sleep else {}))
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise PermanentProviderError("NetCash returned malformed XML", provider=PROVIDER, raw=text) from exc
+    values = {el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter()}
+    code = values.get("ErrorCode", "")
+    errors = [(el.text or "").strip() for el in root.iter() if el.tag.endswith("string") and el.text]
+    if code not in ("", "0", "000"):
+        raise PermanentProviderError(f"NetCash AddMandate failed: {code}", provider=PROVIDER, code=code, raw=text,
+                                     extra={"errors": errors})
+    return MandateRequestResult(error_code=code or "0", mandate_url=values.get("MandateUrl", ""), errors=errors,
+                                raw=text)
+
+
+def _soap_raw(method: str, params: dict) -> str:
+    body = "".join(f"<tem:{k}>{escape(str(v))}</tem:{k}>" for k, v in params.items())
+    envelope = ('<?xml version="1.0" encoding="utf-8"?>'
+                '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:tem="http://tempuri.org/">'
+                f"<soap:Body><tem:{method}>{body}</tem:{method}></soap:Body></soap:Envelope>")
+    return send("POST", _config()["WS_URL"], provider=PROVIDER, timeout=TIMEOUT, data=envelope.encode(),
+                headers={"Content-Type": "text/xml; charset=utf-8",
+                         "SOAPAction": f"http://tempuri.org/INIWS_NIF/{method}"}).text

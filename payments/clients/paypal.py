@@ -1,0 +1,169 @@
+"""PayPal client: Orders v2, refunds and webhook verification over HTTP (CONTRACTS section 4).
+
+OAuth client credentials; the access token is cached in the Django cache until shortly before
+`expires_in`. Every call goes through `circletel.http.send` (explicit timeout, typed errors:
+retryable for timeouts/429/5xx, permanent for other 4xx). Creates and captures carry a
+`PayPal-Request-Id` derived from our row so a retry is an idempotent replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+from circletel.http import PermanentProviderError, send
+
+PROVIDER = "paypal"
+TIMEOUT = (5, 20)
+_TOKEN_CACHE_KEY = "paypal:access_token"
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    status: str
+    approve_url: str = ""
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Capture:
+    order_id: str
+    order_status: str
+    capture_id: str
+    capture_status: str
+    amount: Decimal | None
+    currency: str
+    custom_id: str
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+def is_configured() -> bool:
+    return bool(settings.PAYPAL.get("CLIENT_ID") and settings.PAYPAL.get("CLIENT_SECRET"))
+
+
+def _base() -> str:
+    return settings.PAYPAL.get("API_BASE", "https://api-m.sandbox.paypal.com").rstrip("/")
+
+
+def money(amount: Decimal) -> str:
+    return f"{Decimal(amount).quantize(Decimal('0.01'))}"
+
+
+def access_token(*, force_refresh: bool = False) -> str:
+    """A bearer token from client credentials, cached until 60 s before it expires."""
+    if not is_configured():
+        raise ImproperlyConfigured("PAYPAL_CLIENT_ID / PAYPAL_CLIENT_SECRET are not set")
+    if not force_refresh:
+        token = cache.get(_TOKEN_CACHE_KEY)
+        if token:
+            return token
+    response = send("POST", f"{_base()}/v1/oauth2/token", provider=PROVIDER, timeout=TIMEOUT,
+                    auth=(settings.PAYPAL["CLIENT_ID"], settings.PAYPAL["CLIENT_SECRET"]),
+                    data={"grant_type": "client_credentials"}, headers={"Accept": "application/json"})
+    data = response.json()
+    token = data["access_token"]
+    cache.set(_TOKEN_CACHE_KEY, token, timeout=max(int(data.get("expires_in", 3600)) - 60, 30))
+    return token
+
+
+def _request(method: str, path: str, *, json=None, request_id: str | None = None, prefer: str | None = None):
+    headers = {"Authorization": f"Bearer {access_token()}", "Content-Type": "application/json"}
+    if request_id:
+        headers["PayPal-Request-Id"] = request_id[:108]
+    if prefer:
+        headers["Prefer"] = prefer
+    try:
+        return send(method, f"{_base()}{path}", provider=PROVIDER, timeout=TIMEOUT, json=json, headers=headers)
+    except PermanentProviderError as exc:
+        if exc.http_status == 401:  # token revoked or expired early: drop it so the next call refreshes
+            cache.delete(_TOKEN_CACHE_KEY)
+        raise
+
+
+def order_create(*, amount: Decimal, currency: str = "ZAR", reference: str, description: str,
+                 return_url: str, cancel_url: str, request_id: str) -> Order:
+    """Create a CAPTURE order; `reference` goes into custom_id (and reference_id) for the webhook."""
+    body = {
+        "intent": "CAPTURE",
+        "purchase_units": [{
+            "reference_id": reference, "custom_id": reference, "description": description[:127],
+            "amount": {"currency_code": currency, "value": money(amount)},
+        }],
+        "payment_source": {"paypal": {"experience_context": {
+            "user_action": "PAY_NOW", "shipping_preference": "NO_SHIPPING",
+            "return_url": return_url, "cancel_url": cancel_url,
+        }}},
+    }
+    data = _request("POST", "/v2/checkout/orders", json=body, request_id=request_id,
+                    prefer="return=representation").json()
+    approve = next((link["href"] for link in data.get("links", []) if link.get("rel") in ("approve", "payer-action")),
+                   "")
+    return Order(id=data["id"], status=data.get("status", ""), approve_url=approve, raw=data)
+
+
+def order_capture(*, order_id: str, request_id: str) -> Capture:
+    data = _request("POST", f"/v2/checkout/orders/{order_id}/capture", json={}, request_id=request_id,
+                    prefer="return=representation").json()
+    unit = (data.get("purchase_units") or [{}])[0]
+    capture = ((unit.get("payments") or {}).get("captures") or [{}])[0]
+    amount = capture.get("amount") or {}
+    return Capture(
+        order_id=data.get("id", order_id), order_status=data.get("status", ""), capture_id=capture.get("id", ""),
+        capture_status=capture.get("status", ""),
+        amount=Decimal(amount["value"]) if amount.get("value") else None,
+        currency=amount.get("currency_code", ""), custom_id=capture.get("custom_id") or unit.get("custom_id") or "",
+        raw=data,
+    )
+
+
+def capture_refund(*, capture_id: str, amount: Decimal | None = None, currency: str = "ZAR", note: str = "",
+                   request_id: str) -> Refund:
+    """Refund a capture, fully (no amount) or partly."""
+    body: dict = {}
+    if amount is not None:
+        body["amount"] = {"value": money(amount), "currency_code": currency}
+    if note:
+        body["note_to_payer"] = note[:255]
+    data = _request("POST", f"/v2/payments/captures/{capture_id}/refund", json=body, request_id=request_id,
+                    prefer="return=representation").json()
+    return Refund(id=data["id"], status=data.get("status", ""), raw=data)
+
+
+VERIFY_HEADERS = {
+    "auth_algo": "PAYPAL-AUTH-ALGO",
+    "cert_url": "PAYPAL-CERT-URL",
+    "transmission_id": "PAYPAL-TRANSMISSION-ID",
+    "transmission_sig": "PAYPAL-TRANSMISSION-SIG",
+    "transmission_time": "PAYPAL-TRANSMISSION-TIME",
+}
+
+
+def webhook_verify(*, headers: dict, event: dict) -> bool:
+    """Ask PayPal whether a webhook delivery is genuine (`verification_status == "SUCCESS"`).
+
+    `headers` maps the PAYPAL-* header names (any case) to values; `webhook_id` is always our
+    configured id, never taken from the request; `event` is the body parsed once, unmodified.
+    Missing headers or configuration answer False without a call.
+    """
+    webhook_id = settings.PAYPAL.get("WEBHOOK_ID")
+    if not webhook_id or not is_configured():
+        return False
+    lowered = {k.lower(): v for k, v in headers.items()}
+    payload = {key: lowered.get(name.lower(), "") for key, name in VERIFY_HEADERS.items()}
+    if not all(payload.values()):
+        return False
+    payload.update(webhook_id=webhook_id, webhook_event=event)
+    data = _request("POST", "/v1/notifications/verify-webhook-signature", json=payload).json()
+    return data.get("verification_status") == "SUCCESS"

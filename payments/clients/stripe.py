@@ -1,0 +1,147 @@
+"""Stripe client: a few typed functions over the official `stripe` SDK (no hand-written HTTP).
+
+Settings (`settings.STRIPE`) are read lazily; `API_BASE` may point the SDK at a local fake in tests.
+The SDK is given `stripe.RequestsClient`, so tests can also mock it at the HTTP boundary with
+`responses`. SDK errors become the shared typed errors from `circletel.http`:
+connection errors, 429 and 5xx are retryable, the rest permanent. The SDK's own retries are off;
+wrap calls in `circletel.http.with_retries` where a retry is wanted (creates carry an idempotency
+key derived from our row, so a retry never creates a second remote object).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+import stripe as stripe_sdk
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from circletel.http import PermanentProviderError, ProviderTimeoutError, RateLimitedError, RetryableProviderError
+
+PROVIDER = "stripe"
+TIMEOUT_SECONDS = 20  # not money
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    status: str
+    payment_status: str
+    payment_intent: str | None
+    client_reference_id: str | None
+    amount_total: int | None
+    currency: str | None
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    amount: int
+    payment_intent: str | None
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE.get("SECRET_KEY"))
+
+
+def to_cents(amount: Decimal) -> int:
+    """ZAR Decimal -> integer cents (the only place money becomes minor units)."""
+    return int((Decimal(amount) * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+def _client() -> stripe_sdk.StripeClient:
+    key = settings.STRIPE.get("SECRET_KEY")
+    if not key:
+        raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set")
+    kwargs = {}
+    if settings.STRIPE.get("API_BASE"):
+        kwargs["base_addresses"] = {"api": settings.STRIPE["API_BASE"].rstrip("/")}
+    return stripe_sdk.StripeClient(key, http_client=stripe_sdk.RequestsClient(timeout=TIMEOUT_SECONDS),
+                                   max_network_retries=0, **kwargs)
+
+
+def _translate(exc: stripe_sdk.StripeError) -> Exception:
+    status = getattr(exc, "http_status", None)
+    raw = str(getattr(exc, "http_body", "") or "")
+    code = getattr(exc, "code", "") or ""
+    message = getattr(exc, "user_message", None) or str(exc)
+    if isinstance(exc, stripe_sdk.APIConnectionError):
+        if "timed out" in str(exc).lower():
+            return ProviderTimeoutError("stripe timed out", provider=PROVIDER)
+        return RetryableProviderError("stripe could not be reached", provider=PROVIDER)
+    if isinstance(exc, stripe_sdk.RateLimitError) or status == 429:
+        return RateLimitedError("stripe rate limited the request", provider=PROVIDER, http_status=status, raw=raw)
+    if status is None or status >= 500:
+        return RetryableProviderError(f"stripe is unavailable ({status})", provider=PROVIDER, http_status=status,
+                                      raw=raw, code=code)
+    return PermanentProviderError(f"stripe rejected the request: {message}", provider=PROVIDER,
+                                  http_status=status, raw=raw, code=code)
+
+
+def _call(fn):
+    try:
+        return fn()
+    except stripe_sdk.StripeError as exc:
+        raise _translate(exc) from exc
+
+
+def _session(obj) -> CheckoutSession:
+    return CheckoutSession(
+        id=obj["id"], url=obj.get("url") or "", status=obj.get("status") or "",
+        payment_status=obj.get("payment_status") or "", payment_intent=obj.get("payment_intent"),
+        client_reference_id=obj.get("client_reference_id"), amount_total=obj.get("amount_total"),
+        currency=obj.get("currency"), metadata=dict(obj.get("metadata") or {}),
+    )
+
+
+def checkout_session_create(*, amount: Decimal, currency: str = "ZAR", description: str, reference: str,
+                            kind: str, success_url: str, cancel_url: str, customer_email: str | None = None,
+                            expires_at: int | None = None, idempotency_key: str) -> CheckoutSession:
+    """Create a one-off payment Checkout Session for `amount` (Decimal in rands).
+
+    `reference` is our own id: sent as client_reference_id and in the session's and payment
+    intent's metadata (`{"kind": kind, "reference": reference}`) so the webhook finds the row.
+    """
+    params = {
+        "mode": "payment",
+        "client_reference_id": reference,
+        "line_items": [{
+            "quantity": 1,
+            "price_data": {"currency": currency.lower(), "unit_amount": to_cents(amount),
+                           "product_data": {"name": description[:250]}},
+        }],
+        "metadata": {"kind": kind, "reference": reference},
+        "payment_intent_data": {"metadata": {"kind": kind, "reference": reference}},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_email:
+        params["customer_email"] = customer_email
+    if expires_at:
+        params["expires_at"] = expires_at
+    obj = _call(lambda: _client().v1.checkout.sessions.create(params=params,
+                                                              options={"idempotency_key": idempotency_key}))
+    return _session(obj)
+
+
+def checkout_session_retrieve(session_id: str) -> CheckoutSession:
+    return _session(_call(lambda: _client().v1.checkout.sessions.retrieve(session_id)))
+
+
+def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason: str = "requested_by_customer",
+                  metadata: dict | None = None, idempotency_key: str) -> Refund:
+    """Refund a payment intent (fully, or `amount` rands)."""
+    params: dict = {"payment_intent": payment_intent, "reason": reason, "metadata": metadata or {}}
+    if amount is not None:
+        params["amount"] = to_cents(amount)
+    obj = _call(lambda: _client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key}))
+    return Refund(id=obj["id"], status=obj.get("status") or "", amount=obj.get("amount") or 0,
+                  payment_intent=obj.get("payment_intent"))

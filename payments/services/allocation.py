@@ -1,0 +1,93 @@
+"""Allocate a completed payment to a customer's invoices.
+
+Order: the invoice the payment names (if it is still open), then the oldest open invoice first
+(issue date, then id). Each invoice moves through `invoice_apply_payment` under its row lock:
+partial -> partial, exact -> paid. Whatever is left is credit on the account: the ledger entry
+`payment:{pk}` is always for the full amount, so the balance goes negative.
+
+Idempotent by state: a payment that already has its ledger entry and allocations is returned
+as is. Locks: every candidate invoice is locked in ascending id order before any is changed,
+so two payments for the same customer serialise instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+
+from billing.models import Invoice, LedgerEntry
+from billing.services.ledger import invoice_apply_payment, ledger_post
+from payments.errors import PaymentError
+from payments.models import PaymentAllocation, PaymentTransaction
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal("0.00")
+
+
+def lock_open_invoices(*, customer_id: int, extra_ids=()) -> dict[int, Invoice]:
+    """Lock the customer's open invoices (plus `extra_ids`) in ascending id order."""
+    ids = set(Invoice.objects.filter(customer_id=customer_id, status__in=Invoice.OPEN_STATUSES)
+              .values_list("pk", flat=True))
+    ids.update(i for i in extra_ids if i)
+    locked = Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    return {inv.pk: inv for inv in locked}
+
+
+def payment_ledger_reference(payment: PaymentTransaction) -> str:
+    return f"payment:{payment.pk}"
+
+
+def payment_allocate(*, payment: PaymentTransaction) -> list[PaymentAllocation]:
+    """Post the payment's ledger entry once and spread it over open invoices. Returns allocations."""
+    if payment.status != PaymentTransaction.Status.COMPLETED:
+        raise PaymentError("Only a completed payment can be allocated.", {"reference": payment.reference})
+    with transaction.atomic():
+        invoices = lock_open_invoices(customer_id=payment.customer_id, extra_ids=[payment.invoice_id])
+        reference = payment_ledger_reference(payment)
+        if LedgerEntry.objects.filter(reference=reference).exists():
+            return list(payment.allocations.all())  # already allocated (idempotent by state)
+        ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.PAYMENT, amount=-payment.amount,
+                    reference=reference, description=f"Payment {payment.reference}", payment=payment,
+                    invoice=payment.invoice)
+        order = sorted((inv for inv in invoices.values() if inv.is_open),
+                       key=lambda inv: (inv.pk != payment.invoice_id, inv.issue_date, inv.pk))
+        remaining = payment.amount
+        allocations = []
+        for inv in order:
+            if remaining <= ZERO:
+                break
+            take = min(inv.total - inv.amount_paid, remaining)
+            if take <= ZERO:
+                continue
+            invoice_apply_payment(invoice_id=inv.pk, amount=take)
+            allocations.append(PaymentAllocation.objects.create(payment=payment, invoice=inv, amount=take))
+            remaining -= take
+        customer_id = payment.customer_id
+        transaction.on_commit(lambda: _payment_received_hook(customer_id))
+    return allocations
+
+
+def _payment_received_hook(customer_id: int) -> None:
+    """Tell dunning a payment landed (reactivates non-payment suspensions), after our commit.
+
+    Runs after commit so a dunning problem can never undo a received payment. Uses the billing
+    developer's `billing.services.dunning.customer_payment_received(customer=...)` when it exists.
+    """
+    try:
+        dunning = importlib.import_module("billing.services.dunning")
+    except ModuleNotFoundError:
+        logger.info("billing.services.dunning not available; no suspension check for customer %s", customer_id)
+        return
+    hook = getattr(dunning, "customer_payment_received", None)
+    if hook is None:
+        logger.info("dunning.customer_payment_received not available; skipped for customer %s", customer_id)
+        return
+    from billing.models import Customer
+
+    try:
+        hook(customer=Customer.objects.get(pk=customer_id))
+    except Exception:  # the payment stands; dunning's own reprocessing catches up
+        logger.exception("customer_payment_received failed for customer %s", customer_id)

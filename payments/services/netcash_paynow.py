@@ -1,0 +1,145 @@
+"""NetCash Pay Now: authenticate a notify, record it, apply it once.
+
+    paynow_notify_receive(fields=..., body=..., headers=...)  # the webhook view and the sandbox call this
+
+1. `paynow_notify_authenticate`: fail closed without a secret; our HMAC of (reference, signed
+   amount) in Extra3 must verify (constant-time); the amount must match what we signed; the
+   reference must name one of our invoices (or a registered prefix such as deposits).
+   Anything else raises `NotifyRejected` (4xx) and nothing is stored.
+2. `webhook_record` under (netcash, "<RequestTrace>:<Reference>"): a redelivery is a no-op.
+3. `webhook_process` with the handler for the outcome (accepted / pending / declined), which
+   completes, records pending or fails the payment inside one transaction (payments service).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from urllib.parse import parse_qsl
+
+from billing.models import Invoice
+from payments.clients import netcash
+from payments.errors import NotifyRejected
+from payments.models import PaymentTransaction, WebhookEvent
+from payments.services.payments import payment_complete, payment_fail, payment_record_pending
+from payments.services.references import (
+    ReferenceHandler,
+    handler_for,
+    invoice_number_from_reference,
+    register_reference_handler,
+)
+from payments.webhooks import webhook_process, webhook_record
+
+logger = logging.getLogger(__name__)
+PROVIDER = "netcash"
+SANDBOX_TRACE_PREFIX = "SANDBOX-"
+REQUIRED = ("TransactionAccepted", "RequestTrace", "Reference", "Amount")
+
+
+def parse_form(body: str) -> dict:
+    """Parse an x-www-form-urlencoded body strictly (first value wins). Raises ValueError."""
+    pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=bool(body), max_num_fields=100)
+    fields: dict = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
+
+
+def paynow_notify_authenticate(*, fields: Mapping[str, str]) -> netcash.PayNowNotify:
+    if not netcash.hmac_configured():
+        raise NotifyRejected("NetCash notifications are not accepted: no HMAC secret is configured.", status_code=503)
+    missing = [name for name in REQUIRED if not (fields.get(name) or "").strip()]
+    if missing:
+        raise NotifyRejected("Missing fields.", status_code=400, extra={"missing": missing})
+    signature = (fields.get("Extra3") or "").strip()
+    signed_raw = (fields.get("Extra2") or "").strip()
+    if not signature or not signed_raw:
+        raise NotifyRejected("Unsigned notification.", status_code=401)
+    reference = fields["Reference"].strip()
+    trace = fields["RequestTrace"].strip()
+    if len(reference) > 64 or len(trace) > 100:
+        raise NotifyRejected("Reference or trace too long.", status_code=400)
+    try:
+        signed_amount = netcash.parse_rands(signed_raw)
+        amount = netcash.parse_rands(fields["Amount"])
+    except ValueError as exc:
+        raise NotifyRejected("Amount is not a Rand amount with two decimals.", status_code=400) from exc
+    if not netcash.paynow_verify(reference=reference, amount=signed_amount, signature=signature):
+        raise NotifyRejected("Bad signature.", status_code=403)
+    accepted = fields["TransactionAccepted"].strip().lower() == "true"
+    reason = (fields.get("Reason") or "").strip()[:300]
+    method_code = (fields.get("Method") or "1").strip()[:3]
+    pending = (not accepted and method_code in netcash.PENDING_METHODS and "pending" in reason.lower())
+    if accepted and (amount <= 0 or amount != signed_amount):
+        raise NotifyRejected("Amount does not match the amount requested.", status_code=400,
+                             extra={"amount": str(amount), "expected": str(signed_amount)})
+    if not accepted and amount not in (Decimal("0.00"), signed_amount):
+        raise NotifyRejected("Amount does not match the amount requested.", status_code=400)
+    kind = "accepted" if accepted else ("pending" if pending else "declined")
+    raw = {k: v for k, v in fields.items() if k not in ("ccToken",)}
+    notify = netcash.PayNowNotify(request_trace=trace, reference=reference, amount=amount,
+                                  signed_amount=signed_amount, accepted=accepted, pending=pending, reason=reason,
+                                  method_code=method_code, kind=kind, raw=raw)
+    handler = handler_for(reference)
+    if handler is None:
+        raise NotifyRejected("Unknown reference.", status_code=404, extra={"reference": reference})
+    handler.validate(notify)
+    return notify
+
+
+def paynow_notify_receive(*, fields: Mapping[str, str], body: str, headers: Mapping[str, str] | None = None
+                          ) -> tuple[WebhookEvent, bool]:
+    """Authenticate, record and (first time only) process one notify. Returns (event, created)."""
+    notify = paynow_notify_authenticate(fields=fields)
+    event, created = webhook_record(provider=PROVIDER, event_id=f"{notify.request_trace}:{notify.reference}",
+                                    event_type=f"paynow.{notify.kind}", body=body, headers=headers or {})
+    if created:
+        event = webhook_process(event=event, handlers=PAYNOW_HANDLERS)
+    return event, created
+
+
+def _notify_from_event(event: WebhookEvent) -> netcash.PayNowNotify:
+    return paynow_notify_authenticate(fields=parse_form(event.body))
+
+
+def _apply(event: WebhookEvent) -> None:
+    notify = _notify_from_event(event)
+    handler = handler_for(notify.reference)
+    handler.apply(notify)
+
+
+PAYNOW_HANDLERS = {"paynow.accepted": _apply, "paynow.declined": _apply, "paynow.pending": _apply}
+
+
+# --- invoices ------------------------------------------------------------------------------------------
+def _invoice_for(notify: netcash.PayNowNotify) -> Invoice:
+    number = invoice_number_from_reference(notify.reference)
+    invoice = Invoice.objects.select_related("customer").filter(number=number).first() if number else None
+    if invoice is None:
+        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": notify.reference})
+    return invoice
+
+
+def _validate_invoice(notify: netcash.PayNowNotify) -> None:
+    invoice = _invoice_for(notify)
+    if invoice.status == Invoice.Status.VOID:
+        raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": notify.reference})
+
+
+def _apply_invoice(notify: netcash.PayNowNotify) -> None:
+    invoice = _invoice_for(notify)
+    provider = (PaymentTransaction.Provider.SANDBOX if notify.request_trace.startswith(SANDBOX_TRACE_PREFIX)
+                else PaymentTransaction.Provider.NETCASH)
+    common = {"reference": notify.reference, "customer": invoice.customer, "invoice": invoice, "provider": provider,
+              "method": notify.method, "provider_method": notify.method_name, "raw": notify.raw}
+    if notify.accepted:
+        payment_complete(amount=notify.amount, provider_transaction_id=notify.request_trace, **common)
+    elif notify.pending:
+        payment_record_pending(amount=notify.signed_amount, provider_transaction_id=notify.request_trace, **common)
+    else:
+        payment_fail(amount=notify.signed_amount, reason=notify.reason or "Declined",
+                     provider_transaction_id=notify.request_trace, **common)
+
+
+register_reference_handler("INV-", ReferenceHandler(validate=_validate_invoice, apply=_apply_invoice))

@@ -1,0 +1,51 @@
+"""Payments test helpers: invoices built directly (totals given), Pay Now notify forms."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.utils import timezone
+
+from billing.models import Invoice
+from payments.clients import netcash
+from tests.factories import CustomerFactory  # noqa: F401
+
+_counter = {"n": 0}
+
+
+def make_invoice(customer, total, *, issue_date=None, due_date=None, number=None, status=Invoice.Status.UNPAID):
+    _counter["n"] += 1
+    issue_date = issue_date or timezone.localdate() - timedelta(days=10 - _counter["n"] % 5)
+    total = Decimal(total)
+    vat = (total * Decimal(15) / Decimal(115)).quantize(Decimal("0.01"))
+    return Invoice.objects.create(
+        number=number or f"INV-2026-{70000 + _counter['n']:05d}", customer=customer,
+        invoice_type=Invoice.InvoiceType.RECURRING, issue_date=issue_date,
+        due_date=due_date or (issue_date + timedelta(days=30)), prices_include_vat=True,
+        subtotal=total - vat, vat_amount=vat, total=total, status=status,
+    )
+
+
+def notify_fields(reference, amount, *, accepted=True, trace="TRACE-1", reason="", method="1", signed_amount=None,
+                  signature=None):
+    signed = Decimal(signed_amount if signed_amount is not None else amount)
+    return {
+        "TransactionAccepted": "true" if accepted else "false",
+        "Reason": reason or ("Success" if accepted else "Declined"),
+        "RequestTrace": trace,
+        "Reference": reference,
+        "Amount": amount if isinstance(amount, str) else netcash.rands(Decimal(amount)),
+        "Extra1": "invoice",
+        "Extra2": netcash.rands(signed),
+        "Extra3": signature if signature is not None else netcash.paynow_signature(reference=reference, amount=signed),
+        "Method": method,
+    }
+
+
+def post_notify(client, fields, **extra):
+    return client.post("/api/payments/netcash/webhook", data=urlencode(fields),
+                       content_type="application/x-www-form-urlencoded", **extra)
+
+
+def today():
+    return date.today()
