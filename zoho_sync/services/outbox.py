@@ -2,11 +2,20 @@
 
 `enqueue_sync(entity=obj)` marks the row pending in the caller's transaction and, after commit,
 enqueues the sync task. When sync is disabled the row just stays pending for a later backfill.
-The zoho_sync owner refines this (debounce, prerequisites); the signature stays.
+
+Debounce: a task is enqueued only when the row *becomes* queued (new rows are pending with no
+next attempt; synced/failed/retrying rows move to pending). Further changes while it is queued
+ride on the task already queued, which reads the row's latest state when it runs. With sync off
+the row is pending with no next attempt, so nothing is queued and the backfill catches it up. A change while a worker is syncing the row moves the worker's
+lease marker (`zoho_next_attempt_at`) by a microsecond, so the worker sees the row changed and
+puts it back to pending (and enqueues it again) instead of marking it synced.
 """
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from zoho_sync.models import SyncStatus
@@ -25,15 +34,28 @@ def entity_type_of(entity) -> str:
 
 def enqueue_sync(*, entity) -> None:
     entity_type = entity_type_of(entity)
-    type(entity).objects.filter(pk=entity.pk).update(
-        zoho_sync_status=SyncStatus.PENDING, zoho_next_attempt_at=timezone.now(), zoho_attempts=0
-    )
-    if settings.ENABLE_ZOHO_SYNC:
+    model = type(entity)
+    now = timezone.now()
+    rows = model.objects.filter(pk=entity.pk)
+    # Being synced right now: keep the worker's claim, but change its marker (see module doc).
+    if rows.filter(zoho_sync_status=SyncStatus.SYNCING).update(
+            zoho_next_attempt_at=F("zoho_next_attempt_at") + timedelta(microseconds=1)):
+        return
+    enabled = settings.ENABLE_ZOHO_SYNC
+    # Pending with a task already queued (next attempt set): that task reads the latest state.
+    if enabled and rows.filter(zoho_sync_status=SyncStatus.PENDING, zoho_next_attempt_at__isnull=False).exists():
+        return
+    rows.update(zoho_sync_status=SyncStatus.PENDING, zoho_attempts=0, zoho_last_error="",
+                zoho_next_attempt_at=now if enabled else None)
+    if enabled:
         pk = entity.pk
-        transaction.on_commit(lambda: _enqueue_task(entity_type, pk))
+        transaction.on_commit(lambda: enqueue_task(entity_type, pk))
 
 
-def _enqueue_task(entity_type: str, pk: int) -> None:
+def enqueue_task(entity_type: str, pk: int) -> None:
     from django_q.tasks import async_task
 
     async_task("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}")
+
+
+_enqueue_task = enqueue_task  # the name the first version used

@@ -1,0 +1,190 @@
+"""Pure mappers: our rows -> ZOHO Billing request bodies (no ORM queries, no HTTP).
+
+Money leaves as a 2-place string ("899.00"): CONTRACTS 1.7 allows string or number, and a string
+never passes through float. ZOHO's answers come back through `money()` into `Decimal`.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.text import slugify
+
+CENT = Decimal("0.01")
+
+# Our payment method -> ZOHO `payment_mode` (CONTRACTS 1.8: check, cash, creditcard, banktransfer,
+# bankremittance, autotransaction, others). `autotransaction` is reserved for ZOHO's own gateway
+# charges, which we never use (auto_collect is off), so bank debits are bank transfers.
+PAYMENT_MODES = {
+    "card": "creditcard",
+    "stripe": "creditcard",
+    "debit_order": "banktransfer",
+    "eft": "banktransfer",
+    "instant_eft": "banktransfer",
+    "cash": "cash",
+    "paypal": "others",
+}
+
+# Invoice types we create in ZOHO; recurring invoices are ZOHO's own (from the subscription), linked.
+MANUAL_INVOICE_TYPES = ("installation", "pro_rata", "equipment", "adjustment")
+
+
+def money(value) -> Decimal:
+    """A ZOHO amount (number or string) as Decimal, 2 places half-up."""
+    return Decimal(str(value if value not in (None, "") else "0")).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def amount(value: Decimal) -> str:
+    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _sync_settings() -> dict:
+    return getattr(settings, "ZOHO_SYNC", {})
+
+
+def payment_mode_for(method: str) -> str:
+    return PAYMENT_MODES.get(method, "others")
+
+
+def plan_code_for(package_name: str) -> str:
+    """ZOHO plan code for one of our packages: `ZOHO_PLAN_CODES` override, else the package slug."""
+    codes = _sync_settings().get("PLAN_CODES") or {}
+    return codes.get(package_name) or slugify(package_name)
+
+
+def customer_body(customer) -> dict:
+    label = _sync_settings().get("ACCOUNT_NUMBER_FIELD", "Account Number")
+    body = {
+        "display_name": customer.display_name,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "currency_code": "ZAR",
+        "billing_address": {
+            "attention": customer.full_name,
+            "street": ", ".join(p for p in (customer.address_line1, customer.address_line2) if p),
+            "city": customer.city,
+            "state": customer.province,
+            "zip": customer.postal_code,
+            "country": "South Africa",
+        },
+        "custom_fields": [{"label": label, "value": customer.account_number}],
+        "notes": f"CircleTel account {customer.account_number}",
+    }
+    if customer.company_name:
+        body["company_name"] = customer.company_name
+    if customer.phone:
+        body["phone"] = customer.phone
+        body["mobile"] = customer.phone
+    if customer.vat_number:
+        body["vat_reg_no"] = customer.vat_number
+    return body
+
+
+def customer_account_number(zoho_customer: dict) -> str:
+    label = _sync_settings().get("ACCOUNT_NUMBER_FIELD", "Account Number")
+    for field in zoho_customer.get("custom_fields") or []:
+        if field.get("label") == label:
+            return str(field.get("value") or "")
+    return ""
+
+
+def subscription_reference(service) -> str:
+    return f"{service.customer.account_number}-S{service.pk}"
+
+
+def subscription_body(service, *, customer_zoho_id: str, plan_code: str) -> dict:
+    body = {
+        "customer_id": customer_zoho_id,
+        "auto_collect": False,  # ZOHO never charges anyone: we collect, ZOHO mirrors
+        "reference_id": subscription_reference(service),
+        "plan": {"plan_code": plan_code, "quantity": 1, "price": amount(service.monthly_price), "billing_cycles": -1},
+        "custom_fields": [{"label": "Billing Day", "value": str(service.billing_day)}],
+    }
+    if service.activation_date:
+        body["starts_at"] = service.activation_date.isoformat()
+    return body
+
+
+def _line_item(*, name: str, description: str, quantity: Decimal, unit_price: Decimal, line_amount: Decimal,
+               tax_id: str) -> dict:
+    # Send unit price x quantity when it reproduces our line amount; else the amount as one unit
+    # (pro-rata lines keep the monthly price as unit price), so ZOHO's item_total equals ours.
+    if (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP) != line_amount:
+        quantity, unit_price = Decimal("1"), line_amount
+    item = {
+        "name": name[:100],
+        "description": description[:2000],
+        "quantity": str(quantity.normalize()) if quantity == quantity.to_integral() else str(quantity),
+        "price": amount(unit_price),
+        "rate": amount(unit_price),  # CONTRACTS 1.7: spec says price, practice says rate: send both
+    }
+    if tax_id:
+        item["tax_id"] = tax_id
+    return item
+
+
+def invoice_body(invoice, lines, *, customer_zoho_id: str) -> dict:
+    """A manual invoice with its lines one to one (an invoice without lines becomes one line for its
+    total). Line prices are as the customer sees them; `is_inclusive_tax` tells ZOHO which, so with
+    the org's 15% VAT tax on every item ZOHO derives the same VAT and total we did."""
+    tax_id = _sync_settings().get("VAT_TAX_ID", "")
+    items = [
+        _line_item(name=line.description, description=line.description, quantity=line.quantity,
+                   unit_price=line.unit_price, line_amount=line.amount, tax_id=tax_id)
+        for line in lines
+    ]
+    if not items:
+        gross = invoice.total if invoice.prices_include_vat else invoice.subtotal
+        label = f"{invoice.get_invoice_type_display()} {invoice.number}"
+        items = [_line_item(name=label, description=invoice.notes or label, quantity=Decimal("1"),
+                            unit_price=gross, line_amount=gross, tax_id=tax_id)]
+    return {
+        "customer_id": customer_zoho_id,
+        "date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "reference_number": invoice.number,
+        "is_inclusive_tax": bool(invoice.prices_include_vat),
+        "invoice_items": items,
+        "notes": (invoice.notes or "")[:2000],
+        "custom_fields": [{"label": "CircleTel Invoice", "value": invoice.number}],
+    }
+
+
+def invoice_totals_drift(invoice, zoho_invoice: dict) -> dict:
+    """Differences between our totals and ZOHO's ({} when equal to the cent)."""
+    drift = {}
+    ours = {"total": invoice.total, "tax_total": invoice.vat_amount}
+    for key in ("total", "tax_total"):
+        if key in zoho_invoice and money(zoho_invoice[key]) != ours[key]:
+            drift[key] = {"ours": amount(ours[key]), "zoho": amount(money(zoho_invoice[key]))}
+    return drift
+
+
+def payment_body(payment, *, customer_zoho_id: str, invoice_zoho_id: str | None, applied: Decimal | None) -> dict:
+    date = (payment.completed_at or payment.created_at)
+    body = {
+        "customer_id": customer_zoho_id,
+        "payment_mode": payment_mode_for(payment.method),
+        "amount": amount(payment.amount),
+        "date": timezone.localdate(date).isoformat(),
+        "reference_number": payment.reference,
+        "description": f"CircleTel payment {payment.reference} ({payment.get_method_display()})",
+    }
+    if invoice_zoho_id and applied:
+        body["invoices"] = [{"invoice_id": invoice_zoho_id, "amount_applied": amount(applied)}]
+    return body
+
+
+def summary(body: dict, **extra) -> dict:
+    """A lean request summary for SyncLog: field names and references, never contact or bank data."""
+    out = {"fields": sorted(body.keys())}
+    for key in ("reference_number", "reference_id", "payment_mode", "amount", "date"):
+        if key in body:
+            out[key] = body[key]
+    if "invoice_items" in body:
+        out["items"] = len(body["invoice_items"])
+    out.update(extra)
+    return out
