@@ -3,13 +3,14 @@
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Value
 
 from billing.models.customers import Customer
 from billing.models.services import CustomerService
 from zoho_sync.models import ZohoSyncMixin
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+HALF_MILLI = Value(Decimal("0.001"))
 
 
 class Invoice(ZohoSyncMixin):
@@ -74,7 +75,10 @@ class Invoice(ZohoSyncMixin):
                 condition=models.Q(invoice_type="recurring") & ~models.Q(status="void"),
                 name="invoice_one_recurring_per_service_period",
             ),
-            models.CheckConstraint(condition=models.Q(total=F("subtotal") + F("vat_amount")),
+            # Equality within a tenth of a cent: exact on PostgreSQL (numeric, 2 places), and robust on
+            # SQLite, which stores decimals as binary floats (209.96 + 31.49 != 241.45 there).
+            models.CheckConstraint(condition=models.Q(total__gte=F("subtotal") + F("vat_amount") - HALF_MILLI,
+                                                      total__lte=F("subtotal") + F("vat_amount") + HALF_MILLI),
                                    name="invoice_total_is_subtotal_plus_vat"),
             models.CheckConstraint(condition=models.Q(amount_paid__gte=0), name="invoice_amount_paid_gte_0"),
             models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_gte_0"),
@@ -137,7 +141,8 @@ class CreditNote(models.Model):
         ordering = ["-issue_date", "-pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gt=0), name="creditnote_total_gt_0"),
-            models.CheckConstraint(condition=models.Q(total=F("subtotal") + F("vat_amount")),
+            models.CheckConstraint(condition=models.Q(total__gte=F("subtotal") + F("vat_amount") - HALF_MILLI,
+                                                      total__lte=F("subtotal") + F("vat_amount") + HALF_MILLI),
                                    name="creditnote_total_is_subtotal_plus_vat"),
             models.CheckConstraint(condition=models.Q(applied_amount__gte=0) & models.Q(applied_amount__lte=F("total")),
                                    name="creditnote_applied_within_total"),

@@ -20,7 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import CreditNote, Customer, CustomerService, Invoice, InvoiceLine, LedgerEntry
-from billing.proration import ProrataExplanation, explain_prorata, format_rand, money, prorata_days
+from billing.proration import ProrataExplanation, explain_prorata, money, prorata_days
 from billing.services.ledger import invoice_apply_payment, invoice_lock, ledger_post
 from billing.vat import vat_breakdown
 from circletel.errors import ApplicationError

@@ -66,7 +66,8 @@ def _begin(service: CustomerService, action: str, reason: str) -> tuple[Customer
     reason = (reason or "").strip()
     if not reason:
         raise LifecycleError("A reason is required.", {"action": action})
-    locked = CustomerService.objects.select_for_update().select_related("customer__billing_account").get(pk=service.pk)
+    locked = (CustomerService.objects.select_for_update(of=("self",)).select_related("customer__billing_account")
+              .get(pk=service.pk))
     allowed_from, target = LEGAL[action]
     if locked.status not in allowed_from:
         raise IllegalTransitionError(
