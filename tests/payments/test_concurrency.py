@@ -1,0 +1,65 @@
+"""Real concurrency on PostgreSQL: the same notify posted by 10 threads at once applies once."""
+
+import threading
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from billing.models import Invoice, LedgerEntry
+from notifications.models import NotificationLog
+from payments.models import PaymentTransaction, WebhookEvent
+from tests.factories import CustomerFactory
+from tests.payments.factories import make_invoice, notify_fields
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _hammer(bodies):
+    barrier = threading.Barrier(len(bodies))
+    statuses = []
+
+    def worker(body):
+        try:
+            barrier.wait()
+            resp = Client().post("/api/payments/netcash/webhook", data=body,
+                                 content_type="application/x-www-form-urlencoded")
+            statuses.append(resp.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def test_same_notify_ten_times_concurrently_gives_one_payment():
+    invoice = make_invoice(CustomerFactory(), "499.00")
+    body = urlencode(notify_fields(f"{invoice.number}-CONC01", "499.00"))
+    statuses = _hammer([body] * 10)
+    assert statuses == [200] * 10
+    payment = PaymentTransaction.objects.get()
+    assert payment.status == "completed"
+    assert LedgerEntry.objects.filter(payment=payment).count() == 1
+    assert NotificationLog.objects.filter(event="payment_received").count() == 1
+    assert WebhookEvent.objects.count() == 1
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == (Invoice.Status.PAID, payment.amount)
+
+
+def test_return_and_notify_with_different_traces_concurrently_apply_once():
+    invoice = make_invoice(CustomerFactory(), "499.00")
+    ref = f"{invoice.number}-CONC02"
+    bodies = [urlencode(notify_fields(ref, "499.00", trace=f"T-{i}")) for i in range(6)]
+    statuses = _hammer(bodies)
+    assert statuses == [200] * 6
+    assert PaymentTransaction.objects.count() == 1
+    assert LedgerEntry.objects.filter(entry_type="payment").count() == 1
+    assert NotificationLog.objects.filter(event="payment_received").count() == 1
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == invoice.total
+    assert WebhookEvent.objects.filter(status="processed").count() == 6
