@@ -1,0 +1,66 @@
+"""Reconciliation: recompute balances and paid amounts from their sources and list every difference.
+
+- a customer's `BillingAccount.balance` must equal the sum of their ledger entries;
+- an invoice's `amount_paid` must equal its payment allocations (of payments not reversed) plus the
+  part of its credit notes applied to it;
+- every issued invoice has its `invoice:{pk}` ledger entry for exactly its total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from billing.models import BillingAccount, CreditNote, Invoice, LedgerEntry
+from billing.proration import money
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str  # balance | invoice_paid | invoice_entry
+    ref: str
+    stored: Decimal
+    recomputed: Decimal
+
+    def __str__(self):
+        return f"{self.kind} {self.ref}: stored {self.stored}, recomputed {self.recomputed}"
+
+
+
+def ledger_differences(*, chunk: int = 5000) -> list[Difference]:
+    from payments.models import PaymentAllocation, PaymentTransaction
+
+    out: list[Difference] = []
+    entries = LedgerEntry.objects.filter(customer_id=OuterRef("customer_id")).order_by()
+    accounts = BillingAccount.objects.annotate(recomputed=Coalesce(
+        Subquery(entries.values("customer_id").annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
+        Value(ZERO), output_field=MONEY)).select_related("customer").order_by("pk")
+    for acc in accounts.iterator(chunk_size=chunk):
+        if money(Decimal(acc.balance)) != money(Decimal(acc.recomputed)):
+            out.append(Difference("balance", acc.customer.account_number, acc.balance, money(Decimal(acc.recomputed))))
+
+    allocs = (PaymentAllocation.objects.filter(invoice_id=OuterRef("pk"))
+              .exclude(payment__status=PaymentTransaction.Status.REVERSED).order_by())
+    credits = CreditNote.objects.filter(invoice_id=OuterRef("pk")).order_by()
+    own_entry = LedgerEntry.objects.filter(invoice_id=OuterRef("pk"), entry_type=LedgerEntry.EntryType.INVOICE).order_by()
+    invoices = Invoice.objects.annotate(
+        allocated=Coalesce(Subquery(allocs.values("invoice_id").annotate(s=Sum("amount")).values("s")[:1],
+                                    output_field=MONEY), Value(ZERO), output_field=MONEY),
+        credited=Coalesce(Subquery(credits.values("invoice_id").annotate(s=Sum("applied_amount")).values("s")[:1],
+                                   output_field=MONEY), Value(ZERO), output_field=MONEY),
+        entry=Subquery(own_entry.values("amount")[:1], output_field=MONEY),
+    ).values("number", "amount_paid", "total", "allocated", "credited", "entry").order_by("pk")
+    for inv in invoices.iterator(chunk_size=chunk):
+        paid = money(Decimal(inv["allocated"]) + Decimal(inv["credited"]))
+        if money(Decimal(inv["amount_paid"])) != paid:
+            out.append(Difference("invoice_paid", inv["number"], inv["amount_paid"], paid))
+        entry = money(Decimal(inv["entry"])) if inv["entry"] is not None else None
+        if entry != money(Decimal(inv["total"])):
+            out.append(Difference("invoice_entry", inv["number"], inv["total"], entry if entry is not None else ZERO))
+    return out
