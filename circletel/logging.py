@@ -41,9 +41,12 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# The key may carry a prefix or suffix (refresh_token, client_secret, NETCASH_SERVICE_KEY); the value may be
+# quoted (JSON) or follow an auth scheme ("Authorization: Bearer <token>").
 _SECRET_KV = re.compile(
-    r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization|service[_-]?key|account[_-]?number|cvv)"
-    r"(\W{1,3})([^\s,;&'\"]+)"
+    r"(?i)(\b[\w-]*?(?:password|passwd|secret|token|api[_-]?key|authorization|service[_-]?key|account[_-]?number"
+    r"|cvv)\w*)"
+    r"((?:[\"']?\s*[:=]\s*[\"']?|\s+)(?:(?:bearer|basic|token|zoho-oauthtoken)\s+)?)([^\s,;&'\"]+)"
 )
 _LONG_DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
 
@@ -62,4 +65,8 @@ class RedactFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # Exception messages carry URLs and payloads too: log the redacted traceback text instead.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
