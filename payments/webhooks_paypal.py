@@ -1,0 +1,178 @@
+"""PayPal: `POST /api/paypal/webhook` (verified with PayPal's verify-webhook-signature call before
+anything is stored or applied), plus `create-order` and `capture` for deposits.
+
+Handlers are a dict (`PAYPAL_HANDLERS`) keyed by event type; each is idempotent by state. The
+capture's `custom_id` carries our reference; `CUSTOM_ID_HANDLERS` routes by its prefix so invoice
+payments (`INV-...`) can be added next to deposits (`RSV-...`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from circletel.http import ProviderError
+from payments.clients import paypal as paypal_client
+from payments.models import WebhookEvent
+from payments.webhooks import Handler, IgnoreEvent, webhook_process, webhook_record
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "paypal"
+
+
+def _resource(event: WebhookEvent) -> dict:
+    return json.loads(event.body).get("resource") or {}
+
+
+def _capture_id_from_links(resource: dict) -> str:
+    for link in resource.get("links") or []:
+        if link.get("rel") == "up" and "/captures/" in link.get("href", ""):
+            return link["href"].rstrip("/").rsplit("/", 1)[-1]
+    return ""
+
+
+# --- deposits ------------------------------------------------------------------------------------------
+def _deposit_capture_completed(resource: dict, event: WebhookEvent) -> None:
+    from reservations.serializers import PayPalCaptureResourceSerializer
+    from reservations.services import reservation_confirm_payment
+
+    data = PayPalCaptureResourceSerializer(data=resource)
+    if not data.is_valid():
+        raise ValueError(f"unexpected capture shape: {data.errors}")
+    amount = resource["amount"]
+    reservation_confirm_payment(reference=resource["custom_id"], provider=PROVIDER, external_payment_id=resource["id"],
+                                amount=Decimal(amount["value"]), currency=amount["currency_code"],
+                                webhook_event=event)
+
+
+def _deposit_capture_denied(resource: dict, event: WebhookEvent) -> None:
+    from reservations.models import Reservation
+    from reservations.services import reservation_cancel
+
+    r = Reservation.objects.filter(reference=resource.get("custom_id", ""), provider=PROVIDER).first()
+    if r is None:
+        raise IgnoreEvent("no matching reservation")
+    reservation_cancel(reservation_id=r.pk, reason=f"paypal: {event.event_type}")
+
+
+def _deposit_capture_refunded(resource: dict, event: WebhookEvent) -> None:
+    from reservations.services import reservation_mark_refunded
+
+    capture_id = _capture_id_from_links(resource)
+    if not capture_id:
+        raise IgnoreEvent("refund without a capture link")
+    reservation_mark_refunded(provider=PROVIDER, external_payment_id=capture_id, refund_id=resource.get("id", ""))
+
+
+CUSTOM_ID_HANDLERS: dict[str, dict[str, Callable[[dict, WebhookEvent], None]]] = {
+    "RSV-": {
+        "PAYMENT.CAPTURE.COMPLETED": _deposit_capture_completed,
+        "PAYMENT.CAPTURE.DENIED": _deposit_capture_denied,
+        "PAYMENT.CAPTURE.DECLINED": _deposit_capture_denied,
+        "PAYMENT.CAPTURE.REFUNDED": _deposit_capture_refunded,
+    },
+}
+
+
+def _route(event: WebhookEvent) -> None:
+    resource = _resource(event)
+    custom_id = resource.get("custom_id") or ""
+    for prefix, handlers in CUSTOM_ID_HANDLERS.items():
+        if custom_id.startswith(prefix) and event.event_type in handlers:
+            return handlers[event.event_type](resource, event)
+    if event.event_type == "PAYMENT.CAPTURE.REFUNDED" and not custom_id:
+        return _deposit_capture_refunded(resource, event)  # refunds may omit custom_id; match by capture id
+    raise IgnoreEvent(f"no handler for custom_id {custom_id!r}")
+
+
+PAYPAL_HANDLERS: dict[str, Handler] = {
+    "PAYMENT.CAPTURE.COMPLETED": _route,
+    "PAYMENT.CAPTURE.DENIED": _route,
+    "PAYMENT.CAPTURE.DECLINED": _route,
+    "PAYMENT.CAPTURE.REFUNDED": _route,
+}
+
+
+def paypal_event_receive(*, body: str, headers: dict | None = None) -> tuple[int, dict]:
+    """Record and apply an already-verified event. Returns (HTTP status, JSON body)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return 400, {"message": "invalid payload", "extra": {}}
+    if not isinstance(parsed, dict) or not parsed.get("id") or not parsed.get("event_type"):
+        return 400, {"message": "not a PayPal event", "extra": {}}
+    record, created = webhook_record(provider=PROVIDER, event_id=parsed["id"], event_type=parsed["event_type"],
+                                     body=body, headers=headers or {})
+    if not created:
+        return 200, {"status": "duplicate", "event_status": record.status}
+    record = webhook_process(event=record, handlers=PAYPAL_HANDLERS)
+    return 200, {"status": record.status}
+
+
+@csrf_exempt
+@require_POST
+def paypal_webhook(request):
+    if not (paypal_client.is_configured() and settings.PAYPAL.get("WEBHOOK_ID")):
+        return JsonResponse({"message": "PayPal webhooks are not configured (PAYPAL_WEBHOOK_ID and credentials)",
+                             "extra": {}}, status=503)
+    if len(request.body) > getattr(settings, "WEBHOOK_MAX_BODY_BYTES", 65536):
+        return JsonResponse({"message": "payload too large", "extra": {}}, status=413)
+    try:
+        body = request.body.decode("utf-8")
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return JsonResponse({"message": "invalid payload", "extra": {}}, status=400)
+    try:
+        verified = paypal_client.webhook_verify(headers=dict(request.headers), event=parsed)
+    except ProviderError as exc:  # PayPal retries the delivery when we answer 5xx
+        logger.warning("paypal verify-webhook-signature failed: %s", exc.message)
+        return JsonResponse({"message": "could not verify the event now; retry later", "extra": {}}, status=503)
+    if not verified:
+        return JsonResponse({"message": "PayPal signature verification failed", "extra": {}}, status=400)
+    status, payload = paypal_event_receive(body=body, headers=dict(request.headers))
+    return JsonResponse(payload, status=status)
+
+
+# --- buyer-facing order endpoints (PayPal JS buttons) -----------------------------------------------------
+class PayPalCreateOrderView(APIView):
+    """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}`."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        from reservations.serializers import PayPalCreateOrderSerializer
+        from reservations.services import paypal_order_for_reservation
+
+        data = PayPalCreateOrderSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = paypal_order_for_reservation(reference=data.validated_data["reference"],
+                                             build_url=request.build_absolute_uri)
+        return Response(order, status=201)
+
+
+class PayPalCaptureView(APIView):
+    """`POST /api/paypal/capture` `{"order_id": "..."}` -> the reservation's status."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        from reservations.serializers import PayPalCaptureSerializer
+        from reservations.services import reservation_paypal_capture
+
+        data = PayPalCaptureSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        r = reservation_paypal_capture(order_id=data.validated_data["order_id"])
+        return Response({"reference": r.reference, "status": r.status, "refund_state": r.refund_state})

@@ -1,0 +1,124 @@
+"""`POST /api/webhooks/stripe`: verify, record, dispatch through `STRIPE_HANDLERS`.
+
+Verification uses the SDK (`stripe.Webhook.construct_event`, tolerance 300 s) with the configured
+endpoint secret; with no secret configured the endpoint refuses everything (503, fail closed).
+Adding an event type: `STRIPE_HANDLERS["payment_intent.succeeded"] = handler` (or the
+`stripe_handler` decorator); a handler takes the stored WebhookEvent, runs inside the processing
+transaction, must be idempotent by state, and may raise `IgnoreEvent(reason)`.
+Checkout sessions are routed again by `metadata.kind` (`CHECKOUT_KIND_HANDLERS`), so invoice
+payments can share `checkout.session.completed` with reservation deposits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import stripe
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments.models import WebhookEvent
+from payments.webhooks import Handler, IgnoreEvent, webhook_process, webhook_record
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "stripe"
+TOLERANCE_SECONDS = 300
+
+STRIPE_HANDLERS: dict[str, Handler] = {}
+CHECKOUT_KIND_HANDLERS: dict[str, Callable[[dict, WebhookEvent], None]] = {}
+
+
+def stripe_handler(*event_types: str):
+    def register(fn: Handler) -> Handler:
+        for event_type in event_types:
+            STRIPE_HANDLERS[event_type] = fn
+        return fn
+
+    return register
+
+
+def event_object(event: WebhookEvent) -> dict:
+    return json.loads(event.body)["data"]["object"]
+
+
+@stripe_handler("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                "checkout.session.expired", "checkout.session.async_payment_failed")
+def _checkout_session(event: WebhookEvent) -> None:
+    session = event_object(event)
+    kind = (session.get("metadata") or {}).get("kind", "")
+    handler = CHECKOUT_KIND_HANDLERS.get(kind)
+    if handler is None:
+        raise IgnoreEvent(f"checkout session kind {kind!r} is not handled")
+    handler(session, event)
+
+
+def _reservation_deposit(session: dict, event: WebhookEvent) -> None:
+    from reservations.models import Reservation
+    from reservations.serializers import StripeCheckoutSessionSerializer
+    from reservations.services import reservation_cancel, reservation_confirm_payment
+
+    reference = session.get("client_reference_id") or (session.get("metadata") or {}).get("reference")
+    if not reference:
+        raise IgnoreEvent("checkout session has no reservation reference")
+    if event.event_type in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+        r = Reservation.objects.filter(reference=reference, provider=PROVIDER).first()
+        if r is None:
+            raise IgnoreEvent(f"no reservation {reference}")
+        reservation_cancel(reservation_id=r.pk, reason=f"stripe: {event.event_type}")
+        return
+    data = StripeCheckoutSessionSerializer(data=session)
+    if not data.is_valid():
+        raise ValueError(f"unexpected checkout session shape: {data.errors}")
+    s = data.validated_data
+    if s["payment_status"] != "paid" or not s.get("payment_intent"):
+        raise IgnoreEvent(f"payment_status is {s['payment_status']}; waiting for async_payment_succeeded")
+    from payments.clients.stripe import from_cents
+
+    reservation_confirm_payment(reference=reference, provider=PROVIDER, external_payment_id=s["payment_intent"],
+                                amount=from_cents(s["amount_total"]), currency=s["currency"].upper(),
+                                webhook_event=event, checkout_id=s["id"])
+
+
+CHECKOUT_KIND_HANDLERS["reservation_deposit"] = _reservation_deposit
+
+
+def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str,
+                           headers: dict | None = None) -> tuple[int, dict]:
+    """Verify and apply one delivery. Returns (HTTP status, JSON body). Used by the view and the sandbox."""
+    try:
+        parsed = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError:
+        return 400, {"message": "invalid Stripe signature", "extra": {}}
+    except (ValueError, UnicodeDecodeError):
+        return 400, {"message": "invalid payload", "extra": {}}
+    if not parsed.get("id") or not parsed.get("type"):
+        return 400, {"message": "not a Stripe event", "extra": {}}
+    record, created = webhook_record(provider=PROVIDER, event_id=parsed["id"], event_type=parsed["type"],
+                                     body=body.decode("utf-8"), headers=headers or {})
+    if not created:
+        return 200, {"status": "duplicate", "event_status": record.status}
+    record = webhook_process(event=record, handlers=STRIPE_HANDLERS)
+    return 200, {"status": record.status}
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    secret = settings.STRIPE.get("WEBHOOK_SECRET")
+    if not secret:
+        return JsonResponse({"message": "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)", "extra": {}},
+                            status=503)
+    if len(request.body) > getattr(settings, "WEBHOOK_MAX_BODY_BYTES", 65536):
+        return JsonResponse({"message": "payload too large", "extra": {}}, status=413)
+    status, payload = stripe_webhook_receive(body=request.body, signature=request.headers.get("Stripe-Signature"),
+                                             secret=secret, headers=dict(request.headers))
+    return JsonResponse(payload, status=status)
+
+
+__all__ = ["CHECKOUT_KIND_HANDLERS", "STRIPE_HANDLERS", "stripe_handler", "stripe_webhook",
+           "stripe_webhook_receive"]
