@@ -1,0 +1,249 @@
+"""Read serializers (output shapes) and input serializers (parse only) for the dashboard APIs."""
+
+from rest_framework import serializers
+
+from billing.models import BillingAccount, Customer, CustomerService, Invoice, InvoiceLine, ServiceActionLog
+from billing.models.services import Suspension
+from payments.models import PaymentTransaction
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CustomerService
+        fields = ["id", "service_type", "package_name", "download_mbps", "upload_mbps", "data_cap_gb", "status",
+                  "monthly_price", "billing_day", "next_billing_date", "activation_date", "suspension_date",
+                  "cancellation_date", "installation_address"]
+
+
+class ServiceCardSerializer(serializers.Serializer):
+    service = ServiceSerializer()
+    cycle_start = serializers.DateField()
+    cycle_end = serializers.DateField()
+    next_billing_date = serializers.DateField(allow_null=True)
+    used_mb = serializers.DecimalField(max_digits=15, decimal_places=2)
+    cap_mb = serializers.DecimalField(max_digits=15, decimal_places=2, allow_null=True)
+    percent = serializers.IntegerField(allow_null=True)
+
+
+class InvoiceListSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "invoice_type", "status", "issue_date", "due_date", "period_start", "period_end",
+                  "subtotal", "vat_amount", "total", "amount_paid", "amount_due", "service"]
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceLine
+        fields = ["position", "description", "quantity", "unit_price", "amount", "period_start", "period_end",
+                  "days_charged", "days_in_period"]
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    invoice_number = serializers.CharField(source="invoice.number", default=None, read_only=True)
+
+    class Meta:
+        model = PaymentTransaction
+        fields = ["id", "reference", "amount", "currency", "method", "provider", "status", "invoice",
+                  "invoice_number", "created_at", "completed_at"]
+
+
+class InvoiceDetailSerializer(InvoiceListSerializer):
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+    payments = PaymentSerializer(many=True, read_only=True)
+    prices_include_vat = serializers.BooleanField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta(InvoiceListSerializer.Meta):
+        fields = [*InvoiceListSerializer.Meta.fields, "prices_include_vat", "notes", "lines", "payments", "pdf_url"]
+
+    def get_pdf_url(self, obj) -> str:
+        from django.urls import reverse
+
+        return reverse("dashboard:api-invoice-pdf", args=[obj.pk])
+
+
+class NextInvoiceSerializer(serializers.Serializer):
+    date = serializers.DateField(allow_null=True)
+    amount = serializers.DecimalField(**MONEY)
+
+
+class SummarySerializer(serializers.Serializer):
+    account_number = serializers.CharField(source="customer.account_number")
+    name = serializers.CharField(source="customer.display_name")
+    balance = serializers.DecimalField(**MONEY)
+    credit = serializers.DecimalField(**MONEY)
+    amount_due = serializers.DecimalField(**MONEY)
+    overdue_amount = serializers.DecimalField(**MONEY)
+    open_invoice_count = serializers.IntegerField()
+    next_invoice = NextInvoiceSerializer()
+    active_services = serializers.IntegerField()
+    data_used_mb = serializers.DecimalField(max_digits=15, decimal_places=2)
+    services = ServiceCardSerializer(source="cards", many=True)
+    recent_invoices = InvoiceListSerializer(many=True)
+    recent_payments = PaymentSerializer(many=True)
+
+
+class BillingAccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BillingAccount
+        fields = ["balance", "credit_limit", "auto_pay", "preferred_billing_day", "notify_email", "notify_sms",
+                  "updated_at"]
+
+
+class PaymentMethodSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    method_type = serializers.CharField()
+    display_name = serializers.CharField(help_text="Masked, e.g. 'FNB ***1234'.")
+    last_four = serializers.CharField()
+    card_expiry_month = serializers.IntegerField(allow_null=True)
+    card_expiry_year = serializers.IntegerField(allow_null=True)
+    mandate_status = serializers.CharField()
+    is_primary = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class BillingSerializer(serializers.Serializer):
+    account_number = serializers.CharField()
+    account = BillingAccountSerializer()
+    billing_days = serializers.ListField(child=serializers.IntegerField())
+    next_invoice = NextInvoiceSerializer()
+    payment_methods = PaymentMethodSerializer(many=True)
+
+
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    upload_mb = serializers.DecimalField(max_digits=14, decimal_places=2)
+    download_mb = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total_mb = serializers.DecimalField(max_digits=15, decimal_places=2)
+
+
+class UsageSerializer(serializers.Serializer):
+    service = serializers.IntegerField()
+    date_from = serializers.DateField(source="from")
+    date_to = serializers.DateField(source="to")
+    total_mb = serializers.DecimalField(max_digits=15, decimal_places=2)
+    cap_gb = serializers.IntegerField(allow_null=True)
+    days = UsageDaySerializer(many=True)
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    service = serializers.IntegerField()
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+    def to_internal_value(self, data):
+        data = {"service": data.get("service"), "date_from": data.get("from") or None,
+                "date_to": data.get("to") or None}
+        data = {k: v for k, v in data.items() if v is not None}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError("`from` must be on or before `to`.")
+        if attrs.get("date_from") and attrs.get("date_to") and (attrs["date_to"] - attrs["date_from"]).days > 400:
+            raise serializers.ValidationError("Ask for at most 400 days at a time.")
+        return attrs
+
+
+class PaymentMethodCreateSerializer(serializers.Serializer):
+    """A debit order (bank details, starts a mandate where supported) or a tokenised card."""
+
+    method_type = serializers.ChoiceField(choices=["debit_order", "card"])
+    make_primary = serializers.BooleanField(default=False)
+    # debit order
+    account_holder = serializers.CharField(required=False, max_length=60)
+    account_number = serializers.CharField(required=False, max_length=20, write_only=True)
+    branch_code = serializers.CharField(required=False, max_length=6)
+    account_type = serializers.ChoiceField(choices=["current", "savings"], required=False, default="current")
+    bank_name = serializers.CharField(required=False, max_length=40, default="Bank")
+    # card (token from the provider; never a card number)
+    brand = serializers.CharField(required=False, max_length=20)
+    last_four = serializers.RegexField(r"^[0-9]{4}$", required=False)
+    expiry_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
+    expiry_year = serializers.IntegerField(required=False, min_value=2000, max_value=2100)
+    token = serializers.CharField(required=False, max_length=200, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        need = (["account_holder", "account_number", "branch_code"] if attrs["method_type"] == "debit_order"
+                else ["brand", "last_four", "expiry_month", "expiry_year"])
+        missing = {f: "This field is required." for f in need if not attrs.get(f)}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
+
+class PaymentMethodUpdateSerializer(serializers.Serializer):
+    is_primary = serializers.BooleanField()
+
+    def validate_is_primary(self, value):
+        if value is not True:
+            raise serializers.ValidationError("Only `true` is accepted: make another method primary instead.")
+        return value
+
+
+# --- staff --------------------------------------------------------------------------------------
+
+class LifecycleActionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    kind = serializers.ChoiceField(choices=Suspension.Kind.choices, required=False,
+                                   help_text="Suspension type; required for `suspend`.")
+    effective_date = serializers.DateField(required=False, help_text="Defaults to today.")
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "account_number", "status", "account_type", "first_name", "last_name", "company_name",
+                  "email", "phone", "zoho_id", "zoho_sync_status"]
+
+
+class AdminBillingSerializer(serializers.Serializer):
+    customer = CustomerSerializer()
+    account = BillingAccountSerializer()
+    ledger_balance = serializers.DecimalField(**MONEY, help_text="Recomputed from the ledger.")
+    amount_due = serializers.DecimalField(**MONEY)
+    services = ServiceSerializer(many=True)
+    recent_invoices = InvoiceListSerializer(many=True)
+    recent_payments = PaymentSerializer(many=True)
+    payment_methods = PaymentMethodSerializer(many=True)
+
+
+class AdminPaymentSerializer(PaymentSerializer):
+    class Meta(PaymentSerializer.Meta):
+        fields = [*PaymentSerializer.Meta.fields, "provider_transaction_id", "failure_reason", "amount_refunded",
+                  "zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error"]
+
+
+class AdminInvoiceSerializer(InvoiceDetailSerializer):
+    customer = CustomerSerializer()
+    payments = AdminPaymentSerializer(many=True, read_only=True)
+
+    class Meta(InvoiceDetailSerializer.Meta):
+        fields = [*InvoiceDetailSerializer.Meta.fields, "customer", "zoho_id", "zoho_sync_status",
+                  "zoho_last_synced_at", "zoho_last_error", "voided_at", "void_reason"]
+
+
+class ActionLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServiceActionLog
+        fields = ["id", "action", "reason", "actor", "actor_label", "previous_state", "new_state", "created_at"]
+
+
+class SuspensionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suspension
+        fields = ["id", "kind", "reason", "suspended_on", "reactivated_on", "skip_billing"]
+
+
+class AuditSerializer(serializers.Serializer):
+    service = ServiceSerializer()
+    actions = ActionLogSerializer(many=True)
+    suspensions = SuspensionSerializer(many=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    extra = serializers.DictField()

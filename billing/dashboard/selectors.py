@@ -1,0 +1,307 @@
+"""Reads for the dashboard pages and APIs: every query is scoped to one customer.
+
+`dashboard_summary` is the hot path (home page and `GET /api/dashboard/summary`): it runs a fixed
+number of queries however long the customer's history is (one each for services, invoice totals,
+recent invoices, recent payments and this cycle's usage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, DecimalField, Max, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from billing.dashboard.integrations import payment_method_model
+from billing.models import Customer, CustomerService, Invoice, LedgerEntry, UsageRecord
+from billing.proration import billing_period
+from payments.models import PaymentTransaction
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+VAT_RATE = Decimal("0.15")
+LIVE_SERVICE_STATUSES = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE,
+                         CustomerService.Status.SUSPENDED)
+MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
+
+
+def customer_for_user(user) -> Customer:
+    """The signed-in user's customer with its billing account (one query); Http404 when none."""
+    if not getattr(user, "is_authenticated", False):
+        raise Http404("Not signed in.")
+    try:
+        return Customer.objects.select_related("billing_account").get(user_id=user.pk)
+    except Customer.DoesNotExist:
+        raise Http404("This sign-in is not linked to a customer account.")
+
+
+# --- services and usage -------------------------------------------------------------------------
+
+def current_cycle(service: CustomerService, today: date) -> tuple[date, date]:
+    """The billing cycle [start, end) containing `today` for the service's billing day."""
+    return billing_period(today, service.billing_day)
+
+
+def customer_services(*, customer: Customer, include_cancelled: bool = True) -> list[CustomerService]:
+    qs = CustomerService.objects.filter(customer_id=customer.pk)
+    if not include_cancelled:
+        qs = qs.filter(status__in=LIVE_SERVICE_STATUSES)
+    return list(qs.order_by("status", "pk"))
+
+
+def customer_service(*, customer: Customer, service_id: int) -> CustomerService:
+    try:
+        return CustomerService.objects.get(customer_id=customer.pk, pk=service_id)
+    except (CustomerService.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such service.")
+
+
+def cycle_usage_mb(*, services: list[CustomerService], today: date) -> dict[int, Decimal]:
+    """Data used (MB) in each service's current cycle, in one query."""
+    if not services:
+        return {}
+    cond = Q()
+    for s in services:
+        start, end = current_cycle(s, today)
+        cond |= Q(service_id=s.pk, date__gte=start, date__lt=end)
+    rows = (UsageRecord.objects.filter(cond).values("service_id")
+            .annotate(mb=Sum("total_mb")).values_list("service_id", "mb"))
+    return {sid: (mb or ZERO) for sid, mb in rows}
+
+
+@dataclass
+class ServiceCard:
+    service: CustomerService
+    cycle_start: date
+    cycle_end: date
+    next_billing_date: date | None
+    used_mb: Decimal
+    cap_mb: Decimal | None
+
+    @property
+    def used_gb(self) -> Decimal:
+        return (self.used_mb / Decimal(1024)).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def percent(self) -> int | None:
+        if not self.cap_mb:
+            return None
+        return min(100, int((self.used_mb * 100 / self.cap_mb).to_integral_value(ROUND_HALF_UP)))
+
+    @property
+    def bar_class(self) -> str:
+        p = self.percent or 0
+        return "bad" if p >= 95 else "warn" if p >= 80 else "ok"
+
+
+def service_cards(*, services: list[CustomerService], today: date) -> list[ServiceCard]:
+    usage = cycle_usage_mb(services=[s for s in services if s.status != CustomerService.Status.CANCELLED],
+                           today=today)
+    cards = []
+    for s in services:
+        start, end = current_cycle(s, today)
+        nbd = s.next_billing_date or (end if s.status in LIVE_SERVICE_STATUSES else None)
+        cards.append(ServiceCard(service=s, cycle_start=start, cycle_end=end, next_billing_date=nbd,
+                                 used_mb=usage.get(s.pk, ZERO),
+                                 cap_mb=Decimal(s.data_cap_gb) * 1024 if s.data_cap_gb else None))
+    return cards
+
+
+def daily_usage(*, service: CustomerService, start: date, end: date) -> list[dict]:
+    """One row per day in [start, end] (missing days are zero): date, upload, download, total MB."""
+    rows = {r["date"]: r for r in UsageRecord.objects.filter(service_id=service.pk, date__gte=start, date__lte=end)
+            .values("date", "upload_mb", "download_mb", "total_mb")}
+    out, day = [], start
+    while day <= end:
+        r = rows.get(day)
+        out.append({"date": day, "upload_mb": r["upload_mb"] if r else ZERO,
+                    "download_mb": r["download_mb"] if r else ZERO, "total_mb": r["total_mb"] if r else ZERO})
+        day += timedelta(days=1)
+    return out
+
+
+# --- invoices and payments ----------------------------------------------------------------------
+
+def customer_invoices(*, customer: Customer, status: str | None = None):
+    qs = Invoice.objects.filter(customer_id=customer.pk).select_related("service")
+    if status == "open":
+        qs = qs.filter(status__in=Invoice.OPEN_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-issue_date", "-pk")
+
+
+def customer_invoice(*, customer: Customer, invoice_id) -> Invoice:
+    try:
+        return (Invoice.objects.select_related("service", "customer")
+                .prefetch_related("lines", "payments").get(customer_id=customer.pk, pk=invoice_id))
+    except (Invoice.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invoice.")
+
+
+def customer_payments(*, customer: Customer, status: str | None = None, method: str | None = None,
+                      date_from: date | None = None, date_to: date | None = None):
+    qs = PaymentTransaction.objects.filter(customer_id=customer.pk).select_related("invoice")
+    if status:
+        qs = qs.filter(status=status)
+    if method:
+        qs = qs.filter(method=method)
+    if date_from:
+        qs = qs.filter(created_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(created_at__date__lte=date_to)
+    return qs.order_by("-created_at", "-pk")
+
+
+def customer_payment_methods(*, customer: Customer) -> list:
+    model = payment_method_model()
+    if model is None:
+        return []
+    return list(model.objects.filter(customer_id=customer.pk, deleted_at__isnull=True).order_by("-is_primary", "pk"))
+
+
+def customer_payment_method(*, customer: Customer, method_id):
+    model = payment_method_model()
+    if model is None:
+        raise Http404("Payment methods are not available.")
+    try:
+        return model.objects.get(customer_id=customer.pk, pk=method_id, deleted_at__isnull=True)
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such payment method.")
+
+
+# --- the summary (hot path) -----------------------------------------------------------------------
+
+@dataclass
+class NextInvoice:
+    date: date | None
+    amount: Decimal
+
+
+@dataclass
+class Summary:
+    customer: Customer
+    balance: Decimal
+    amount_due: Decimal
+    overdue_amount: Decimal
+    open_invoice_count: int
+    next_invoice: NextInvoice
+    active_services: int
+    cards: list[ServiceCard]
+    data_used_mb: Decimal
+    recent_invoices: list = field(default_factory=list)
+    recent_payments: list = field(default_factory=list)
+
+    @property
+    def data_used_gb(self) -> Decimal:
+        return (self.data_used_mb / Decimal(1024)).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def credit(self) -> Decimal:
+        return -self.balance if self.balance < 0 else ZERO
+
+
+def next_invoice_preview(*, customer: Customer, services: list[CustomerService], today: date) -> NextInvoice:
+    """The next recurring invoice: the earliest next billing date among active services and the
+    total of the services billed that day (VAT added for business accounts, whose prices are
+    VAT-exclusive). A preview only; the invoice run decides the real amount."""
+    per_date: dict[date, Decimal] = {}
+    for s in services:
+        if s.status != CustomerService.Status.ACTIVE:
+            continue
+        when = s.next_billing_date or current_cycle(s, today)[1]
+        per_date[when] = per_date.get(when, ZERO) + s.monthly_price
+    if not per_date:
+        return NextInvoice(date=None, amount=ZERO)
+    when = min(per_date)
+    amount = per_date[when]
+    if customer.account_type == Customer.AccountType.BUSINESS:
+        amount = amount + (amount * VAT_RATE).quantize(CENT, ROUND_HALF_UP)
+    return NextInvoice(date=when, amount=amount.quantize(CENT, ROUND_HALF_UP))
+
+
+def dashboard_summary(*, customer: Customer, today: date | None = None, recent: int = 5) -> Summary:
+    """Everything on the home page in five queries (the customer row is loaded by the caller)."""
+    today = today or timezone.localdate()
+    services = customer_services(customer=customer)                                   # 1
+    cards = service_cards(services=services, today=today)                             # 2 (usage)
+    totals = Invoice.objects.filter(customer_id=customer.pk, status__in=Invoice.OPEN_STATUSES).aggregate(
+        due=Coalesce(Sum("amount_due"), Value(ZERO), output_field=MONEY_FIELD),
+        overdue=Coalesce(Sum("amount_due", filter=Q(due_date__lt=today)), Value(ZERO), output_field=MONEY_FIELD),
+        n=Count("pk"),
+    )                                                                                 # 3
+    recent_invoices = list(Invoice.objects.filter(customer_id=customer.pk)
+                           .order_by("-issue_date", "-pk")[:recent])                  # 4
+    recent_payments = list(PaymentTransaction.objects.filter(customer_id=customer.pk)
+                           .select_related("invoice").order_by("-created_at", "-pk")[:recent])  # 5
+    account = getattr(customer, "billing_account", None)
+    live_cards = [c for c in cards if c.service.status != CustomerService.Status.CANCELLED]
+    return Summary(
+        customer=customer,
+        balance=account.balance if account else ZERO,
+        amount_due=totals["due"], overdue_amount=totals["overdue"], open_invoice_count=totals["n"],
+        next_invoice=next_invoice_preview(customer=customer, services=services, today=today),
+        active_services=sum(1 for s in services if s.status == CustomerService.Status.ACTIVE),
+        cards=live_cards,
+        data_used_mb=sum((c.used_mb for c in live_cards), ZERO),
+        recent_invoices=recent_invoices, recent_payments=recent_payments,
+    )
+
+
+# --- statement of account ---------------------------------------------------------------------------
+
+@dataclass
+class StatementLine:
+    entry: LedgerEntry
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal
+
+
+@dataclass
+class Statement:
+    customer: Customer
+    date_from: date
+    date_to: date
+    opening_balance: Decimal
+    lines: list[StatementLine]
+    total_debits: Decimal
+    total_credits: Decimal
+    closing_balance: Decimal
+
+
+def statement(*, customer: Customer, date_from: date, date_to: date) -> Statement:
+    """Ledger statement for [date_from, date_to] (inclusive): opening balance (entries before the
+    range), each entry with a running balance, closing = opening + debits - credits."""
+    opening = LedgerEntry.objects.filter(customer_id=customer.pk, effective_date__lt=date_from).aggregate(
+        s=Coalesce(Sum("amount"), Value(ZERO), output_field=MONEY_FIELD))["s"]
+    running = opening
+    lines, debits, credits = [], ZERO, ZERO
+    for e in (LedgerEntry.objects.filter(customer_id=customer.pk, effective_date__gte=date_from,
+                                         effective_date__lte=date_to).order_by("effective_date", "pk")):
+        running += e.amount
+        debit = e.amount if e.amount > 0 else ZERO
+        credit = -e.amount if e.amount < 0 else ZERO
+        debits += debit
+        credits += credit
+        lines.append(StatementLine(entry=e, debit=debit, credit=credit, balance=running))
+    return Statement(customer=customer, date_from=date_from, date_to=date_to, opening_balance=opening,
+                     lines=lines, total_debits=debits, total_credits=credits,
+                     closing_balance=opening + debits - credits)
+
+
+# --- staff reads -------------------------------------------------------------------------------------
+
+def customer_by_id(customer_id) -> Customer:
+    try:
+        return Customer.objects.select_related("billing_account").get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such customer.")
+
+
+def last_invoice_date(customer: Customer) -> date | None:
+    return Invoice.objects.filter(customer_id=customer.pk).aggregate(d=Max("issue_date"))["d"]

@@ -1,0 +1,54 @@
+"""Dashboard pages (/dashboard/...), the customer API (/api/dashboard/...), the staff API
+(/api/admin/...) and the OpenAPI schema and docs (/api/schema/, /api/docs/, /api/redoc/)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from billing.dashboard import views
+from billing.dashboard.api import views as api
+from billing.dashboard.templating import register_template_libraries
+
+register_template_libraries()
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("dashboard/", views.home, name="home"),
+    path("dashboard/services/", views.services, name="services"),
+    path("dashboard/services/<int:pk>/", views.service_detail, name="service"),
+    path("dashboard/billing/", views.billing, name="billing"),
+    path("dashboard/billing/methods/<int:pk>/primary/", views.method_primary, name="method-primary"),
+    path("dashboard/billing/methods/<int:pk>/remove/", views.method_remove, name="method-remove"),
+    path("dashboard/invoices/", views.invoices, name="invoices"),
+    path("dashboard/invoices/<int:pk>/", views.invoice_detail, name="invoice"),
+    path("dashboard/invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice-pdf"),
+    path("dashboard/payments/", views.payments, name="payments"),
+    path("dashboard/statement/", views.statement, name="statement"),
+    path("dashboard/usage/", views.usage, name="usage"),
+    path("dashboard/profile/", views.profile, name="profile"),
+    # customer API
+    path("api/dashboard/summary", api.SummaryView.as_view(), name="api-summary"),
+    path("api/dashboard/billing", api.BillingView.as_view(), name="api-billing"),
+    path("api/dashboard/services", api.ServicesView.as_view(), name="api-services"),
+    path("api/dashboard/services/<int:pk>", api.ServiceDetailView.as_view(), name="api-service"),
+    path("api/dashboard/usage", api.UsageView.as_view(), name="api-usage"),
+    path("api/dashboard/invoices", api.InvoiceListView.as_view(), name="api-invoices"),
+    path("api/dashboard/invoices/<int:pk>", api.InvoiceDetailView.as_view(), name="api-invoice"),
+    path("api/dashboard/invoices/<int:pk>/pdf", api.InvoicePdfView.as_view(), name="api-invoice-pdf"),
+    path("api/dashboard/payment-methods", api.PaymentMethodsView.as_view(), name="api-payment-methods"),
+    path("api/dashboard/payment-methods/<int:pk>", api.PaymentMethodDetailView.as_view(),
+         name="api-payment-method"),
+    # staff API
+    *[path(f"api/admin/customers/<int:customer_id>/services/<int:service_id>/{action}",
+           api.lifecycle_view(action), name=f"api-admin-service-{action}")
+      for action in ("activate", "suspend", "reactivate", "cancel")],
+    path("api/admin/customers/<int:customer_id>/billing", api.AdminCustomerBillingView.as_view(),
+         name="api-admin-customer-billing"),
+    path("api/admin/billing/invoices/<int:pk>", api.AdminInvoiceView.as_view(), name="api-admin-invoice"),
+    path("api/admin/customers/<int:customer_id>/services/<int:service_id>/audit",
+         api.AdminServiceAuditView.as_view(), name="api-admin-service-audit"),
+    # OpenAPI
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="dashboard:schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="dashboard:schema"), name="api-redoc"),
+]

@@ -1,0 +1,217 @@
+"""Customer dashboard pages: parse input, call a selector or service, render."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing.dashboard import selectors
+from billing.dashboard.charts import usage_chart
+from billing.dashboard.forms import (
+    InvoiceFilterForm,
+    PaymentFilterForm,
+    PreferencesForm,
+    ProfileForm,
+    StatementForm,
+)
+from billing.dashboard.integrations import pay_now_url, payment_method_model, payment_method_service
+from billing.dashboard.pdf import invoice_pdf_bytes, statement_pdf_bytes
+from billing.dashboard.services import billing_preferences_update, customer_contact_update
+from circletel.errors import ApplicationError
+
+PAGE_SIZE = 20
+
+
+def customer_required(view):
+    """Signed in (else the login page) and linked to a customer (else a page saying so)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            customer = selectors.customer_for_user(request.user)
+        except Http404:
+            return render(request, "dashboard/no_customer.html", status=404)
+        request.user.customer = customer  # cache the reverse one-to-one for the nav (no query)
+        return view(request, customer, *args, **kwargs)
+
+    return wrapper
+
+
+def _pdf_response(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@customer_required
+def home(request, customer):
+    summary = selectors.dashboard_summary(customer=customer)
+    return render(request, "dashboard/home.html", {"s": summary, "nav": "home"})
+
+
+@customer_required
+def services(request, customer):
+    cards = selectors.service_cards(services=selectors.customer_services(customer=customer),
+                                    today=timezone.localdate())
+    return render(request, "dashboard/services.html", {"cards": cards, "nav": "services"})
+
+
+@customer_required
+def service_detail(request, customer, pk):
+    service = selectors.customer_service(customer=customer, service_id=pk)
+    today = timezone.localdate()
+    card = selectors.service_cards(services=[service], today=today)[0]
+    days = selectors.daily_usage(service=service, start=card.cycle_start, end=min(today, card.cycle_end))
+    invoices = selectors.customer_invoices(customer=customer).filter(service_id=service.pk)[:12]
+    return render(request, "dashboard/service_detail.html", {
+        "card": card, "service": service, "chart": usage_chart(days), "invoices": invoices, "nav": "services"})
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def billing(request, customer):
+    account = customer.billing_account
+    initial = {"auto_pay": account.auto_pay, "notify_email": account.notify_email, "notify_sms": account.notify_sms}
+    form = PreferencesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            billing_preferences_update(customer=customer, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(exc.extra.get("field") if exc.extra.get("field") in form.fields else None, exc.message)
+        else:
+            messages.success(request, "Your billing preferences were saved.")
+            return redirect("dashboard:billing")
+    return render(request, "dashboard/billing.html", {
+        "account": account, "form": form, "methods": selectors.customer_payment_methods(customer=customer),
+        "methods_available": payment_method_model() is not None, "nav": "billing",
+        "next_billing": selectors.next_invoice_preview(
+            customer=customer, services=selectors.customer_services(customer=customer),
+            today=timezone.localdate()),
+    })
+
+
+def _method_action(request, customer, pk, action: str, done: str):
+    method = selectors.customer_payment_method(customer=customer, method_id=pk)
+    fn = payment_method_service(action)
+    if fn is None:
+        messages.error(request, "Payment methods cannot be changed right now.")
+        return redirect("dashboard:billing")
+    try:
+        fn(method=method)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done.format(method=method.display_name))
+    return redirect("dashboard:billing")
+
+
+@customer_required
+@require_POST
+def method_primary(request, customer, pk):
+    return _method_action(request, customer, pk, "set_primary", "{method} is now your primary payment method.")
+
+
+@customer_required
+@require_POST
+def method_remove(request, customer, pk):
+    return _method_action(request, customer, pk, "delete", "{method} was removed.")
+
+
+@customer_required
+def invoices(request, customer):
+    form = InvoiceFilterForm(request.GET or None)
+    status = form.cleaned_data["status"] if form.is_valid() else None
+    page = Paginator(selectors.customer_invoices(customer=customer, status=status), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "dashboard/invoices.html", {
+        "form": form, "page": page, "status": status or "", "nav": "invoices"})
+
+
+@customer_required
+def invoice_detail(request, customer, pk):
+    invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
+    pay_url = pay_now_url(invoice) if invoice.is_open else None
+    return render(request, "dashboard/invoice_detail.html", {
+        "invoice": invoice, "pay_url": pay_url, "nav": "invoices",
+        "lines": list(invoice.lines.all()), "payments": list(invoice.payments.all())})
+
+
+@customer_required
+def invoice_pdf(request, customer, pk):
+    invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
+    data = invoice_pdf_bytes(invoice)
+    if data is None:
+        messages.error(request, "The PDF for this invoice is not ready yet. Please try again in a few minutes.")
+        return redirect("dashboard:invoice", pk=invoice.pk)
+    return _pdf_response(data, f"{invoice.number}.pdf")
+
+
+@customer_required
+def payments(request, customer):
+    form = PaymentFilterForm(request.GET or None)
+    filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
+    page = Paginator(selectors.customer_payments(customer=customer, **filters), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "dashboard/payments.html", {
+        "form": form, "page": page, "query": query.urlencode(), "nav": "payments"})
+
+
+@customer_required
+def statement(request, customer):
+    form = StatementForm(request.GET or None, initial=StatementForm.default_initial())
+    stmt = None
+    if request.GET and form.is_valid():
+        stmt = selectors.statement(customer=customer, **form.cleaned_data)
+        if request.GET.get("format") == "pdf":
+            data = statement_pdf_bytes(stmt)
+            return _pdf_response(data, f"statement-{customer.account_number}-{stmt.date_from}-{stmt.date_to}.pdf")
+    return render(request, "dashboard/statement.html", {"form": form, "s": stmt, "nav": "statement"})
+
+
+@customer_required
+def usage(request, customer):
+    services_ = [s for s in selectors.customer_services(customer=customer)]
+    today = timezone.localdate()
+    panels = []
+    wanted = request.GET.get("service")
+    for service in services_:
+        if wanted and str(service.pk) != wanted:
+            continue
+        start, end = selectors.current_cycle(service, today)
+        prev_start = selectors.current_cycle(service, start - timedelta(days=1))[0]
+        current = selectors.daily_usage(service=service, start=start, end=min(today, end - timedelta(days=1)))
+        previous = selectors.daily_usage(service=service, start=prev_start, end=start - timedelta(days=1))
+        panels.append({
+            "service": service, "cycle_start": start, "cycle_end": end, "prev_start": prev_start,
+            "current": usage_chart(current), "previous": usage_chart(previous),
+            "current_mb": sum(d["total_mb"] for d in current), "previous_mb": sum(d["total_mb"] for d in previous),
+            "cap_gb": service.data_cap_gb,
+        })
+    return render(request, "dashboard/usage.html", {"panels": panels, "services": services_, "nav": "usage"})
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def profile(request, customer):
+    form = ProfileForm(request.POST or None, instance=customer)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer_contact_update(customer=customer,
+                                    **{f: form.cleaned_data[f] for f in ProfileForm.Meta.fields})
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Your contact details were saved.")
+            return redirect("dashboard:profile")
+    return render(request, "dashboard/profile.html", {"form": form, "customer": customer, "nav": "profile"})
