@@ -118,6 +118,10 @@ class Reservation(models.Model):
     refund_error = models.TextField(blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
     conversions_sent_at = models.DateTimeField(null=True, blank=True)
+    # Captured at reservation time for server-side conversion events (GA4 / Meta CAPI).
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    client_user_agent = models.CharField(max_length=400, blank=True)
+    ga_client_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

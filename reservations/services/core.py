@@ -1,0 +1,347 @@
+"""Reserve, confirm, cancel, expire and refund deposits.
+
+Concurrency: `reserve` moves a puppy available -> reserved with one conditional UPDATE; the
+database decides the winner, and the partial unique constraint (one pending/paid reservation per
+puppy) backs it. Confirmation locks the reservation row; a payment arriving for a reservation that
+lost its puppy (hold expired and someone else reserved) is refunded automatically. Refunds call
+the provider outside any transaction and are swept until they succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from circletel.http import ProviderError
+from notifications.services import notify
+from payments.models import WebhookEvent
+from reservations.errors import (
+    AlreadyReserved,
+    InvalidReservation,
+    InvalidTransition,
+    PuppyNotFound,
+    ReservationError,
+    ReservationNotFound,
+)
+from reservations.models import Puppy, Reservation
+
+logger = logging.getLogger(__name__)
+
+Status = Reservation.Status
+RefundState = Reservation.RefundState
+
+
+def hold_minutes() -> int:
+    return int(settings.RESERVATIONS.get("HOLD_MINUTES", 30))
+
+
+def _validate_request(**data) -> dict:
+    from reservations.serializers import ReserveRequestSerializer
+
+    serializer = ReserveRequestSerializer(data=data)
+    if not serializer.is_valid():
+        raise InvalidReservation("Please correct the highlighted fields.", {"fields": serializer.errors})
+    return serializer.validated_data
+
+
+def reserve(puppy_id: int, *, name: str, email: str, phone: str, provider: str, client_ip: str | None = None,
+            client_user_agent: str = "", ga_client_id: str = "") -> Reservation:
+    """Reserve a puppy for a buyer: returns the pending Reservation or raises `AlreadyReserved`.
+
+    One transaction: the conditional UPDATE takes the puppy; if anything after it fails the
+    puppy goes back to available with the rest of the transaction.
+    """
+    data = _validate_request(name=name, email=email, phone=phone, provider=provider)
+    now = timezone.now()
+    with transaction.atomic():
+        taken = Puppy.objects.filter(pk=puppy_id, status=Puppy.Status.AVAILABLE).update(
+            status=Puppy.Status.RESERVED, updated_at=now)
+        if not taken:
+            if not Puppy.objects.filter(pk=puppy_id).exists():
+                raise PuppyNotFound("That puppy does not exist.")
+            raise AlreadyReserved()
+        puppy = Puppy.objects.get(pk=puppy_id)
+        try:
+            with transaction.atomic():
+                reservation = Reservation.objects.create(
+                    puppy=puppy, buyer_name=data["name"], buyer_email=data["email"], buyer_phone=data["phone"],
+                    deposit_amount=puppy.deposit_amount, provider=data["provider"],
+                    expires_at=now + timedelta(minutes=hold_minutes()), client_ip=client_ip or None,
+                    client_user_agent=(client_user_agent or "")[:400], ga_client_id=(ga_client_id or "")[:100],
+                )
+        except IntegrityError:
+            # Another active reservation exists although the puppy said available: the data
+            # was inconsistent; refuse (and roll back our UPDATE) rather than double-book.
+            raise AlreadyReserved()
+    return reservation
+
+
+def _lock(reservation_id: int) -> Reservation:
+    return Reservation.objects.select_for_update().select_related("puppy").get(pk=reservation_id)
+
+
+def _free_puppy(puppy_id: int) -> int:
+    return Puppy.objects.filter(pk=puppy_id, status=Puppy.Status.RESERVED).update(
+        status=Puppy.Status.AVAILABLE, updated_at=timezone.now())
+
+
+def _context(r: Reservation) -> dict:
+    """Context for the deposit_* notification events (keys per notifications/events.py)."""
+    from django.urls import reverse
+
+    puppy = r.puppy
+    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    return {
+        "reference": r.reference, "buyer_name": r.buyer_name, "buyer_email": r.buyer_email,
+        "buyer_phone": r.buyer_phone, "item_name": f"{puppy.name} ({puppy.breed})",
+        "amount": r.amount_paid or r.deposit_amount, "deposit_amount": r.deposit_amount,
+        "balance_due": puppy.price - r.deposit_amount, "price": puppy.price,
+        "provider": r.get_provider_display(), "late_payment": r.status_reason.startswith("paid after the puppy"),
+        "admin_url": f"{base}{reverse('admin:reservations_reservation_change', args=[r.pk])}",
+    }
+
+
+def _on_paid(r: Reservation) -> None:
+    ctx = _context(r)
+    notify(event="deposit_confirmed", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_confirmed:{r.pk}")
+    owner = settings.RESERVATIONS.get("OWNER_EMAIL")
+    if owner:
+        notify(event="deposit_new_owner", email=owner, context=ctx, idempotency_key=f"deposit_new_owner:{r.pk}")
+    pk = r.pk
+    transaction.on_commit(lambda: _enqueue("reservations.tasks.send_conversions", pk))
+
+
+def _enqueue(func: str, *args) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, *args, group="reservations")
+
+
+def reservation_confirm_payment(*, reference: str, provider: str, external_payment_id: str, amount: Decimal,
+                                currency: str = "ZAR", webhook_event: WebhookEvent | None = None,
+                                checkout_id: str = "") -> Reservation:
+    """Record a completed deposit payment for the reservation `reference`. Idempotent.
+
+    - pending -> paid (emails to buyer and owner, conversion events after commit);
+    - already recorded with this payment id (duplicate / replayed event) -> returned unchanged;
+    - expired or cancelled -> paid again if the puppy is still free, otherwise the deposit is
+      marked for refund (a task refunds it through the provider and tells both sides).
+    """
+    if provider not in Reservation.Provider.values:
+        raise ReservationError(f"unknown provider {provider!r}")
+    with transaction.atomic():
+        try:
+            r = Reservation.objects.select_for_update().get(reference=reference)
+        except Reservation.DoesNotExist:
+            raise ReservationNotFound(f"No reservation {reference}.")
+        if r.external_payment_id == external_payment_id and r.provider == provider:
+            return r  # this payment is already recorded: duplicate or replayed event
+        if r.external_payment_id:
+            raise ReservationError(
+                f"Reservation {reference} already has payment {r.external_payment_id}; a second payment "
+                f"{external_payment_id} needs staff review.")
+        if r.provider != provider:
+            raise ReservationError(f"Reservation {reference} expects {r.provider}, got {provider}.")
+        if currency.upper() != r.currency or amount < r.deposit_amount:
+            raise ReservationError(
+                f"Payment {external_payment_id} of {currency.upper()} {amount} does not cover the deposit "
+                f"{r.currency} {r.deposit_amount} of {reference}.")
+        now = timezone.now()
+        r.external_payment_id, r.amount_paid, r.webhook_event = external_payment_id, amount, webhook_event
+        if checkout_id:
+            r.checkout_id = checkout_id
+        if r.status == Status.PENDING:
+            r.status, r.paid_at, r.status_reason = Status.PAID, now, ""
+        elif r.status in (Status.EXPIRED, Status.CANCELLED):
+            regained = Puppy.objects.filter(pk=r.puppy_id, status=Puppy.Status.AVAILABLE).update(
+                status=Puppy.Status.RESERVED, updated_at=now)
+            if regained:
+                r.status, r.paid_at, r.status_reason = Status.PAID, now, "paid after the hold lapsed; puppy was free"
+            else:
+                r.paid_at = now
+                r.refund_state = RefundState.REQUESTED
+                r.status_reason = "paid after the puppy was taken: deposit refunded automatically"
+        else:  # refunded without a payment id cannot happen; keep the row as it is
+            raise InvalidTransition(f"Reservation {reference} is {r.status}.")
+        r.save()
+        r = Reservation.objects.select_related("puppy").get(pk=r.pk)
+        if r.status == Status.PAID:
+            _on_paid(r)
+        else:
+            pk = r.pk
+            transaction.on_commit(lambda: _enqueue("reservations.tasks.refund_reservation", pk))
+    return r
+
+
+def reservation_cancel(*, reservation_id: int, reason: str, status: str = Status.CANCELLED) -> Reservation:
+    """Cancel (or expire) a pending reservation and free its puppy. Other states are left alone."""
+    with transaction.atomic():
+        r = _lock(reservation_id)
+        if r.status != Status.PENDING:
+            return r
+        r.status, r.status_reason = status, reason[:200]
+        r.save(update_fields=["status", "status_reason", "updated_at"])
+        _free_puppy(r.puppy_id)
+    return r
+
+
+@dataclass
+class ExpiryResult:
+    expired: int = 0
+    skipped: int = 0
+
+
+def expire_reservations(*, now=None, batch_size: int = 500) -> ExpiryResult:
+    """Expire pending reservations whose hold has passed (`expires_at`) and free their puppies.
+
+    Each reservation is claimed with `select_for_update(skip_locked=True)`, so concurrent runs
+    (or a confirmation in flight) never double-handle a row.
+    """
+    now = now or timezone.now()
+    result = ExpiryResult()
+    ids = list(Reservation.objects.filter(status=Status.PENDING, expires_at__lte=now)
+               .order_by("expires_at").values_list("pk", flat=True)[:batch_size])
+    for pk in ids:
+        with transaction.atomic():
+            r = (Reservation.objects.select_for_update(skip_locked=True)
+                 .filter(pk=pk, status=Status.PENDING, expires_at__lte=now).first())
+            if r is None:
+                result.skipped += 1
+                continue
+            r.status, r.status_reason = Status.EXPIRED, f"hold of {hold_minutes()} minutes passed without payment"
+            r.save(update_fields=["status", "status_reason", "updated_at"])
+            _free_puppy(r.puppy_id)
+            result.expired += 1
+    return result
+
+
+def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservation:
+    """Staff: refund a paid deposit (the puppy is freed once the refund succeeds)."""
+    if not reason.strip():
+        raise InvalidReservation("A reason is required for a refund.")
+    with transaction.atomic():
+        r = _lock(reservation_id)
+        if r.status != Status.PAID or r.refund_state in (RefundState.REQUESTED, RefundState.SUCCEEDED):
+            raise InvalidTransition(f"Only a paid deposit can be refunded ({r.reference} is {r.status}).")
+        r.refund_state, r.status_reason = RefundState.REQUESTED, f"refund requested: {reason}"[:200]
+        r.save(update_fields=["refund_state", "status_reason", "updated_at"])
+        pk = r.pk
+        transaction.on_commit(lambda: _enqueue("reservations.tasks.refund_reservation", pk))
+    return r
+
+
+def _provider_refund(r: Reservation) -> str:
+    """Call the provider (never inside a transaction). Returns the refund id."""
+    if r.sandbox:
+        return f"re_sandbox_{r.reference}"
+    if r.provider == Reservation.Provider.STRIPE:
+        from payments.clients import stripe as stripe_client
+
+        refund = stripe_client.refund_create(payment_intent=r.external_payment_id, reason="requested_by_customer",
+                                             metadata={"kind": "reservation_deposit", "reference": r.reference},
+                                             idempotency_key=f"reservation:{r.pk}:refund")
+        return refund.id
+    from payments.clients import paypal as paypal_client
+
+    refund = paypal_client.capture_refund(capture_id=r.external_payment_id, note="Deposit refund",
+                                          request_id=f"reservation-{r.pk}-refund")
+    return refund.id
+
+
+def reservation_refund(*, reservation_id: int) -> Reservation:
+    """Carry out a requested refund: provider call, then mark refunded and tell buyer and owner."""
+    try:
+        r = Reservation.objects.select_related("puppy").get(pk=reservation_id)
+    except Reservation.DoesNotExist:
+        raise ReservationNotFound(f"No reservation {reservation_id}.")
+    if r.refund_state == RefundState.SUCCEEDED:
+        return r
+    if r.refund_state not in (RefundState.REQUESTED, RefundState.FAILED) or not r.external_payment_id:
+        raise InvalidTransition(f"No refund is due on {r.reference}.")
+    try:
+        refund_id = _provider_refund(r)
+    except ProviderError as exc:
+        Reservation.objects.filter(pk=r.pk).exclude(refund_state=RefundState.SUCCEEDED).update(
+            refund_state=RefundState.FAILED, refund_error=f"{exc.message} {exc.raw}"[:2000], updated_at=timezone.now())
+        raise
+    with transaction.atomic():
+        r = _lock(reservation_id)
+        if r.refund_state == RefundState.SUCCEEDED:
+            return r
+        was_paid = r.status == Status.PAID
+        r.status, r.refund_state, r.refund_id, r.refunded_at, r.refund_error = (
+            Status.REFUNDED, RefundState.SUCCEEDED, refund_id, timezone.now(), "")
+        r.save()
+        if was_paid:
+            _free_puppy(r.puppy_id)
+        ctx = _context(r)
+        notify(event="deposit_refunded", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_refunded:{r.pk}")
+        owner = settings.RESERVATIONS.get("OWNER_EMAIL")
+        if owner:
+            notify(event="deposit_refunded_owner", email=owner, context=ctx,
+                   idempotency_key=f"deposit_refunded_owner:{r.pk}")
+    return r
+
+
+def reservations_retry_refunds(*, limit: int = 50) -> tuple[int, int]:
+    """Sweep refunds still owed (requested or failed). Returns (succeeded, failed)."""
+    ok = failed = 0
+    for pk in (Reservation.objects.filter(refund_state__in=[RefundState.REQUESTED, RefundState.FAILED])
+               .order_by("updated_at").values_list("pk", flat=True)[:limit]):
+        try:
+            reservation_refund(reservation_id=pk)
+            ok += 1
+        except ProviderError:
+            logger.warning("refund of reservation %s failed; will retry", pk)
+            failed += 1
+    return ok, failed
+
+
+def puppy_mark_sold(*, puppy_id: int) -> Puppy:
+    """Mark a puppy sold: from available (sold privately) or reserved with a paid deposit."""
+    with transaction.atomic():
+        try:
+            puppy = Puppy.objects.select_for_update().get(pk=puppy_id)
+        except Puppy.DoesNotExist:
+            raise PuppyNotFound("That puppy does not exist.")
+        if puppy.status == Puppy.Status.SOLD:
+            return puppy
+        pending = puppy.reservations.filter(status=Status.PENDING).exists()
+        if pending:
+            raise InvalidTransition(f"{puppy.name} has a deposit awaiting payment; wait for it or cancel it first.")
+        puppy.status = Puppy.Status.SOLD
+        puppy.save(update_fields=["status", "updated_at"])
+    return puppy
+
+
+def reservation_mark_refunded(*, provider: str, external_payment_id: str, refund_id: str) -> Reservation | None:
+    """A provider reports a refund of a deposit (ours, or one made in its dashboard). Idempotent.
+
+    Returns None when no reservation holds that payment.
+    """
+    with transaction.atomic():
+        r = (Reservation.objects.select_for_update().select_related("puppy")
+             .filter(provider=provider, external_payment_id=external_payment_id).first())
+        if r is None:
+            return None
+        if r.status == Status.REFUNDED:
+            return r
+        was_paid = r.status == Status.PAID
+        r.status, r.refund_state, r.refunded_at = Status.REFUNDED, RefundState.SUCCEEDED, timezone.now()
+        r.refund_id = r.refund_id or refund_id
+        r.save()
+        if was_paid:
+            _free_puppy(r.puppy_id)
+        ctx = _context(r)
+        notify(event="deposit_refunded", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_refunded:{r.pk}")
+        owner = settings.RESERVATIONS.get("OWNER_EMAIL")
+        if owner:
+            notify(event="deposit_refunded_owner", email=owner, context=ctx,
+                   idempotency_key=f"deposit_refunded_owner:{r.pk}")
+    return r

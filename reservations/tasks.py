@@ -1,0 +1,25 @@
+"""django-q2 entry points: take ids, call one service."""
+
+from circletel.jobs import job_run
+from reservations import services
+
+
+def send_conversions(reservation_id: int) -> list[str]:
+    return services.reservation_send_conversions(reservation_id=reservation_id)
+
+
+def refund_reservation(reservation_id: int) -> int:
+    return services.reservation_refund(reservation_id=reservation_id).pk
+
+
+def expire_reservations_job(triggered_by: str = "schedule") -> int:
+    """Every 5 minutes: expire lapsed holds, retry owed refunds, alert ops on webhook trouble."""
+    with job_run("expire_reservations", triggered_by=triggered_by) as run:
+        result = services.expire_reservations()
+        run.processed += result.expired
+        run.skipped += result.skipped
+        refunded, refund_failed = services.reservations_retry_refunds()
+        run.details.update(expired=result.expired, refunds_succeeded=refunded, refunds_failed=refund_failed)
+        run.failed += refund_failed
+        run.details["webhook_alerts"] = services.webhook_failures_alert()
+    return run.id

@@ -1,0 +1,117 @@
+"""Public puppy pages and the deposit checkout flow. Views parse input, call a service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from circletel.errors import ApplicationError
+from reservations import selectors, services
+from reservations.models import Puppy, Reservation
+from reservations.services.checkout import provider_configured, sandbox_enabled
+
+PAGE_SIZE = 12
+
+
+def _ga_client_id(request) -> str:
+    cookie = request.COOKIES.get("_ga", "")  # "GA1.1.1234567890.1700000000" -> "1234567890.1700000000"
+    parts = cookie.split(".")
+    return ".".join(parts[2:4]) if len(parts) >= 4 else ""
+
+
+def puppy_list(request):
+    breed, status = request.GET.get("breed", "").strip(), request.GET.get("status", "").strip()
+    page = Paginator(selectors.puppy_list(breed=breed, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reservations/puppy_list.html", {
+        "page": page, "breeds": selectors.puppy_breeds(), "statuses": Puppy.Status.choices,
+        "breed": breed, "status": status,
+    })
+
+
+def _detail_context(puppy: Puppy, **extra) -> dict:
+    providers = [(value, label) for value, label in Reservation.Provider.choices
+                 if provider_configured(value) or sandbox_enabled()]
+    return {"puppy": puppy, "providers": providers, "sandbox": sandbox_enabled(), "errors": {}, "form": {}, **extra}
+
+
+def puppy_detail(request, slug):
+    puppy = get_object_or_404(Puppy, slug=slug)
+    return render(request, "reservations/puppy_detail.html", _detail_context(puppy))
+
+
+@require_POST
+def puppy_reserve(request, slug):
+    puppy = get_object_or_404(Puppy, slug=slug)
+    form = {k: request.POST.get(k, "") for k in ("name", "email", "phone", "provider")}
+    try:
+        reservation = services.reserve(
+            puppy.pk, **form, client_ip=request.META.get("REMOTE_ADDR"),
+            client_user_agent=request.headers.get("User-Agent", ""), ga_client_id=_ga_client_id(request))
+    except services.AlreadyReserved as exc:
+        puppy.refresh_from_db()
+        return render(request, "reservations/puppy_detail.html",
+                      _detail_context(puppy, conflict=exc.message, form=form), status=409)
+    except services.InvalidReservation as exc:
+        return render(request, "reservations/puppy_detail.html",
+                      _detail_context(puppy, errors=exc.extra.get("fields", {}), form=form, error=exc.message),
+                      status=400)
+    try:
+        url = services.reservation_start_checkout(
+            reservation=reservation, **services.checkout_urls(reservation, request.build_absolute_uri))
+    except ApplicationError as exc:
+        messages.error(request, f"We could not start the payment: {exc.message} Please try again.")
+        return redirect("reservations:detail", slug=puppy.slug)
+    return redirect(url)
+
+
+def _reservation(reference) -> Reservation:
+    r = selectors.reservation_by_reference(reference)
+    if r is None:
+        raise Http404("No such reservation")
+    return r
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_checkout(request, reference):
+    r = _reservation(reference)
+    if not sandbox_enabled() or not r.sandbox:
+        raise Http404("The sandbox gateway is not enabled")
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "approve":
+                services.sandbox_approve(reservation=r)
+                return redirect("reservations:success", reference=r.reference)
+            services.sandbox_decline(reservation=r)
+            return redirect("reservations:cancelled", reference=r.reference)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    return render(request, "reservations/sandbox_checkout.html", {"reservation": r, "puppy": r.puppy})
+
+
+def checkout_success(request, reference):
+    return render(request, "reservations/checkout_success.html", {"reservation": _reservation(reference)})
+
+
+@require_http_methods(["GET", "POST"])
+def checkout_cancelled(request, reference):
+    r = _reservation(reference)
+    if request.method == "POST":
+        r = services.reservation_cancel(reservation_id=r.pk, reason="buyer released the reservation")
+        messages.info(request, "Your reservation was released.")
+        return redirect("reservations:detail", slug=r.puppy.slug)
+    return render(request, "reservations/checkout_cancelled.html", {"reservation": r})
+
+
+def paypal_return(request, reference):
+    r = _reservation(reference)
+    order_id = request.GET.get("token", "")
+    if order_id and order_id == r.checkout_id:
+        try:
+            services.reservation_paypal_capture(order_id=order_id)
+        except ApplicationError as exc:
+            messages.error(request, f"PayPal could not complete the payment: {exc.message}")
+            return redirect("reservations:cancelled", reference=r.reference)
+    return redirect("reservations:success", reference=r.reference)
