@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
@@ -140,15 +140,42 @@ def _bill_batch(services: list[CustomerService], run_date: date, *, followups: b
         owed: dict[int, Decimal] = defaultdict(Decimal)
         for inv in invoices:
             owed[inv.customer_id] += inv.total
-        BillingAccount.objects.filter(customer_id__in=list(owed)).update(balance=F("balance") + Case(
-            *[When(customer_id=c, then=Value(v)) for c, v in owed.items()], output_field=MONEY_FIELD))
-    CustomerService.objects.filter(pk__in=[p.service.pk for p in plans]).update(
-        next_billing_date=Case(*[When(pk=p.service.pk, then=Value(p.period_end)) for p in plans]),
-        updated_at=timezone.now())
+        _add_to_balances(owed)
+    _set_next_billing_dates({p.service.pk: p.period_end for p in plans})
     if invoices and followups:
         ids = [inv.pk for inv in invoices]
         transaction.on_commit(lambda: _queue_followups(ids))
     return len(invoices), sum((inv.total for inv in invoices), Decimal("0.00"))
+
+
+def _add_to_balances(owed: dict[int, Decimal]) -> None:
+    """One UPDATE for the whole batch: balance += the batch's invoices per customer."""
+    if connection.vendor == "postgresql":
+        table = BillingAccount._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS b SET balance = b.balance + v.amount, updated_at = now() "
+                f"FROM unnest(%s::bigint[], %s::numeric[]) AS v(customer_id, amount) WHERE b.customer_id = v.customer_id",
+                [list(owed), list(owed.values())],
+            )
+        return
+    BillingAccount.objects.filter(customer_id__in=list(owed)).update(balance=F("balance") + Case(
+        *[When(customer_id=c, then=Value(v)) for c, v in owed.items()], output_field=MONEY_FIELD))
+
+
+def _set_next_billing_dates(dates: dict[int, date]) -> None:
+    """One UPDATE for the whole batch: each service's next billing date moves to its period end."""
+    if connection.vendor == "postgresql":
+        table = CustomerService._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS s SET next_billing_date = v.d, updated_at = now() "
+                f"FROM unnest(%s::bigint[], %s::date[]) AS v(id, d) WHERE s.id = v.id",
+                [list(dates), list(dates.values())],
+            )
+        return
+    CustomerService.objects.filter(pk__in=list(dates)).update(
+        next_billing_date=Case(*[When(pk=k, then=Value(v)) for k, v in dates.items()]), updated_at=timezone.now())
 
 
 def _queue_followups(ids: list[int]) -> None:
