@@ -8,7 +8,14 @@ class NotificationLog(models.Model):
 
     Invariants: `idempotency_key` is unique per channel when set, so the same event (a duplicate
     webhook, a rerun job) never sends twice; rows are written before sending and updated with
-    the outcome; the body is rendered once and kept for support.
+    the outcome; the body (and the email HTML) is rendered once and kept for support, and the
+    sender sends exactly what is stored.
+
+    Lifecycle: queued -> sending (claimed by one worker with a conditional update) -> sent, or
+    retrying (retryable failure, `next_attempt_at` with exponential backoff) -> sending ..., or
+    failed (permanent error, or `MAX_ATTEMPTS` used). A `sending` row whose lease
+    (`next_attempt_at`) ran out belonged to a worker that died mid-send; the retry sweep claims it
+    again (delivery is at least once; BulkSMS deduplicates on the row id).
     """
 
     class Channel(models.TextChoices):
@@ -17,9 +24,11 @@ class NotificationLog(models.Model):
         OPS = "ops"
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
+        QUEUED = "queued"  # written, waiting for its first send
+        SENDING = "sending"  # claimed by one worker; next_attempt_at is the claim's lease
+        RETRYING = "retrying"  # a retryable failure; sent again at next_attempt_at
         SENT = "sent"
-        FAILED = "failed"
+        FAILED = "failed"  # permanent failure or attempts exhausted; staff may resend
         SKIPPED = "skipped"
 
     customer = models.ForeignKey("billing.Customer", null=True, blank=True, on_delete=models.SET_NULL,
@@ -28,7 +37,8 @@ class NotificationLog(models.Model):
     channel = models.CharField(max_length=5, choices=Channel.choices)
     event = models.CharField(max_length=50, help_text="Template name, e.g. invoice_issued.")
     subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField(blank=True)
+    body = models.TextField(blank=True, help_text="Plain text (email text part, SMS, ops message).")
+    html_body = models.TextField(blank=True, help_text="Email HTML, rendered once at notify time and sent as stored.")
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     provider_message_id = models.CharField(max_length=200, blank=True)

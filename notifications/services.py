@@ -1,13 +1,16 @@
 """The one entry point for telling someone something: `notify` (customers) and `notify_ops`.
 
-    notify(event="invoice_issued", customer=invoice.customer, context={"invoice": ...},
-           idempotency_key=f"invoice_issued:{invoice.pk}")
+    notify(event="invoice_issued", customer=invoice.customer, idempotency_key=f"invoice_issued:{invoice.pk}",
+           context={"invoice_number": invoice.number, "amount_due": invoice.amount_due, "due_date": invoice.due_date})
 
 Call it inside your write transaction: it renders the message, writes a queued NotificationLog
 row per channel (skipping a channel the customer switched off), and sends from a django-q2 task
 after commit. A repeated idempotency key writes and sends nothing. It never raises for delivery
-problems; those are logged on the row and retried. The notifications owner fills in rendering,
-providers and retries behind this signature.
+problems; those are logged on the row and retried (see `notifications/delivery.py`).
+
+It does raise, at once, for a developer mistake: an event with no templates or a context missing
+a key the event needs (`notifications/events.py` lists every event and its keys). With
+`customer=`, `customer_name` and `account_number` are filled in when not given.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ Channel = NotificationLog.Channel
 DEFAULT_CHANNELS = (Channel.EMAIL,)
 
 
+def _customer_context(customer, context: dict) -> dict:
+    if customer is None:
+        return dict(context)
+    filled = {
+        "customer_name": getattr(customer, "display_name", "") or getattr(customer, "full_name", ""),
+        "account_number": getattr(customer, "account_number", ""),
+    }
+    return {**filled, **context}
+
+
 def notify(*, event: str, context: dict, customer=None, email: str | None = None, phone: str | None = None,
            channels: Sequence[str] | None = None, idempotency_key: str | None = None) -> list[NotificationLog]:
     """Queue `event` for a customer (honouring their preferences) or for a bare email/phone."""
-    from notifications.rendering import render_message
+    from notifications.rendering import render
 
     channels = tuple(channels or DEFAULT_CHANNELS)
     prefs = getattr(customer, "billing_account", None) if customer is not None else None
+    context = _customer_context(customer, context)
     logs = []
     for channel in channels:
         if channel == Channel.EMAIL:
@@ -41,9 +55,9 @@ def notify(*, event: str, context: dict, customer=None, email: str | None = None
             raise ValueError(f"unknown channel {channel!r}; use notify_ops for ops alerts")
         if not recipient or not allowed:
             continue
-        subject, body = render_message(event=event, channel=channel, context=context)
-        log = _queue(customer=customer, recipient=recipient, channel=channel, event=event, subject=subject,
-                     body=body, context=context, idempotency_key=idempotency_key)
+        message = render(event=event, channel=channel, context=context)
+        log = _queue(customer=customer, recipient=recipient, channel=channel, event=event, subject=message.subject,
+                     body=message.body, context=context, idempotency_key=idempotency_key, html=message.html)
         if log is not None:
             logs.append(log)
     return logs
@@ -54,7 +68,7 @@ def notify_ops(*, event: str, context: dict, idempotency_key: str | None = None,
     """Alert operations on the ops webhook (Slack/Discord/JSON) and, by default, the ops email."""
     from django.conf import settings
 
-    from notifications.rendering import render_message
+    from notifications.rendering import render
 
     logs = []
     targets = [(Channel.OPS, settings.OPS_WEBHOOK_URL and settings.OPS_WEBHOOK_KIND)]
@@ -63,20 +77,21 @@ def notify_ops(*, event: str, context: dict, idempotency_key: str | None = None,
     for channel, recipient in targets:
         if not recipient:
             continue
-        subject, body = render_message(event=event, channel=channel, context=context)
-        log = _queue(customer=None, recipient=recipient, channel=channel, event=event, subject=subject, body=body,
-                     context=context, idempotency_key=idempotency_key)
+        message = render(event=event, channel=channel, context=context, audience="ops")
+        log = _queue(customer=None, recipient=recipient, channel=channel, event=event, subject=message.subject,
+                     body=message.body, context=context, idempotency_key=idempotency_key, html=message.html)
         if log is not None:
             logs.append(log)
     return logs
 
 
-def _queue(*, customer, recipient, channel, event, subject, body, context, idempotency_key) -> NotificationLog | None:
+def _queue(*, customer, recipient, channel, event, subject, body, context, idempotency_key,
+           html: str = "") -> NotificationLog | None:
     try:
         with transaction.atomic():
             log = NotificationLog.objects.create(
                 customer=customer, recipient=recipient, channel=channel, event=event, subject=subject[:200],
-                body=body, context=_jsonable(context), idempotency_key=idempotency_key,
+                body=body, html_body=html, context=_jsonable(context), idempotency_key=idempotency_key,
             )
     except IntegrityError:
         return None  # already queued or sent under this key
@@ -86,9 +101,9 @@ def _queue(*, customer, recipient, channel, event, subject, body, context, idemp
 
 
 def _enqueue_send(pk: int) -> None:
-    from django_q.tasks import async_task
+    from notifications.delivery import enqueue_send
 
-    async_task("notifications.tasks.send_notification", pk, group="notifications")
+    enqueue_send(pk)  # never raises: a lost enqueue is picked up by the retry sweep
 
 
 def _jsonable(value):
@@ -99,4 +114,6 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, bool | int | str):
         return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return str(value)

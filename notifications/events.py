@@ -1,0 +1,146 @@
+"""The catalogue of notification events: what each one is and which context keys it needs.
+
+    notify(event="invoice_issued", customer=invoice.customer, idempotency_key=f"invoice_issued:{invoice.pk}",
+           context={"invoice_number": invoice.number, "amount_due": invoice.amount_due,
+                    "due_date": invoice.due_date, "pay_url": ...})
+
+Pass plain values (str, Decimal, date, int, bool): the context is stored as JSON on the log row
+(Decimals and dates become strings), so model instances would only survive as their `str()`.
+Money values are `Decimal` and rendered with the `zar` filter ("R 1,234.50").
+
+`customer_name` and `account_number` are filled in by `notify()` from `customer` when the caller
+does not pass them, so a call with `customer=` need not repeat them.
+
+Rendering checks that every `required` key is present (and raises `MissingContextError` when not);
+`optional` keys are used by the templates when given. An event that is not listed here but has
+its own template files (another app's extra event) still renders, without key validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    required: tuple[str, ...]
+    description: str
+    optional: tuple[str, ...] = field(default_factory=tuple)
+    audience: str = "customer"  # customer | ops
+
+
+def _c(required, description, optional=()):
+    return EventSpec(required=tuple(required), description=description, optional=tuple(optional))
+
+
+def _ops(required, description, optional=()):
+    return EventSpec(required=tuple(required), description=description, optional=tuple(optional), audience="ops")
+
+
+EVENTS: dict[str, EventSpec] = {
+    # --- Invoices --------------------------------------------------------------------------------------
+    "invoice_issued": _c(
+        ["customer_name", "invoice_number", "amount_due", "due_date"],
+        "A new invoice was issued; tells the amount, due date and how to pay.",
+        ["account_number", "total", "issue_date", "period_start", "period_end", "pay_url", "auto_pay"],
+    ),
+    "invoice_pre_due": _c(
+        ["customer_name", "invoice_number", "amount_due", "due_date"],
+        "Friendly reminder a few days before an unpaid invoice falls due.",
+        ["account_number", "pay_url", "auto_pay"],
+    ),
+    "invoice_overdue": _c(
+        ["customer_name", "invoice_number", "amount_due", "due_date", "days_overdue"],
+        "First notice that an invoice is past its due date.",
+        ["account_number", "pay_url", "suspend_date"],
+    ),
+    "invoice_reminder": _c(
+        ["customer_name", "invoice_number", "amount_due", "due_date", "days_overdue", "reminder_number"],
+        "Follow-up reminder for an overdue invoice (reminder 1, 2, 3 ...).",
+        ["account_number", "pay_url", "suspend_date"],
+    ),
+    # --- Payments --------------------------------------------------------------------------------------
+    "payment_received": _c(
+        ["customer_name", "amount", "method", "reference", "balance"],
+        "Receipt: amount, payment method, our reference, invoice paid and the balance after payment "
+        "(balance > 0 still owed, < 0 credit).",
+        ["account_number", "invoice_number", "paid_at", "receipt_number"],
+    ),
+    "payment_failed": _c(
+        ["customer_name", "amount", "reason"],
+        "A payment attempt (card, debit order) failed or a debit order was returned unpaid.",
+        ["account_number", "method", "invoice_number", "pay_url", "retry_date"],
+    ),
+    "debit_order_upcoming": _c(
+        ["customer_name", "amount", "debit_date"],
+        "Advance notice of a debit order collection (amount and date).",
+        ["account_number", "account_masked", "invoice_number"],
+    ),
+    "mandate_accepted": _c(
+        ["customer_name"],
+        "The debit order mandate was accepted and is active.",
+        ["account_number", "bank_name", "account_masked", "first_debit_date"],
+    ),
+    "mandate_declined": _c(
+        ["customer_name", "reason"],
+        "The debit order mandate was declined; asks the customer to sign again or pay another way.",
+        ["account_number", "mandate_url"],
+    ),
+    # --- Services --------------------------------------------------------------------------------------
+    "service_activated": _c(
+        ["customer_name", "package_name", "activation_date"],
+        "A service (fibre / LTE) is live; welcome message with the package and billing start.",
+        ["account_number", "installation_address", "monthly_price", "billing_day"],
+    ),
+    "service_suspended": _c(
+        ["customer_name", "package_name", "reason"],
+        "A service was suspended (non-payment or on request); how to restore it.",
+        ["account_number", "amount_due", "pay_url"],
+    ),
+    "service_reactivated": _c(
+        ["customer_name", "package_name"],
+        "A suspended service is back on.",
+        ["account_number"],
+    ),
+    "usage_80": _c(
+        ["customer_name", "package_name", "used_gb", "cap_gb"],
+        "Data usage passed 80% of the monthly cap.",
+        ["account_number", "reset_date"],
+    ),
+    "usage_95": _c(
+        ["customer_name", "package_name", "used_gb", "cap_gb"],
+        "Data usage passed 95% of the monthly cap.",
+        ["account_number", "reset_date"],
+    ),
+    # --- Reservations (deposits) -----------------------------------------------------------------------
+    "deposit_confirmed": _c(
+        ["buyer_name", "item_name", "amount", "reference"],
+        "To the buyer: the deposit was received and the item is reserved.",
+        ["balance_due", "owner_name", "owner_contact"],
+    ),
+    "deposit_new_owner": _c(
+        ["buyer_name", "buyer_email", "item_name", "amount", "reference"],
+        "To the owner (breeder): a buyer paid a deposit on an item.",
+        ["buyer_phone", "admin_url"],
+    ),
+    # --- Operations ------------------------------------------------------------------------------------
+    "ops_alert": _ops(
+        ["title", "message"],
+        "Generic operations alert: a title, a message and optional key/value fields.",
+        ["fields", "severity"],
+    ),
+    "webhook_failures": _ops(
+        ["count"],
+        "Stored provider webhooks failed processing and wait for attention.",
+        ["provider", "oldest_at", "last_error", "admin_url", "fields"],
+    ),
+    "zoho_sync_alert": _ops(
+        ["failed_count"],
+        "The ZOHO sync outbox has failures (or a backlog) that need attention.",
+        ["pending_count", "oldest_at", "last_error", "admin_url", "fields"],
+    ),
+}
+
+
+def event_spec(event: str) -> EventSpec | None:
+    return EVENTS.get(event)
