@@ -1,0 +1,34 @@
+"""Shared bits of the ZOHO commands (underscore: not a command itself)."""
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS
+
+PLURALS = {"customers": "customer", "subscriptions": "service", "services": "service", "invoices": "invoice",
+           "payments": "payment"}
+
+
+def entity_types(choice: str | None) -> list[str]:
+    if not choice or choice == "all":
+        return list(DEPENDENCY_ORDER)
+    entity = PLURALS.get(choice, choice)
+    if entity not in ENTITY_MODELS:
+        raise CommandError(f"unknown entity {choice!r}: use customers, subscriptions, invoices, payments or all")
+    return [entity]
+
+
+def model(entity_type: str):
+    return apps.get_model(ENTITY_MODELS[entity_type])
+
+
+def require_enabled(dry_run: bool) -> None:
+    if not dry_run and not settings.ENABLE_ZOHO_SYNC:
+        raise CommandError("ENABLE_ZOHO_SYNC is off: nothing may call ZOHO (use --dry-run to see the work)")
+
+
+def progress(iterable=None, **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(iterable, unit="row", dynamic_ncols=True, **kwargs)

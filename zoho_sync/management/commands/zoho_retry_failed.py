@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from zoho_sync.management.commands._common import entity_types, progress, require_enabled
+from zoho_sync.services import monitoring
+from zoho_sync.services.sync import entity_sync
+
+
+class Command(BaseCommand):
+    help = "Retry every failed ZOHO sync now (attempt count restarts), in dependency order."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--entity", default="all")
+        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **opts):
+        require_enabled(opts["dry_run"])
+        still_failing = 0
+        for entity_type in entity_types(opts["entity"]):
+            ids = monitoring.failed_ids(entity_type)
+            if opts["dry_run"]:
+                self.stdout.write(f"{entity_type}: {len(ids)} failed would be retried {ids[:20]}")
+                continue
+            ok = 0
+            for pk in progress(ids, desc=entity_type, disable=opts["no_progress"]):
+                result = entity_sync(entity_type=entity_type, pk=pk, force=True)
+                if result.status == "synced":
+                    ok += 1
+                else:
+                    still_failing += 1
+                    self.stderr.write(f"{entity_type} #{pk}: {result.status}: {result.error}")
+            self.stdout.write(f"{entity_type}: {ok} of {len(ids)} synced")
+        if still_failing:
+            raise CommandError(f"{still_failing} still not synced")
