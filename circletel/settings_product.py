@@ -40,6 +40,8 @@ NETCASH = {
     "WS_URL": env("NETCASH_WS_URL", default="https://ws.netcash.co.za/NIWS/niws_nif.svc"),
     "PER_LINE_LIMIT": Decimal(env("NETCASH_PER_LINE_LIMIT", default="10000.00")),
     "PER_DAY_LIMIT": Decimal(env("NETCASH_PER_DAY_LIMIT", default="500000.00")),
+    # Fee invoiced when a settled debit order is returned unpaid (0 = none).
+    "UNPAID_FEE": Decimal(env("NETCASH_UNPAID_FEE", default="0.00")),
 }
 # The built-in sandbox gateway: on when no Pay Now key is set; refused with DEBUG off unless forced.
 SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=not NETCASH["PAYNOW_SERVICE_KEY"])
