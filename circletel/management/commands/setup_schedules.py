@@ -12,10 +12,15 @@ class Command(BaseCommand):
         specs = declared_schedules()
         with transaction.atomic():
             for spec in specs:
+                previous_cron = Schedule.objects.filter(name=spec.row_name).values_list("cron", flat=True).first()
                 row, created = Schedule.objects.update_or_create(
                     name=spec.row_name,
                     defaults={"func": spec.func, "schedule_type": Schedule.CRON, "cron": spec.cron, "repeats": -1},
                 )
+                if not created and previous_cron != spec.cron:
+                    # django-q2 computes next_run only for new rows: a changed cron must move it too.
+                    row.next_run = row.calculate_next_run()
+                    row.save(update_fields=["next_run"])
                 self.stdout.write(f"{'created' if created else 'updated'} {spec.name}: {spec.cron} -> {spec.func}")
             stale = Schedule.objects.filter(name__startswith=OWNED_PREFIX).exclude(name__in=[s.row_name for s in specs])
             for row in stale:

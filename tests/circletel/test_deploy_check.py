@@ -1,0 +1,40 @@
+"""With DEBUG=False and real-looking secrets, `manage.py check --deploy` reports nothing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "circletel.settings",
+    "DEBUG": "false",
+    "SECRET_KEY": "q8#Zr2!vLw9@Kp4$Tn7^Xb1&Hm6*Yc3(Fd5)Gs0-Jt8+Ue2=Wa_k7",
+    "ALLOWED_HOSTS": "billing.circletel.co.za",
+    "CSRF_TRUSTED_ORIGINS": "https://billing.circletel.co.za",
+    "FIELD_ENCRYPTION_KEYS": "Wm9vZy1UZXN0LUtleS1Pbmx5LUZvci1UZXN0cy0xMjM=",
+    "NETCASH_PAYNOW_SERVICE_KEY": "1a2b3c4d-5e6f-7a8b-9c0d-ef1234567890",
+}
+
+
+def run_check(tmp_path, **overrides):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}", **PRODUCTION_ENV, **overrides}
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = run_check(tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_check_deploy_flags_the_sandbox_gateway_without_a_paynow_key(tmp_path):
+    result = run_check(tmp_path, NETCASH_PAYNOW_SERVICE_KEY=None)
+
+    assert result.returncode != 0
+    assert "circletel.W001" in result.stderr + result.stdout

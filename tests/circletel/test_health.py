@@ -1,0 +1,51 @@
+"""GET /health/: 200 when the database and the task broker answer, 503 otherwise."""
+
+import pytest
+
+from circletel import health
+
+
+@pytest.mark.django_db
+def test_health_is_200_when_database_and_broker_answer(client):
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "broker"}
+    assert body["checks"]["database"]["ok"] is True and body["checks"]["broker"]["ok"] is True
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_health_is_503_when_the_database_check_fails(client, monkeypatch):
+    def broken():
+        raise ConnectionError("could not connect to server")
+
+    monkeypatch.setattr(health, "_database", broken)
+
+    response = client.get("/health/")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["database"] == {"ok": False, "error": "ConnectionError: could not connect to server"}
+    assert body["checks"]["broker"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_health_is_503_when_the_broker_does_not_answer(client, monkeypatch):
+    class DeadBroker:
+        def ping(self):
+            return False
+
+    monkeypatch.setattr("django_q.brokers.get_broker", lambda *a, **k: DeadBroker())
+
+    response = client.get("/health/")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == {"ok": False, "error": "RuntimeError: broker did not answer ping"}
+
+
+def test_health_refuses_post(client):
+    assert client.post("/health/").status_code == 405

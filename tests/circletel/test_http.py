@@ -1,0 +1,174 @@
+"""send(): typed provider errors at the HTTP boundary; with_retries(): retries only what may succeed."""
+
+import pytest
+import requests
+import responses
+
+from circletel.http import (
+    PermanentProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    RetryableProviderError,
+    send,
+    with_retries,
+)
+
+URL = "https://api.example.test/v1/things"
+
+
+@responses.activate
+def test_success_returns_the_response_and_passes_an_explicit_timeout():
+    responses.add(responses.GET, URL, json={"ok": True}, status=200)
+
+    response = send("GET", URL, provider="acme", timeout=(2, 7))
+
+    assert response.json() == {"ok": True}
+    assert responses.calls[0].request.req_kwargs["timeout"] == (2, 7)
+
+
+@responses.activate
+def test_default_timeout_is_always_set():
+    responses.add(responses.GET, URL, status=204)
+
+    send("GET", URL, provider="acme")
+
+    assert responses.calls[0].request.req_kwargs["timeout"] == (5, 20)
+
+
+@responses.activate
+@pytest.mark.parametrize("exc", [requests.ReadTimeout("slow"), requests.ConnectTimeout("slow")])
+def test_timeout_is_a_provider_timeout_error(exc):
+    responses.add(responses.POST, URL, body=exc)
+
+    with pytest.raises(ProviderTimeoutError) as info:
+        send("POST", URL, provider="acme", json={})
+
+    assert info.value.retryable is True
+    assert (info.value.provider, info.value.message) == ("acme", "acme timed out")
+
+
+@responses.activate
+def test_connection_error_is_retryable():
+    responses.add(responses.GET, URL, body=requests.ConnectionError("refused"))
+
+    with pytest.raises(RetryableProviderError) as info:
+        send("GET", URL, provider="acme")
+
+    assert not isinstance(info.value, ProviderTimeoutError)
+    assert info.value.message == "acme could not be reached"
+
+
+@responses.activate
+def test_429_is_rate_limited_with_retry_after():
+    responses.add(responses.GET, URL, status=429, body="slow down", headers={"Retry-After": "7"})
+
+    with pytest.raises(RateLimitedError) as info:
+        send("GET", URL, provider="zoho")
+
+    assert (info.value.retry_after, info.value.http_status, info.value.retryable) == (7.0, 429, True)
+    assert info.value.raw == "slow down"
+
+
+@responses.activate
+def test_429_with_an_http_date_retry_after_has_no_number():
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})
+
+    with pytest.raises(RateLimitedError) as info:
+        send("GET", URL, provider="zoho")
+
+    assert info.value.retry_after is None
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retryable(status):
+    responses.add(responses.GET, URL, status=status, body="upstream")
+
+    with pytest.raises(RetryableProviderError) as info:
+        send("GET", URL, provider="acme")
+
+    assert (info.value.http_status, info.value.retryable) == (status, True)
+    assert info.value.message == f"acme is unavailable ({status})"
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_4xx_is_permanent(status):
+    responses.add(responses.POST, URL, status=status, json={"error": "bad field"})
+
+    with pytest.raises(PermanentProviderError) as info:
+        send("POST", URL, provider="acme", json={})
+
+    assert (info.value.http_status, info.value.retryable) == (status, False)
+    assert info.value.raw == '{"error": "bad field"}'
+    assert info.value.message == f"acme rejected the request ({status})"
+
+
+# --- with_retries -----------------------------------------------------------------------------------
+
+
+def call():
+    return send("GET", URL, provider="acme").json()
+
+
+@responses.activate
+def test_retries_retryable_errors_until_success():
+    for _ in range(4):
+        responses.add(responses.GET, URL, status=503)
+    responses.add(responses.GET, URL, json={"n": 5})
+    sleeps = []
+
+    assert with_retries(call, sleep=sleeps.append) == {"n": 5}
+
+    assert len(responses.calls) == 5
+    assert len(sleeps) == 4
+    # full jitter: each wait is in [0, base * 2**(attempt-1)], capped
+    assert all(0 <= s <= bound for s, bound in zip(sleeps, [0.5, 1.0, 2.0, 4.0], strict=True))
+
+
+@responses.activate
+def test_stops_after_five_attempts_and_reraises_the_last_error():
+    responses.add(responses.GET, URL, status=500)
+    sleeps = []
+
+    with pytest.raises(RetryableProviderError):
+        with_retries(call, sleep=sleeps.append)
+
+    assert len(responses.calls) == 5
+    assert len(sleeps) == 4
+
+
+@responses.activate
+def test_permanent_errors_are_not_retried():
+    responses.add(responses.GET, URL, status=400)
+    sleeps = []
+
+    with pytest.raises(PermanentProviderError):
+        with_retries(call, sleep=sleeps.append)
+
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+def test_other_exceptions_are_not_retried():
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        with_retries(broken, sleep=lambda s: None)
+
+    assert calls == [1]
+
+
+@responses.activate
+def test_honours_retry_after_capped():
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "3"})
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "120"})
+    responses.add(responses.GET, URL, json={"ok": 1})
+    sleeps = []
+
+    assert with_retries(call, sleep=sleeps.append, cap=30.0) == {"ok": 1}
+
+    assert sleeps == [3.0, 30.0]

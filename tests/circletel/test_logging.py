@@ -1,0 +1,108 @@
+"""Request ids on every line, job-run ids in jobs, and no secrets or bank details in logs."""
+
+import logging
+import re
+import sys
+
+import pytest
+
+from circletel.logging import ContextFilter, RedactFilter, job_run_id_var, redact, request_id_var
+
+
+def make_record(msg, *args, exc_info=None):
+    return logging.LogRecord("test", logging.INFO, __file__, 1, msg, args, exc_info)
+
+
+@pytest.mark.django_db
+def test_incoming_request_id_is_echoed(client):
+    response = client.get("/health/", HTTP_X_REQUEST_ID="edge-7f3a.42_x")
+
+    assert response["X-Request-ID"] == "edge-7f3a.42_x"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("incoming", [None, "has spaces in it", "x" * 65, "<script>"])
+def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client, incoming):
+    headers = {} if incoming is None else {"HTTP_X_REQUEST_ID": incoming}
+
+    response = client.get("/health/", **headers)
+
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+@pytest.mark.django_db
+def test_request_id_is_on_log_lines_during_the_request(client, monkeypatch):
+    seen = []
+    from circletel import health
+
+    monkeypatch.setattr(health, "_database", lambda: seen.append(request_id_var.get()))
+
+    client.get("/health/", HTTP_X_REQUEST_ID="req-123")
+
+    assert seen == ["req-123"]
+    assert request_id_var.get() == ""  # reset after the request
+
+
+def test_context_filter_adds_request_and_job_ids():
+    record = make_record("hello")
+    token = request_id_var.set("req-1")
+    try:
+        assert ContextFilter().filter(record) is True
+    finally:
+        request_id_var.reset(token)
+    assert (record.request_id, record.job_run_id) == ("req-1", "")
+
+    record = make_record("in a job")
+    token = job_run_id_var.set("42")
+    try:
+        ContextFilter().filter(record)
+    finally:
+        job_run_id_var.reset(token)
+    assert (record.request_id, record.job_run_id) == ("", " job=42")
+
+    record = make_record("outside")
+    ContextFilter().filter(record)
+    assert (record.request_id, record.job_run_id) == ("", "")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("login password=hunter2 ok", "login password=*** ok"),
+    ("refresh_token=1000.abc&client_id=9", "refresh_token=***&client_id=9"),
+    ("client_secret: s3cr3t", "client_secret: ***"),
+    ("NETCASH_SERVICE_KEY=ab-cd-ef", "NETCASH_SERVICE_KEY=***"),
+    ("Authorization: Bearer eyJhbGciOi.abc", "Authorization: Bearer ***"),
+    ("{'Authorization': 'Zoho-oauthtoken 1000.abc'}", "{'Authorization': 'Zoho-oauthtoken ***'}"),
+    ('{"api_key": "K-123", "amount": "899.00"}', '{"api_key": "***", "amount": "899.00"}'),
+    ("debit order to account 62012345678 branch 250655", "debit order to account *******5678 branch 250655"),
+    ("card 4111111111111111 declined", "card ************1111 declined"),
+    ("invoice INV-2026-00042 for CT-2026-00001 R 1234.56", "invoice INV-2026-00042 for CT-2026-00001 R 1234.56"),
+])
+def test_redact(text, expected):
+    assert redact(text) == expected
+
+
+def test_redact_filter_masks_the_formatted_message():
+    record = make_record("paying from account %s with token=%s", "62012345678", "tok_live_123")
+
+    assert RedactFilter().filter(record) is True
+
+    assert record.getMessage() == "paying from account *******5678 with token=***"
+
+
+def test_redact_filter_masks_traceback_text():
+    try:
+        raise ValueError("rejected: api_key=sk_live_999 account 62012345678")
+    except ValueError:
+        record = make_record("provider call failed", exc_info=sys.exc_info())
+
+    RedactFilter().filter(record)
+    line = logging.Formatter("%(message)s").format(record)
+
+    assert "sk_live_999" not in line and "62012345678" not in line
+    assert "ValueError: rejected: api_key=*** account *******5678" in line
+
+
+def test_redact_filter_keeps_a_record_with_a_bad_format_string():
+    record = make_record("%d items", "not a number")
+
+    assert RedactFilter().filter(record) is True
