@@ -54,7 +54,9 @@ class Command(BaseCommand):
                     if not ids:
                         break
                     last_pk = ids[-1]
-                    for status in pool.map(lambda pk, et=entity_type: self._one(et, pk), ids):
+                    # One worker runs inline (same connection/transaction as the caller).
+                    mapper = pool.map if opts["workers"] > 1 else map
+                    for status in mapper(lambda pk, et=entity_type: self._one(et, pk), ids):
                         counts[status] = counts.get(status, 0) + 1
                         bar.update(1)
                     done += len(ids)
