@@ -69,7 +69,7 @@ _PAY_ROUTES = ("payments:invoice_pay", "payments:pay_invoice", "payments:pay", "
 def pay_now_url(invoice) -> str | None:
     """URL of the payments developer's "pay an invoice" page, or None while it does not exist."""
     for name in _PAY_ROUTES:
-        for args in ((invoice.pk,), (invoice.number,)):
+        for args in ((invoice.number,), (invoice.pk,)):
             try:
                 return reverse(name, args=args)
             except NoReverseMatch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from billing.dashboard.integrations import invoice_pdf_renderer
+from billing.dashboard.integrations import call_with_supported_kwargs, invoice_pdf_renderer
 from billing.dashboard.selectors import Statement
 from billing.models import Invoice
 
@@ -21,7 +21,7 @@ def invoice_pdf_bytes(invoice: Invoice) -> bytes | None:
     render = invoice_pdf_renderer()
     if render is None:
         return None
-    result = render(invoice)
+    result = call_with_supported_kwargs(render, invoice=invoice, invoice_id=invoice.pk)
     if isinstance(result, bytes | bytearray):
         return bytes(result)
     if hasattr(result, "read"):  # a FieldFile / file object

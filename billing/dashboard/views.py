@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -25,6 +24,7 @@ from billing.dashboard.forms import (
 from billing.dashboard.integrations import pay_now_url, payment_method_model, payment_method_service
 from billing.dashboard.pdf import invoice_pdf_bytes, statement_pdf_bytes
 from billing.dashboard.services import billing_preferences_update, customer_contact_update
+from billing.selectors_usage import usage_summary
 from circletel.errors import ApplicationError
 
 PAGE_SIZE = 20
@@ -181,22 +181,21 @@ def statement(request, customer):
 
 @customer_required
 def usage(request, customer):
-    services_ = [s for s in selectors.customer_services(customer=customer)]
+    services_ = selectors.customer_services(customer=customer)
     today = timezone.localdate()
-    panels = []
     wanted = request.GET.get("service")
+    panels = []
     for service in services_:
         if wanted and str(service.pk) != wanted:
             continue
-        start, end = selectors.current_cycle(service, today)
-        prev_start = selectors.current_cycle(service, start - timedelta(days=1))[0]
-        current = selectors.daily_usage(service=service, start=start, end=min(today, end - timedelta(days=1)))
-        previous = selectors.daily_usage(service=service, start=prev_start, end=start - timedelta(days=1))
+        u = usage_summary(service, today)
+        current = [{"date": p.date, "total_mb": p.total_mb} for p in u.current_days]
+        previous = [{"date": p.date, "total_mb": p.total_mb} for p in u.previous_days]
         panels.append({
-            "service": service, "cycle_start": start, "cycle_end": end, "prev_start": prev_start,
+            "service": service, "cycle_start": u.cycle_start, "cycle_end": u.cycle_end, "prev_start": u.previous_cycle_start,
             "current": usage_chart(current), "previous": usage_chart(previous),
-            "current_mb": sum(d["total_mb"] for d in current), "previous_mb": sum(d["total_mb"] for d in previous),
-            "cap_gb": service.data_cap_gb,
+            "current_mb": u.used_mb, "previous_mb": sum((d["total_mb"] for d in previous), selectors.ZERO),
+            "cap_gb": service.data_cap_gb, "percent": u.percent,
         })
     return render(request, "dashboard/usage.html", {"panels": panels, "services": services_, "nav": "usage"})
 

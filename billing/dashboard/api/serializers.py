@@ -190,6 +190,8 @@ class LifecycleActionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
     kind = serializers.ChoiceField(choices=Suspension.Kind.choices, required=False,
                                    help_text="Suspension type; required for `suspend`.")
+    skip_billing = serializers.BooleanField(required=False, default=False,
+                                            help_text="`suspend` only: suspended days are not invoiced.")
     effective_date = serializers.DateField(required=False, help_text="Defaults to today.")
 
 

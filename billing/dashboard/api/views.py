@@ -247,6 +247,7 @@ class LifecycleActionView(StaffAPIView):
         when = d.get("effective_date")
         result = call_with_supported_kwargs(
             fn, service=service, reason=d["reason"], kind=d.get("kind"), actor=request.user,
+            skip_billing=d["skip_billing"] if self.action == "suspend" else None,
             on=when, effective_date=when, activation_date=when, today=when)
         service = result if hasattr(result, "status") and hasattr(result, "package_name") else service
         service.refresh_from_db()

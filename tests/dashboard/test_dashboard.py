@@ -1,0 +1,258 @@
+"""Dashboard behaviour: query counts, summary figures, preferences, profile, statements, PDFs."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.dashboard.selectors import dashboard_summary, next_invoice_preview, statement
+from billing.dashboard.services import DashboardError, billing_preferences_update, customer_contact_update
+from billing.dashboard.templatetags.dashboard_money import format_zar
+from billing.models import BillingAccount, Customer
+from tests.dashboard.factories import (
+    InvoiceFactory,
+    LedgerEntryFactory,
+    PaymentFactory,
+    UsageFactory,
+    customer_with_login,
+    payment_method,
+)
+from tests.factories import CustomerServiceFactory
+
+
+def test_zar_format():
+    assert format_zar(Decimal("1234.5")) == "R 1,234.50"
+    assert format_zar(Decimal("-0.005")) == "-R 0.01"
+    assert format_zar(Decimal("1000000")) == "R 1,000,000.00"
+    assert format_zar(None) == ""
+
+
+def _history(customer, n):
+    svc = CustomerServiceFactory(customer=customer, status="active", data_cap_gb=50)
+    for i in range(n):
+        inv = InvoiceFactory(customer=customer, service=None, issue_date=date(2024, 1, 1) + timedelta(days=i))
+        PaymentFactory(customer=customer, invoice=inv)
+    UsageFactory(service=svc, date=timezone.localdate())
+    CustomerServiceFactory(customer=customer, status="suspended")
+    return svc
+
+
+@pytest.mark.parametrize("history", [1, 40])
+def test_home_and_summary_run_a_fixed_number_of_queries(client, db, django_assert_max_num_queries, history):
+    customer = customer_with_login()
+    _history(customer, history)
+    client.force_login(customer.user)
+    with django_assert_max_num_queries(10):
+        assert client.get("/dashboard/").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/dashboard/summary").status_code == 200
+
+
+def test_summary_figures_are_exact(db):
+    customer = customer_with_login()
+    today = date(2026, 11, 20)
+    svc = CustomerServiceFactory(customer=customer, status="active", billing_day=25, data_cap_gb=10,
+                                 monthly_price=Decimal("499.00"), next_billing_date=date(2026, 11, 25))
+    CustomerServiceFactory(customer=customer, status="active", billing_day=25, monthly_price=Decimal("100.50"),
+                           next_billing_date=date(2026, 11, 25))
+    CustomerServiceFactory(customer=customer, status="cancelled")
+    InvoiceFactory(customer=customer, total=Decimal("899.00"), due_date=date(2026, 11, 8))          # overdue
+    InvoiceFactory(customer=customer, total=Decimal("300.00"), subtotal=Decimal("260.87"),
+                   vat_amount=Decimal("39.13"), amount_paid=Decimal("100.00"), status="partial",
+                   due_date=date(2026, 11, 30))
+    InvoiceFactory(customer=customer, status="paid", amount_paid=Decimal("899.00"))
+    UsageFactory(service=svc, date=date(2026, 10, 25), cycle_start=date(2026, 10, 25))  # this cycle (25 Oct..)
+    UsageFactory(service=svc, date=date(2026, 10, 24), cycle_start=date(2026, 9, 25))   # previous cycle
+    BillingAccount.objects.filter(customer=customer).update(balance=Decimal("1099.00"))
+    customer = Customer.objects.select_related("billing_account").get(pk=customer.pk)
+
+    s = dashboard_summary(customer=customer, today=today)
+
+    assert s.balance == Decimal("1099.00")
+    assert s.amount_due == Decimal("1099.00")
+    assert s.overdue_amount == Decimal("899.00")
+    assert s.open_invoice_count == 2
+    assert s.active_services == 2
+    assert s.next_invoice.date == date(2026, 11, 25)
+    assert s.next_invoice.amount == Decimal("599.50")
+    assert s.data_used_mb == Decimal("1024.00")
+    assert s.cards[0].percent == 10
+
+
+def test_next_invoice_adds_vat_for_business(db):
+    customer = customer_with_login(account_type="business", company_name="Acme")
+    svc = CustomerServiceFactory(customer=customer, status="active", monthly_price=Decimal("1000.00"),
+                                 next_billing_date=date(2026, 12, 1))
+    nxt = next_invoice_preview(customer=customer, services=[svc], today=date(2026, 11, 20))
+    assert (nxt.date, nxt.amount) == (date(2026, 12, 1), Decimal("1150.00"))
+
+
+def test_home_shows_amounts_in_rand_and_empty_states(client, db):
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    body = client.get("/dashboard/").content.decode()
+    assert "R 0.00" in body
+    assert "You have no services yet" in body
+    assert "No invoices yet" in body
+    InvoiceFactory(customer=customer, total=Decimal("1234.50"), subtotal=Decimal("1073.48"),
+                   vat_amount=Decimal("161.02"))
+    body = client.get("/dashboard/").content.decode()
+    assert "R 1,234.50" in body
+
+
+# --- preferences and profile -----------------------------------------------------------------------
+
+def test_preferences_edit_through_the_page(client, db):
+    customer = customer_with_login()
+    payment_method(customer, primary=True)
+    client.force_login(customer.user)
+    response = client.post("/dashboard/billing/", {"auto_pay": "on", "notify_email": "on"})
+    assert response.status_code == 302
+    account = BillingAccount.objects.get(customer=customer)
+    assert (account.auto_pay, account.notify_email, account.notify_sms) == (True, True, False)
+
+
+def test_auto_pay_needs_a_primary_method_and_changes_nothing(client, db):
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    response = client.post("/dashboard/billing/", {"auto_pay": "on"})
+    assert response.status_code == 200
+    assert "Add a payment method" in response.content.decode()
+    account = BillingAccount.objects.get(customer=customer)
+    assert (account.auto_pay, account.notify_email, account.notify_sms) == (False, True, True)
+
+
+def test_sms_needs_a_phone(db):
+    customer = customer_with_login(phone="")
+    with pytest.raises(DashboardError):
+        billing_preferences_update(customer=customer, auto_pay=False, notify_email=False, notify_sms=True)
+    assert BillingAccount.objects.get(customer=customer).notify_email is True
+
+
+def test_preferences_post_requires_csrf(db):
+    from django.test import Client
+
+    customer = customer_with_login()
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(customer.user)
+    assert csrf_client.post("/dashboard/billing/", {"notify_email": ""}).status_code == 403
+    assert BillingAccount.objects.get(customer=customer).notify_email is True
+
+
+def test_profile_edit_updates_contact_and_enqueues_sync(client, db, monkeypatch):
+    calls = []
+    monkeypatch.setattr("zoho_sync.services.outbox.enqueue_sync", lambda *, entity: calls.append(entity.pk))
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    data = {"first_name": "Thandi", "last_name": "Mokoena", "company_name": "", "phone": "+27821112222",
+            "address_line1": "5 Oak Avenue", "address_line2": "", "city": "Durban", "province": "KZN",
+            "postal_code": "4001"}
+    assert client.post("/dashboard/profile/", data).status_code == 302
+    customer.refresh_from_db()
+    assert (customer.first_name, customer.phone, customer.city) == ("Thandi", "+27821112222", "Durban")
+    assert calls == [customer.pk]
+
+
+def test_profile_rejects_bad_phone_and_changes_nothing(client, db):
+    customer = customer_with_login()
+    before = customer.phone
+    client.force_login(customer.user)
+    data = {"first_name": "X", "last_name": "Y", "phone": "0821234567"}
+    assert client.post("/dashboard/profile/", data).status_code == 200
+    customer.refresh_from_db()
+    assert customer.phone == before and customer.first_name != "X"
+
+
+def test_contact_update_refuses_email_change(db):
+    customer = customer_with_login()
+    with pytest.raises(DashboardError):
+        customer_contact_update(customer=customer, email="new@example.co.za")
+
+
+# --- statement -------------------------------------------------------------------------------------
+
+def _ledger(customer):
+    LedgerEntryFactory(customer=customer, amount=Decimal("899.00"), effective_date=date(2026, 9, 1))
+    LedgerEntryFactory(customer=customer, amount=Decimal("-500.00"), entry_type="payment",
+                       effective_date=date(2026, 9, 15))
+    LedgerEntryFactory(customer=customer, amount=Decimal("899.00"), effective_date=date(2026, 10, 1))
+    LedgerEntryFactory(customer=customer, amount=Decimal("-899.00"), entry_type="payment",
+                       effective_date=date(2026, 10, 3))
+    LedgerEntryFactory(customer=customer, amount=Decimal("-100.01"), entry_type="credit_note",
+                       effective_date=date(2026, 10, 31))
+    LedgerEntryFactory(customer=customer, amount=Decimal("450.50"), effective_date=date(2026, 11, 1))
+
+
+def test_statement_totals_are_exact(db):
+    customer = customer_with_login()
+    _ledger(customer)
+    s = statement(customer=customer, date_from=date(2026, 10, 1), date_to=date(2026, 10, 31))
+    assert s.opening_balance == Decimal("399.00")
+    assert [line.balance for line in s.lines] == [Decimal("1298.00"), Decimal("399.00"), Decimal("298.99")]
+    assert s.total_debits == Decimal("899.00")
+    assert s.total_credits == Decimal("999.01")
+    assert s.closing_balance == Decimal("298.99")
+
+
+def test_statement_page_and_pdf(client, db):
+    customer = customer_with_login()
+    _ledger(customer)
+    client.force_login(customer.user)
+    body = client.get("/dashboard/statement/?date_from=2026-10-01&date_to=2026-10-31").content.decode()
+    assert "R 399.00" in body and "R 298.99" in body
+    response = client.get("/dashboard/statement/?date_from=2026-10-01&date_to=2026-10-31&format=pdf")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+
+
+def test_statement_rejects_reversed_range(client, db):
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    response = client.get("/dashboard/statement/?date_from=2026-10-31&date_to=2026-10-01&format=pdf")
+    assert response.status_code == 200
+    assert "start date must be on or before" in response.content.decode()
+
+
+# --- invoices ---------------------------------------------------------------------------------------
+
+def test_invoice_list_filters_and_paginates(client, db):
+    customer = customer_with_login()
+    for i in range(23):
+        InvoiceFactory(customer=customer, issue_date=date(2026, 1, 1) + timedelta(days=i))
+    InvoiceFactory(customer=customer, status="paid", amount_paid=Decimal("899.00"))
+    client.force_login(customer.user)
+    page1 = client.get("/dashboard/invoices/?status=unpaid")
+    assert page1.context["page"].paginator.count == 23
+    assert len(page1.context["page"].object_list) == 20
+    assert client.get("/dashboard/invoices/?status=paid").context["page"].paginator.count == 1
+    api = client.get("/api/dashboard/invoices?status=paid&limit=5").json()
+    assert api["count"] == 1 and api["results"][0]["status"] == "paid"
+    assert client.get("/api/dashboard/invoices?status=bogus").status_code == 400
+
+
+def test_invoice_pdf_served_from_stored_file(client, db):
+    from django.core.files.base import ContentFile
+
+    customer = customer_with_login()
+    invoice = InvoiceFactory(customer=customer)
+    invoice.pdf.save("x.pdf", ContentFile(b"%PDF-1.7 stored"), save=True)
+    client.force_login(customer.user)
+    for url in (f"/dashboard/invoices/{invoice.pk}/pdf/", f"/api/dashboard/invoices/{invoice.pk}/pdf"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.content == b"%PDF-1.7 stored"
+        assert response["Content-Disposition"] == f'attachment; filename="{invoice.number}.pdf"'
+
+
+def test_invoice_detail_shows_vat_and_pay_link(client, db):
+    customer = customer_with_login()
+    invoice = InvoiceFactory(customer=customer)
+    client.force_login(customer.user)
+    body = client.get(f"/dashboard/invoices/{invoice.pk}/").content.decode()
+    assert "R 117.26" in body and "R 899.00" in body
+    from billing.dashboard.integrations import pay_now_url
+
+    assert pay_now_url(invoice) == f"/billing/invoices/{invoice.number}/pay"
+    assert f'href="/billing/invoices/{invoice.number}/pay"' in body
