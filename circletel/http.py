@@ -88,8 +88,10 @@ def send(method: str, url: str, *, provider: str, session: requests.Session | No
         response = (session or requests).request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
         raise ProviderTimeoutError(f"{provider} timed out", provider=provider) from exc
-    except requests.ConnectionError as exc:
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         raise RetryableProviderError(f"{provider} could not be reached", provider=provider) from exc
+    except requests.RequestException as exc:  # invalid URL, too many redirects ...: retrying will not help
+        raise PermanentProviderError(f"{provider} request failed ({type(exc).__name__})", provider=provider) from exc
     raise_for_response(response, provider=provider)
     return response
 

@@ -1,7 +1,7 @@
 """Customer writes: creation (with the account number and billing account) and sign-up."""
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import BillingAccount, Customer
@@ -35,7 +35,11 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
         province=province, postal_code=postal_code, user=user,
     )
     customer.full_clean(exclude=["account_number", "user"])
-    customer.save()
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError:  # a concurrent creation with the same email won the race
+        raise CustomerError("A customer with this email already exists.", {"field": "email"})
     BillingAccount.objects.create(customer=customer, preferred_billing_day=billing_day)
     _enqueue_zoho_customer_sync(customer)
     return customer
@@ -58,7 +62,11 @@ def customer_sign_up(*, email: str, password: str, first_name: str, last_name: s
     User = get_user_model()
     if User.objects.filter(username__iexact=email).exists() or User.objects.filter(email__iexact=email).exists():
         raise CustomerError("An account with this email already exists.", {"field": "email"})
-    user = User.objects.create_user(username=email, email=email, password=password,
-                                    first_name=first_name.strip(), last_name=last_name.strip())
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=email, email=email, password=password,
+                                            first_name=first_name.strip(), last_name=last_name.strip())
+    except IntegrityError:  # a double-submitted form: the other request created it first
+        raise CustomerError("An account with this email already exists.", {"field": "email"})
     return customer_create(first_name=first_name, last_name=last_name, email=email, phone=phone,
                            account_type=account_type, company_name=company_name, user=user)

@@ -186,3 +186,33 @@ def test_password_reset_for_unknown_email_sends_nothing_but_looks_the_same(clien
 
     assert response.status_code == 302 and response.url == reverse("password_reset_done")
     assert mail.outbox == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_double_submit_creates_one_account_and_a_clear_error():
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def submit():
+        try:
+            barrier.wait()
+            customer_sign_up(email="race@example.co.za", password=PASSWORD, first_name="Race", last_name="Condition")
+            outcomes.append("created")
+        except CustomerError as exc:
+            outcomes.append(exc.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes) == ["An account with this email already exists.", "created"]
+    assert (User.objects.count(), Customer.objects.count(), BillingAccount.objects.count()) == (1, 1, 1)

@@ -172,3 +172,22 @@ def test_honours_retry_after_capped():
     assert with_retries(call, sleep=sleeps.append, cap=30.0) == {"ok": 1}
 
     assert sleeps == [3.0, 30.0]
+
+
+@responses.activate
+def test_broken_transfer_is_retryable():
+    responses.add(responses.GET, URL, body=requests.exceptions.ChunkedEncodingError("cut off"))
+
+    with pytest.raises(RetryableProviderError):
+        send("GET", URL, provider="acme")
+
+
+@responses.activate
+@pytest.mark.parametrize("exc", [requests.TooManyRedirects("loop"), requests.exceptions.InvalidURL("bad")])
+def test_other_request_failures_are_permanent_typed_errors(exc):
+    responses.add(responses.GET, URL, body=exc)
+
+    with pytest.raises(PermanentProviderError) as info:
+        send("GET", URL, provider="acme")
+
+    assert info.value.message == f"acme request failed ({type(exc).__name__})"
