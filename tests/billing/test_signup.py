@@ -216,3 +216,18 @@ def test_concurrent_double_submit_creates_one_account_and_a_clear_error():
 
     assert sorted(outcomes) == ["An account with this email already exists.", "created"]
     assert (User.objects.count(), Customer.objects.count(), BillingAccount.objects.count()) == (1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_pages_render_and_sign_out_is_a_post(client):
+    assert client.get(reverse("signup")).status_code == 200
+    assert client.get(reverse("password_reset")).status_code == 200
+    customer_sign_up(email="z@example.co.za", password=PASSWORD, first_name="Zanele", last_name="Khumalo")
+    client.post(reverse("login"), {"username": "z@example.co.za", "password": PASSWORD})
+
+    assert client.get(reverse("signup")).url == reverse("home")  # signed in: no second account
+    assert client.get(reverse("password_change")).status_code == 200
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302 and response.url == reverse("home")
+    assert "_auth_user_id" not in client.session
