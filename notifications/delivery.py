@@ -163,20 +163,24 @@ def due_for_retry(*, now=None):
     return NotificationLog.objects.filter(stale_queued | due, attempts__lt=MAX_ATTEMPTS).order_by("created_at")
 
 
-def notifications_give_up_interrupted(*, now=None) -> int:
+def notifications_give_up_interrupted(*, now=None) -> list[int]:
     """A dead claim that already used every attempt: record it failed (its outcome is unknown)."""
     now = now or timezone.now()
-    return NotificationLog.objects.filter(status=Status.SENDING, next_attempt_at__lte=now,
-                                          attempts__gte=MAX_ATTEMPTS).update(
-        status=Status.FAILED, next_attempt_at=None,
-        error="sending was interrupted on the last attempt; delivery unknown",
-    )
+    stuck = NotificationLog.objects.filter(status=Status.SENDING, next_attempt_at__lte=now, attempts__gte=MAX_ATTEMPTS)
+    ids = list(stuck.values_list("pk", flat=True))
+    if ids:
+        stuck.filter(pk__in=ids).update(status=Status.FAILED, next_attempt_at=None,
+                                        error="sending was interrupted on the last attempt; delivery unknown")
+    return ids
 
 
 def notifications_retry_due(*, run=None, now=None, batch: int = SWEEP_BATCH) -> dict:
     """Send the due rows (bounded in count and time); counts by outcome. Used by `tasks.retry_failed`."""
     counts = {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
-    counts["failed"] += notifications_give_up_interrupted(now=now)
+    for log_id in notifications_give_up_interrupted(now=now):
+        counts["failed"] += 1
+        if run is not None:
+            run.fail_item(f"notification:{log_id}", "interrupted on the last attempt")
     started = time.monotonic()
     for log_id in list(due_for_retry(now=now).values_list("pk", flat=True)[:batch]):
         if time.monotonic() - started > SWEEP_TIME_BUDGET_SECONDS:

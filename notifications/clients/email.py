@@ -56,5 +56,5 @@ def send_email(*, to: str, subject: str, text: str, html: str = "", from_email: 
     status = getattr(message, "anymail_status", None)
     message_id = getattr(status, "message_id", None) if status is not None else None
     if isinstance(message_id, set | frozenset | list | tuple):  # anymail: one id per recipient when they differ
-        message_id = ",".join(sorted(str(m) for m in message_id if m))
-    return SendResult(message_id=str(message_id or ""), provider=PROVIDER)
+        message_id = ",".join(sorted(str(m) for m in message_id if m is not None))
+    return SendResult(message_id="" if message_id is None else str(message_id), provider=PROVIDER)
