@@ -91,7 +91,7 @@ def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str,
                            headers: dict | None = None) -> tuple[int, dict]:
     """Verify and apply one delivery. Returns (HTTP status, JSON body). Used by the view and the sandbox."""
     try:
-        parsed = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
+        parsed = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS).to_dict()
     except stripe.SignatureVerificationError:
         return 400, {"message": "invalid Stripe signature", "extra": {}}
     except (ValueError, UnicodeDecodeError):

@@ -94,6 +94,7 @@ def _call(fn):
 
 
 def _session(obj) -> CheckoutSession:
+    obj = obj.to_dict() if hasattr(obj, "to_dict") else obj
     return CheckoutSession(
         id=obj["id"], url=obj.get("url") or "", status=obj.get("status") or "",
         payment_status=obj.get("payment_status") or "", payment_intent=obj.get("payment_intent"),
@@ -143,5 +144,6 @@ def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason:
     if amount is not None:
         params["amount"] = to_cents(amount)
     obj = _call(lambda: _client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key}))
+    obj = obj.to_dict()
     return Refund(id=obj["id"], status=obj.get("status") or "", amount=obj.get("amount") or 0,
                   payment_intent=obj.get("payment_intent"))

@@ -189,8 +189,8 @@ def payment_reverse(*, payment: PaymentTransaction, reason: str, unpaid_fee: Dec
     """Reverse a completed payment (e.g. debit order returned unpaid).
 
     Posts `payment_reversal:{pk}` (+amount) to the ledger, takes back every allocation (the invoices
-    reopen), raises the optional unpaid fee as a ledger charge `unpaid_fee:{pk}` (the billing app
-    owns fee invoices; see report), and queues the ZOHO sync. Idempotent by state.
+    reopen, so dunning picks them up again), invoices the optional unpaid fee (an adjustment invoice
+    through billing's `invoice_create`), and queues the ZOHO sync. Idempotent by state.
     """
     with transaction.atomic():
         payment = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
@@ -206,9 +206,12 @@ def payment_reverse(*, payment: PaymentTransaction, reason: str, unpaid_fee: Dec
         for allocation in allocations:
             invoice_apply_payment(invoice_id=allocation.invoice_id, amount=-allocation.amount)
         if unpaid_fee and unpaid_fee > 0:
-            ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.ADJUSTMENT, amount=unpaid_fee,
-                        reference=f"unpaid_fee:{payment.pk}", description=f"Unpaid debit order fee ({payment.reference})",
-                        payment=payment)
+            from billing.services.invoices import LineSpec, invoice_create
+
+            invoice_create(customer=payment.customer, invoice_type=Invoice.InvoiceType.ADJUSTMENT,
+                           lines=[LineSpec(description=f"Unpaid debit order fee ({payment.reference})",
+                                           amount=unpaid_fee)],
+                           notes=f"Returned payment {payment.reference}: {reason}"[:500])
         payment.status = Status.REVERSED
         payment.reversed_at = timezone.now()
         payment.reversal_reason = reason[:500]

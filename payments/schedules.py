@@ -1,0 +1,12 @@
+from circletel.schedules import ScheduleSpec
+
+SCHEDULES = [
+    ScheduleSpec("process_debit_orders", "payments.tasks.process_debit_orders", "0 6 * * *",
+                 "06:00 SAST: TwoDay debit-order batch for invoices due by the action date"),
+    ScheduleSpec("reconcile_pending_payments", "payments.tasks.reconcile_pending_payments", "30 */2 * * *",
+                 "every 2 hours: load reports / settlement of submitted debit orders"),
+    ScheduleSpec("reprocess_webhook_events", "payments.tasks.reprocess_webhook_events", "*/5 * * * *",
+                 "every 5 minutes: retry failed webhook events after their backoff, pick up stuck ones"),
+    ScheduleSpec("prune_webhook_events", "payments.tasks.prune_webhook_events", "15 3 * * *",
+                 "03:15 SAST: delete processed webhook events older than WEBHOOK_RETENTION_DAYS"),
+]

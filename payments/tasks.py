@@ -1,0 +1,65 @@
+"""django-q2 entry points: primitive arguments, one service each, a JobRun per run, safe twice."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.utils import timezone
+
+from circletel.jobs import job_run
+from payments.clients import netcash
+from payments.models import DebitOrderRun
+from payments.services.debit_orders import debit_order_run_prepare, debit_order_run_submit, debit_orders_reconcile
+from payments.services.housekeeping import webhook_events_prune, webhook_events_reprocess
+
+
+def process_debit_orders(run_date: str | None = None, dry_run: bool = False, triggered_by: str = "schedule") -> dict:
+    day = date.fromisoformat(run_date) if run_date else timezone.localdate()
+    with job_run("process_debit_orders", triggered_by=triggered_by) as run:
+        plan = debit_order_run_prepare(run_date=day, dry_run=dry_run, job_run_id=run.id)
+        run.processed = len(plan.queued)
+        run.skipped = plan.skipped + len(plan.held)
+        run.details.update({
+            "action_date": plan.action_date.isoformat(), "dry_run": dry_run, "total": str(plan.total),
+            "queued": [[n, str(a)] for n, a in plan.queued][:200],
+            "held": [[n, str(a), r] for n, a, r in plan.held][:200],
+        })
+        if plan.run is not None and plan.run.status == DebitOrderRun.Status.PREPARED:
+            if not netcash.debit_orders_configured():
+                run.details["submitted"] = False
+                run.details["note"] = "NETCASH_DEBIT_ORDER_SERVICE_KEY is not set: batch prepared, not submitted"
+            else:
+                submitted = debit_order_run_submit(run=plan.run)
+                run.details["submitted"] = submitted.status == DebitOrderRun.Status.SUBMITTED
+                if submitted.status == DebitOrderRun.Status.FAILED:
+                    run.fail_item(submitted.batch_name, submitted.error)
+        if plan.run is not None:
+            run.details["debit_order_run"] = plan.run.pk
+        return {"job_run": run.id, **run.details}
+
+
+def reconcile_pending_payments(triggered_by: str = "schedule") -> int:
+    with job_run("reconcile_pending_payments", triggered_by=triggered_by) as run:
+        if not netcash.debit_orders_configured():
+            run.details["note"] = "NetCash debit orders not configured"
+            return run.id
+        counts = debit_orders_reconcile(today=timezone.localdate(), run=run)
+        run.processed += counts["settled"] + counts["failed"]
+        run.skipped += counts["waiting"]
+        run.details.update(counts)
+    return run.id
+
+
+def reprocess_webhook_events(provider: str | None = None, failed_only: bool = False, ids=None,
+                             triggered_by: str = "schedule") -> dict:
+    with job_run("reprocess_webhook_events", triggered_by=triggered_by) as run:
+        counts = webhook_events_reprocess(provider=provider, failed_only=failed_only, ids=ids, run=run)
+        run.details.update(counts)
+    return counts
+
+
+def prune_webhook_events(triggered_by: str = "schedule") -> int:
+    with job_run("prune_webhook_events", triggered_by=triggered_by) as run:
+        deleted = webhook_events_prune()
+        run.processed = deleted
+    return deleted
