@@ -139,7 +139,7 @@ def test_bulksms_4xx_fails_and_is_not_retried(sms_bulksms):
     log = sms_log()
 
     assert send_notification(log.pk) == "failed"
-    log.created_at = timezone.now() - timedelta(hours=1)
+    _age(log, hours=1)
     retry_failed()
 
     assert len(responses.calls) == 1
