@@ -41,7 +41,8 @@ EVENTS: dict[str, EventSpec] = {
     # --- Invoices --------------------------------------------------------------------------------------
     "invoice_issued": _c(
         ["customer_name", "invoice_number", "amount_due", "due_date"],
-        "A new invoice was issued; tells the amount, due date and how to pay.",
+        "A new invoice was issued; tells the amount, due date and how to pay (period_end is exclusive, "
+        "as on Invoice: the next billing date).",
         ["account_number", "total", "issue_date", "period_start", "period_end", "pay_url", "auto_pay"],
     ),
     "invoice_pre_due": _c(

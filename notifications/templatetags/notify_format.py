@@ -51,3 +51,12 @@ def sms_cut(value, limit) -> str:
     text = " ".join(str(value or "").split())
     limit = int(limit)
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
+
+
+@register.filter(name="day_before")
+def day_before(value):
+    """The day before a date (an exclusive period end shown as the last day included)."""
+    parsed = _as_date(value)
+    if parsed is None:
+        return value
+    return parsed - dt.timedelta(days=1)

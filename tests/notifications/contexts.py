@@ -7,7 +7,7 @@ CONTEXTS = {
     "invoice_issued": {
         "customer_name": "Thandi Mokoena", "account_number": "CT-2026-00042", "invoice_number": "INV-2026-00123",
         "amount_due": Decimal("1034.85"), "total": Decimal("1034.85"), "due_date": date(2026, 12, 8),
-        "issue_date": date(2026, 12, 1), "period_start": date(2026, 12, 1), "period_end": date(2026, 12, 31),
+        "issue_date": date(2026, 12, 1), "period_start": date(2026, 12, 1), "period_end": date(2027, 1, 1),
         "pay_url": "https://billing.circletel.co.za/pay/INV-2026-00123",
     },
     "invoice_pre_due": {
@@ -69,7 +69,8 @@ CONTEXTS = {
                   "fields": {"run": "DO-2026-12-01", "items": 42}, "severity": "high"},
     "webhook_failures": {"count": 3, "provider": "stripe", "oldest_at": "2026-11-23 08:10",
                          "last_error": "invoice INV-2026-00123 not found"},
-    "zoho_sync_alert": {"failed_count": 4, "pending_count": 12, "last_error": "429 Too Many Requests"},
+    "zoho_sync_alert": {"failed_count": 4, "pending_count": 12, "last_error": "429 Too Many Requests",
+                        "message": "Success rate 71% in the last 24 hours"},
 }
 
 # One phrase each rendering must contain (email text), proving the context reached the template.
@@ -93,5 +94,5 @@ EXPECTED_TEXT = {
     "deposit_new_owner": "Pieter van der Merwe has paid a deposit of R 2,000.00 and reserved Bella (Golden Retriever).",
     "ops_alert": "NetCash rejected the batch file.\n\nrun: DO-2026-12-01\nitems: 42",
     "webhook_failures": "3 stored webhook events failed processing",
-    "zoho_sync_alert": "The ZOHO sync outbox has 4 failed items and 12 pending.",
+    "zoho_sync_alert": "The ZOHO sync outbox has 4 failed items and 12 pending.\n\nSuccess rate 71% in the last 24 hours",
 }
