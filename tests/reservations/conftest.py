@@ -14,7 +14,7 @@ def stripe_settings(settings):
 
 
 @pytest.fixture
-def paypal_settings(settings):
+def paypal_settings(settings, db):
     from django.core.cache import cache
 
     cache.delete("paypal:access_token")
