@@ -1,7 +1,62 @@
-from django.contrib import admin
+"""The billing ops console: customers, services (lifecycle actions), invoices, credit notes, ledger.
 
-from billing.models import BillingAccount, Customer, Order, OrderIssue
+Actions only parse input and call services; domain errors are shown with `messages.error`.
+Money-changing and lifecycle actions ask for a reason on an intermediate form. Logs and ledger
+rows are read-only; issued invoices are never edited here (void + reissue or credit instead).
+"""
 
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from billing import admin_usage  # noqa: F401  (usage records and alerts)
+from billing.models import (
+    BillingAccount,
+    CreditNote,
+    Customer,
+    CustomerService,
+    Invoice,
+    InvoiceLine,
+    LedgerEntry,
+    Order,
+    OrderIssue,
+    ServiceActionLog,
+    Suspension,
+)
+from circletel.errors import ApplicationError
+
+
+class ReadOnlyInline:
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- customers ---------------------------------------------------------------------------------------------
 
 class BillingAccountInline(admin.StackedInline):
     model = BillingAccount
@@ -9,15 +64,42 @@ class BillingAccountInline(admin.StackedInline):
     readonly_fields = ("balance",)
 
 
+class CustomerServiceInline(ReadOnlyInline, admin.TabularInline):
+    model = CustomerService
+    fields = ("service_type", "package_name", "monthly_price", "billing_day", "status", "next_billing_date")
+    readonly_fields = fields
+
+
+class CustomerInvoiceInline(ReadOnlyInline, admin.TabularInline):
+    model = Invoice
+    fields = ("number", "invoice_type", "issue_date", "due_date", "total", "amount_paid", "status")
+    readonly_fields = fields
+    ordering = ("-issue_date", "-pk")
+
+
+class CustomerLedgerInline(ReadOnlyInline, admin.TabularInline):
+    model = LedgerEntry
+    fields = ("effective_date", "entry_type", "reference", "description", "amount")
+    readonly_fields = fields
+    show_change_link = False
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("account_number", "display_name", "email", "phone", "account_type", "status", "created_at")
+    list_display = ("account_number", "display_name", "email", "phone", "account_type", "status", "balance",
+                    "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
     search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone")
-    readonly_fields = ("account_number", "created_at", "updated_at", "zoho_id", "zoho_sync_status",
+    readonly_fields = ("account_number", "balance", "created_at", "updated_at", "zoho_id", "zoho_sync_status",
                        "zoho_last_synced_at", "zoho_last_error")
     raw_id_fields = ("user",)
-    inlines = [BillingAccountInline]
+    list_select_related = ("billing_account",)
+    inlines = [BillingAccountInline, CustomerServiceInline, CustomerInvoiceInline, CustomerLedgerInline]
+
+    @admin.display(description="Balance (owed)")
+    def balance(self, obj):
+        account = getattr(obj, "billing_account", None)
+        return f"R {account.balance:,.2f}" if account else "-"
 
 
 @admin.register(Order)
@@ -35,3 +117,242 @@ class OrderIssueAdmin(admin.ModelAdmin):
     list_filter = ("source", "resolved")
     search_fields = ("row_ref", "reason")
     raw_id_fields = ("order",)
+
+
+# --- services and their lifecycle --------------------------------------------------------------------------
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the action log.")
+
+
+class SuspendForm(ReasonForm):
+    kind = forms.ChoiceField(choices=Suspension.Kind.choices)
+    skip_billing = forms.BooleanField(required=False, help_text="Do not invoice the suspended days.")
+
+
+class VoidForm(ReasonForm):
+    reissue = forms.BooleanField(required=False, help_text="Issue a replacement invoice with the same lines.")
+
+
+def _reason_action(request, queryset, *, title, form_class, apply, modeladmin):
+    """Show the intermediate reason form, then apply `apply(obj, data)` to each selected row."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done = 0
+        for obj in queryset:
+            try:
+                apply(obj, form.cleaned_data)
+                done += 1
+            except ApplicationError as exc:
+                modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        if done:
+            modeladmin.message_user(request, f"{title}: {done} done.", messages.SUCCESS)
+        return None
+    return TemplateResponse(request, "admin/billing/reason_form.html", {
+        **modeladmin.admin_site.each_context(request), "title": title, "form": form, "objects": queryset,
+        "action": request.POST.get("action"), "opts": modeladmin.model._meta,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+    })
+
+
+class ServiceActionLogInline(ReadOnlyInline, admin.TabularInline):
+    model = ServiceActionLog
+    fields = ("created_at", "action", "reason", "actor_label", "previous_state", "new_state")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class SuspensionInline(ReadOnlyInline, admin.TabularInline):
+    model = Suspension
+    fields = ("kind", "reason", "suspended_on", "reactivated_on", "skip_billing")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(CustomerService)
+class CustomerServiceAdmin(admin.ModelAdmin):
+    list_display = ("pk", "customer", "service_type", "package_name", "monthly_price", "billing_day", "status",
+                    "next_billing_date")
+    list_filter = ("status", "service_type", "billing_day")
+    search_fields = ("customer__account_number", "customer__email", "package_name", "provider_order_id",
+                     "router_serial")
+    raw_id_fields = ("customer",)
+    list_select_related = ("customer",)
+    readonly_fields = ("status", "activation_date", "suspension_date", "cancellation_date", "next_billing_date",
+                       "zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error", "created_at",
+                       "updated_at")
+    inlines = [SuspensionInline, ServiceActionLogInline]
+    actions = ["activate", "suspend", "reactivate", "cancel"]
+
+    def _lifecycle(self, request, queryset, title, form_class, fn):
+        return _reason_action(request, queryset, title=title, form_class=form_class, apply=fn, modeladmin=self)
+
+    @admin.action(description="Activate (issues the pro-rata invoice)")
+    def activate(self, request, queryset):
+        from billing.services.lifecycle import service_activate
+
+        return self._lifecycle(request, queryset, "Activate services", ReasonForm,
+                               lambda s, d: service_activate(service=s, reason=d["reason"], actor=request.user))
+
+    @admin.action(description="Suspend")
+    def suspend(self, request, queryset):
+        from billing.services.lifecycle import service_suspend
+
+        return self._lifecycle(request, queryset, "Suspend services", SuspendForm,
+                               lambda s, d: service_suspend(service=s, reason=d["reason"], kind=d["kind"],
+                                                            skip_billing=d["skip_billing"], actor=request.user))
+
+    @admin.action(description="Reactivate")
+    def reactivate(self, request, queryset):
+        from billing.services.lifecycle import service_reactivate
+
+        return self._lifecycle(request, queryset, "Reactivate services", ReasonForm,
+                               lambda s, d: service_reactivate(service=s, reason=d["reason"], actor=request.user))
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        from billing.services.lifecycle import service_cancel
+
+        return self._lifecycle(request, queryset, "Cancel services", ReasonForm,
+                               lambda s, d: service_cancel(service=s, reason=d["reason"], actor=request.user))
+
+
+# --- invoices, credit notes, ledger -----------------------------------------------------------------------
+
+class InvoiceLineInline(ReadOnlyInline, admin.TabularInline):
+    model = InvoiceLine
+    fields = ("position", "description", "quantity", "unit_price", "amount", "days_charged", "days_in_period",
+              "unrounded_amount")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class InvoiceLedgerInline(ReadOnlyInline, admin.TabularInline):
+    model = LedgerEntry
+    fk_name = "invoice"
+    fields = ("effective_date", "entry_type", "reference", "amount", "created_by")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class CreditNoteInline(ReadOnlyInline, admin.TabularInline):
+    model = CreditNote
+    fields = ("number", "issue_date", "total", "applied_amount", "reason")
+    readonly_fields = fields
+
+
+def _payment_inline():
+    try:
+        from payments.models import PaymentAllocation
+    except ImportError:  # pragma: no cover - payments app always installed
+        return []
+
+    class PaymentAllocationInline(ReadOnlyInline, admin.TabularInline):
+        model = PaymentAllocation
+        fields = ("payment", "amount", "created_at")
+        readonly_fields = fields
+        verbose_name = "payment"
+        verbose_name_plural = "payments"
+
+    return [PaymentAllocationInline]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ("number", "customer", "invoice_type", "issue_date", "due_date", "total", "amount_due", "status",
+                    "pdf_link")
+    list_filter = ("status", "invoice_type", "prices_include_vat", "issue_date")
+    search_fields = ("number", "customer__account_number", "customer__email", "customer__last_name")
+    raw_id_fields = ("customer", "service")
+    list_select_related = ("customer",)
+    date_hierarchy = "issue_date"
+    inlines = [InvoiceLineInline, CreditNoteInline, InvoiceLedgerInline, *_payment_inline()]
+    actions = ["void_invoices", "render_pdfs"]
+    change_list_template = "admin/billing/invoice/change_list.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["pdf_link"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj):
+        if obj.pdf:
+            return format_html('<a href="{}">PDF</a>', obj.pdf.url)
+        return "-"
+
+    def get_urls(self):
+        return [path("generate-invoices-now/", self.admin_site.admin_view(self.generate_now_view),
+                     name="billing_invoice_generate_now"), *super().get_urls()]
+
+    def generate_now_view(self, request):
+        """'Generate invoices now': confirm, then start the run as a task and show the job-run id."""
+        if not request.user.is_staff:
+            return HttpResponseRedirect(reverse("admin:index"))
+        if request.method == "POST":
+            from billing.services.invoice_run import invoice_run_start
+
+            with transaction.atomic():
+                record = invoice_run_start(triggered_by=f"admin:{request.user.get_username()}")
+            self.message_user(request, f"Invoice run started (job run #{record.pk}).", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:billing_invoice_changelist"))
+        return TemplateResponse(request, "admin/billing/confirm_generate.html", {
+            **self.admin_site.each_context(request), "title": "Generate invoices now", "opts": self.model._meta})
+
+    @admin.action(description="Void (optionally reissue)")
+    def void_invoices(self, request, queryset):
+        from billing.services.invoices import invoice_reissue, invoice_void
+
+        def apply(invoice, data):
+            actor = request.user.get_username()
+            if data["reissue"]:
+                invoice_reissue(invoice=invoice, reason=data["reason"], actor=actor)
+            else:
+                invoice_void(invoice=invoice, reason=data["reason"], actor=actor)
+
+        return _reason_action(request, queryset, title="Void invoices", form_class=VoidForm, apply=apply,
+                              modeladmin=self)
+
+    @admin.action(description="Render PDF again")
+    def render_pdfs(self, request, queryset):
+        from django_q.tasks import async_task
+
+        ids = list(queryset.values_list("pk", flat=True))
+        async_task("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
+        self.message_user(request, f"Queued {len(ids)} PDF(s).", messages.SUCCESS)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    list_display = ("number", "invoice", "customer", "issue_date", "total", "applied_amount", "created_by")
+    search_fields = ("number", "invoice__number", "customer__account_number")
+    list_select_related = ("invoice", "customer")
+    raw_id_fields = ("invoice", "customer")
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("effective_date", "customer", "entry_type", "reference", "amount", "created_by")
+    list_filter = ("entry_type", "effective_date")
+    search_fields = ("reference", "customer__account_number", "description")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer", "invoice", "payment", "credit_note")
+
+
+@admin.register(ServiceActionLog)
+class ServiceActionLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "service", "action", "actor_label", "reason")
+    list_filter = ("action",)
+    search_fields = ("service__customer__account_number", "reason", "actor_label")
+    list_select_related = ("service__customer",)
+
+
+@admin.register(Suspension)
+class SuspensionAdmin(ReadOnlyAdmin):
+    list_display = ("service", "kind", "suspended_on", "reactivated_on", "skip_billing")
+    list_filter = ("kind", "skip_billing")
+    list_select_related = ("service__customer",)
