@@ -95,3 +95,20 @@ def test_synclog_admin_is_read_only(staff):
     assert staff.get(reverse("admin:zoho_sync_synclog_add")).status_code == 403
     assert staff.post(reverse("admin:zoho_sync_synclog_delete", args=[log.pk]), {"post": "yes"}).status_code == 403
     assert SyncLog.objects.filter(pk=log.pk).exists()
+
+
+def test_seed_demo_is_idempotent():
+    from io import StringIO
+
+    from zoho_sync.demo import seed_demo
+
+    CustomerFactory.create_batch(20)
+    seed_demo(StringIO())
+    first = (list(Customer.objects.order_by("pk").values_list("zoho_sync_status", "zoho_id", "zoho_attempts")),
+             SyncLog.objects.count())
+    seed_demo(StringIO())
+    second = (list(Customer.objects.order_by("pk").values_list("zoho_sync_status", "zoho_id", "zoho_attempts")),
+              SyncLog.objects.count())
+    assert first == second
+    assert {s for s, _, _ in first[0]} >= {"synced", "pending", "retrying"}
+    assert first[1] == sum(1 for s, _, _ in first[0] if s != "pending")

@@ -1,0 +1,67 @@
+"""Demo data for the ZOHO sync dashboard: a realistic mix of sync states and a few SyncLog rows.
+
+Idempotent: states are a pure function of each row's id, and log rows are found by their demo
+marker before being created, so running `manage.py seed_demo` twice changes nothing.
+"""
+
+from datetime import timedelta
+
+from django.apps import apps
+from django.db import transaction
+from django.utils import timezone
+
+from zoho_sync.models import SyncLog, SyncStatus
+from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS
+
+PER_TYPE = 25
+ERRORS = {
+    "failed": "ZohoValidationError: ZOHO rejected POST /customers (400, code 3062): The email address is invalid",
+    "retrying": "ZohoServerError: ZOHO server error on GET /invoices: 503",
+}
+
+
+def _state_for(pk: int) -> str:
+    slot = pk % 10
+    if slot == 7:
+        return SyncStatus.PENDING
+    if slot == 8:
+        return SyncStatus.RETRYING
+    if slot == 9 and pk % 20 == 9:
+        return SyncStatus.FAILED
+    return SyncStatus.SYNCED
+
+
+def seed_demo(stdout) -> None:
+    now = timezone.now().replace(second=0, microsecond=0)
+    counts = {}
+    with transaction.atomic():
+        for entity_type in DEPENDENCY_ORDER:
+            model = apps.get_model(ENTITY_MODELS[entity_type])
+            rows = list(model.objects.order_by("pk").values_list("pk", flat=True)[:PER_TYPE])
+            for pk in rows:
+                state = _state_for(pk)
+                fields = {"zoho_sync_status": state, "zoho_last_error": ERRORS.get(state, "")}
+                if state == SyncStatus.SYNCED:
+                    fields.update(zoho_id=f"90300{pk:010d}", zoho_attempts=0, zoho_next_attempt_at=None)
+                elif state == SyncStatus.RETRYING:
+                    fields.update(zoho_attempts=3, zoho_next_attempt_at=now + timedelta(minutes=8))
+                elif state == SyncStatus.FAILED:
+                    fields.update(zoho_attempts=10, zoho_next_attempt_at=None)
+                model.objects.filter(pk=pk).update(**fields)
+                if not model.objects.filter(pk=pk, zoho_last_synced_at__isnull=False).exists() and \
+                        state == SyncStatus.SYNCED:
+                    model.objects.filter(pk=pk).update(zoho_last_synced_at=now)
+                status = {SyncStatus.SYNCED: SyncLog.Status.SUCCESS, SyncStatus.PENDING: None}.get(
+                    state, SyncLog.Status.FAILED)
+                if status is None:
+                    continue
+                marker = {"demo": True, "entity": f"{entity_type}:{pk}"}
+                if not SyncLog.objects.filter(entity_type=entity_type, entity_id=pk, request_summary=marker).exists():
+                    SyncLog.objects.create(
+                        entity_type=entity_type, entity_id=pk,
+                        action=SyncLog.Action.CREATE if status == SyncLog.Status.SUCCESS else SyncLog.Action.UPDATE,
+                        status=status, zoho_id=fields.get("zoho_id", ""), request_summary=marker,
+                        response_summary={"code": 0} if status == SyncLog.Status.SUCCESS else {},
+                        duration_ms=180 + pk % 400, error=ERRORS.get(state, ""))
+            counts[entity_type] = len(rows)
+    stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items()) + "\n")
