@@ -1,0 +1,162 @@
+"""The payments ops console. Payments, events and methods are read-only here: money moves only
+through services, from actions that ask for confirmation and a reason."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+from django.utils.html import format_html
+
+from circletel.errors import ApplicationError
+from payments.models import (
+    DebitOrderItem,
+    DebitOrderRun,
+    Mandate,
+    PaymentAllocation,
+    PaymentMethod,
+    PaymentTransaction,
+    WebhookEvent,
+)
+from payments.services.debit_orders import debit_order_item_return
+from payments.services.housekeeping import webhook_events_reprocess
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def confirm_with_reason(modeladmin, request, queryset, *, title: str, action: str, apply):
+    """Intermediate page: the action runs only after an explicit confirm with a reason."""
+    if "confirm" in request.POST:
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            done = 0
+            for obj in queryset:
+                try:
+                    apply(obj, form.cleaned_data["reason"])
+                    done += 1
+                except ApplicationError as exc:
+                    messages.error(request, f"{obj}: {exc.message}")
+            if done:
+                messages.success(request, f"{title}: {done} done.")
+            return None
+    else:
+        form = ReasonForm()
+    return render(request, "payments/admin_confirm.html", {
+        "title": title, "objects": queryset, "form": form, "action": action,
+        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+class AllocationInline(admin.TabularInline):
+    model = PaymentAllocation
+    extra = 0
+    can_delete = False
+    readonly_fields = ("invoice", "amount", "created_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentTransaction)
+class PaymentTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "customer", "invoice", "amount", "method", "provider", "status", "needs_review",
+                    "completed_at", "created_at")
+    list_filter = ("provider", "status", "method", "needs_review", ("created_at", admin.DateFieldListFilter),
+                   "zoho_sync_status")
+    search_fields = ("reference", "provider_transaction_id", "customer__account_number", "invoice__number")
+    list_select_related = ("customer", "invoice")
+    raw_id_fields = ("customer", "invoice", "payment_method")
+    date_hierarchy = "created_at"
+    inlines = [AllocationInline]
+    exclude = ("payment_method",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "provider", "event_type", "event_id", "status", "attempts", "next_attempt_at")
+    list_filter = ("provider", "status", "event_type")
+    search_fields = ("event_id",)
+    readonly_fields = ("provider", "event_id", "event_type", "status", "attempts", "received_at",
+                       "processing_started_at", "processed_at", "next_attempt_at", "error", "headers", "raw_body")
+    exclude = ("body",)
+    actions = ["reprocess"]
+
+    @admin.display(description="Raw body")
+    def raw_body(self, obj):
+        return format_html('<pre style="white-space: pre-wrap; max-width: 80em">{}</pre>', obj.body)
+
+    @admin.action(description="Reprocess selected events (safe to repeat)")
+    def reprocess(self, request, queryset):
+        counts = webhook_events_reprocess(ids=list(queryset.values_list("pk", flat=True)))
+        messages.info(request, ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdmin):
+    """Masked only: the encrypted bank details and card tokens are never shown."""
+
+    list_display = ("display_name", "customer", "method_type", "mandate_status", "is_primary", "deleted_at")
+    list_filter = ("method_type", "mandate_status", "is_primary")
+    search_fields = ("customer__account_number", "display_name", "mandate_reference")
+    list_select_related = ("customer",)
+    fields = ("customer", "method_type", "display_name", "last_four", "card_expiry_month", "card_expiry_year",
+              "mandate_reference", "mandate_status", "is_primary", "deleted_at", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Mandate)
+class MandateAdmin(ReadOnlyAdmin):
+    list_display = ("account_reference", "customer", "status", "mandate_amount", "created_at")
+    list_filter = ("status",)
+    search_fields = ("account_reference", "customer__account_number")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer", "payment_method")
+
+
+class DebitOrderItemInline(admin.TabularInline):
+    model = DebitOrderItem
+    extra = 0
+    can_delete = False
+    fields = ("invoice", "customer", "amount", "status", "hold_reason", "payment")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DebitOrderRun)
+class DebitOrderRunAdmin(ReadOnlyAdmin):
+    list_display = ("batch_name", "action_date", "status", "item_count", "held_count", "total_amount", "created_at")
+    list_filter = ("status", "action_date")
+    search_fields = ("batch_name", "file_token")
+    inlines = [DebitOrderItemInline]
+
+
+@admin.register(DebitOrderItem)
+class DebitOrderItemAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "customer", "action_date", "amount", "status", "hold_reason", "run")
+    list_filter = ("status", "action_date")
+    search_fields = ("invoice__number", "customer__account_number", "account_reference")
+    list_select_related = ("invoice", "customer", "run")
+    raw_id_fields = ("invoice", "customer", "payment_method", "payment", "run")
+    actions = ["mark_returned"]
+
+    @admin.action(description="Record as returned unpaid (reverses the payment)")
+    def mark_returned(self, request, queryset):
+        return confirm_with_reason(self, request, queryset, title="Record returned debit orders",
+                                   action="mark_returned",
+                                   apply=lambda item, reason: debit_order_item_return(item=item, reason=reason))
