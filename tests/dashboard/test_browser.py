@@ -1,0 +1,228 @@
+"""Browser tests: Playwright driving Debian Chromium (headless) against pytest-django's live server.
+
+Each test saves a screenshot of the page it checks to artifacts/screenshots/.
+"""
+
+import os
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+
+from billing.models import BillingAccount
+from tests.dashboard.factories import (
+    InvoiceFactory,
+    InvoiceLineFactory,
+    LedgerEntryFactory,
+    PaymentFactory,
+    UsageFactory,
+    customer_with_login,
+    payment_method,
+)
+from tests.factories import CustomerServiceFactory, UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+PASSWORD = "correct-horse-battery"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server, settings):
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(accept_downloads=True, base_url=live_server.url)
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def customer():
+    c = customer_with_login(first_name="Thandi", last_name="Mokoena")
+    svc = CustomerServiceFactory(customer=c, status="active", data_cap_gb=100, package_name="Fibre 100/50")
+    inv = InvoiceFactory(customer=c, service=svc, total=Decimal("1234.50"), subtotal=Decimal("1073.48"),
+                         vat_amount=Decimal("161.02"))
+    InvoiceLineFactory(invoice=inv, unit_price=Decimal("1234.50"), amount=Decimal("1234.50"))
+    inv.pdf.save(f"{inv.number}.pdf", ContentFile(b"%PDF-1.7\n% test invoice\n"), save=True)
+    InvoiceFactory(customer=c, status="paid", amount_paid=Decimal("899.00"), issue_date=date(2026, 10, 1))
+    PaymentFactory(customer=c, amount=Decimal("899.00"), method="eft", reference="PAY-EFT-1")
+    UsageFactory(service=svc, date=date.today(), cycle_start=date.today().replace(day=1))
+    BillingAccount.objects.filter(customer=c).update(balance=Decimal("1234.50"))
+    LedgerEntryFactory(customer=c, amount=Decimal("1234.50"), effective_date=date(2026, 1, 10))
+    return c
+
+
+def sign_in(page, user, next_url="/dashboard/"):
+    page.goto(f"/accounts/login/?next={next_url}")
+    page.fill("#id_username", user.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+
+
+def shot(page, name):
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_lands_on_dashboard(page, customer):
+    sign_in(page, customer.user)
+    assert page.url.endswith("/dashboard/")
+    assert page.locator("h1").inner_text() == "Hello, Thandi"
+    assert page.get_by_test_id("amount-due").inner_text() == "R 1,234.50"
+    shot(page, "01-dashboard-home")
+
+
+def test_dashboard_lists_services_and_recent_activity(page, customer):
+    sign_in(page, customer.user)
+    assert page.get_by_role("link", name="Fibre 100/50").first.is_visible()
+    assert page.locator("text=PAY-EFT-1").is_visible()
+    assert page.get_by_role("link", name="Dashboard").is_visible()
+    shot(page, "02-dashboard-activity")
+
+
+def test_services_and_service_detail_chart(page, customer):
+    sign_in(page, customer.user, "/dashboard/services/")
+    assert "50 Mbps down / 50 Mbps up" in page.content()
+    assert "Billing day" in page.content()
+    shot(page, "03-services")
+    page.get_by_role("link", name="Fibre 100/50").first.click()
+    assert page.locator("svg.chart rect.bar").count() >= 1
+    shot(page, "04-service-detail")
+
+
+def test_open_invoice_and_download_pdf(page, customer):
+    sign_in(page, customer.user, "/dashboard/invoices/")
+    number = customer.invoices.filter(status="unpaid").get().number
+    page.get_by_role("link", name=number).click()
+    assert page.get_by_test_id("invoice-due").inner_text() == "R 1,234.50"
+    shot(page, "05-invoice-detail")
+    with page.expect_download() as info:
+        page.get_by_test_id("download-pdf").click()
+    download = info.value
+    assert download.suggested_filename == f"{number}.pdf"
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_invoice_status_filter(page, customer):
+    sign_in(page, customer.user, "/dashboard/invoices/")
+    page.select_option("#id_status", "paid")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("table.rtable tbody tr").count() == 1
+    assert page.locator(".badge-paid").count() == 1
+    shot(page, "06-invoices-filtered")
+
+
+def test_set_primary_payment_method(page, customer):
+    payment_method(customer, primary=True, last_four="4242")
+    second = payment_method(customer, last_four="1111", brand="Mastercard")
+    sign_in(page, customer.user, "/dashboard/billing/")
+    page.get_by_test_id(f"method-{second.pk}").get_by_role("button", name="Make primary").click()
+    page.wait_for_load_state()
+    assert "Mastercard ***1111 is now your primary payment method." in page.content()
+    second.refresh_from_db()
+    assert second.is_primary is True
+    shot(page, "07-billing-primary")
+
+
+def test_remove_payment_method(page, customer):
+    method = payment_method(customer, last_four="9999", brand="Amex")
+    sign_in(page, customer.user, "/dashboard/billing/")
+    page.get_by_test_id(f"method-{method.pk}").get_by_role("button", name="Remove").click()
+    page.wait_for_load_state()
+    method.refresh_from_db()
+    assert method.deleted_at is not None
+    assert page.get_by_test_id(f"method-{method.pk}").count() == 0
+
+
+def test_change_notification_preferences(page, customer):
+    sign_in(page, customer.user, "/dashboard/billing/")
+    page.uncheck("#id_notify_sms")
+    page.click("text=Save preferences")
+    page.wait_for_load_state()
+    assert "Your billing preferences were saved." in page.content()
+    account = BillingAccount.objects.get(customer=customer)
+    assert (account.notify_email, account.notify_sms, account.auto_pay) == (True, False, False)
+    shot(page, "08-billing-preferences")
+
+
+def test_statement_shows_totals_and_downloads_pdf(page, customer):
+    sign_in(page, customer.user, "/dashboard/statement/")
+    page.fill("#id_date_from", "2026-01-01")
+    page.fill("#id_date_to", "2026-12-31")
+    page.click("text=Show")
+    page.wait_for_load_state()
+    assert page.get_by_test_id("opening").inner_text() == "R 0.00"
+    assert page.get_by_test_id("closing").inner_text() == "R 1,234.50"
+    shot(page, "09-statement")
+    with page.expect_download() as info:
+        page.click("text=Download PDF")
+    assert Path(info.value.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_usage_and_payments_pages(page, customer):
+    sign_in(page, customer.user, "/dashboard/usage/")
+    assert page.locator("svg.chart").count() == 2
+    shot(page, "10-usage")
+    page.goto("/dashboard/payments/?method=eft")
+    assert page.locator("text=PAY-EFT-1").is_visible()
+    shot(page, "11-payments")
+
+
+def test_profile_edit(page, customer):
+    sign_in(page, customer.user, "/dashboard/profile/")
+    page.fill("#id_city", "Durban")
+    page.click("text=Save details")
+    page.wait_for_load_state()
+    assert "Your contact details were saved." in page.content()
+    customer.refresh_from_db()
+    assert customer.city == "Durban"
+    shot(page, "12-profile")
+
+
+def test_mobile_layout_has_no_horizontal_scroll(page, customer):
+    page.set_viewport_size({"width": 375, "height": 800})
+    sign_in(page, customer.user, "/dashboard/invoices/")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    shot(page, "13-mobile-invoices")
+
+
+def test_sign_out(page, customer):
+    sign_in(page, customer.user)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    page.goto("/dashboard/")
+    assert "/accounts/login/" in page.url
+    shot(page, "14-signed-out")
+
+
+def test_staff_admin_index_reports(page, customer):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    sign_in(page, staff, "/admin/")
+    assert page.locator("text=Accounts receivable aging").is_visible()
+    assert page.locator(".ar-row").count() >= 5
+    shot(page, "15-admin-reports")
