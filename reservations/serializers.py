@@ -17,7 +17,7 @@ STRIPE_PAYMENT_INTENT_RE = r"^pi_[A-Za-z0-9_]+$"
 # 5O190127TN364715T). PayPal documents 1-36 chars, so this is a deliberate, product-level choice.
 PAYPAL_ORDER_ID_RE = r"^[A-Z0-9]{17,}$"
 PAYPAL_CAPTURE_ID_RE = r"^[A-Z0-9]{10,36}$"
-_PHONE_ALLOWED = re.compile(r"^\+?[0-9][0-9 ()\-]{7,22}$")
+_PHONE_ALLOWED = re.compile(r"^\+?[0-9(][0-9 ()\-]{7,22}$")
 
 
 def normalise_phone(phone: str, *, default_country: str = "27") -> str:
