@@ -1,0 +1,65 @@
+"""Billing demo data: services for the demo customers, activated with pro-rata invoices, a few
+recurring invoices from the run, one pending and one suspended service. Idempotent: a customer
+that already has its demo service (provider order id `DEMO-...`) is left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Customer, CustomerService, Suspension
+from billing.services.invoice_run import invoice_run
+from billing.services.lifecycle import service_activate, service_suspend
+
+D = Decimal
+
+# email, type, package, down/up, cap, price, install, router, router model, billing day, days ago, state
+DEMO_SERVICES = [
+    ("thandiwe.nkosi@example.co.za", "fibre", "Fibre 100/50", 100, 50, None, D("899.00"), D("0.00"),
+     D("0.00"), "", 1, 75, "active"),
+    ("pieter.vdm@example.co.za", "lte", "LTE 60 GB", 20, 10, 60, D("399.00"), D("0.00"), D("1299.00"),
+     "Huawei B535", 25, 52, "active"),
+    ("sipho@dlamini-logistics.example.co.za", "fibre", "Business Fibre 200/200", 200, 200, None, D("1899.00"),
+     D("1500.00"), D("0.00"), "", 30, 40, "active"),
+    ("aisha.patel@example.co.za", "fibre", "Fibre 25/25", 25, 25, None, D("499.00"), D("999.00"), D("0.00"),
+     "", 5, 0, "pending"),
+    ("johan@karoo-guesthouse.example.co.za", "lte", "LTE Uncapped", 10, 5, None, D("749.00"), D("0.00"),
+     D("0.00"), "", 5, 64, "suspended"),
+]
+
+
+def seed_demo(stdout) -> None:
+    today = timezone.localdate()
+    created = 0
+    for (email, kind, package, down, up, cap, price, install, router, router_model, day, days_ago,
+         state) in DEMO_SERVICES:
+        customer = Customer.objects.filter(email__iexact=email).first()
+        if customer is None or CustomerService.objects.filter(customer=customer,
+                                                               provider_order_id__startswith="DEMO-").exists():
+            continue
+        with transaction.atomic():
+            service = CustomerService.objects.create(
+                customer=customer, service_type=kind, package_name=package, download_mbps=down, upload_mbps=up,
+                data_cap_gb=cap, monthly_price=price, installation_fee=install, router_fee=router,
+                router_model=router_model, billing_day=day,
+                installation_address=customer.billing_address or "Demo address",
+                provider_name="Openserve" if kind == "fibre" else "MTN", provider_order_id=f"DEMO-{customer.pk:05d}",
+            )
+            if state != "pending":
+                service_activate(service=service, reason="Demo: installed and tested by technician",
+                                 activation_date=today - timedelta(days=days_ago))
+            if state == "suspended":
+                service_suspend(service=service, reason="Demo: customer asked to pause while renovating",
+                                kind=Suspension.Kind.CUSTOMER_REQUEST, skip_billing=True,
+                                on=today - timedelta(days=10))
+        created += 1
+    if created:
+        # Bring the activated services up to date: one recurring invoice per period since activation.
+        result = invoice_run(run_date=today, triggered_by="demo")
+        stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s).")
+    else:
+        stdout.write("billing: demo services already present.")
