@@ -1,0 +1,177 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from circletel.models import JobRun
+from notifications.models import NotificationLog
+from payments.models import WebhookEvent
+from reservations.models import Puppy, Reservation
+from tests.reservations.factories import PuppyFactory, ReservationFactory
+
+FORM = {"name": "Thandi Nkosi", "email": "thandi@example.co.za", "phone": "082 123 4567", "provider": "stripe"}
+
+
+@pytest.mark.django_db
+def test_list_filters_by_breed_and_status_and_paginates(client):
+    PuppyFactory(name="Bella", breed="Beagle")
+    PuppyFactory(name="Rocky", breed="Boerboel", status=Puppy.Status.RESERVED)
+    for i in range(13):
+        PuppyFactory(name=f"Lab{i}", breed="Labrador Retriever")
+
+    beagles = client.get("/puppies/", {"breed": "Beagle"})
+    reserved = client.get("/puppies/", {"status": "reserved"})
+    page2 = client.get("/puppies/", {"breed": "Labrador Retriever", "page": 2})
+
+    assert [p.name for p in beagles.context["page"].object_list] == ["Bella"]
+    assert [p.name for p in reserved.context["page"].object_list] == ["Rocky"]
+    assert page2.context["page"].paginator.count == 13 and len(page2.context["page"].object_list) == 1
+    assert "Page 2 of 2" in page2.content.decode()
+
+
+@pytest.mark.django_db
+def test_list_empty_state(client):
+    response = client.get("/puppies/", {"breed": "Poodle"})
+    assert "No puppies match these filters right now." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_detail_shows_reserve_buttons_only_while_available(client, no_providers):
+    free = PuppyFactory(slug="bella", deposit_amount=Decimal("500.00"))
+    taken = PuppyFactory(slug="rex", status=Puppy.Status.RESERVED)
+    html = client.get("/puppies/bella/").content.decode()
+    assert "Reserve with card" in html and "Reserve with PayPal" in html and "R 500.00" in html
+    html = client.get("/puppies/rex/").content.decode()
+    assert "Reserve with card" not in html and "is reserved by another family" in html
+    assert free.pk != taken.pk
+
+
+@pytest.mark.django_db
+def test_reserve_redirects_to_sandbox_then_approve_pays(client, no_providers):
+    puppy = PuppyFactory(slug="bella")
+    response = client.post("/puppies/bella/reserve", FORM, HTTP_USER_AGENT="Mozilla/5.0 test",
+                           HTTP_COOKIE="_ga=GA1.1.1234567890.1700000000")
+    r = Reservation.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"http://testserver/puppies/checkout/{r.reference}/sandbox/"
+    assert (r.client_user_agent, r.ga_client_id, r.sandbox) == ("Mozilla/5.0 test", "1234567890.1700000000", True)
+
+    page = client.get(response["Location"]).content.decode()
+    assert "Pay deposit R 500.00" in page
+
+    done = client.post(response["Location"], {"action": "approve"}, follow=True)
+    r.refresh_from_db()
+    assert r.status == "paid" and Puppy.objects.get(pk=puppy.pk).status == "reserved"
+    assert "is confirmed" in done.content.decode()
+
+
+@pytest.mark.django_db
+def test_sandbox_decline_frees_the_puppy(client, no_providers):
+    PuppyFactory(slug="bella")
+    url = client.post("/puppies/bella/reserve", FORM)["Location"]
+    client.post(url, {"action": "decline"})
+    r = Reservation.objects.get()
+    assert (r.status, r.puppy.status) == ("cancelled", "available")
+
+
+@pytest.mark.django_db
+def test_reserve_conflict_is_a_clear_409(client, no_providers):
+    ReservationFactory(puppy=PuppyFactory(slug="bella", status=Puppy.Status.RESERVED))
+    response = client.post("/puppies/bella/reserve", FORM)
+    assert response.status_code == 409
+    assert "just been reserved by someone else" in response.content.decode()
+    assert Reservation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_reserve_invalid_input_rerenders_with_errors(client, no_providers):
+    PuppyFactory(slug="bella")
+    response = client.post("/puppies/bella/reserve", {**FORM, "email": "nope"})
+    assert response.status_code == 400 and "Enter a valid email address." in response.content.decode()
+    assert Reservation.objects.count() == 0 and Puppy.objects.get().status == "available"
+
+
+@pytest.mark.django_db
+def test_api_reserve_201_then_409(client, no_providers):
+    PuppyFactory(slug="bella")
+    first = client.post("/api/reservations/", {**FORM, "puppy": "bella"}, content_type="application/json")
+    second = client.post("/api/reservations/", {**FORM, "puppy": "bella"}, content_type="application/json")
+    r = Reservation.objects.get()
+    assert first.status_code == 201
+    assert first.json()["checkout_url"] == f"http://testserver/puppies/checkout/{r.reference}/sandbox/"
+    assert (second.status_code, second.json()) == (
+        409, {"message": "Sorry, this puppy has just been reserved by someone else.", "extra": {}})
+
+
+@pytest.mark.django_db
+def test_cancelled_page_can_release_the_hold(client, no_providers):
+    r = ReservationFactory()
+    client.post(f"/puppies/checkout/{r.reference}/cancelled/")
+    r.refresh_from_db()
+    assert (r.status, r.puppy.status) == ("cancelled", "available")
+
+
+@pytest.mark.django_db
+def test_webhook_health_ok_then_503_on_failures_and_backlog(client, settings):
+    settings.WEBHOOK_HEALTH = {"MAX_FAILED_24H": 2, "MAX_BACKLOG_SECONDS": 600}
+    WebhookEvent.objects.create(provider="stripe", event_id="evt_1", event_type="x", body="{}", status="processed")
+    ok = client.get("/api/health/webhooks")
+    assert ok.status_code == 200
+    stripe = ok.json()["providers"]["stripe"]
+    assert stripe["counts_24h"]["processed"] == 1 and stripe["oldest_unprocessed_age_seconds"] is None
+    assert ok.json()["providers"]["paypal"]["last_received_at"] is None
+
+    for i in range(2):
+        WebhookEvent.objects.create(provider="stripe", event_id=f"evt_f{i}", event_type="x", body="{}", status="failed",
+                                    error="ValueError: boom")
+    old = WebhookEvent.objects.create(provider="paypal", event_id="WH-1", event_type="x", body="{}")
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(minutes=20))
+
+    bad = client.get("/api/health/webhooks")
+    body = bad.json()
+    assert bad.status_code == 503 and body["healthy"] is False
+    assert body["providers"]["stripe"]["problems"] == ["2 failed events in 24 h (threshold 2)"]
+    assert body["providers"]["paypal"]["oldest_unprocessed_age_seconds"] >= 1200
+
+
+@pytest.mark.django_db
+def test_expiry_job_alerts_ops_once_per_hour_on_webhook_failures(settings):
+    from reservations.tasks import expire_reservations_job
+
+    settings.WEBHOOK_HEALTH = {"MAX_FAILED_24H": 1, "MAX_BACKLOG_SECONDS": 10**6}
+    settings.OPS_EMAIL = "ops@example.co.za"
+    WebhookEvent.objects.create(provider="stripe", event_id="evt_f", event_type="x", body="{}", status="failed",
+                                error="ReservationError: boom")
+    expire_reservations_job()
+    expire_reservations_job()
+    logs = NotificationLog.objects.filter(event="webhook_failures")
+    assert [(n.recipient, n.idempotency_key[:24]) for n in logs] == [("ops@example.co.za", "webhook_failures:stripe:")]
+    assert "ReservationError: boom" in logs[0].body
+    assert JobRun.objects.filter(job_name="expire_reservations").first().details["webhook_alerts"] == ["stripe"]
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    import io
+
+    from reservations.demo import seed_demo
+
+    seed_demo(io.StringIO())
+    snapshot = list(Puppy.objects.order_by("slug").values_list("slug", "status", "price", "deposit_amount"))
+    out = io.StringIO()
+    seed_demo(out)
+    assert list(Puppy.objects.order_by("slug").values_list("slug", "status", "price", "deposit_amount")) == snapshot
+    assert len(snapshot) == 6 and Reservation.objects.count() == 1
+    assert sorted(s for _, s, _, _ in snapshot) == ["available"] * 4 + ["reserved", "sold"]
+    assert "0 puppies created, 6 listed (1 reserved, 1 sold)" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_admin_pages_and_mark_sold_action(admin_client):
+    puppy = PuppyFactory(name="Bella")
+    ReservationFactory(puppy=PuppyFactory(), status="expired")
+    assert admin_client.get("/admin/reservations/puppy/").status_code == 200
+    assert admin_client.get("/admin/reservations/reservation/").status_code == 200
+    assert "0 reservation(s)" in admin_client.get(f"/admin/reservations/puppy/{puppy.pk}/change/").content.decode()
+    admin_client.post("/admin/reservations/puppy/", {"action": "mark_sold", "_selected_action": [puppy.pk]})
+    assert Puppy.objects.get(pk=puppy.pk).status == "sold"
