@@ -11,7 +11,6 @@ from reservations.services import reservation_send_conversions
 from tests.reservations.factories import PuppyFactory, ReservationFactory
 
 
-
 @pytest.fixture
 def paid(db):
     puppy = PuppyFactory(name="Bella", breed="Beagle", slug="bella")

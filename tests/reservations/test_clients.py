@@ -7,7 +7,8 @@ import responses
 from django.core.cache import cache
 
 from circletel.http import PermanentProviderError, RateLimitedError, RetryableProviderError
-from payments.clients import paypal, stripe as stripe_client
+from payments.clients import paypal
+from payments.clients import stripe as stripe_client
 
 PP = "https://api-m.sandbox.paypal.com"
 

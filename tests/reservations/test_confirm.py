@@ -1,4 +1,3 @@
-import json
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
