@@ -116,7 +116,14 @@ RESERVATIONS = {
     "OWNER_EMAIL": env("RESERVATION_OWNER_EMAIL", default="breeder@example.co.za"),
 }
 GA4 = {"MEASUREMENT_ID": env("GA4_MEASUREMENT_ID", default=""), "API_SECRET": env("GA4_API_SECRET", default="")}
-META_CAPI = {"PIXEL_ID": env("META_PIXEL_ID", default=""), "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default="")}
+META_CAPI = {"PIXEL_ID": env("META_PIXEL_ID", default=""), "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default=""),
+             "API_VERSION": env("META_API_VERSION", default="v21.0"),
+             "TEST_EVENT_CODE": env("META_TEST_EVENT_CODE", default="")}
+# GET /api/health/webhooks answers 503 (and the 5-minute job alerts ops) past these limits, per provider.
+WEBHOOK_HEALTH = {
+    "MAX_FAILED_24H": env.int("WEBHOOK_HEALTH_MAX_FAILED_24H", default=5),
+    "MAX_BACKLOG_SECONDS": env.int("WEBHOOK_HEALTH_MAX_BACKLOG_SECONDS", default=900),
+}
 
 # --- Webhook housekeeping ----------------------------------------------------------------------------------
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=180)
