@@ -40,14 +40,21 @@ def payment_ledger_reference(payment: PaymentTransaction) -> str:
     return f"payment:{payment.pk}"
 
 
-def payment_allocate(*, payment: PaymentTransaction) -> list[PaymentAllocation]:
-    """Post the payment's ledger entry once and spread it over open invoices. Returns allocations."""
+def payment_allocate(*, payment: PaymentTransaction, locked_invoices: dict[int, Invoice] | None = None,
+                     fresh: bool = False) -> list[PaymentAllocation]:
+    """Post the payment's ledger entry once and spread it over open invoices. Returns allocations.
+
+    `locked_invoices` (from `lock_open_invoices` in the caller's transaction) and `fresh` (the
+    payment row was created in this transaction, so nothing can have been posted for it) only
+    save queries on the hot webhook path.
+    """
     if payment.status != PaymentTransaction.Status.COMPLETED:
         raise PaymentError("Only a completed payment can be allocated.", {"reference": payment.reference})
     with transaction.atomic():
-        invoices = lock_open_invoices(customer_id=payment.customer_id, extra_ids=[payment.invoice_id])
+        invoices = locked_invoices if locked_invoices is not None else lock_open_invoices(
+            customer_id=payment.customer_id, extra_ids=[payment.invoice_id])
         reference = payment_ledger_reference(payment)
-        if LedgerEntry.objects.filter(reference=reference).exists():
+        if not fresh and LedgerEntry.objects.filter(reference=reference).exists():
             return list(payment.allocations.all())  # already allocated (idempotent by state)
         ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.PAYMENT, amount=-payment.amount,
                     reference=reference, description=f"Payment {payment.reference}", payment=payment,

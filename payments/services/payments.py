@@ -89,27 +89,28 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
     if invoice is not None and invoice.customer_id != customer.pk:
         raise PaymentError("The invoice belongs to another customer.", {"reference": reference})
     with transaction.atomic():
-        lock_open_invoices(customer_id=customer.pk, extra_ids=[invoice.pk if invoice else None])
+        locked = lock_open_invoices(customer_id=customer.pk, extra_ids=[invoice.pk if invoice else None])
         payment, created = _get_or_create_locked(reference=reference, defaults=_defaults(
             customer=customer, invoice=invoice, amount=amount, method=method, provider=provider,
             provider_transaction_id=provider_transaction_id, provider_method=provider_method, raw=raw,
-            payment_method=payment_method) | {"status": Status.PENDING})
-        if payment.status not in (Status.PENDING, Status.FAILED):
-            return payment  # already completed (or later refunded/reversed): nothing to do
-        if payment.amount != amount or payment.customer_id != customer.pk:
-            raise PaymentError("The confirmation does not match the recorded payment.",
-                               {"reference": reference, "recorded": str(payment.amount), "confirmed": str(amount)})
-        payment.status = Status.COMPLETED
-        payment.completed_at = timezone.now()
-        payment.failure_reason = ""
-        if provider_transaction_id:
-            payment.provider_transaction_id = provider_transaction_id
-        if raw:
-            payment.raw_response = raw
-        if provider_method:
-            payment.provider_method = provider_method[:40]
-        payment.save()
-        allocations = payment_allocate(payment=payment)
+            payment_method=payment_method) | {"status": Status.COMPLETED, "completed_at": timezone.now()})
+        if not created:
+            if payment.status not in (Status.PENDING, Status.FAILED):
+                return payment  # already completed (or later refunded/reversed): nothing to do
+            if payment.amount != amount or payment.customer_id != customer.pk:
+                raise PaymentError("The confirmation does not match the recorded payment.",
+                                   {"reference": reference, "recorded": str(payment.amount), "confirmed": str(amount)})
+            payment.status = Status.COMPLETED
+            payment.completed_at = timezone.now()
+            payment.failure_reason = ""
+            if provider_transaction_id:
+                payment.provider_transaction_id = provider_transaction_id
+            if raw:
+                payment.raw_response = raw
+            if provider_method:
+                payment.provider_method = provider_method[:40]
+            payment.save()
+        allocations = payment_allocate(payment=payment, locked_invoices=locked, fresh=created)
         balance = BillingAccount.objects.filter(customer_id=customer.pk).values_list("balance", flat=True).first()
         balance = balance if balance is not None else Decimal("0.00")
         invoice_numbers = [a.invoice.number for a in allocations] or ([invoice.number] if invoice else [])

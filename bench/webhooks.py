@@ -1,0 +1,184 @@
+"""Benchmark the NetCash Pay Now webhook end to end.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/circletel_payments_bench \\
+        .venv/bin/python bench/webhooks.py [--n 20000] [--dup 0.10] [--concurrency 16] [--workers 2] [--threads 1]
+
+Serves the app with gunicorn (`--workers`, sync workers unless `--threads` > 1) on 127.0.0.1
+against PostgreSQL, then a second process posts N authenticated notifies (HMAC in Extra3, as the
+real Pay Now flow), `--dup` of them exact duplicates of earlier ones, shuffled. Prints accepted
+per second, p50/p99 latency and the final counts: payments must equal unique notifications,
+with one ledger entry and one receipt each. The database is wiped first (its name must contain
+"bench"). Receipts are queued (NotificationLog + django-q2 ORM task row), not sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _client(args_json: str) -> None:
+    """Child process: post every body with a thread pool; print latencies as JSON."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = json.loads(args_json)
+    bodies = json.loads(Path(cfg["bodies"]).read_text())
+    port = cfg["port"]
+
+    def post(body: str):
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", "/api/payments/netcash/webhook", body=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+        except OSError:
+            status = 0
+        finally:
+            conn.close()
+        return status, time.perf_counter() - t0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cfg["concurrency"]) as pool:
+        results = list(pool.map(post, bodies))
+    wall = time.perf_counter() - start
+    print(json.dumps({"wall": wall, "results": results}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--dup", type=float, default=0.10)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        _client(args.client)
+        return
+
+    import django
+
+    django.setup()
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from billing.models import BillingAccount, Customer, Invoice, LedgerEntry
+    from notifications.models import NotificationLog
+    from payments.clients import netcash
+    from payments.models import PaymentTransaction, WebhookEvent
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/webhooks.py needs PostgreSQL: set DATABASE_URL=postgres://.../circletel_payments_bench")
+    if "bench" not in connection.settings_dict["NAME"] and not args.force:
+        sys.exit("refusing to wipe a database whose name does not contain 'bench' (use --force)")
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Customer._meta.db_table}, {WebhookEvent._meta.db_table}, "
+                       f"{NotificationLog._meta.db_table} RESTART IDENTITY CASCADE")
+        cursor.execute("DELETE FROM django_q_ormq")
+
+    # Seed: one open invoice per customer, large enough that every payment is a partial payment.
+    today = date.today()
+    customers = Customer.objects.bulk_create([
+        Customer(account_number=f"CT-2026-{i:05d}", first_name="Bench", last_name=f"Customer{i}",
+                 email=f"bench{i}@example.co.za") for i in range(1, args.customers + 1)])
+    BillingAccount.objects.bulk_create([BillingAccount(customer=c) for c in customers])
+    invoices = Invoice.objects.bulk_create([
+        Invoice(number=f"INV-2026-{i:05d}", customer=c, invoice_type="recurring", issue_date=today,
+                due_date=today + timedelta(days=30), prices_include_vat=True, subtotal=Decimal("869565.22"),
+                vat_amount=Decimal("130434.78"), total=Decimal("1000000.00"))
+        for i, c in enumerate(customers, start=1)])
+
+    unique = args.n - int(args.n * args.dup)
+    bodies = []
+    for k in range(unique):
+        invoice = invoices[k % len(invoices)]
+        reference = f"{invoice.number}-{k:06X}"
+        amount = Decimal("10.00")
+        bodies.append(urlencode({
+            "TransactionAccepted": "true", "Reason": "Success", "RequestTrace": f"BENCH-{k}",
+            "Reference": reference, "Amount": netcash.rands(amount), "Extra1": "invoice",
+            "Extra2": netcash.rands(amount), "Extra3": netcash.paynow_signature(reference=reference, amount=amount),
+            "Method": "1"}))
+    rng = random.Random(42)
+    bodies += [rng.choice(bodies) for _ in range(args.n - unique)]
+    rng.shuffle(bodies)
+    bodies_path = Path("/tmp/circletel_bench_webhooks.json")
+    bodies_path.write_text(json.dumps(bodies))
+    connection.close()
+
+    env = {**os.environ}
+    cmd = [str(ROOT / ".venv/bin/gunicorn"), "circletel.wsgi", "-w", str(args.workers), "-b",
+           f"127.0.0.1:{args.port}", "--log-level", "warning", "--backlog", "2048"]
+    if args.threads > 1:
+        cmd += ["--threads", str(args.threads), "-k", "gthread"]
+    server = subprocess.Popen(cmd, cwd=str(ROOT), env=env)
+    try:
+        import http.client
+
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+                c.request("GET", "/health/")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            sys.exit("gunicorn did not start")
+        cfg = json.dumps({"bodies": str(bodies_path), "port": args.port, "concurrency": args.concurrency})
+        out = subprocess.run([sys.executable, __file__, "--client", cfg], capture_output=True, text=True, check=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    data = json.loads(out.stdout)
+    results = data["results"]
+    latencies = sorted(lat for _, lat in results)
+    ok = sum(1 for status, _ in results if status == 200)
+    statuses = {}
+    for status, _ in results:
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    payments = PaymentTransaction.objects.count()
+    ledger = LedgerEntry.objects.filter(entry_type="payment").count()
+    receipts = NotificationLog.objects.filter(event="payment_received").count()
+    events = WebhookEvent.objects.count()
+    print(f"notifications: {args.n} ({unique} unique, {args.n - unique} duplicates), concurrency {args.concurrency}, "
+          f"gunicorn {args.workers} workers x {args.threads} threads")
+    print(f"accepted (200): {ok}  statuses: {statuses}")
+    print(f"throughput: {ok / data['wall']:.0f} accepted/s over {data['wall']:.1f}s")
+    print(f"latency: p50 {pct(0.50):.1f} ms  p99 {pct(0.99):.1f} ms  max {latencies[-1] * 1000:.1f} ms")
+    print(f"final counts: payments={payments} ledger_payment_entries={ledger} receipts={receipts} "
+          f"webhook_events={events} unique_notifications={unique}")
+    print("CHECK payments == unique notifications:", "OK" if payments == ledger == receipts == unique else "MISMATCH")
+
+
+if __name__ == "__main__":
+    main()
