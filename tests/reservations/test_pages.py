@@ -2,6 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import responses
 from django.utils import timezone
 
 from circletel.models import JobRun
@@ -175,3 +176,48 @@ def test_admin_pages_and_mark_sold_action(admin_client):
     assert "0 reservation(s)" in admin_client.get(f"/admin/reservations/puppy/{puppy.pk}/change/").content.decode()
     admin_client.post("/admin/reservations/puppy/", {"action": "mark_sold", "_selected_action": [puppy.pk]})
     assert Puppy.objects.get(pk=puppy.pk).status == "sold"
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_reserve_with_stripe_configured_redirects_to_checkout(client, stripe_settings):
+    PuppyFactory(slug="bella", deposit_amount=Decimal("1500.00"))
+    call = responses.post("https://api.stripe.com/v1/checkout/sessions", json={
+        "id": "cs_test_b1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_b1",
+        "status": "open", "payment_status": "unpaid", "amount_total": 150000, "currency": "zar", "metadata": {}})
+
+    response = client.post("/puppies/bella/reserve", FORM)
+
+    r = Reservation.objects.get()
+    assert response["Location"] == "https://checkout.stripe.com/c/pay/cs_test_b1"
+    assert (r.checkout_id, r.sandbox) == ("cs_test_b1", False)
+    sent = call.calls[0].request.body
+    assert f"client_reference_id={r.reference}" in sent and "[unit_amount]=150000" in sent
+    assert f"success_url=http%3A%2F%2Ftestserver%2Fpuppies%2Fcheckout%2F{r.reference}%2Fsuccess%2F" in sent
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_provider_failure_at_checkout_frees_the_puppy(client, stripe_settings):
+    PuppyFactory(slug="bella")
+    responses.post("https://api.stripe.com/v1/checkout/sessions", status=400,
+                   json={"error": {"type": "invalid_request_error", "message": "Invalid currency"}})
+    response = client.post("/puppies/bella/reserve", FORM, follow=True)
+    r = Reservation.objects.get()
+    assert (r.status, r.puppy.status) == ("cancelled", "available")
+    assert "We could not start the payment" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_admin_refund_action_asks_for_confirmation_and_a_reason(admin_client):
+    r = ReservationFactory(status="paid", external_payment_id="pi_sandbox_A", sandbox=True,
+                           amount_paid=Decimal("500.00"))
+    url = "/admin/reservations/reservation/"
+    confirm = admin_client.post(url, {"action": "refund_deposit", "_selected_action": [r.pk]})
+    assert confirm.status_code == 200 and "Refund these deposits?" in confirm.content.decode()
+    assert Reservation.objects.get(pk=r.pk).refund_state == ""
+
+    admin_client.post(url, {"action": "refund_deposit", "_selected_action": [r.pk], "confirm": "yes",
+                            "reason": "litter cancelled"})
+    r.refresh_from_db()
+    assert r.refund_state == "requested" and r.status_reason.startswith("refund requested: litter cancelled")

@@ -127,3 +127,22 @@ def test_create_order_and_capture_endpoints(client, paypal_settings):
     assert bad.status_code == 400 and "order_id" in bad.json()["extra"]["fields"]
     assert captured.json() == {"reference": r.reference, "status": "paid", "refund_state": ""}
     assert Reservation.objects.get(pk=r.pk).external_payment_id == "3C679366HH908993F"
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_paypal_return_page_captures_and_shows_success(client, paypal_settings):
+    r = reserve(PuppyFactory().pk, **BUYER)
+    Reservation.objects.filter(pk=r.pk).update(checkout_id="5O190127TN364715T")
+    responses.post(f"{PP}/v1/oauth2/token", json={"access_token": "A21AA-token", "expires_in": 32400})
+    capture = responses.post(f"{PP}/v2/checkout/orders/5O190127TN364715T/capture", status=201, json={
+        "id": "5O190127TN364715T", "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
+            "id": "3C679366HH908993F", "status": "COMPLETED", "custom_id": r.reference,
+            "amount": {"currency_code": "ZAR", "value": "500.00"}}]}}]})
+
+    response = client.get(f"/puppies/checkout/{r.reference}/paypal-return/", {"token": "5O190127TN364715T"},
+                          follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/puppies/checkout/{r.reference}/success/"
+    assert 'data-status="paid"' in response.content.decode()
+    assert capture.calls[0].request.headers["PayPal-Request-Id"] == f"reservation-{r.pk}-capture"
