@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from circletel.errors import ApplicationError
 from payments.errors import NotifyRejected
 from payments.models import WebhookEvent
 from payments.services.netcash_paynow import parse_form, paynow_notify_receive
@@ -62,3 +63,34 @@ def netcash_webhook(request: HttpRequest) -> HttpResponse:
     body = request.read(limit + 1)
     return netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
                                    headers={k: v for k, v in request.headers.items()})
+
+
+@csrf_exempt
+@require_POST
+def netcash_mandate_postback(request: HttpRequest, token: str) -> HttpResponse:
+    """eMandate outcome postback (CONTRACTS 2.4, [UNCONFIRMED] fields). Authenticated by the secret
+    token in the URL; answers 4xx with a reason for anything we cannot apply."""
+    from payments.services.mandates import mandate_postback_token_valid, mandate_update_status
+
+    if not mandate_postback_token_valid(token):
+        logger.warning("netcash mandate postback rejected: bad token")
+        return _reject(403, "Forbidden.")
+    body = request.read(settings.WEBHOOK_MAX_BODY_BYTES + 1)
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return _reject(413, "Request body too large.")
+    try:
+        fields = parse_form(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _reject(400, "Malformed form body.")
+    reference = (fields.get("AccountRef") or fields.get("AccountReference") or "").strip()
+    flag = (fields.get("MandateSuccessful") or "").strip()
+    if not reference or flag not in ("0", "1"):
+        return _reject(400, "AccountRef and MandateSuccessful (0/1) are required.")
+    try:
+        mandate_update_status(account_reference=reference, successful=flag == "1",
+                              reason=fields.get("ReasonForDecline", ""), pdf_link=fields.get("MandatePDFLink", ""),
+                              raw={k: v for k, v in fields.items() if k != "BankAccountNo"})
+    except ApplicationError as exc:
+        logger.warning("netcash mandate postback rejected: %s", exc.message)
+        return _reject(exc.status_code, exc.message, exc.extra)
+    return HttpResponse("OK", content_type="text/plain")
