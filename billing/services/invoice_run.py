@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from billing.models import BillingAccount, CustomerService, Invoice, InvoiceLine, LedgerEntry, Suspension
 from billing.proration import overlap_days, period_after
+from billing.services.bulk import bulk_insert
 from billing.services.invoices import (
     LineSpec,
     due_date_for,
@@ -39,6 +40,7 @@ from circletel.sequences import next_values
 JOB_NAME = "generate_invoices"
 DEFAULT_BATCH = 1000
 MONEY_FIELD = DecimalField(max_digits=12, decimal_places=2)
+TEN_PLACES = Decimal("1e-10")
 
 
 @dataclass
@@ -108,44 +110,53 @@ def _suspensions_by_service(service_ids: list[int]) -> dict[int, list[Suspension
 
 
 def _bill_batch(services: list[CustomerService], run_date: date, *, followups: bool = True) -> tuple[int, Decimal]:
-    """Invoice one claimed batch (call inside atomic with the service rows locked). Returns (count, total)."""
+    """Invoice one claimed batch (call inside atomic with the service rows locked). Returns (count, total).
+
+    Constant query count: suspensions (1), invoice numbers (2), invoices, lines, ledger entries (1 each),
+    balances (1), next billing dates (1).
+    """
     suspensions = _suspensions_by_service([s.pk for s in services])
     plans = [plan_for(s, suspensions.get(s.pk, [])) for s in services]
     billable = [p for p in plans if p.line is not None]
-    invoices, lines_by_invoice = [], []
+    rows = []
     if billable:
         numbers = next_values("invoice", len(billable))
         for plan, value in zip(billable, numbers, strict=True):
             customer = plan.service.customer
             inclusive = prices_include_vat_for(customer)
             totals = invoice_totals([plan.line], prices_include_vat=inclusive)
-            invoices.append(Invoice(
-                number=invoice_number(run_date, value), customer=customer, service=plan.service,
-                invoice_type=Invoice.InvoiceType.RECURRING, issue_date=run_date,
-                due_date=due_date_for(customer=customer, invoice_type=Invoice.InvoiceType.RECURRING,
-                                      issue_date=run_date, period_start=plan.period_start),
-                period_start=plan.period_start, period_end=plan.period_end, prices_include_vat=inclusive,
-                subtotal=totals.subtotal, vat_amount=totals.vat_amount, total=totals.total,
-            ))
-            lines_by_invoice.append(plan.line)
-        Invoice.objects.bulk_create(invoices)
-        InvoiceLine.objects.bulk_create([line.to_model(inv, 0) for inv, line in zip(invoices, lines_by_invoice,
-                                                                                     strict=True)])
-        LedgerEntry.objects.bulk_create([
-            LedgerEntry(customer_id=inv.customer_id, entry_type=LedgerEntry.EntryType.INVOICE, amount=inv.total,
-                        reference=f"invoice:{inv.pk}", description=f"Invoice {inv.number}", effective_date=run_date,
-                        invoice=inv)
-            for inv in invoices
+            rows.append({
+                "number": invoice_number(run_date, value), "customer_id": customer.pk, "service_id": plan.service.pk,
+                "invoice_type": Invoice.InvoiceType.RECURRING.value, "issue_date": run_date,
+                "due_date": due_date_for(customer=customer, invoice_type=Invoice.InvoiceType.RECURRING,
+                                         issue_date=run_date, period_start=plan.period_start),
+                "period_start": plan.period_start, "period_end": plan.period_end, "prices_include_vat": inclusive,
+                "subtotal": totals.subtotal, "vat_amount": totals.vat_amount, "total": totals.total,
+            })
+        ids = bulk_insert(Invoice, rows, returning="id")
+        bulk_insert(InvoiceLine, [_line_row(pk, plan.line) for pk, plan in zip(ids, billable, strict=True)])
+        bulk_insert(LedgerEntry, [
+            {"customer_id": row["customer_id"], "entry_type": LedgerEntry.EntryType.INVOICE.value,
+             "amount": row["total"], "reference": f"invoice:{pk}", "description": f"Invoice {row['number']}",
+             "effective_date": run_date, "invoice_id": pk}
+            for pk, row in zip(ids, rows, strict=True)
         ])
         owed: dict[int, Decimal] = defaultdict(Decimal)
-        for inv in invoices:
-            owed[inv.customer_id] += inv.total
+        for row in rows:
+            owed[row["customer_id"]] += row["total"]
         _add_to_balances(owed)
+        if followups:
+            transaction.on_commit(lambda: _queue_followups(ids))
     _set_next_billing_dates({p.service.pk: p.period_end for p in plans})
-    if invoices and followups:
-        ids = [inv.pk for inv in invoices]
-        transaction.on_commit(lambda: _queue_followups(ids))
-    return len(invoices), sum((inv.total for inv in invoices), Decimal("0.00"))
+    return len(rows), sum((row["total"] for row in rows), Decimal("0.00"))
+
+
+def _line_row(invoice_id: int, line: LineSpec) -> dict:
+    return {"invoice_id": invoice_id, "position": 0, "description": line.description[:300], "quantity": line.quantity,
+            "unit_price": line.amount if line.unit_price is None else line.unit_price, "amount": line.amount,
+            "period_start": line.period_start, "period_end": line.period_end, "days_charged": line.days_charged,
+            "days_in_period": line.days_in_period,
+            "unrounded_amount": None if line.unrounded_amount is None else line.unrounded_amount.quantize(TEN_PLACES)}
 
 
 def _add_to_balances(owed: dict[int, Decimal]) -> None:
