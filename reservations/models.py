@@ -53,7 +53,8 @@ class Puppy(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="puppy_price_gte_0"),
             models.CheckConstraint(condition=Q(deposit_amount__gte=0), name="puppy_deposit_gte_0"),
-            models.CheckConstraint(condition=Q(deposit_amount__lte=F("price")), name="puppy_deposit_lte_price"),
+            models.CheckConstraint(condition=Q(deposit_amount__lte=F("price")), name="puppy_deposit_lte_price",
+                                   violation_error_message="The deposit may not exceed the price."),
         ]
         indexes = [models.Index(fields=["status", "breed"], name="puppy_status_breed_idx")]
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from circletel.http import ProviderError
+from circletel.http import PermanentProviderError, ProviderError
 from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
 from reservations.errors import InvalidTransition, ReservationError
@@ -60,6 +60,9 @@ def reservation_start_checkout(*, reservation: Reservation, success_url: str, ca
                     return_url=paypal_return_url or success_url, cancel_url=cancel_url,
                     request_id=f"reservation-{reservation.pk}-order")
                 checkout_id, url = order.id, order.approve_url
+            if not url:
+                raise PermanentProviderError(f"{reservation.provider} returned no checkout link",
+                                             provider=reservation.provider)
             Reservation.objects.filter(pk=reservation.pk).update(checkout_id=checkout_id, updated_at=timezone.now())
             reservation.checkout_id = checkout_id
             return url

@@ -221,3 +221,13 @@ def test_admin_refund_action_asks_for_confirmation_and_a_reason(admin_client):
                             "reason": "litter cancelled"})
     r.refresh_from_db()
     assert r.refund_state == "requested" and r.status_reason.startswith("refund requested: litter cancelled")
+
+
+@pytest.mark.django_db
+def test_admin_refuses_a_deposit_above_the_price(admin_client):
+    response = admin_client.post("/admin/reservations/puppy/add/", {
+        "name": "Bella", "slug": "bella", "breed": "Beagle", "sex": "female", "date_of_birth": "2026-09-01",
+        "price": "1000.00", "deposit_amount": "1000.01", "photos": "[]", "description": ""})
+    assert response.status_code == 200
+    assert "The deposit may not exceed the price." in response.content.decode()
+    assert Puppy.objects.count() == 0
