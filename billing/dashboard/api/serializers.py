@@ -9,12 +9,22 @@ from payments.models import PaymentTransaction
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
-class ServiceSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = CustomerService
-        fields = ["id", "service_type", "package_name", "download_mbps", "upload_mbps", "data_cap_gb", "status",
-                  "monthly_price", "billing_day", "next_billing_date", "activation_date", "suspension_date",
-                  "cancellation_date", "installation_address"]
+class ServiceSerializer(serializers.Serializer):
+    # Plain (not Model) serializers on the hot path: no per-request model introspection.
+    id = serializers.IntegerField()
+    service_type = serializers.ChoiceField(choices=CustomerService.ServiceType.choices)
+    package_name = serializers.CharField()
+    download_mbps = serializers.IntegerField()
+    upload_mbps = serializers.IntegerField()
+    data_cap_gb = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=CustomerService.Status.choices)
+    monthly_price = serializers.DecimalField(**MONEY)
+    billing_day = serializers.IntegerField()
+    next_billing_date = serializers.DateField(allow_null=True)
+    activation_date = serializers.DateField(allow_null=True)
+    suspension_date = serializers.DateField(allow_null=True)
+    cancellation_date = serializers.DateField(allow_null=True)
+    installation_address = serializers.CharField()
 
 
 class ServiceCardSerializer(serializers.Serializer):
@@ -27,11 +37,21 @@ class ServiceCardSerializer(serializers.Serializer):
     percent = serializers.IntegerField(allow_null=True)
 
 
-class InvoiceListSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Invoice
-        fields = ["id", "number", "invoice_type", "status", "issue_date", "due_date", "period_start", "period_end",
-                  "subtotal", "vat_amount", "total", "amount_paid", "amount_due", "service"]
+class InvoiceListSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    invoice_type = serializers.ChoiceField(choices=Invoice.InvoiceType.choices)
+    status = serializers.ChoiceField(choices=Invoice.Status.choices)
+    issue_date = serializers.DateField()
+    due_date = serializers.DateField()
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+    subtotal = serializers.DecimalField(**MONEY)
+    vat_amount = serializers.DecimalField(**MONEY)
+    total = serializers.DecimalField(**MONEY)
+    amount_paid = serializers.DecimalField(**MONEY)
+    amount_due = serializers.DecimalField(**MONEY)
+    service = serializers.IntegerField(source="service_id", allow_null=True)
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -41,23 +61,26 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
                   "days_charged", "days_in_period"]
 
 
-class PaymentSerializer(serializers.ModelSerializer):
-    invoice_number = serializers.CharField(source="invoice.number", default=None, read_only=True)
-
-    class Meta:
-        model = PaymentTransaction
-        fields = ["id", "reference", "amount", "currency", "method", "provider", "status", "invoice",
-                  "invoice_number", "created_at", "completed_at"]
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    amount = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField()
+    method = serializers.ChoiceField(choices=PaymentTransaction.Method.choices)
+    provider = serializers.ChoiceField(choices=PaymentTransaction.Provider.choices)
+    status = serializers.ChoiceField(choices=PaymentTransaction.Status.choices)
+    invoice = serializers.IntegerField(source="invoice_id", allow_null=True)
+    invoice_number = serializers.CharField(source="invoice.number", default=None, allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
 
 
 class InvoiceDetailSerializer(InvoiceListSerializer):
+    prices_include_vat = serializers.BooleanField()
+    notes = serializers.CharField()
     lines = InvoiceLineSerializer(many=True, read_only=True)
     payments = PaymentSerializer(many=True, read_only=True)
-    prices_include_vat = serializers.BooleanField()
     pdf_url = serializers.SerializerMethodField()
-
-    class Meta(InvoiceListSerializer.Meta):
-        fields = [*InvoiceListSerializer.Meta.fields, "prices_include_vat", "notes", "lines", "payments", "pdf_url"]
 
     def get_pdf_url(self, obj) -> str:
         from django.urls import reverse
@@ -214,18 +237,24 @@ class AdminBillingSerializer(serializers.Serializer):
 
 
 class AdminPaymentSerializer(PaymentSerializer):
-    class Meta(PaymentSerializer.Meta):
-        fields = [*PaymentSerializer.Meta.fields, "provider_transaction_id", "failure_reason", "amount_refunded",
-                  "zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error"]
+    provider_transaction_id = serializers.CharField(allow_null=True)
+    failure_reason = serializers.CharField()
+    amount_refunded = serializers.DecimalField(**MONEY)
+    zoho_id = serializers.CharField()
+    zoho_sync_status = serializers.CharField()
+    zoho_last_synced_at = serializers.DateTimeField(allow_null=True)
+    zoho_last_error = serializers.CharField()
 
 
 class AdminInvoiceSerializer(InvoiceDetailSerializer):
     customer = CustomerSerializer()
     payments = AdminPaymentSerializer(many=True, read_only=True)
-
-    class Meta(InvoiceDetailSerializer.Meta):
-        fields = [*InvoiceDetailSerializer.Meta.fields, "customer", "zoho_id", "zoho_sync_status",
-                  "zoho_last_synced_at", "zoho_last_error", "voided_at", "void_reason"]
+    zoho_id = serializers.CharField()
+    zoho_sync_status = serializers.CharField()
+    zoho_last_synced_at = serializers.DateTimeField(allow_null=True)
+    zoho_last_error = serializers.CharField()
+    voided_at = serializers.DateTimeField(allow_null=True)
+    void_reason = serializers.CharField()
 
 
 class ActionLogSerializer(serializers.ModelSerializer):
