@@ -291,6 +291,7 @@ def invoice_run_start(*, triggered_by: str, run_date: date | None = None) -> Job
     record = JobRun.objects.create(job_name=JOB_NAME, started_at=timezone.now(), triggered_by=triggered_by)
     from django_q.tasks import async_task
 
-    async_task("billing.tasks.run_invoice_run", run_date.isoformat() if run_date else None, False, triggered_by,
-               record.pk, group="billing")
+    args = (run_date.isoformat() if run_date else None, False, triggered_by, record.pk)
+    # After commit, so a worker never looks for a JobRun row it cannot see yet.
+    transaction.on_commit(lambda: async_task("billing.tasks.run_invoice_run", *args, group="billing"))
     return record

@@ -19,9 +19,11 @@ from billing.proration import billing_period, explain_prorata, overlap_days, pro
 from billing.services.invoices import (
     activation_lines,
     credit_note_create,
+    credited_applied,
     credited_total,
     explanation_line,
     invoice_create,
+    invoice_void,
 )
 from circletel.errors import ApplicationError
 
@@ -201,6 +203,20 @@ def _settle_skipped_days(service: CustomerService, suspension: Suspension, actor
         service.next_billing_date = p_end
 
 
+def _undo_future_invoices(service: CustomerService, on: date, reason: str, actor) -> None:
+    """Periods starting after the cancellation were invoiced in advance: void them, or credit if paid."""
+    future = (Invoice.objects.filter(service=service, invoice_type=Invoice.InvoiceType.RECURRING, period_start__gt=on)
+              .exclude(status=Invoice.Status.VOID).order_by("pk"))
+    for invoice in future:
+        if invoice.amount_paid > credited_applied(invoice):
+            remaining = invoice.total - credited_total(invoice)
+            if remaining > 0:
+                credit_note_create(invoice=invoice, amount=remaining, created_by=_actor_label(actor),
+                                   reason=f"Service cancelled on {on}: {reason}")
+        else:
+            invoice_void(invoice=invoice, reason=f"Service cancelled on {on}: {reason}", actor=_actor_label(actor))
+
+
 def service_cancel(*, service: CustomerService, reason: str, actor=None, on: date | None = None) -> ServiceActionLog:
     """pending|active|suspended -> cancelled (no further invoices)."""
     on = on or timezone.localdate()
@@ -210,6 +226,7 @@ def service_cancel(*, service: CustomerService, reason: str, actor=None, on: dat
         locked.cancellation_date = on
         locked.save(update_fields=["status", "cancellation_date", "updated_at"])
         Suspension.objects.filter(service=locked, reactivated_on__isnull=True).update(reactivated_on=on)
+        _undo_future_invoices(locked, on, reason, actor)
         log = _finish(locked, ServiceActionLog.Action.CANCEL, before, reason, actor)
         _zoho(locked)
     _sync_back(service, locked)

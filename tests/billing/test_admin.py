@@ -57,8 +57,9 @@ def test_pages_render(staff_client):
         assert staff_client.get(url).status_code == 200, url
 
 
-def test_generate_now_starts_the_run_task(staff_client, queued):
-    response = staff_client.post(reverse("admin:billing_invoice_generate_now"))
+def test_generate_now_starts_the_run_task(staff_client, queued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("admin:billing_invoice_generate_now"))
     assert response.status_code == 302
     job = JobRun.objects.get()
     assert queued == [("billing.tasks.run_invoice_run", (None, False, "admin:staff@circletel.co.za", job.pk))]

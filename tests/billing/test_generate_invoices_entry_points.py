@@ -34,14 +34,15 @@ def test_command_rejects_a_bad_date():
     assert not JobRun.objects.exists()
 
 
-def test_api_is_staff_only_and_returns_the_job_run_id(queued):
+def test_api_is_staff_only_and_returns_the_job_run_id(queued, django_capture_on_commit_callbacks):
     client = APIClient()
     url = "/api/admin/billing/generate-invoices-now"
     client.force_authenticate(UserFactory())
     assert client.post(url, {}, format="json").status_code == 403
     assert not JobRun.objects.exists() and queued == []
     client.force_authenticate(UserFactory(is_staff=True))
-    response = client.post(url, {"run_date": "2026-01-29"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"run_date": "2026-01-29"}, format="json")
     assert response.status_code == 202
     job = JobRun.objects.get()
     assert response.json() == {"job_run_id": job.pk, "status": "running"}

@@ -104,3 +104,23 @@ def test_skip_billing_suspension_days_are_credited_on_reactivation():
     note = invoice.credit_notes.get()
     assert note.total == D("100.00")  # 10/31 days of R 310.00
     assert "10/31 days" in note.reason
+
+
+def test_cancelling_voids_unpaid_invoices_for_later_periods_and_credits_paid_ones():
+    from billing.services.invoice_run import invoice_run
+    from billing.services.ledger import invoice_apply_payment, ledger_balance
+
+    unpaid = make_service(monthly_price=D("499.00"))
+    paid = make_service(monthly_price=D("499.00"))
+    for svc in (unpaid, paid):
+        service_activate(service=svc, reason="live", activation_date=date(2026, 1, 1))
+    invoice_run(run_date=date(2026, 1, 27))  # February invoiced in advance
+    feb_paid = Invoice.objects.get(service=paid, invoice_type="recurring")
+    invoice_apply_payment(invoice_id=feb_paid.pk, amount=feb_paid.total)
+    service_cancel(service=unpaid, reason="emigrating", on=date(2026, 1, 28))
+    service_cancel(service=paid, reason="emigrating", on=date(2026, 1, 28))
+    assert Invoice.objects.get(service=unpaid, invoice_type="recurring").status == Invoice.Status.VOID
+    assert feb_paid.credit_notes.get().total == D("499.00")
+    assert ledger_balance(customer_id=unpaid.customer_id) == D("499.00")  # January stays owed
+    # January owed; February invoiced then credited (the payment here moved only the paid amount)
+    assert ledger_balance(customer_id=paid.customer_id) == D("499.00")
