@@ -9,7 +9,12 @@ from django.utils import timezone
 from circletel.jobs import job_run
 from payments.clients import netcash
 from payments.models import DebitOrderRun
-from payments.services.debit_orders import debit_order_run_prepare, debit_order_run_submit, debit_orders_reconcile
+from payments.services.debit_orders import (
+    debit_order_run_prepare,
+    debit_order_run_submit,
+    debit_orders_reconcile,
+    pending_payments_flag_stale,
+)
 from payments.services.housekeeping import webhook_events_prune, webhook_events_reprocess
 
 
@@ -40,6 +45,7 @@ def process_debit_orders(run_date: str | None = None, dry_run: bool = False, tri
 
 def reconcile_pending_payments(triggered_by: str = "schedule") -> int:
     with job_run("reconcile_pending_payments", triggered_by=triggered_by) as run:
+        run.details["stale_pending_flagged"] = pending_payments_flag_stale()
         if not netcash.debit_orders_configured():
             run.details["note"] = "NetCash debit orders not configured"
             return run.id

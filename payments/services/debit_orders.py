@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from billing.models import Invoice
 from circletel.http import ProviderError
+from notifications.services import notify
 from payments.clients import netcash
 from payments.errors import PaymentError
 from payments.models import DebitOrderItem, DebitOrderRun, PaymentMethod, PaymentTransaction
@@ -128,7 +129,7 @@ def debit_order_run_prepare(*, run_date: date, dry_run: bool = False, job_run_id
                 method = methods[invoice.customer_id]
                 try:
                     with transaction.atomic():
-                        DebitOrderItem.objects.create(
+                        item = DebitOrderItem.objects.create(
                             run=run, customer_id=invoice.customer_id, invoice=invoice, payment_method=method,
                             action_date=action_date, amount=amount, account_reference=_account_reference(method),
                             status=DebitOrderItem.Status.HELD if reason else DebitOrderItem.Status.QUEUED,
@@ -141,6 +142,8 @@ def debit_order_run_prepare(*, run_date: date, dry_run: bool = False, job_run_id
                 else:
                     day_total += amount
                     plan.queued.append((invoice.number, amount))
+                    if not dry_run:
+                        _notify_upcoming(item=item, invoice=invoice, method=method)
             run.item_count, run.held_count, run.total_amount = len(plan.queued), len(plan.held), plan.total
             run.status = DebitOrderRun.Status.PREPARED if plan.queued else DebitOrderRun.Status.EMPTY
             run.save()
@@ -150,6 +153,27 @@ def debit_order_run_prepare(*, run_date: date, dry_run: bool = False, job_run_id
     except _DryRunRollback:
         plan.run = None
     return plan
+
+
+def _notify_upcoming(*, item: DebitOrderItem, invoice: Invoice, method: PaymentMethod) -> None:
+    customer = invoice.customer
+    notify(event="debit_order_upcoming", customer=customer, idempotency_key=f"debit_order_upcoming:{item.pk}",
+           context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(), "amount": item.amount,
+                    "debit_date": item.action_date, "account_masked": method.display_name,
+                    "invoice_number": invoice.number})
+
+
+def pending_payments_flag_stale(*, now=None, older_than_days: int = 7) -> int:
+    """Pay Now EFT/retail payments still pending after `older_than_days` are flagged for staff.
+
+    (NetCash offers no Pay Now status query in CONTRACTS; a later notify for the same reference
+    completes them through the webhook.)"""
+    now = now or timezone.now()
+    return (PaymentTransaction.objects
+            .filter(status=PaymentTransaction.Status.PENDING, needs_review=False,
+                    created_at__lt=now - timedelta(days=older_than_days))
+            .exclude(method=PaymentTransaction.Method.DEBIT_ORDER)
+            .update(needs_review=True, review_note="Still pending after the reconciliation window; check NetCash."))
 
 
 def debit_order_run_submit(*, run: DebitOrderRun, sleep=None) -> DebitOrderRun:

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from billing.models import BillingAccount, Invoice, LedgerEntry
 from circletel.models import JobRun
+from notifications.models import NotificationLog
 from payments.clients import netcash
 from payments.models import DebitOrderItem, DebitOrderRun, PaymentMethod, PaymentTransaction
 from payments.services.debit_orders import (
@@ -15,6 +16,7 @@ from payments.services.debit_orders import (
     debit_order_item_settle,
     debit_order_run_prepare,
     debit_order_run_submit,
+    debit_orders_reconcile,
     twoday_action_date,
 )
 from payments.services.methods import payment_method_add_debit_order
@@ -89,6 +91,8 @@ def test_limits_hold_items_and_rerun_collects_nothing_twice(netcash_settings):
         (big.number, "over the per-line limit"), (second.number, "over the per-day limit")])
     assert DebitOrderItem.objects.filter(status="held").count() == 2
     assert plan.run.held_count == 2 and plan.run.total_amount == D("899.00")
+    notice = NotificationLog.objects.get(event="debit_order_upcoming")
+    assert (notice.customer_id, notice.context["invoice_number"]) == (a.pk, small.number)
 
     again = debit_order_run_prepare(run_date=run_date)
     assert again.queued == [] and again.held == []
@@ -122,7 +126,13 @@ def test_submit_settle_and_return(netcash_settings):
     item = DebitOrderItem.objects.get()
     assert (item.status, item.payment.status, item.payment.method) == ("submitted", "pending", "debit_order")
 
-    debit_order_item_settle(item=item)
+    responses.post(WS, body=_soap("RequestFileUploadReport", "###BEGIN CT-DO SUCCESSFUL"))
+    assert debit_orders_reconcile(today=date(2026, 9, 16), sleep=lambda s: None) == {
+        "settled": 0, "failed": 0, "waiting": 1}  # before the action date
+    assert debit_orders_reconcile(today=date(2026, 9, 17), sleep=lambda s: None) == {
+        "settled": 1, "failed": 0, "waiting": 0}
+    debit_order_item_settle(item=item)  # settling twice changes nothing
+    assert LedgerEntry.objects.filter(entry_type="payment").count() == 1
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert BillingAccount.objects.get(customer=customer).balance == D("0.00")
