@@ -256,3 +256,14 @@ def test_invoice_detail_shows_vat_and_pay_link(client, db):
 
     assert pay_now_url(invoice) == f"/billing/invoices/{invoice.number}/pay"
     assert f'href="/billing/invoices/{invoice.number}/pay"' in body
+
+
+def test_invoice_pdf_rendered_on_demand_when_not_stored(client, db):
+    customer = customer_with_login()
+    invoice = InvoiceFactory(customer=customer)
+    client.force_login(customer.user)
+    response = client.get(f"/api/dashboard/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF")
+    invoice.refresh_from_db()
+    assert not invoice.pdf  # served, not stored: a GET writes nothing
