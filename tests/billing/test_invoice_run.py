@@ -173,3 +173,19 @@ def test_activation_then_run_bills_from_the_next_billing_date():
     invoice_run(run_date=date(2026, 1, 20))
     assert list(Invoice.objects.filter(service=svc).order_by("pk").values_list("invoice_type", "period_start")) == [
         ("pro_rata", date(2026, 1, 10)), ("recurring", date(2026, 1, 25))]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_fast_insert_fills_defaults_and_generated_columns():
+    svc = active(monthly_price=D("499.00"))
+    invoice_run(run_date=date(2026, 1, 29), followups=False)
+    invoice = Invoice.objects.get(service=svc)
+    assert (invoice.status, invoice.zoho_sync_status, invoice.amount_paid, invoice.amount_due) == (
+        "unpaid", "pending", D("0.00"), D("499.00"))
+    assert invoice.created_at is not None and invoice.pdf.name == "" and invoice.reminders_sent == 0
+    line = invoice.lines.get()
+    assert (line.position, line.quantity, line.unit_price, line.unrounded_amount) == (0, D("1.00"), D("499.00"),
+                                                                                      D("499.0000000000"))
+    entry = LedgerEntry.objects.get(invoice=invoice)
+    assert (entry.reference, entry.created_by, entry.amount) == (f"invoice:{invoice.pk}", "system", D("499.00"))

@@ -124,3 +124,20 @@ def test_cancelling_voids_unpaid_invoices_for_later_periods_and_credits_paid_one
     assert ledger_balance(customer_id=unpaid.customer_id) == D("499.00")  # January stays owed
     # January owed; February invoiced then credited (the payment here moved only the paid amount)
     assert ledger_balance(customer_id=paid.customer_id) == D("499.00")
+
+
+def test_reactivation_after_the_billing_date_bills_the_rest_of_the_period_pro_rata():
+    from billing.services.invoice_run import invoice_run
+
+    svc = make_service(monthly_price=D("280.00"))
+    service_activate(service=svc, reason="live", activation_date=date(2026, 1, 1))
+    service_suspend(service=svc, reason="holiday", skip_billing=True, on=date(2026, 1, 22))
+    assert invoice_run(run_date=date(2026, 1, 28)).created == 0  # skipped while suspended
+    service_reactivate(service=svc, reason="back", on=date(2026, 2, 15))
+    svc.refresh_from_db()
+    assert svc.next_billing_date == date(2026, 3, 1)
+    january = Invoice.objects.get(service=svc, invoice_type="pro_rata", period_start=date(2026, 1, 1))
+    assert january.credit_notes.get().total == D("90.32")  # 10/31 days of R 280.00 (22 Jan - 31 Jan)
+    rest = Invoice.objects.get(service=svc, invoice_type="pro_rata", period_start=date(2026, 2, 15))
+    line = rest.lines.get()
+    assert (line.days_charged, line.days_in_period, line.amount) == (14, 28, D("140.00"))
