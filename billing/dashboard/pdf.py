@@ -37,8 +37,5 @@ def invoice_pdf_bytes(invoice: Invoice) -> bytes | None:
 def statement_pdf_bytes(stmt: Statement) -> bytes:
     from weasyprint import HTML
 
-    from billing.dashboard.templating import register_template_libraries
-
-    register_template_libraries()
     html = render_to_string("dashboard/statement_pdf.html", {"s": stmt, "COMPANY": settings.COMPANY})
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()

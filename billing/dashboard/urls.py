@@ -6,9 +6,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from billing.dashboard import views
 from billing.dashboard.api import views as api
-from billing.dashboard.templating import register_template_libraries
-
-register_template_libraries()
 
 app_name = "dashboard"
 

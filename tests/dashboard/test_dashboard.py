@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from billing.dashboard.selectors import dashboard_summary, next_invoice_preview, statement
 from billing.dashboard.services import DashboardError, billing_preferences_update, customer_contact_update
-from billing.dashboard.templatetags.dashboard_money import format_zar
 from billing.models import BillingAccount, Customer
+from notifications.templatetags.money import format_zar
 from tests.dashboard.factories import (
     InvoiceFactory,
     LedgerEntryFactory,

@@ -1,0 +1,22 @@
+"""Dashboard filters: `zar` (the one money format, from notifications.templatetags.money) and `gb`."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+
+from notifications.templatetags.money import format_zar
+
+register = template.Library()
+
+
+@register.filter
+def zar(value) -> str:
+    return format_zar(value)
+
+
+@register.filter
+def gb(mb) -> str:
+    """Megabytes -> "12.34 GB"."""
+    if mb is None:
+        return ""
+    return f"{(Decimal(str(mb)) / Decimal(1024)).quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f} GB"
