@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -21,7 +22,7 @@ from payments.clients import netcash
 from payments.errors import PaymentError
 from payments.models import PaymentTransaction
 from payments.services.checkout import invoice_checkout, sandbox_gateway_active
-from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX
+from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX, parse_form
 
 logger = logging.getLogger(__name__)
 PUBLIC_PAY_LIMIT = 10  # lookups per client address per window
@@ -128,4 +129,25 @@ def sandbox_complete(request):
     if response.status_code != 200:
         logger.warning("sandbox notify refused by the webhook: %s", response.status_code)
         messages.error(request, "The payment could not be confirmed.")
+    return redirect("payments:result", reference=reference)
+
+
+@csrf_exempt  # NetCash posts the customer's browser back here (Accept / Decline URL in the portal)
+def netcash_return(request):
+    """The customer's return from Pay Now. A POST carries the same fields as the notify and goes
+    through the same code (record + apply once, under the invoice locks), so whichever of the two
+    arrives first applies the payment and the other changes nothing."""
+    reference = (request.GET.get("Reference") or "").strip()[:64]
+    if request.method == "POST":
+        body = request.read(settings.WEBHOOK_MAX_BODY_BYTES + 1)
+        try:
+            reference = (parse_form(body.decode("utf-8")).get("Reference") or reference).strip()[:64]
+        except (UnicodeDecodeError, ValueError):
+            pass  # the shared path below answers 400 and we just show "processing"
+        response = netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
+                                           headers={k: v for k, v in request.headers.items()})
+        if response.status_code != 200:
+            logger.warning("netcash return not applied (%s) for %s", response.status_code, reference)
+    if not reference:
+        raise Http404("No payment reference")
     return redirect("payments:result", reference=reference)

@@ -148,3 +148,29 @@ def test_units_paynow_rands_and_batch_cents():
     assert form.fields["p4"] == "899.00"
     assert netcash.paynow_verify(reference="INV-2026-00001-AAAAAA", amount=D("899.00"), signature=form.fields["m6"])
     assert not netcash.paynow_verify(reference="INV-2026-00001-AAAAAA", amount=D("8.99"), signature=form.fields["m6"])
+
+
+@pytest.mark.parametrize("accepted, method, reason, status", [
+    (True, "1", "Success", "completed"),
+    (False, "1", "Declined", "failed"),
+    (False, "2", "Pending", "pending"),
+])
+def test_each_outcome_posted_twice_has_one_effect(client, invoice, accepted, method, reason, status):
+    fields = notify_fields(f"{invoice.number}-TWICE1", "499.00", accepted=accepted, method=method, reason=reason)
+    for _ in range(2):
+        assert post_notify(client, fields).status_code == 200
+    assert list(PaymentTransaction.objects.values_list("status", flat=True)) == [status]
+    assert WebhookEvent.objects.count() == 1
+    assert LedgerEntry.objects.filter(entry_type="payment").count() == (1 if accepted else 0)
+    assert NotificationLog.objects.count() == (1 if status != "pending" else 0)
+
+
+def test_customer_return_post_applies_once_with_the_notify(client, invoice):
+    fields = notify_fields(f"{invoice.number}-RET001", "499.00")
+    resp = client.post("/payments/netcash/return", data=urlencode(fields),
+                       content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 302 and resp["Location"] == f"/payments/result/{invoice.number}-RET001"
+    assert PaymentTransaction.objects.get().status == "completed"
+    assert post_notify(client, fields).status_code == 200
+    assert PaymentTransaction.objects.get().status == "completed"
+    assert LedgerEntry.objects.filter(entry_type="payment").count() == 1
