@@ -132,3 +132,16 @@ def test_float_amount_refused_and_nothing_written():
     with pytest.raises(PaymentError):
         payment_complete(reference="X", amount=D("0.00"), customer=customer, method="eft", provider="manual")
     assert PaymentTransaction.objects.count() == 0
+
+
+def test_dunning_is_told_after_commit(monkeypatch, django_capture_on_commit_callbacks):
+    from billing.services import dunning
+
+    calls = []
+    monkeypatch.setattr(dunning, "customer_payment_received", lambda *, customer: calls.append(customer.pk))
+    customer = CustomerFactory()
+    inv = _issue(customer, "499.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        _pay(customer, "499.00", inv)
+        assert calls == []  # not inside the payment transaction
+    assert calls == [customer.pk]
