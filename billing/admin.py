@@ -28,6 +28,7 @@ from billing.models import (
     Suspension,
 )
 from circletel.errors import ApplicationError
+from zoho_sync.admin_actions import sync_now
 
 
 class ReadOnlyInline:
@@ -95,6 +96,7 @@ class CustomerAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     list_select_related = ("billing_account",)
     inlines = [BillingAccountInline, CustomerServiceInline, CustomerInvoiceInline, CustomerLedgerInline]
+    actions = [sync_now]
 
     @admin.display(description="Balance (owed)")
     def balance(self, obj):
@@ -182,7 +184,7 @@ class CustomerServiceAdmin(admin.ModelAdmin):
                        "zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error", "created_at",
                        "updated_at")
     inlines = [SuspensionInline, ServiceActionLogInline]
-    actions = ["activate", "suspend", "reactivate", "cancel"]
+    actions = ["activate", "suspend", "reactivate", "cancel", sync_now]
 
     def _lifecycle(self, request, queryset, title, form_class, fn):
         return _reason_action(request, queryset, title=title, form_class=form_class, apply=fn, modeladmin=self)
@@ -267,7 +269,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline, CreditNoteInline, InvoiceLedgerInline, *_payment_inline()]
-    actions = ["void_invoices", "render_pdfs"]
+    actions = ["void_invoices", "render_pdfs", sync_now]
     change_list_template = "admin/billing/invoice/change_list.html"
 
     def get_readonly_fields(self, request, obj=None):

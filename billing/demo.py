@@ -8,12 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.demo_usage import seed_demo as seed_usage_demo
 from billing.models import Customer, CustomerService, Suspension
 from billing.services.invoice_run import invoice_run
 from billing.services.lifecycle import service_activate, service_suspend
+from billing.services.orders import orders_import_csv, orders_link_to_customers
 
 D = Decimal
 
@@ -63,3 +66,16 @@ def seed_demo(stdout) -> None:
         stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s).")
     else:
         stdout.write("billing: demo services already present.")
+    seed_usage_demo(stdout)
+    _seed_orders(stdout)
+
+
+def _seed_orders(stdout) -> None:
+    """Import the sample legacy export (good rows become orders, bad rows show as order issues),
+    then link orders to customers; both are idempotent."""
+    sample = settings.BASE_DIR / "docs" / "samples" / "orders_sample.csv"
+    if not sample.exists():
+        return
+    result = orders_import_csv(path=sample)
+    linked = orders_link_to_customers()
+    stdout.write(f"billing: sample orders imported ({result.imported} new), {linked.linked} linked to customers.")

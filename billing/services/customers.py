@@ -47,10 +47,8 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
 
 def _enqueue_zoho_customer_sync(customer: Customer) -> None:
     """Hand the new customer to the ZOHO outbox after commit (the worker decides whether to call)."""
-    try:
-        from zoho_sync.services.outbox import enqueue_sync
-    except ImportError:  # the outbox lands with the ZOHO issue; rows stay pending for backfill
-        return
+    from zoho_sync.services.outbox import enqueue_sync
+
     enqueue_sync(entity=customer)
 
 
