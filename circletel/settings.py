@@ -12,7 +12,7 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False, parse_comments=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env(
