@@ -34,10 +34,15 @@ class RequestIdMiddleware:
 
 
 class ContextFilter(logging.Filter):
+    """Adds bare `request_id` and `job_run_id` (JSON fields) and `log_context` ("req=... job=...")."""
+
     def filter(self, record):
         record.request_id = request_id_var.get()
-        jid = job_run_id_var.get()
-        record.job_run_id = f" job={jid}" if jid and not record.request_id else jid
+        record.job_run_id = job_run_id_var.get()
+        parts = [f"req={record.request_id}"] if record.request_id else []
+        if record.job_run_id:
+            parts.append(f"job={record.job_run_id}")
+        record.log_context = " ".join(parts) or "-"
         return True
 
 

@@ -50,7 +50,7 @@ def test_context_filter_adds_request_and_job_ids():
         assert ContextFilter().filter(record) is True
     finally:
         request_id_var.reset(token)
-    assert (record.request_id, record.job_run_id) == ("req-1", "")
+    assert (record.request_id, record.job_run_id, record.log_context) == ("req-1", "", "req=req-1")
 
     record = make_record("in a job")
     token = job_run_id_var.set("42")
@@ -58,11 +58,11 @@ def test_context_filter_adds_request_and_job_ids():
         ContextFilter().filter(record)
     finally:
         job_run_id_var.reset(token)
-    assert (record.request_id, record.job_run_id) == ("", " job=42")
+    assert (record.request_id, record.job_run_id, record.log_context) == ("", "42", "job=42")
 
     record = make_record("outside")
     ContextFilter().filter(record)
-    assert (record.request_id, record.job_run_id) == ("", "")
+    assert (record.request_id, record.job_run_id, record.log_context) == ("", "", "-")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
