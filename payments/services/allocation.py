@@ -17,6 +17,7 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 
 from billing.models import Invoice, LedgerEntry
 from billing.services.ledger import invoice_apply_payment, ledger_post
@@ -29,10 +30,12 @@ ZERO = Decimal("0.00")
 
 def lock_open_invoices(*, customer_id: int, extra_ids=()) -> dict[int, Invoice]:
     """Lock the customer's open invoices (plus `extra_ids`) in ascending id order."""
-    ids = set(Invoice.objects.filter(customer_id=customer_id, status__in=Invoice.OPEN_STATUSES)
-              .values_list("pk", flat=True))
-    ids.update(i for i in extra_ids if i)
-    locked = Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    wanted = Q(customer_id=customer_id, status__in=Invoice.OPEN_STATUSES)
+    extra = [i for i in extra_ids if i]
+    if extra:
+        wanted |= Q(pk__in=extra)
+    locked = (Invoice.objects.select_for_update().filter(wanted).order_by("pk")
+              .only("pk", "number", "customer_id", "status", "total", "amount_paid", "issue_date", "due_date"))
     return {inv.pk: inv for inv in locked}
 
 

@@ -122,8 +122,11 @@ def _invoice_for(notify: netcash.PayNowNotify) -> Invoice:
 
 
 def _validate_invoice(notify: netcash.PayNowNotify) -> None:
-    invoice = _invoice_for(notify)
-    if invoice.status == Invoice.Status.VOID:
+    number = invoice_number_from_reference(notify.reference)
+    status = Invoice.objects.filter(number=number).values_list("status", flat=True).first() if number else None
+    if status is None:
+        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": notify.reference})
+    if status == Invoice.Status.VOID:
         raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": notify.reference})
 
 
