@@ -26,6 +26,6 @@ def test_run_followups_notify_once_and_render_pdfs():
 
 def test_schedules_declare_the_run_at_two_and_dunning():
     specs = {s.name: s for s in SCHEDULES}
-    assert specs["billing.invoice_run"].cron == "0 2 * * *"
-    assert specs["billing.invoice_run"].func == "billing.tasks.run_invoice_run"
-    assert specs["billing.dunning"].func == "billing.tasks.run_dunning"
+    assert specs["invoice_run"].cron == "0 2 * * *"
+    assert specs["invoice_run"].func == "billing.tasks.run_invoice_run"
+    assert specs["dunning"].func == "billing.tasks.run_dunning"
