@@ -8,5 +8,5 @@ SCHEDULES = [
     ScheduleSpec("dunning", "billing.tasks.run_dunning", "0 7 * * *",
                  "Daily 07:00 SAST: overdue marking, pre-due and overdue reminders, non-payment suspension."),
     ScheduleSpec("sync_usage", "billing.tasks.sync_usage", "5 * * * *",
-                 "Hourly at :05 SAST: daily usage from Interstellio for active services; data-cap warnings."),,
+                 "Hourly at :05 SAST: daily usage from Interstellio for active services; data-cap warnings."),
 ]
