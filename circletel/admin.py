@@ -21,3 +21,8 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+admin.site.site_header = "CircleTel operations"
+admin.site.site_title = "CircleTel operations"
+admin.site.index_title = "Operations console"

@@ -177,6 +177,13 @@ CURRENCY = "ZAR"
 # --- Encryption at rest (payment method bank details) ----------------------------------------------
 # A Fernet key (urlsafe base64, 32 bytes). Several keys, comma separated, allow rotation (first encrypts).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    # Development only (`make run`): a key derived from the dev SECRET_KEY so demo bank details can be
+    # stored. Production must set its own keys (a system check warns when they are missing).
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(f"fernet:{SECRET_KEY}".encode()).digest()).decode()]
 
 # --- Task queue (django-q2) -------------------------------------------------------------------------
 Q_CLUSTER = {
