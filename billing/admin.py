@@ -250,11 +250,33 @@ def _payment_inline():
         return []
 
     class PaymentAllocationInline(ReadOnlyInline, admin.TabularInline):
+        """The invoice's payments with their ZOHO sync state (read-only)."""
+
         model = PaymentAllocation
-        fields = ("payment", "amount", "created_at")
+        fields = ("payment", "amount", "created_at", "payment_status", "zoho_status", "zoho_id", "zoho_error")
         readonly_fields = fields
         verbose_name = "payment"
-        verbose_name_plural = "payments"
+        verbose_name_plural = "payments (with ZOHO sync state)"
+
+        def get_queryset(self, request):
+            return super().get_queryset(request).select_related("payment")
+
+        @admin.display(description="payment status")
+        def payment_status(self, obj):
+            return obj.payment.get_status_display()
+
+        @admin.display(description="ZOHO sync")
+        def zoho_status(self, obj):
+            return obj.payment.get_zoho_sync_status_display()
+
+        @admin.display(description="ZOHO id")
+        def zoho_id(self, obj):
+            return obj.payment.zoho_id or "-"
+
+        @admin.display(description="last sync error")
+        def zoho_error(self, obj):
+            error = obj.payment.zoho_last_error
+            return (error[:200] + ("…" if len(error) > 200 else "")) if error else "-"
 
     return [PaymentAllocationInline]
 

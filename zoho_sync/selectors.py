@@ -141,7 +141,8 @@ def dashboard_stats() -> dict:
 
 
 def payment_sync_stats() -> dict:
-    """Payments: synced / pending / failed today and the 24 h success rate (admin widget + API)."""
+    """Payments: synced today, pending now, failed now (`failed`) and payments with a failed attempt
+    today (`failed_today`), and the 24 h success rate (admin widget + API)."""
     model = _model("payment")
     today = timezone.localdate()
     start = timezone.make_aware(timezone.datetime(today.year, today.month, today.day))
@@ -152,4 +153,6 @@ def payment_sync_stats() -> dict:
         failed=Count("pk", filter=Q(zoho_sync_status=SyncStatus.FAILED)),
         total=Count("pk"),
     )
-    return {**agg, "success_rate_24h": success_rate(entity_type="payment")}
+    failed_today = (SyncLog.objects.filter(entity_type="payment", status=SyncLog.Status.FAILED, created_at__gte=start)
+                    .values("entity_id").distinct().count())
+    return {**agg, "failed_today": failed_today, "success_rate_24h": success_rate(entity_type="payment")}

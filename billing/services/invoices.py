@@ -27,7 +27,10 @@ from circletel.errors import ApplicationError
 from circletel.sequences import format_number, next_values
 
 ZERO = Decimal("0.00")
-MANUAL_TYPES = (Invoice.InvoiceType.INSTALLATION, Invoice.InvoiceType.EQUIPMENT, Invoice.InvoiceType.ADJUSTMENT)
+# Invoice types ZOHO gets from us (issue 6: installation, pro_rata, equipment, adjustment); recurring
+# invoices are ZOHO's own and are linked by the sync's sweep.
+MANUAL_TYPES = (Invoice.InvoiceType.INSTALLATION, Invoice.InvoiceType.PRO_RATA, Invoice.InvoiceType.EQUIPMENT,
+                Invoice.InvoiceType.ADJUSTMENT)
 
 
 class InvoiceError(ApplicationError):
@@ -249,6 +252,7 @@ def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, create
                     effective_date=issue_date, invoice=locked, credit_note=note, created_by=created_by)
         if applied > 0:
             invoice_apply_payment(invoice_id=locked.pk, amount=applied)
+        _zoho_enqueue(locked)  # the invoice sync mirrors its credit notes in ZOHO
     return note
 
 

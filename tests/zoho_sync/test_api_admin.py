@@ -70,7 +70,8 @@ def test_retry_api_queues_after_commit(staff, zoho_settings, monkeypatch, django
 
 def test_payment_sync_stats(staff):
     body = staff.get("/api/admin/payments/sync-stats").json()
-    assert body == {"synced_today": 0, "pending": 0, "failed": 0, "total": 0, "success_rate_24h": None}
+    assert body == {"synced_today": 0, "pending": 0, "failed": 0, "total": 0, "failed_today": 0,
+                    "success_rate_24h": None}
 
 
 def test_dashboard_page_renders_and_retry_posts(staff, zoho_settings):

@@ -325,6 +325,26 @@ class ZohoClient:
     def void_invoice(self, invoice_id: str) -> dict:
         return self.request("POST", f"/invoices/{invoice_id}/void")
 
+    # Credit notes: create / get / apply per the official spec (specs/credit-notes.yml in the ZOHO
+    # Billing OpenAPI set; not yet in CONTRACTS.md). The spec lists no GET /creditnotes listing:
+    # `list_credit_notes` is an ASSUMPTION (same shape as the other list endpoints); callers must
+    # treat a 404/validation answer from it as "cannot search" and rely on our own CN number
+    # (`ignore_auto_number_generation`) being unique in ZOHO instead.
+    def list_credit_notes(self, customer_id: str) -> list[dict]:
+        return self.list_all("/creditnotes", "creditnotes", {"customer_id": customer_id})
+
+    def get_credit_note(self, creditnote_id: str) -> dict:
+        data = self.request("GET", f"/creditnotes/{creditnote_id}")
+        return data.get("credit_note") or data.get("creditnote") or {}
+
+    def create_credit_note(self, body: dict) -> dict:
+        data = self.request("POST", "/creditnotes", params={"ignore_auto_number_generation": "true"}, json=body)
+        return data.get("credit_note") or data.get("creditnote") or {}
+
+    def apply_credit_note(self, creditnote_id: str, *, invoice_id: str, amount: str) -> dict:
+        return self.request("POST", f"/creditnotes/{creditnote_id}/invoices",
+                            json={"invoices": [{"invoice_id": invoice_id, "amount_applied": amount}]})
+
     def list_payments(self, customer_id: str) -> list[dict]:
         return self.list_all("/payments", "payments", {"customer_id": customer_id})
 

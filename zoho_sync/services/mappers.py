@@ -153,6 +153,37 @@ def invoice_body(invoice, lines, *, customer_zoho_id: str) -> dict:
     }
 
 
+def credit_note_body(note, *, customer_zoho_id: str, invoice_number: str) -> dict:
+    """A credit note as ZOHO `/creditnotes` wants it (official spec, not yet in CONTRACTS.md).
+
+    Our number is sent as `creditnote_number` (with `ignore_auto_number_generation`) so it is unique
+    in ZOHO and searchable. The spec has no `is_inclusive_tax` for credit notes, so with a VAT tax id
+    the line is the VAT-exclusive subtotal and ZOHO adds the tax; without one, the total as is.
+    `code` is required per item: the `CREDIT_NOTE_ITEM_CODE` setting (ASSUMPTION: an item/product
+    code that exists in the ZOHO organisation; default "circletel-credit").
+    """
+    conf = _sync_settings()
+    tax_id = conf.get("VAT_TAX_ID", "")
+    item = {
+        "code": conf.get("CREDIT_NOTE_ITEM_CODE", "circletel-credit"),
+        "name": f"Credit {note.number}",
+        "description": (note.reason or "")[:2000],
+        "quantity": "1",
+        "price": amount(note.subtotal if tax_id else note.total),
+    }
+    if tax_id:
+        item["tax_id"] = tax_id
+    return {
+        "customer_id": customer_zoho_id,
+        "date": note.issue_date.isoformat(),
+        "creditnote_number": note.number,
+        "reference_number": invoice_number,
+        "creditnote_items": [item],
+        "notes": f"Credit note {note.number} on invoice {invoice_number}: {note.reason}"[:2000],
+        "custom_fields": [{"label": "CircleTel Credit Note", "value": note.number}],
+    }
+
+
 def invoice_totals_drift(invoice, zoho_invoice: dict) -> dict:
     """Differences between our totals and ZOHO's ({} when equal to the cent)."""
     drift = {}

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from circletel.errors import ApplicationError
-from zoho_sync.clients.zoho import ZohoClient, ZohoNotFoundError, get_client
+from zoho_sync.clients.zoho import ZohoClient, ZohoNotFoundError, ZohoValidationError, get_client
 from zoho_sync.models import SyncLog, SyncStatus
 from zoho_sync.services import mappers
 
@@ -308,6 +308,67 @@ def _link_recurring(invoice, client: ZohoClient) -> Outcome:
 
 
 def invoice_sync(invoice, client: ZohoClient) -> Outcome:
+    """Upsert (or link) the invoice, then mirror its credit notes (not for a void invoice: the void
+    already zeroes it in ZOHO, which nets the same as our credit notes + void entry)."""
+    outcome = _invoice_upsert(invoice, client)
+    if outcome.zoho_id and invoice.status != invoice.Status.VOID:
+        notes = credit_notes_sync(invoice, outcome.zoho_id, client)
+        if notes:
+            outcome.response = {**outcome.response, "credit_notes": notes}
+    return outcome
+
+
+def _find_credit_note(client: ZohoClient, customer_zoho_id: str, number: str) -> dict | None:
+    try:
+        found = client.list_credit_notes(customer_zoho_id)
+    except (ZohoNotFoundError, ZohoValidationError):
+        # Listing is not in the official spec: without it our unique `creditnote_number` is the
+        # guard (ZOHO rejects a second credit note with the same number).
+        return None
+    for cn in found:
+        if number in (cn.get("creditnote_number"), cn.get("reference_number")):
+            return cn
+    return None
+
+
+def credit_notes_sync(invoice, invoice_zoho_id: str, client: ZohoClient) -> list[dict]:
+    """Create the invoice's credit notes missing in ZOHO and apply them to the ZOHO invoice.
+
+    Idempotent: a credit note with a ZOHO id is done (the id is stored only after it has been
+    applied); otherwise ZOHO is searched by our CN number first, and an already-applied credit is
+    not applied twice (the credit note's `invoices` list tells). Raises on the first problem so the
+    invoice row retries; the credit notes done so far keep their ids.
+    """
+    from billing.models import CreditNote
+
+    pending = list(CreditNote.objects.filter(invoice_id=invoice.pk, zoho_id="").order_by("pk"))
+    if not pending:
+        return []
+    customer_zoho_id = _ensure_synced("customer", invoice.customer, client)
+    done = []
+    for note in pending:
+        body = mappers.credit_note_body(note, customer_zoho_id=customer_zoho_id, invoice_number=invoice.number)
+        found = _find_credit_note(client, customer_zoho_id, note.number)
+        if found:
+            zcn, action = client.get_credit_note(found["creditnote_id"]) or found, SyncLog.Action.LINK
+        else:
+            zcn, action = client.create_credit_note(body), SyncLog.Action.CREATE
+        zoho_cn_id = zcn.get("creditnote_id") or (found or {}).get("creditnote_id", "")
+        if not zoho_cn_id:
+            raise ZohoSyncError(f"ZOHO returned no creditnote_id for credit note {note.number}")
+        if "total" in zcn and mappers.money(zcn["total"]) != note.total:
+            raise TotalsMismatchError(f"ZOHO credit note {zoho_cn_id} total {mappers.amount(mappers.money(zcn['total']))}"
+                                      f" differs from {note.number} total {mappers.amount(note.total)}")
+        applied_ids = {str(i.get("invoice_id")) for i in zcn.get("invoices") or []}
+        if note.applied_amount > 0 and str(invoice_zoho_id) not in applied_ids:
+            client.apply_credit_note(zoho_cn_id, invoice_id=invoice_zoho_id, amount=mappers.amount(note.applied_amount))
+        CreditNote.objects.filter(pk=note.pk, zoho_id="").update(zoho_id=zoho_cn_id)
+        done.append({"number": note.number, "creditnote_id": zoho_cn_id, "action": str(action),
+                     "applied": mappers.amount(note.applied_amount)})
+    return done
+
+
+def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
     if invoice.invoice_type == invoice.InvoiceType.RECURRING:
         return _link_recurring(invoice, client)
     customer_zoho_id = _ensure_synced("customer", invoice.customer, client)
