@@ -84,6 +84,8 @@ ZOHO_SYNC = {  # worker, mapping and alert knobs (see docs/zoho-sync.md)
     "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=95.0),  # percent, not money
     "ALERT_STALE_PENDING_COUNT": env.int("ZOHO_ALERT_STALE_PENDING_COUNT", default=50),
     "ALERT_DAILY_USAGE_PERCENT": env.int("ZOHO_ALERT_DAILY_USAGE_PERCENT", default=80),
+    # ZOHO item code used on credit-note lines (must exist in the organisation).
+    "CREDIT_NOTE_ITEM_CODE": env("ZOHO_CREDIT_NOTE_ITEM_CODE", default="circletel-credit"),
 }
 
 # --- Usage (Interstellio) -----------------------------------------------------------------------------------

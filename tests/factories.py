@@ -24,6 +24,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Customer
+        skip_postgeneration_save = True
 
     account_number = factory.Sequence(lambda n: f"CT-2026-{90000 + n:05d}")
     first_name = factory.Faker("first_name")
