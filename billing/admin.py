@@ -27,34 +27,9 @@ from billing.models import (
     ServiceActionLog,
     Suspension,
 )
+from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline
 from circletel.errors import ApplicationError
 from zoho_sync.admin_actions import sync_now
-
-
-class ReadOnlyInline:
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- customers ---------------------------------------------------------------------------------------------

@@ -9,21 +9,11 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from circletel.admin_tools import ReadOnlyMixin
 from zoho_sync import selectors
 from zoho_sync.models import SyncDashboard, SyncLog
 from zoho_sync.services.monitoring import entity_mark_for_retry, entity_type_mark_for_retry
 from zoho_sync.services.sync import ENTITY_MODELS
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SyncLog)
