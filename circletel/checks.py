@@ -8,8 +8,15 @@ from django.core.checks import Error, Warning, register
 def product_settings_check(app_configs, **kwargs):
     problems = []
     if settings.SANDBOX_GATEWAY_ENABLED and not settings.DEBUG:
+        if getattr(settings, "SANDBOX_GATEWAY_EXPLICIT", None) is True:
+            # Explicitly on: the sandbox really serves checkouts, so anyone can "pay" an invoice.
+            message = "The sandbox payment gateway is explicitly enabled (SANDBOX_GATEWAY_ENABLED=true) with DEBUG=False."
+        else:
+            # On by default (no Pay Now key): the gateway refuses with DEBUG=False, so online payments are off.
+            message = ("No NETCASH_PAYNOW_SERVICE_KEY: the sandbox payment gateway would stand in, but it refuses "
+                       "with DEBUG=False, so online card/EFT payments are unavailable.")
         problems.append(Warning(
-            "The sandbox payment gateway is enabled with DEBUG=False.",
+            message,
             hint="Set NETCASH_PAYNOW_SERVICE_KEY (and SANDBOX_GATEWAY_ENABLED=false) in production.",
             id="circletel.W001",
         ))

@@ -44,7 +44,12 @@ NETCASH = {
     "UNPAID_FEE": Decimal(env("NETCASH_UNPAID_FEE", default="0.00")),
 }
 # The built-in sandbox gateway: on when no Pay Now key is set; refused with DEBUG off unless forced.
-SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=not NETCASH["PAYNOW_SERVICE_KEY"])
+# SANDBOX_GATEWAY_EXPLICIT is the env var as given (None when unset): only an explicit true forces it on.
+SANDBOX_GATEWAY_EXPLICIT = env.bool("SANDBOX_GATEWAY_ENABLED", default=None)
+SANDBOX_GATEWAY_ENABLED = (SANDBOX_GATEWAY_EXPLICIT if SANDBOX_GATEWAY_EXPLICIT is not None
+                           else not NETCASH["PAYNOW_SERVICE_KEY"])
+# Apply a Pay Now notify inside the webhook request (true) or in a task queued on commit (false: answer fast).
+NETCASH_WEBHOOK_APPLY_INLINE = env.bool("NETCASH_WEBHOOK_APPLY_INLINE", default=False)
 
 # --- Stripe / PayPal ---------------------------------------------------------------------------------------
 STRIPE = {

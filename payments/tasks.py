@@ -1,4 +1,8 @@
-"""django-q2 entry points: primitive arguments, one service each, a JobRun per run, safe twice."""
+"""django-q2 entry points: primitive arguments, one service each, safe twice.
+
+Scheduled jobs write a JobRun per run. `process_webhook_event` runs once per received webhook
+(queued on commit by the webhook view) and writes no JobRun: the WebhookEvent row is its record.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from payments.services.debit_orders import (
     debit_orders_reconcile,
     pending_payments_flag_stale,
 )
-from payments.services.housekeeping import webhook_events_prune, webhook_events_reprocess
+from payments.services.housekeeping import webhook_event_process, webhook_events_prune, webhook_events_reprocess
 
 
 def process_debit_orders(run_date: str | None = None, dry_run: bool = False, triggered_by: str = "schedule") -> dict:
@@ -56,10 +60,22 @@ def reconcile_pending_payments(triggered_by: str = "schedule") -> int:
     return run.id
 
 
+def process_webhook_event(event_id: int) -> str:
+    """Apply one stored webhook event; returns its final status ("missing" if it is gone)."""
+    event = webhook_event_process(event_id=int(event_id))
+    return event.status if event is not None else "missing"
+
+
+# A sweep takes up to 10 batches of 200 (a lost queue of notifications is caught up quickly,
+# and one run still ends well inside the task timeout).
+REPROCESS_MAX_BATCHES = 10
+
+
 def reprocess_webhook_events(provider: str | None = None, failed_only: bool = False, ids=None,
                              triggered_by: str = "schedule") -> dict:
     with job_run("reprocess_webhook_events", triggered_by=triggered_by) as run:
-        counts = webhook_events_reprocess(provider=provider, failed_only=failed_only, ids=ids, run=run)
+        counts = webhook_events_reprocess(provider=provider, failed_only=failed_only, ids=ids, run=run,
+                                          max_batches=REPROCESS_MAX_BATCHES)
         run.details.update(counts)
     return counts
 

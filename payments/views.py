@@ -124,8 +124,9 @@ def sandbox_complete(request):
         "Extra1": request.POST.get("m4", ""), "Extra2": request.POST.get("m5", ""),
         "Extra3": request.POST.get("m6", ""), "Method": "1",
     }
+    # Applied inline: the result page the browser goes to next must show the payment.
     response = netcash_notify_response(body=urlencode(notify).encode(), content_type=FORM_TYPE,
-                                       headers={"User-Agent": "circletel-sandbox-gateway"})
+                                       headers={"User-Agent": "circletel-sandbox-gateway"}, apply_inline=True)
     if response.status_code != 200:
         logger.warning("sandbox notify refused by the webhook: %s", response.status_code)
         messages.error(request, "The payment could not be confirmed.")
@@ -145,7 +146,7 @@ def netcash_return(request):
         except (UnicodeDecodeError, ValueError):
             pass  # the shared path below answers 400 and we just show "processing"
         response = netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
-                                           headers={k: v for k, v in request.headers.items()})
+                                           headers={k: v for k, v in request.headers.items()}, apply_inline=True)
         if response.status_code != 200:
             logger.warning("netcash return not applied (%s) for %s", response.status_code, reference)
     if not reference:

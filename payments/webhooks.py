@@ -5,7 +5,8 @@
         webhook_process(event=event, handlers=STRIPE_HANDLERS)
 
 `webhook_record` commits the raw event on its own (unique on provider + event id: a redelivery
-returns the existing row with created=False). `webhook_process` claims the row with a
+returns the existing row with created=False; with `fetch_existing=False` it returns (None, False)
+and saves the lookup, for callers that only answer "duplicate"). `webhook_process` claims the row with a
 conditional UPDATE (pending/failed -> processing), so two workers never apply one event at once,
 runs the handler for the event type inside one transaction, and records the outcome on the row.
 A handler raising leaves the event `failed` with the error and a next attempt time; nothing the
@@ -45,15 +46,21 @@ def safe_headers(headers: Mapping[str, str]) -> dict:
 
 
 def webhook_record(*, provider: str, event_id: str, event_type: str, body: str,
-                   headers: Mapping[str, str] | None = None) -> tuple[WebhookEvent, bool]:
+                   headers: Mapping[str, str] | None = None,
+                   fetch_existing: bool = True) -> tuple[WebhookEvent | None, bool]:
+    fields = {"provider": provider, "event_id": event_id[:200], "event_type": event_type[:100], "body": body,
+              "headers": safe_headers(headers or {})}
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider, event_id=event_id[:200], event_type=event_type[:100], body=body,
-                headers=safe_headers(headers or {}),
-            )
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate must not break the caller's transaction
+                event = WebhookEvent.objects.create(**fields)
+        else:
+            # Autocommit: the INSERT is its own transaction (one round trip, no BEGIN/COMMIT pair).
+            event = WebhookEvent.objects.create(**fields)
         return event, True
     except IntegrityError:
+        if not fetch_existing:
+            return None, False
         return WebhookEvent.objects.get(provider=provider, event_id=event_id[:200]), False
 
 
@@ -72,7 +79,9 @@ def webhook_claim(event: WebhookEvent, *, now=None) -> bool:
         .update(status=WebhookEvent.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1)
     )
     if claimed:
-        event.refresh_from_db()
+        # What the UPDATE wrote, without reading the row back (the body and type never change).
+        event.status, event.processing_started_at = WebhookEvent.Status.PROCESSING, now
+        event.attempts = (event.attempts or 0) + 1
     return bool(claimed)
 
 

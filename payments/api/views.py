@@ -22,8 +22,11 @@ def _reject(status: int, message: str, extra: dict | None = None) -> JsonRespons
     return JsonResponse({"message": message, "extra": extra or {}}, status=status)
 
 
-def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | None = None) -> HttpResponse:
-    """Everything the webhook does after reading the socket (the sandbox gateway calls this too)."""
+def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | None = None,
+                            apply_inline: bool | None = None) -> HttpResponse:
+    """Everything the webhook does after reading the socket (the sandbox gateway and the return page
+    call this too, with `apply_inline=True`). `None` follows NETCASH_WEBHOOK_APPLY_INLINE: off, the
+    payment is applied by a task queued on commit and the answer is "OK queued"."""
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         logger.warning("netcash notify rejected: body too large (%s bytes)", len(body))
         return _reject(413, "Request body too large.")
@@ -37,12 +40,17 @@ def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | N
         logger.warning("netcash notify rejected: malformed body")
         return _reject(400, "Malformed form body.")
     try:
-        event, created = paynow_notify_receive(fields=fields, body=text, headers=headers or {})
+        event, created = paynow_notify_receive(
+            fields=fields, body=text, headers=headers or {},
+            apply_inline=settings.NETCASH_WEBHOOK_APPLY_INLINE if apply_inline is None else apply_inline)
     except NotifyRejected as exc:
         logger.warning("netcash notify rejected (%s): %s reference=%s", exc.status_code, exc.message,
                        (fields.get("Reference") or "")[:64])
         return _reject(exc.status_code, exc.message, exc.extra)
-    status = event.status if created else "duplicate"
+    if not created:
+        status = "duplicate"
+    else:
+        status = "queued" if event.status == WebhookEvent.Status.PENDING else event.status
     if created and event.status == WebhookEvent.Status.FAILED:
         # Stored and retried by the reprocess schedule; NetCash still gets its 200.
         logger.error("netcash notify %s stored but failed: %s", event.event_id, event.error[:200])

@@ -53,7 +53,8 @@ def payment_allocate(*, payment: PaymentTransaction, locked_invoices: dict[int, 
     """
     if payment.status != PaymentTransaction.Status.COMPLETED:
         raise PaymentError("Only a completed payment can be allocated.", {"reference": payment.reference})
-    with transaction.atomic():
+    # No savepoint of its own: an error here aborts the caller's whole unit of work anyway.
+    with transaction.atomic(savepoint=False):
         invoices = locked_invoices if locked_invoices is not None else lock_open_invoices(
             customer_id=payment.customer_id, extra_ids=[payment.invoice_id])
         reference = payment_ledger_reference(payment)
@@ -76,11 +77,13 @@ def payment_allocate(*, payment: PaymentTransaction, locked_invoices: dict[int, 
             allocations.append(PaymentAllocation.objects.create(payment=payment, invoice=inv, amount=take))
             remaining -= take
         customer_id = payment.customer_id
-        transaction.on_commit(lambda: _payment_received_hook(customer_id))
+        # Reuse the customer already loaded by the caller (saves a query after commit).
+        customer = payment.customer if PaymentTransaction.customer.is_cached(payment) else None
+        transaction.on_commit(lambda: _payment_received_hook(customer_id, customer))
     return allocations
 
 
-def _payment_received_hook(customer_id: int) -> None:
+def _payment_received_hook(customer_id: int, customer=None) -> None:
     """Tell dunning a payment landed (reactivates non-payment suspensions), after our commit.
 
     Runs after commit so a dunning problem can never undo a received payment. Uses the billing
@@ -98,6 +101,6 @@ def _payment_received_hook(customer_id: int) -> None:
     from billing.models import Customer
 
     try:
-        hook(customer=Customer.objects.get(pk=customer_id))
+        hook(customer=customer if customer is not None else Customer.objects.get(pk=customer_id))
     except Exception:  # the payment stands; dunning's own reprocessing catches up
         logger.exception("customer_payment_received failed for customer %s", customer_id)

@@ -8,7 +8,6 @@ signed notify through the same code the real webhook runs (`netcash_notify_respo
 from __future__ import annotations
 
 import logging
-import os
 
 from django.conf import settings
 from django.urls import reverse
@@ -22,13 +21,14 @@ logger = logging.getLogger(__name__)
 
 
 def sandbox_gateway_active() -> bool:
-    """On when SANDBOX_GATEWAY_ENABLED; with DEBUG=False only if the env var explicitly says so."""
+    """On when SANDBOX_GATEWAY_ENABLED; with DEBUG=False only if it was explicitly set true
+    (`SANDBOX_GATEWAY_EXPLICIT`, None when the env var is unset), not merely defaulted on
+    because no Pay Now key is configured."""
     if not settings.SANDBOX_GATEWAY_ENABLED:
         return False
     if settings.DEBUG:
         return True
-    explicit = os.environ.get("SANDBOX_GATEWAY_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
-    if explicit:
+    if settings.SANDBOX_GATEWAY_EXPLICIT is True:
         logger.warning("sandbox payment gateway in use with DEBUG=False (explicitly enabled by SANDBOX_GATEWAY_ENABLED)")
         return True
     logger.error("sandbox payment gateway refused: DEBUG=False and SANDBOX_GATEWAY_ENABLED is not explicitly on")

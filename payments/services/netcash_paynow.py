@@ -1,14 +1,21 @@
 """NetCash Pay Now: authenticate a notify, record it, apply it once.
 
-    paynow_notify_receive(fields=..., body=..., headers=...)  # the webhook view and the sandbox call this
+    paynow_notify_receive(fields=..., body=..., headers=..., apply_inline=False)  # webhook view, sandbox, return
 
 1. `paynow_notify_authenticate`: fail closed without a secret; our HMAC of (reference, signed
    amount) in Extra3 must verify (constant-time); the amount must match what we signed; the
    reference must name one of our invoices (or a registered prefix such as deposits).
    Anything else raises `NotifyRejected` (4xx) and nothing is stored.
 2. `webhook_record` under (netcash, "<RequestTrace>:<Reference>"): a redelivery is a no-op.
-3. `webhook_process` with the handler for the outcome (accepted / pending / declined), which
-   completes, records pending or fails the payment inside one transaction (payments service).
+3. Apply: `webhook_process` with the handler for the outcome (accepted / pending / declined),
+   which completes, records pending or fails the payment inside one transaction (payments service).
+   - deferred (the webhook's default, `NETCASH_WEBHOOK_APPLY_INLINE=false`): the view answers
+     after the one INSERT; the task `payments.tasks.process_webhook_event` is queued on commit.
+     If that enqueue is lost, the reprocess schedule picks the event up (pending > 2 minutes).
+   - inline (`apply_inline=True`: the sandbox gateway, the customer's return page, or the setting
+     on): applied before answering, so the result page shows the payment at once. A redelivery of
+     an event still pending (its task not run yet) is applied here too; the row claim keeps it once.
+   The handler re-authenticates the stored body, so what is applied is exactly what was verified.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import logging
 from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import parse_qsl
+
+from django.db import transaction
 
 from billing.models import Invoice
 from payments.clients import netcash
@@ -46,7 +55,9 @@ def parse_form(body: str) -> dict:
     return fields
 
 
-def paynow_notify_authenticate(*, fields: Mapping[str, str]) -> netcash.PayNowNotify:
+def paynow_notify_authenticate(*, fields: Mapping[str, str], validate_target: bool = True) -> netcash.PayNowNotify:
+    """Verify a notify (pure, plus the target check). `validate_target=False` skips the reference
+    handler's `validate` (a query) for handlers that check their target themselves when applying."""
     if not netcash.hmac_configured():
         raise NotifyRejected("NetCash notifications are not accepted: no HMAC secret is configured.", status_code=503)
     missing = [name for name in REQUIRED if not (fields.get(name) or "").strip()]
@@ -84,23 +95,42 @@ def paynow_notify_authenticate(*, fields: Mapping[str, str]) -> netcash.PayNowNo
     handler = handler_for(reference)
     if handler is None:
         raise NotifyRejected("Unknown reference.", status_code=404, extra={"reference": reference})
-    handler.validate(notify)
+    if validate_target or not handler.validates_on_apply:
+        handler.validate(notify)
     return notify
 
 
-def paynow_notify_receive(*, fields: Mapping[str, str], body: str, headers: Mapping[str, str] | None = None
-                          ) -> tuple[WebhookEvent, bool]:
-    """Authenticate, record and (first time only) process one notify. Returns (event, created)."""
+def paynow_notify_receive(*, fields: Mapping[str, str], body: str, headers: Mapping[str, str] | None = None,
+                          apply_inline: bool = False) -> tuple[WebhookEvent | None, bool]:
+    """Authenticate and record one notify; apply it now (`apply_inline`) or queue it on commit.
+
+    Returns (event, created). A deferred duplicate returns (None, False): nothing was read back.
+    """
     notify = paynow_notify_authenticate(fields=fields)
     event, created = webhook_record(provider=PROVIDER, event_id=f"{notify.request_trace}:{notify.reference}",
-                                    event_type=f"paynow.{notify.kind}", body=body, headers=headers or {})
-    if created:
-        event = webhook_process(event=event, handlers=PAYNOW_HANDLERS)
+                                    event_type=f"paynow.{notify.kind}", body=body, headers=headers or {},
+                                    fetch_existing=apply_inline)
+    if apply_inline:
+        if created or event.status == WebhookEvent.Status.PENDING:
+            event = webhook_process(event=event, handlers=PAYNOW_HANDLERS)
+    elif created:
+        event_pk = event.pk
+        # robust: a broker outage must not turn NetCash's 200 into a 500; the sweep applies it later.
+        transaction.on_commit(lambda: paynow_event_enqueue(event_pk), robust=True)
     return event, created
 
 
+def paynow_event_enqueue(event_pk: int) -> None:
+    """Queue the apply step for a stored notify (call after commit)."""
+    from django_q.tasks import async_task
+
+    # save=False: a successful run keeps no django-q Task row (the event row records the outcome);
+    # a failed one is still saved by django-q.
+    async_task("payments.tasks.process_webhook_event", event_pk, save=False, group="webhooks")
+
+
 def _notify_from_event(event: WebhookEvent) -> netcash.PayNowNotify:
-    return paynow_notify_authenticate(fields=parse_form(event.body))
+    return paynow_notify_authenticate(fields=parse_form(event.body), validate_target=False)
 
 
 def _apply(event: WebhookEvent) -> None:
@@ -113,21 +143,26 @@ PAYNOW_HANDLERS = {"paynow.accepted": _apply, "paynow.declined": _apply, "paynow
 
 
 # --- invoices ------------------------------------------------------------------------------------------
+def _check_invoice_status(status: str | None, notify: netcash.PayNowNotify) -> None:
+    if status is None:
+        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": notify.reference})
+    if status == Invoice.Status.VOID:
+        raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": notify.reference})
+
+
 def _invoice_for(notify: netcash.PayNowNotify) -> Invoice:
     number = invoice_number_from_reference(notify.reference)
-    invoice = Invoice.objects.select_related("customer").filter(number=number).first() if number else None
-    if invoice is None:
-        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": notify.reference})
+    invoice = Invoice.objects.select_related("customer").filter(number=number).order_by()[:1] if number else []
+    invoice = next(iter(invoice), None)
+    _check_invoice_status(invoice.status if invoice is not None else None, notify)
     return invoice
 
 
 def _validate_invoice(notify: netcash.PayNowNotify) -> None:
     number = invoice_number_from_reference(notify.reference)
-    status = Invoice.objects.filter(number=number).values_list("status", flat=True).first() if number else None
-    if status is None:
-        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": notify.reference})
-    if status == Invoice.Status.VOID:
-        raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": notify.reference})
+    status = (next(iter(Invoice.objects.filter(number=number).order_by().values_list("status", flat=True)[:1]), None)
+              if number else None)
+    _check_invoice_status(status, notify)
 
 
 def _apply_invoice(notify: netcash.PayNowNotify) -> None:
@@ -145,4 +180,6 @@ def _apply_invoice(notify: netcash.PayNowNotify) -> None:
                      provider_transaction_id=notify.request_trace, **common)
 
 
-register_reference_handler("INV-", ReferenceHandler(validate=_validate_invoice, apply=_apply_invoice))
+# _apply_invoice loads the invoice anyway and checks it exists and is not void (`_invoice_for`).
+register_reference_handler("INV-", ReferenceHandler(validate=_validate_invoice, apply=_apply_invoice,
+                                                    validates_on_apply=True))

@@ -111,8 +111,12 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
                 payment.provider_method = provider_method[:40]
             payment.save()
         allocations = payment_allocate(payment=payment, locked_invoices=locked, fresh=created)
-        balance = BillingAccount.objects.filter(customer_id=customer.pk).values_list("balance", flat=True).first()
-        balance = balance if balance is not None else Decimal("0.00")
+        # One read of the account after the ledger moved its balance; cached on the customer so
+        # notify() finds the notification preferences without another query.
+        account = BillingAccount.objects.filter(customer_id=customer.pk).first()
+        if account is not None:
+            customer.billing_account = account
+        balance = account.balance if account is not None else Decimal("0.00")
         invoice_numbers = [a.invoice.number for a in allocations] or ([invoice.number] if invoice else [])
         notify(event="payment_received", customer=customer, idempotency_key=f"payment_received:{payment.pk}",
                context={

@@ -27,6 +27,8 @@ _HANDLERS: dict[str, ReferenceHandler] = {}
 class ReferenceHandler:
     validate: Callable
     apply: Callable
+    # True when `apply` itself rejects what `validate` would (saves the validate query when applying).
+    validates_on_apply: bool = False
 
 
 def register_reference_handler(prefix: str, handler: ReferenceHandler) -> None:

@@ -23,9 +23,20 @@ def _tolerate_missing_notification_templates(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _sandbox_explicitly_on(monkeypatch):
-    # settings_test runs with DEBUG=False; the sandbox gateway needs the explicit env switch then.
-    monkeypatch.setenv("SANDBOX_GATEWAY_ENABLED", "true")
+def _sandbox_explicitly_on(settings):
+    # settings_test runs with DEBUG=False; the sandbox gateway needs the explicit switch then.
+    settings.SANDBOX_GATEWAY_EXPLICIT = True
+    settings.SANDBOX_GATEWAY_ENABLED = True
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(monkeypatch):
+    """django-q2 runs queued tasks inline (it reads its config at import, so patch Conf). The
+    webhook queues its apply step on commit: `post_notify` runs those callbacks, so a posted
+    notify is applied before the test looks (transactional tests run them at commit)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 @pytest.fixture

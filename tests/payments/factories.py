@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.test import TestCase
 from django.utils import timezone
 
 from billing.models import Invoice
@@ -42,9 +43,13 @@ def notify_fields(reference, amount, *, accepted=True, trace="TRACE-1", reason="
     }
 
 
-def post_notify(client, fields, **extra):
-    return client.post("/api/payments/netcash/webhook", data=urlencode(fields),
-                       content_type="application/x-www-form-urlencoded", **extra)
+def post_notify(client, fields, *, run_tasks=True, **extra):
+    """Post a notify as NetCash does. The webhook only records it and queues the apply task on
+    commit; with `run_tasks` the on-commit callbacks run (django-q2 in sync mode, see conftest),
+    so the task applies the notify before this returns, as a worker would right after."""
+    with TestCase.captureOnCommitCallbacks(execute=run_tasks):
+        return client.post("/api/payments/netcash/webhook", data=urlencode(fields),
+                           content_type="application/x-www-form-urlencoded", **extra)
 
 
 def today():

@@ -69,14 +69,33 @@ def test_sandbox_cannot_forge_an_amount(client, owner_invoice):
     assert WebhookEvent.objects.count() == 0
 
 
-def test_sandbox_refused_with_debug_off_unless_explicit(client, owner_invoice, monkeypatch, caplog):
+def test_sandbox_refused_with_debug_off_unless_explicit(client, owner_invoice, settings, caplog):
+    # Given: no Pay Now key, so the sandbox is on only by default (SANDBOX_GATEWAY_ENABLED unset).
     user, invoice = owner_invoice
-    monkeypatch.delenv("SANDBOX_GATEWAY_ENABLED")
+    settings.SANDBOX_GATEWAY_EXPLICIT = None
+    settings.SANDBOX_GATEWAY_ENABLED = True
     client.force_login(user)
     resp = client.get(f"/billing/invoices/{invoice.number}/pay")
     assert resp.status_code == 302
     assert client.post("/payments/sandbox/checkout", {"p4": "499.00"}).status_code == 404
     assert "sandbox payment gateway refused" in caplog.text
+    assert PaymentTransaction.objects.count() == 0
+
+
+def test_sandbox_explicitly_off_is_off_even_with_debug(client, owner_invoice, settings):
+    settings.DEBUG = True
+    settings.SANDBOX_GATEWAY_EXPLICIT = False
+    settings.SANDBOX_GATEWAY_ENABLED = False
+    assert client.post("/payments/sandbox/checkout", {"p4": "499.00"}).status_code == 404
+
+
+def test_sandbox_on_by_default_with_debug(client, owner_invoice, settings):
+    settings.DEBUG = True
+    settings.SANDBOX_GATEWAY_EXPLICIT = None
+    settings.SANDBOX_GATEWAY_ENABLED = True
+    page = client.post("/payments/sandbox/checkout", {"p4": "499.00"})
+    assert page.status_code == 200
+    assert "Pay R 499.00" in page.content.decode()
 
 
 def test_other_users_invoice_is_404(client, owner_invoice):
