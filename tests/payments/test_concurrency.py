@@ -63,3 +63,46 @@ def test_return_and_notify_with_different_traces_concurrently_apply_once():
     invoice.refresh_from_db()
     assert invoice.amount_paid == invoice.total
     assert WebhookEvent.objects.filter(status="processed").count() == 6
+
+
+def test_queued_notify_applied_by_racing_workers_once(monkeypatch):
+    """Deferred mode: ten identical notifies at once record one event and queue one task; four
+    workers (the task redelivered, plus the sweep) then run it at once and apply it once."""
+    from django_q.conf import Conf
+
+    from payments.tasks import process_webhook_event
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)))
+    invoice = make_invoice(CustomerFactory(), "499.00")
+    body = urlencode(notify_fields(f"{invoice.number}-CONC03", "499.00"))
+    assert _hammer([body] * 10) == [200] * 10
+    event = WebhookEvent.objects.get()
+    assert queued == [("payments.tasks.process_webhook_event", (event.pk,))]
+    assert PaymentTransaction.objects.count() == 0
+
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def worker():
+        try:
+            barrier.wait()
+            outcomes.append(process_webhook_event(event.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "processed" in outcomes and len(outcomes) == 4
+    payment = PaymentTransaction.objects.get()
+    assert payment.status == "completed"
+    assert LedgerEntry.objects.filter(payment=payment).count() == 1
+    assert NotificationLog.objects.filter(event="payment_received").count() == 1
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("processed", 1)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == (Invoice.Status.PAID, payment.amount)
