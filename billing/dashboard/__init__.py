@@ -1,6 +1,8 @@
 """The customer dashboard: server-rendered pages, the dashboard/staff APIs and admin reports.
 
-Reads go through `selectors.py`, the few writes (preferences, profile) through `services.py`;
-other developers' pieces (payment methods, invoice PDFs, lifecycle actions, the pay-now page)
-are found at run time through `integrations.py`, so the dashboard degrades instead of failing.
+Reads go through `selectors.py`; the dashboard's own writes (preferences, profile, adding a debit
+order with its eMandate) through `services.py`. Other apps are called directly: saved methods via
+`payments.services.methods`, eMandates via `payments.services.mandates`, invoice PDFs via
+`billing.services.pdf`, staff lifecycle actions via `billing.services.lifecycle`, and the pay-now
+page is the `payments:invoice_pay` route.
 """

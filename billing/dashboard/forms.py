@@ -13,6 +13,40 @@ class PreferencesForm(forms.Form):
     notify_sms = forms.BooleanField(required=False, label="SMS me reminders")
 
 
+class NoEchoTextInput(forms.TextInput):
+    """A text box that never renders a value back (bank account numbers are not echoed)."""
+
+    def format_value(self, value):
+        return None
+
+
+SA_BANKS = ["ABSA", "Capitec", "FNB", "Nedbank", "Standard Bank", "TymeBank", "Discovery Bank", "African Bank",
+            "Investec", "Other"]
+
+
+class DebitOrderForm(forms.Form):
+    """Bank details for a debit order. Digits are checked by `payment_method_add_debit_order`
+    (its `PaymentError` is shown on this form), so the rules live in one place."""
+
+    account_holder = forms.CharField(max_length=60, label="Account holder")
+    bank_name = forms.ChoiceField(label="Bank", choices=[("", "Choose your bank"), *[(b, b) for b in SA_BANKS]])
+    account_number = forms.CharField(max_length=20, label="Account number",
+                                     widget=NoEchoTextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    branch_code = forms.CharField(max_length=8, label="Branch code", widget=forms.TextInput(attrs={"inputmode": "numeric"}))
+    account_type = forms.ChoiceField(label="Account type", choices=[("current", "Current / cheque"),
+                                                                    ("savings", "Savings")], initial="current")
+    make_primary = forms.BooleanField(required=False, initial=True, label="Make this my primary payment method")
+    consent = forms.BooleanField(required=True, label="I authorise CircleTel to debit this account",
+                                 error_messages={"required": "Tick the box to authorise CircleTel to debit this account."})
+
+    def service_kwargs(self) -> dict:
+        d = self.cleaned_data
+        return {"account_holder": d["account_holder"], "account_number": d["account_number"],
+                "branch_code": d["branch_code"], "account_type": d["account_type"],
+                "bank_name": "Bank" if d["bank_name"] == "Other" else d["bank_name"],
+                "make_primary": d["make_primary"]}
+
+
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = Customer

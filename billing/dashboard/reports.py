@@ -11,15 +11,24 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from billing.dashboard.integrations import admin_changelist_url
 from billing.dashboard.selectors import MONEY_FIELD, ZERO
 from billing.models import Invoice
 from payments.models import PaymentTransaction
 
 OPEN = ",".join(Invoice.OPEN_STATUSES)
 DSO_DAYS = 90
+
+
+def admin_changelist_url(app_label: str, model: str, query: str = "") -> str | None:
+    """The admin list of `app_label.model`, filtered by `query`; None when that model has no admin page."""
+    try:
+        url = reverse(f"admin:{app_label}_{model}_changelist")
+    except NoReverseMatch:
+        return None
+    return f"{url}?{query}" if query else url
 
 
 @dataclass

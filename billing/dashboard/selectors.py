@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DecimalField, Max, Q, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from billing.dashboard.integrations import payment_method_model
 from billing.models import Customer, CustomerService, Invoice, LedgerEntry, UsageRecord
 from billing.proration import billing_period
-from payments.models import PaymentTransaction
+from payments.models import Mandate, PaymentMethod, PaymentTransaction
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -157,20 +156,34 @@ def customer_payments(*, customer: Customer, status: str | None = None, method: 
     return qs.order_by("-created_at", "-pk")
 
 
-def customer_payment_methods(*, customer: Customer) -> list:
-    model = payment_method_model()
-    if model is None:
-        return []
-    return list(model.objects.filter(customer_id=customer.pk, deleted_at__isnull=True).order_by("-is_primary", "pk"))
+def customer_payment_methods(*, customer: Customer) -> list[PaymentMethod]:
+    """The customer's saved methods, primary first; each carries `mandate_url`, the signing link of
+    its latest eMandate request ("" when NetCash returned none or no request was sent), and
+    `mandate_retry` (the "Send mandate request" button applies)."""
+    latest_url = (Mandate.objects.filter(payment_method_id=OuterRef("pk")).order_by("-created_at", "-pk")
+                  .values("mandate_url")[:1])
+    methods = list(PaymentMethod.objects.filter(customer_id=customer.pk, deleted_at__isnull=True)
+                   .annotate(mandate_url=Coalesce(Subquery(latest_url), Value("")))
+                   .order_by("-is_primary", "pk"))
+    for m in methods:
+        m.mandate_retry = mandate_can_retry(m, mandate_url=m.mandate_url)
+    return methods
 
 
-def customer_payment_method(*, customer: Customer, method_id):
-    model = payment_method_model()
-    if model is None:
-        raise Http404("Payment methods are not available.")
+MANDATE_RETRY_STATUSES = (PaymentMethod.MandateStatus.NONE, PaymentMethod.MandateStatus.PENDING)
+
+
+def mandate_can_retry(method: PaymentMethod, *, mandate_url: str) -> bool:
+    """A debit-order method whose mandate is not signed and has no signing link: the request was
+    never sent or failed, so the customer may send it again."""
+    return (method.method_type == PaymentMethod.Type.DEBIT_ORDER and method.mandate_status in MANDATE_RETRY_STATUSES
+            and not mandate_url)
+
+
+def customer_payment_method(*, customer: Customer, method_id) -> PaymentMethod:
     try:
-        return model.objects.get(customer_id=customer.pk, pk=method_id, deleted_at__isnull=True)
-    except (model.DoesNotExist, ValueError, TypeError):
+        return PaymentMethod.objects.get(customer_id=customer.pk, pk=method_id, deleted_at__isnull=True)
+    except (PaymentMethod.DoesNotExist, ValueError, TypeError):
         raise Http404("No such payment method.")
 
 

@@ -1,16 +1,30 @@
-"""Writes the dashboard makes itself: billing preferences and contact details.
+"""Writes the dashboard makes: billing preferences, contact details and adding a debit order.
 
-Payment-method changes go through `payments.services.methods`; lifecycle actions through
-`billing.services.lifecycle` (see integrations.py).
+Saved payment methods are written by `payments.services.methods` and eMandates requested by
+`payments.services.mandates`; `debit_order_method_add` joins the two for the Billing page and
+`POST /api/dashboard/payment-methods`. Staff lifecycle actions call `billing.services.lifecycle`
+directly from the API view.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+from decimal import Decimal
 
-from billing.dashboard.integrations import payment_method_model
-from billing.models import BillingAccount, Customer
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import Sum
+
+from billing.dashboard.selectors import customer_payment_method, mandate_can_retry
+from billing.models import BillingAccount, Customer, CustomerService
 from circletel.errors import ApplicationError
+from circletel.http import ProviderError
+from payments.models import Mandate, PaymentMethod
+from payments.services.mandates import mandate_request
+from payments.services.methods import payment_method_add_debit_order
+from zoho_sync.services import outbox
+
+logger = logging.getLogger(__name__)
 
 
 class DashboardError(ApplicationError):
@@ -21,9 +35,8 @@ def billing_preferences_update(*, customer: Customer, auto_pay: bool, notify_ema
                                notify_sms: bool) -> BillingAccount:
     """Set auto-pay and notification preferences. Auto-pay needs a primary payment method."""
     if auto_pay:
-        model = payment_method_model()
-        if model is None or not model.objects.filter(customer_id=customer.pk, is_primary=True,
-                                                     deleted_at__isnull=True).exists():
+        if not PaymentMethod.objects.filter(customer_id=customer.pk, is_primary=True,
+                                            deleted_at__isnull=True).exists():
             raise DashboardError("Add a payment method and make it primary before turning on auto-pay.",
                                  {"field": "auto_pay"})
     if notify_sms and not customer.phone:
@@ -56,10 +69,69 @@ def customer_contact_update(*, customer: Customer, **changes) -> Customer:
         locked.full_clean(exclude=["user", "email", "account_number"], validate_unique=False,
                           validate_constraints=False)
         locked.save(update_fields=[*changes.keys(), "updated_at"])
-        try:
-            from zoho_sync.services.outbox import enqueue_sync
-        except ImportError:  # pragma: no cover - the outbox ships with the foundation
-            enqueue_sync = None
-        if enqueue_sync is not None:
-            enqueue_sync(entity=locked)
+        outbox.enqueue_sync(entity=locked)
     return locked
+
+
+# --- debit orders ---------------------------------------------------------------------------------
+
+MANDATE_MINIMUM = Decimal("1000.00")
+MANDATE_SENT = "Sign your debit-order mandate to start paying {method} by debit order."
+MANDATE_SENT_NO_LINK = "We asked NetCash for your debit-order mandate for {method}; they will send you a link to sign it."
+MANDATE_NOT_SENT = ("{method} was saved, but the debit-order mandate request could not be sent right now. "
+                    "Use \"Send mandate request\" on the method to try again.")
+
+
+def debit_order_mandate_amount(*, customer: Customer) -> Decimal:
+    """The most NetCash may debit in one go under the mandate: twice the monthly price of the
+    customer's active and pending services, at least R 1,000.00.
+
+    Twice, so that a month missed (a returned debit, a suspension, a first pro-rata invoice plus
+    the month after) can be collected in one catch-up debit without a new mandate; the floor keeps
+    room for once-off installation/router fees and price changes on small accounts."""
+    monthly = CustomerService.objects.filter(
+        customer_id=customer.pk, status__in=(CustomerService.Status.ACTIVE, CustomerService.Status.PENDING),
+    ).aggregate(total=Sum("monthly_price"))["total"] or Decimal("0.00")
+    return max(monthly * 2, MANDATE_MINIMUM).quantize(Decimal("0.01"))
+
+
+def _mandate_send(*, customer: Customer, method: PaymentMethod) -> str:
+    """Request the eMandate for `method` (outside any transaction: it calls NetCash) and return the
+    message for the customer. NetCash not configured or failing leaves the method saved with the
+    mandate pending; the customer can retry (`debit_order_mandate_retry`)."""
+    try:
+        mandate = mandate_request(method=method, mandate_amount=debit_order_mandate_amount(customer=customer))
+    except (ImproperlyConfigured, ProviderError) as exc:
+        logger.warning("mandate request for payment method %s not sent: %s", method.pk, exc)
+        method.refresh_from_db()
+        return MANDATE_NOT_SENT.format(method=method.display_name)
+    method.refresh_from_db()
+    if mandate.status == Mandate.Status.PENDING and not mandate.mandate_url:
+        return MANDATE_SENT_NO_LINK.format(method=method.display_name)
+    return MANDATE_SENT.format(method=method.display_name)
+
+
+def debit_order_method_add(*, customer: Customer, account_holder: str, account_number: str, branch_code: str,
+                           account_type: str = "current", bank_name: str = "Bank",
+                           make_primary: bool = True) -> tuple[PaymentMethod, str]:
+    """Save a debit-order bank account (its own transaction; bad details raise `PaymentError` and
+    save nothing), then request its eMandate from NetCash. Returns the method and the message for
+    the customer; the signing link, when NetCash sent one, is on the method's latest Mandate."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("debit_order_method_add calls NetCash: run it outside a transaction")
+    method = payment_method_add_debit_order(
+        customer=customer, account_holder=account_holder, account_number=account_number, branch_code=branch_code,
+        account_type=account_type, bank_name=bank_name, make_primary=make_primary)
+    return method, _mandate_send(customer=customer, method=method)
+
+
+def debit_order_mandate_retry(*, customer: Customer, method_id) -> tuple[PaymentMethod, str]:
+    """Send the eMandate request again for one of the customer's debit-order methods whose mandate
+    is not signed and has no signing link yet (another customer's method: 404)."""
+    method = customer_payment_method(customer=customer, method_id=method_id)
+    latest = Mandate.objects.filter(payment_method_id=method.pk).order_by("-created_at", "-pk").first()
+    if not mandate_can_retry(method, mandate_url=latest.mandate_url if latest else ""):
+        raise DashboardError(f"The mandate for {method.display_name} does not need to be requested again.")
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("debit_order_mandate_retry calls NetCash: run it outside a transaction")
+    return method, _mandate_send(customer=customer, method=method)

@@ -9,23 +9,31 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.dashboard import selectors
 from billing.dashboard.charts import usage_chart
 from billing.dashboard.forms import (
+    DebitOrderForm,
     InvoiceFilterForm,
     PaymentFilterForm,
     PreferencesForm,
     ProfileForm,
     StatementForm,
 )
-from billing.dashboard.integrations import pay_now_url, payment_method_model, payment_method_service
 from billing.dashboard.pdf import invoice_pdf_bytes, statement_pdf_bytes
-from billing.dashboard.services import billing_preferences_update, customer_contact_update
+from billing.dashboard.services import (
+    billing_preferences_update,
+    customer_contact_update,
+    debit_order_mandate_retry,
+    debit_order_method_add,
+)
 from billing.selectors_usage import usage_summary
 from circletel.errors import ApplicationError
+from payments.errors import PaymentError
+from payments.services.methods import payment_method_delete, payment_method_set_primary
 
 PAGE_SIZE = 20
 
@@ -76,13 +84,26 @@ def service_detail(request, customer, pk):
         "card": card, "service": service, "chart": usage_chart(days), "invoices": invoices, "nav": "services"})
 
 
+def _billing_page(request, customer, *, form=None, debit_form=None, status=200):
+    account = customer.billing_account
+    initial = {"auto_pay": account.auto_pay, "notify_email": account.notify_email, "notify_sms": account.notify_sms}
+    return render(request, "dashboard/billing.html", {
+        "account": account, "form": form or PreferencesForm(initial=initial),
+        "debit_form": debit_form or DebitOrderForm(),
+        "methods": selectors.customer_payment_methods(customer=customer), "nav": "billing",
+        "next_billing": selectors.next_invoice_preview(
+            customer=customer, services=selectors.customer_services(customer=customer),
+            today=timezone.localdate()),
+    }, status=status)
+
+
 @customer_required
 @require_http_methods(["GET", "POST"])
 def billing(request, customer):
-    account = customer.billing_account
-    initial = {"auto_pay": account.auto_pay, "notify_email": account.notify_email, "notify_sms": account.notify_sms}
-    form = PreferencesForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return _billing_page(request, customer)
+    form = PreferencesForm(request.POST)
+    if form.is_valid():
         try:
             billing_preferences_update(customer=customer, **form.cleaned_data)
         except ApplicationError as exc:
@@ -90,23 +111,41 @@ def billing(request, customer):
         else:
             messages.success(request, "Your billing preferences were saved.")
             return redirect("dashboard:billing")
-    return render(request, "dashboard/billing.html", {
-        "account": account, "form": form, "methods": selectors.customer_payment_methods(customer=customer),
-        "methods_available": payment_method_model() is not None, "nav": "billing",
-        "next_billing": selectors.next_invoice_preview(
-            customer=customer, services=selectors.customer_services(customer=customer),
-            today=timezone.localdate()),
-    })
+    return _billing_page(request, customer, form=form)
 
 
-def _method_action(request, customer, pk, action: str, done: str):
-    method = selectors.customer_payment_method(customer=customer, method_id=pk)
-    fn = payment_method_service(action)
-    if fn is None:
-        messages.error(request, "Payment methods cannot be changed right now.")
-        return redirect("dashboard:billing")
+@customer_required
+@require_POST
+def method_add_debit_order(request, customer):
+    """Save a bank account for debit orders and send its eMandate request (see the service)."""
+    form = DebitOrderForm(request.POST)
+    if form.is_valid():
+        try:
+            _method, message = debit_order_method_add(customer=customer, **form.service_kwargs())
+        except PaymentError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.info(request, message)
+            return redirect(reverse("dashboard:billing") + "#payment-methods")
+    return _billing_page(request, customer, debit_form=form, status=400)
+
+
+@customer_required
+@require_POST
+def method_mandate_retry(request, customer, pk):
     try:
-        fn(method=method)
+        _method, message = debit_order_mandate_retry(customer=customer, method_id=pk)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, message)
+    return redirect(reverse("dashboard:billing") + "#payment-methods")
+
+
+def _method_action(request, customer, pk, action, done: str):
+    method = selectors.customer_payment_method(customer=customer, method_id=pk)
+    try:
+        action(method=method)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -117,13 +156,14 @@ def _method_action(request, customer, pk, action: str, done: str):
 @customer_required
 @require_POST
 def method_primary(request, customer, pk):
-    return _method_action(request, customer, pk, "set_primary", "{method} is now your primary payment method.")
+    return _method_action(request, customer, pk, payment_method_set_primary,
+                          "{method} is now your primary payment method.")
 
 
 @customer_required
 @require_POST
 def method_remove(request, customer, pk):
-    return _method_action(request, customer, pk, "delete", "{method} was removed.")
+    return _method_action(request, customer, pk, payment_method_delete, "{method} was removed.")
 
 
 @customer_required
@@ -139,7 +179,7 @@ def invoices(request, customer):
 @customer_required
 def invoice_detail(request, customer, pk):
     invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
-    pay_url = pay_now_url(invoice) if invoice.is_open else None
+    pay_url = reverse("payments:invoice_pay", args=[invoice.number]) if invoice.is_open else None
     return render(request, "dashboard/invoice_detail.html", {
         "invoice": invoice, "pay_url": pay_url, "nav": "invoices",
         "lines": list(invoice.lines.all()), "payments": list(invoice.payments.all())})
@@ -148,11 +188,7 @@ def invoice_detail(request, customer, pk):
 @customer_required
 def invoice_pdf(request, customer, pk):
     invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
-    data = invoice_pdf_bytes(invoice)
-    if data is None:
-        messages.error(request, "The PDF for this invoice is not ready yet. Please try again in a few minutes.")
-        return redirect("dashboard:invoice", pk=invoice.pk)
-    return _pdf_response(data, f"{invoice.number}.pdf")
+    return _pdf_response(invoice_pdf_bytes(invoice), f"{invoice.number}.pdf")
 
 
 @customer_required

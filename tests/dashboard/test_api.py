@@ -53,6 +53,7 @@ def test_billing_payload_masks_methods(api, world):
     assert data["account"]["notify_email"] is True
 
 
+@pytest.mark.django_db(transaction=True)  # adding a debit order calls NetCash, which must run outside a transaction
 def test_payment_method_add_set_primary_and_soft_delete(api, world):
     customer = world["a"]["customer"]
     response = api.post("/api/dashboard/payment-methods", {
@@ -61,6 +62,9 @@ def test_payment_method_add_set_primary_and_soft_delete(api, world):
     assert response.status_code == 201, response.content
     new = response.json()
     assert new["display_name"] == "FNB ***4567" and "62001234567" not in response.content.decode()
+    # NetCash is not configured in tests: the method is kept, its mandate pending, and the caller told so
+    assert (new["mandate_status"], new["mandate_url"]) == ("pending", "")
+    assert "could not be sent" in new["message"]
 
     assert api.patch(f"/api/dashboard/payment-methods/{new['id']}", {"is_primary": True},
                      content_type="application/json").status_code == 200

@@ -128,6 +128,11 @@ class PaymentMethodSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class PaymentMethodCreatedSerializer(PaymentMethodSerializer):
+    mandate_url = serializers.CharField(help_text="Debit orders: the NetCash eMandate signing link (\"\" if none yet).")
+    message = serializers.CharField(help_text="What happened, for the customer (e.g. the mandate could not be sent yet).")
+
+
 class BillingSerializer(serializers.Serializer):
     account_number = serializers.CharField()
     account = BillingAccountSerializer()
@@ -172,7 +177,7 @@ class UsageQuerySerializer(serializers.Serializer):
 
 
 class PaymentMethodCreateSerializer(serializers.Serializer):
-    """A debit order (bank details, starts a mandate where supported) or a tokenised card."""
+    """A debit order (bank details; its NetCash eMandate is requested at once) or a tokenised card."""
 
     method_type = serializers.ChoiceField(choices=["debit_order", "card"])
     make_primary = serializers.BooleanField(default=False)

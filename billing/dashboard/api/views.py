@@ -18,17 +18,15 @@ from rest_framework.views import APIView
 
 from billing.dashboard import selectors
 from billing.dashboard.api import serializers as s
-from billing.dashboard.integrations import (
-    call_with_supported_kwargs,
-    lifecycle_function,
-    payment_method_model,
-    payment_method_service,
-)
 from billing.dashboard.pdf import invoice_pdf_bytes
+from billing.dashboard.services import debit_order_method_add
 from billing.models import Invoice, ServiceActionLog
 from billing.models.services import BILLING_DAYS
+from billing.services import lifecycle
 from billing.services.ledger import ledger_balance
-from circletel.errors import ApplicationError, NotFoundError
+from circletel.errors import ApplicationError
+from payments.models import Mandate
+from payments.services.methods import payment_method_add_card, payment_method_delete, payment_method_set_primary
 
 AUTH = [TokenAuthentication, SessionAuthentication]
 ERRORS = {401: OpenApiResponse(s.MessageSerializer, description="Not signed in"),
@@ -148,71 +146,61 @@ class InvoiceDetailView(CustomerAPIView):
 
 class InvoicePdfView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="The invoice PDF",
-                   responses={(200, "application/pdf"): OpenApiTypes.BINARY,
-                              503: OpenApiResponse(s.MessageSerializer, description="PDF not ready yet"), **ERRORS})
+                   responses={(200, "application/pdf"): OpenApiTypes.BINARY, **ERRORS})
     def get(self, request, pk):
         invoice = selectors.customer_invoice(customer=request.customer, invoice_id=pk)
-        data = invoice_pdf_bytes(invoice)
-        if data is None:
-            return Response({"message": "The PDF for this invoice is not ready yet.", "extra": {}},
-                            status=http.HTTP_503_SERVICE_UNAVAILABLE)
-        response = HttpResponse(data, content_type="application/pdf")
+        response = HttpResponse(invoice_pdf_bytes(invoice), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
         return response
-
-
-def _require_methods():
-    if payment_method_model() is None:
-        raise NotFoundError("Payment methods are not available.")
 
 
 class PaymentMethodsView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="The caller's payment methods (masked)",
                    responses={200: s.PaymentMethodSerializer(many=True), **ERRORS})
     def get(self, request):
-        _require_methods()
         return Response(s.PaymentMethodSerializer(
             selectors.customer_payment_methods(customer=request.customer), many=True).data)
 
-    @extend_schema(tags=["dashboard"], summary="Add a debit-order bank account or a tokenised card",
+    @extend_schema(tags=["dashboard"], summary="Add a debit-order bank account (and request its eMandate) "
+                                               "or a tokenised card",
                    request=s.PaymentMethodCreateSerializer,
-                   responses={201: s.PaymentMethodSerializer, 400: s.MessageSerializer, **ERRORS})
+                   responses={201: s.PaymentMethodCreatedSerializer, 400: s.MessageSerializer, **ERRORS})
     def post(self, request):
-        _require_methods()
         q = s.PaymentMethodCreateSerializer(data=request.data)
         q.is_valid(raise_exception=True)
         d = q.validated_data
         if d["method_type"] == "debit_order":
-            fn = payment_method_service("add_debit_order")
-            kwargs = {k: d[k] for k in ("account_holder", "account_number", "branch_code", "account_type",
-                                        "bank_name", "make_primary")}
+            method, message = debit_order_method_add(
+                customer=request.customer,
+                **{k: d[k] for k in ("account_holder", "account_number", "branch_code", "account_type", "bank_name",
+                                     "make_primary")})
+            mandate = Mandate.objects.filter(payment_method_id=method.pk).order_by("-created_at", "-pk").first()
+            mandate_url = mandate.mandate_url if mandate else ""
         else:
-            fn = payment_method_service("add_card")
-            kwargs = {k: d[k] for k in ("brand", "last_four", "expiry_month", "expiry_year", "token",
-                                        "make_primary")}
-        if fn is None:
-            raise NotFoundError("Adding this payment method is not available.")
-        method = fn(customer=request.customer, **kwargs)
-        return Response(s.PaymentMethodSerializer(method).data, status=http.HTTP_201_CREATED)
+            method = payment_method_add_card(
+                customer=request.customer,
+                **{k: d[k] for k in ("brand", "last_four", "expiry_month", "expiry_year", "token", "make_primary")})
+            message, mandate_url = f"{method.display_name} was saved.", ""
+        method.mandate_url = mandate_url
+        method.message = message
+        return Response(s.PaymentMethodCreatedSerializer(method).data, status=http.HTTP_201_CREATED)
 
 
 class PaymentMethodDetailView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Make this method primary", request=s.PaymentMethodUpdateSerializer,
                    responses={200: s.PaymentMethodSerializer, 400: s.MessageSerializer, **ERRORS})
     def patch(self, request, pk):
-        _require_methods()
         method = selectors.customer_payment_method(customer=request.customer, method_id=pk)
         q = s.PaymentMethodUpdateSerializer(data=request.data)
         q.is_valid(raise_exception=True)
-        method = payment_method_service("set_primary")(method=method)
+        method = payment_method_set_primary(method=method)
         return Response(s.PaymentMethodSerializer(method).data)
 
     @extend_schema(tags=["dashboard"], summary="Remove this method (soft delete)",
                    responses={204: None, **ERRORS})
     def delete(self, request, pk):
-        _require_methods()
         method = selectors.customer_payment_method(customer=request.customer, method_id=pk)
-        payment_method_service("delete")(method=method)
+        payment_method_delete(method=method)
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
@@ -232,7 +220,7 @@ class LifecycleActionView(StaffAPIView):
 
     @extend_schema(tags=["admin"], request=s.LifecycleActionSerializer,
                    responses={200: s.ServiceSerializer, 400: s.MessageSerializer, 409: s.MessageSerializer,
-                              503: s.MessageSerializer, **STAFF_ERRORS})
+                              **STAFF_ERRORS})
     def post(self, request, customer_id, service_id):
         _customer, service = _staff_service(customer_id, service_id)
         q = s.LifecycleActionSerializer(data=request.data)
@@ -240,16 +228,16 @@ class LifecycleActionView(StaffAPIView):
         d = q.validated_data
         if self.action == "suspend" and not d.get("kind"):
             raise ApplicationError("Choose a suspension type (`kind`).", {"field": "kind"})
-        fn = lifecycle_function(self.action)
-        if fn is None:
-            return Response({"message": f"Service {self.action} is not available yet.", "extra": {}},
-                            status=http.HTTP_503_SERVICE_UNAVAILABLE)
         when = d.get("effective_date")
-        result = call_with_supported_kwargs(
-            fn, service=service, reason=d["reason"], kind=d.get("kind"), actor=request.user,
-            skip_billing=d["skip_billing"] if self.action == "suspend" else None,
-            on=when, effective_date=when, activation_date=when, today=when)
-        service = result if hasattr(result, "status") and hasattr(result, "package_name") else service
+        common = {"service": service, "reason": d["reason"], "actor": request.user}
+        if self.action == "activate":
+            lifecycle.service_activate(**common, activation_date=when)
+        elif self.action == "suspend":
+            lifecycle.service_suspend(**common, kind=d["kind"], skip_billing=d["skip_billing"], on=when)
+        elif self.action == "reactivate":
+            lifecycle.service_reactivate(**common, on=when)
+        else:
+            lifecycle.service_cancel(**common, on=when)
         service.refresh_from_db()
         return Response(s.ServiceSerializer(service).data)
 
