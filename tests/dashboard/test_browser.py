@@ -158,6 +158,32 @@ def test_remove_payment_method(page, customer):
     assert page.get_by_test_id(f"method-{method.pk}").count() == 0
 
 
+def test_add_debit_order_without_netcash_then_retry_button(page, customer, settings):
+    from payments.models import PaymentMethod
+
+    settings.NETCASH = {**settings.NETCASH, "DEBIT_ORDER_SERVICE_KEY": ""}
+    sign_in(page, customer.user, "/dashboard/billing/")
+    page.fill("#id_account_holder", "T Mokoena")
+    page.select_option("#id_bank_name", "Standard Bank")
+    page.fill("#id_account_number", "10012345678")
+    page.fill("#id_branch_code", "051001")
+    page.click("text=Add debit order")
+    page.wait_for_load_state()
+    assert "Tick the box to authorise CircleTel to debit this account." in page.content()
+    assert not PaymentMethod.objects.exists()
+    page.fill("#id_account_number", "10012345678")  # never echoed back, so typed again
+    page.check("#id_consent")
+    page.click("text=Add debit order")
+    page.wait_for_load_state()
+    method = PaymentMethod.objects.get()
+    assert (method.display_name, method.mandate_status) == ("Standard Bank ***5678", "pending")
+    assert "the debit-order mandate request could not be sent right now" in page.content()
+    row = page.get_by_test_id(f"method-{method.pk}")
+    assert row.get_by_role("button", name="Send mandate request").count() == 1
+    assert "10012345678" not in page.content()
+    shot(page, "07b-billing-debit-order")
+
+
 def test_change_notification_preferences(page, customer):
     sign_in(page, customer.user, "/dashboard/billing/")
     page.uncheck("#id_notify_sms")
