@@ -321,3 +321,111 @@ class DebitOrderItem(models.Model):
 
     def __str__(self):
         return f"{self.invoice_id} on {self.action_date}: {self.amount} ({self.status})"
+
+
+# --- Payments II: Stripe customers, refunds, receipts, API idempotency keys --------------------------------
+class StripeCustomer(models.Model):
+    """Our customer's Stripe Customer object (saved cards are attached to it).
+
+    Invariant: one per customer, and the Stripe id is unique.
+    """
+
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="stripe_customer")
+    stripe_customer_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.customer_id} -> {self.stripe_customer_id}"
+
+
+class Refund(models.Model):
+    """Money paid back on a completed payment, through the payment's provider.
+
+    Invariants: the provider's refund id is unique per provider when known (a `charge.refunded`
+    webhook and our own API call find the same row); a refund is reserved `pending` before the
+    provider is called and finalised afterwards (succeeded / failed / manual); the sum of a payment's
+    non-failed refunds never exceeds its amount (`payment.amount_refunded` moves under the payment's
+    row lock). Its ledger entry is `refund:{pk}`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        MANUAL = "manual"  # NetCash / sandbox: recorded, paid back by hand by finance
+        FAILED = "failed"
+
+    payment = models.ForeignKey(PaymentTransaction, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(max_length=10)
+    provider_refund_id = models.CharField(max_length=100, null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+    raw_response = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=150, default="system")
+    source = models.CharField(max_length=10, default="api", help_text="api (we asked) or webhook (provider told us).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_refund_id"],
+                                    condition=models.Q(provider_refund_id__isnull=False),
+                                    name="refund_unique_provider_refund"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"refund {self.pk} of {self.payment_id}: R {self.amount} ({self.status})"
+
+
+class Receipt(models.Model):
+    """The receipt for a completed payment: own number (`RCT-YYYY-NNNNN`) and its stored PDF.
+
+    Invariant: one per payment (issued idempotently after the payment commits); numbers are unique
+    and gap-free (circletel.sequences).
+    """
+
+    payment = models.OneToOneField(PaymentTransaction, on_delete=models.PROTECT, related_name="receipt")
+    number = models.CharField(max_length=20, unique=True)
+    pdf = models.FileField(upload_to="receipts/%Y/%m/", blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    def __str__(self):
+        return self.number
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` for one of our POST endpoints and the response it got.
+
+    Invariant: unique (user, key): the row is inserted before the request executes (state
+    `locked`), so two concurrent requests with one key never both run; the finished response is
+    stored (`complete`) and replayed until `expires_at`.
+    """
+
+    class State(models.TextChoices):
+        LOCKED = "locked"
+        COMPLETE = "complete"
+
+    key = models.CharField(max_length=255)
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="idempotency_keys")
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method + path + body")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.LOCKED)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_unique_user_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.state})"

@@ -87,6 +87,28 @@ def _reservation_deposit(session: dict, event: WebhookEvent) -> None:
 CHECKOUT_KIND_HANDLERS["reservation_deposit"] = _reservation_deposit
 
 
+# --- invoice payments (payments/services/stripe_payments.py) -------------------------------------------
+@stripe_handler("payment_intent.succeeded")
+def _intent_succeeded(event: WebhookEvent) -> None:
+    from payments.services.stripe_payments import stripe_intent_succeeded
+
+    stripe_intent_succeeded(intent=event_object(event))
+
+
+@stripe_handler("payment_intent.payment_failed")
+def _intent_failed(event: WebhookEvent) -> None:
+    from payments.services.stripe_payments import stripe_intent_failed
+
+    stripe_intent_failed(intent=event_object(event))
+
+
+@stripe_handler("charge.refunded")
+def _charge_refunded(event: WebhookEvent) -> None:
+    from payments.services.stripe_payments import stripe_charge_refunded
+
+    stripe_charge_refunded(charge=event_object(event))
+
+
 def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str,
                            headers: dict | None = None) -> tuple[int, dict]:
     """Verify and apply one delivery. Returns (HTTP status, JSON body). Used by the view and the sandbox."""

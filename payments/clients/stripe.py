@@ -147,3 +147,109 @@ def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason:
     obj = obj.to_dict()
     return Refund(id=obj["id"], status=obj.get("status") or "", amount=obj.get("amount") or 0,
                   payment_intent=obj.get("payment_intent"))
+
+
+# --- Payments II: payment intents, customers and saved cards ---------------------------------------------
+@dataclass(frozen=True)
+class PaymentIntent:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str
+    latest_charge: str | None
+    metadata: dict
+    last_payment_error: dict | None
+    payment_method: str | None
+
+
+@dataclass(frozen=True)
+class CardMethod:
+    """A Stripe PaymentMethod reduced to what we keep: brand, last four, expiry (never the PAN)."""
+
+    id: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+    customer: str | None
+
+
+def _dict(obj) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _intent(obj) -> PaymentIntent:
+    obj = _dict(obj)
+    pm = obj.get("payment_method")
+    return PaymentIntent(
+        id=obj["id"], status=obj.get("status") or "", amount=int(obj.get("amount") or 0),
+        currency=(obj.get("currency") or "").upper(), client_secret=obj.get("client_secret") or "",
+        latest_charge=obj.get("latest_charge") if isinstance(obj.get("latest_charge"), str | None) else
+        (obj.get("latest_charge") or {}).get("id"),
+        metadata=dict(obj.get("metadata") or {}), last_payment_error=obj.get("last_payment_error"),
+        payment_method=pm if isinstance(pm, str | None) else pm.get("id"),
+    )
+
+
+def _card(obj) -> CardMethod:
+    obj = _dict(obj)
+    card = obj.get("card") or {}
+    customer = obj.get("customer")
+    return CardMethod(id=obj["id"], brand=(card.get("brand") or "card"), last4=card.get("last4") or "",
+                      exp_month=card.get("exp_month"), exp_year=card.get("exp_year"),
+                      customer=customer if isinstance(customer, str | None) else customer.get("id"))
+
+
+def payment_intent_create(*, amount: Decimal, currency: str = "ZAR", reference: str, invoice_number: str = "",
+                          description: str = "", customer: str | None = None, payment_method: str | None = None,
+                          off_session: bool = False, confirm: bool = False, receipt_email: str | None = None,
+                          idempotency_key: str) -> PaymentIntent:
+    """Create a payment intent for `amount` rands. Metadata carries our reference (the webhook's key).
+
+    With `payment_method` + `confirm` + `off_session` the saved card is charged at once (a decline
+    raises a PermanentProviderError whose `raw` holds Stripe's error body).
+    """
+    params: dict = {
+        "amount": to_cents(amount), "currency": currency.lower(),
+        "metadata": {"kind": "invoice_payment", "reference": reference, "invoice_number": invoice_number},
+        "description": (description or f"CircleTel {invoice_number or reference}")[:250],
+    }
+    if customer:
+        params["customer"] = customer
+    if payment_method:
+        params["payment_method"] = payment_method
+    if confirm:
+        params["confirm"] = True
+    if off_session:
+        params["off_session"] = True
+    else:
+        params["automatic_payment_methods"] = {"enabled": True}
+    if receipt_email:
+        params["receipt_email"] = receipt_email
+    obj = _call(lambda: _client().v1.payment_intents.create(params=params,
+                                                            options={"idempotency_key": idempotency_key}))
+    return _intent(obj)
+
+
+def payment_intent_retrieve(payment_intent_id: str) -> PaymentIntent:
+    return _intent(_call(lambda: _client().v1.payment_intents.retrieve(payment_intent_id)))
+
+
+def customer_create(*, email: str, name: str, reference: str, idempotency_key: str) -> str:
+    """Create a Stripe Customer for our customer `reference`; returns its id (cus_...)."""
+    params = {"email": email, "name": name[:200], "metadata": {"account_number": reference}}
+    obj = _call(lambda: _client().v1.customers.create(params=params, options={"idempotency_key": idempotency_key}))
+    return _dict(obj)["id"]
+
+
+def payment_method_retrieve(payment_method_id: str) -> CardMethod:
+    return _card(_call(lambda: _client().v1.payment_methods.retrieve(payment_method_id)))
+
+
+def payment_method_attach(*, payment_method_id: str, customer: str) -> CardMethod:
+    return _card(_call(lambda: _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer})))
+
+
+def payment_method_detach(*, payment_method_id: str) -> CardMethod:
+    return _card(_call(lambda: _client().v1.payment_methods.detach(payment_method_id)))

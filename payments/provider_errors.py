@@ -1,0 +1,126 @@
+"""One mapping from provider errors (Stripe, PayPal, NetCash) to our error codes and the words a
+customer sees.
+
+    info = classify(exc)                    # a circletel.http.ProviderError
+    info = classify_stripe_error(payment_intent.last_payment_error)   # a webhook's decline
+    info.code, info.message, info.retryable, info.raw
+
+`message` is ours and fixed per code: it never contains provider text, ids or secrets. `raw` is
+the provider's own text (code, decline code, message), kept for staff on the payment
+(`failure_reason` / `raw_response`), never rendered to the customer. `retryable` tells callers (and
+`circletel.http.with_retries`) whether trying the same request again can succeed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from circletel.http import ProviderError, RateLimitedError, RetryableProviderError
+
+
+@dataclass(frozen=True)
+class ProviderErrorInfo:
+    code: str
+    message: str
+    retryable: bool
+    raw: str = ""
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+MESSAGES: dict[str, tuple[str, bool]] = {
+    "card_declined": ("Your card was declined. Please use another card or payment method.", False),
+    "insufficient_funds": ("Your card has insufficient funds. Please use another card or payment method.", False),
+    "expired_card": ("Your card has expired. Please update your card details.", False),
+    "incorrect_card_details": ("Some card details are incorrect. Please check them and try again.", False),
+    "authentication_required": ("Your bank needs you to confirm this payment. Please complete the "
+                                "verification step and try again.", False),
+    "rate_limited": ("We are receiving too many requests right now. Please try again in a minute.", True),
+    "provider_unavailable": ("The payment provider is not responding right now. Please try again shortly; "
+                             "you have not been charged.", True),
+    "payment_rejected": ("The payment could not be processed. Please try another payment method or contact us.",
+                         False),
+}
+
+# Stripe `code` / `decline_code` values -> our code (docs.stripe.com/declines/codes; unknown ones
+# fall back to card_declined).
+_STRIPE_CODES = {
+    "insufficient_funds": "insufficient_funds",
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_card_details",
+    "incorrect_number": "incorrect_card_details",
+    "invalid_expiry_month": "incorrect_card_details",
+    "invalid_expiry_year": "incorrect_card_details",
+    "invalid_cvc": "incorrect_card_details",
+    "authentication_required": "authentication_required",
+    "authentication_not_handled": "authentication_required",
+    "payment_intent_authentication_failure": "authentication_required",
+    "card_declined": "card_declined",
+    "generic_decline": "card_declined",
+    "do_not_honor": "card_declined",
+    "lost_card": "card_declined",
+    "stolen_card": "card_declined",
+    "fraudulent": "card_declined",
+    "rate_limit": "rate_limited",
+}
+
+# PayPal issue names (Orders v2 error `details[].issue`).
+_PAYPAL_ISSUES = {
+    "INSTRUMENT_DECLINED": "card_declined",
+    "PAYER_ACTION_REQUIRED": "authentication_required",
+    "CARD_EXPIRED": "expired_card",
+    "TRANSACTION_REFUSED": "payment_rejected",
+}
+
+
+def info_for(code: str, *, raw: str = "") -> ProviderErrorInfo:
+    message, retryable = MESSAGES.get(code, MESSAGES["payment_rejected"])
+    return ProviderErrorInfo(code=code if code in MESSAGES else "payment_rejected", message=message,
+                             retryable=retryable, raw=raw[:2000])
+
+
+def classify_stripe_error(error: dict | None) -> ProviderErrorInfo:
+    """A Stripe error object (`last_payment_error` or the `error` of an API error body)."""
+    error = error or {}
+    raw = " ".join(f"{k}={error.get(k)}" for k in ("type", "code", "decline_code", "message") if error.get(k))
+    for key in ("decline_code", "code"):
+        mapped = _STRIPE_CODES.get(error.get(key) or "")
+        if mapped:
+            return info_for(mapped, raw=raw)
+    if error.get("type") == "card_error":
+        return info_for("card_declined", raw=raw)
+    return info_for("payment_rejected", raw=raw)
+
+
+def _paypal_issue(body: dict) -> str:
+    for detail in body.get("details") or []:
+        mapped = _PAYPAL_ISSUES.get(detail.get("issue") or "")
+        if mapped:
+            return mapped
+    return ""
+
+
+def classify(exc: Exception) -> ProviderErrorInfo:
+    """Our error for any provider exception (typed `circletel.http` errors; anything else is a
+    provider outage from the customer's point of view)."""
+    if isinstance(exc, RateLimitedError):
+        return info_for("rate_limited", raw=getattr(exc, "raw", ""))
+    if isinstance(exc, RetryableProviderError):
+        return info_for("provider_unavailable", raw=f"{exc.message} {exc.raw}".strip())
+    if isinstance(exc, ProviderError):
+        try:
+            body = json.loads(exc.raw) if exc.raw else {}
+        except ValueError:
+            body = {}
+        if exc.provider == "stripe" and isinstance(body.get("error"), dict):
+            return classify_stripe_error(body["error"])
+        if exc.provider == "stripe" and exc.code:
+            return classify_stripe_error({"code": exc.code, "message": exc.message})
+        if exc.provider == "paypal" and isinstance(body, dict):
+            issue = _paypal_issue(body)
+            if issue:
+                return info_for(issue, raw=exc.raw)
+        return info_for("payment_rejected", raw=f"{exc.message} {exc.raw}".strip())
+    return info_for("provider_unavailable", raw=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,232 @@
+"""Refunds: full or partial, through the payment's provider, with a ledger entry.
+
+    refund = refund_create(payment=payment, amount=Decimal("100.00"), reason="...", actor="ops@...")
+
+Three steps, no HTTP inside a transaction:
+1. reserve: lock the payment, check the rules (completed / partially refunded; within
+   `REFUND_WINDOW_DAYS` of completion; never above what remains once pending refunds are counted)
+   and insert a `pending` Refund row;
+2. call the provider outside any transaction (Stripe refund with idempotency key `refund:{pk}`,
+   PayPal capture refund with `PayPal-Request-Id` `refund-{pk}`; NetCash / sandbox / manual
+   payments are recorded for finance to pay back by hand: status `manual`);
+3. finalise in a new transaction: `refund_apply` (below), or mark the row `failed` with the reason.
+
+`refund_apply` (also used by the `charge.refunded` webhook): ledger `refund:{pk}` (+amount: the
+customer owes more / has less credit), the refunded money is taken first from the payment's
+unallocated credit, then back from its invoice allocations (newest invoice first; the invoice's
+`amount_paid` moves by the same amount, so `check_ledger` still agrees), `amount_refunded` and the
+status (partially_refunded / refunded) move under the payment's row lock, the customer is told
+(`refund_issued`) and ZOHO is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from billing.models import LedgerEntry
+from billing.services.ledger import invoice_apply_payment, ledger_post
+from circletel.http import ProviderError
+from notifications.services import notify
+from payments.clients import paypal as paypal_client
+from payments.clients import stripe as stripe_client
+from payments.errors import PaymentError
+from payments.models import PaymentAllocation, PaymentTransaction, Refund
+from payments.provider_errors import classify
+from payments.services.allocation import lock_open_invoices
+from payments.services.payments import format_rand, method_in_words
+from zoho_sync.services.outbox import enqueue_sync
+
+logger = logging.getLogger(__name__)
+Status = PaymentTransaction.Status
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+REFUNDABLE = (Status.COMPLETED, Status.PARTIALLY_REFUNDED)
+MANUAL_PROVIDERS = (PaymentTransaction.Provider.NETCASH, PaymentTransaction.Provider.SANDBOX,
+                    PaymentTransaction.Provider.MANUAL)
+
+
+class RefundError(PaymentError):
+    pass
+
+
+def refund_window_days() -> int:
+    return int(getattr(settings, "REFUND_WINDOW_DAYS", 90))
+
+
+def _pending_total(payment: PaymentTransaction) -> Decimal:
+    total = payment.refunds.filter(status=Refund.Status.PENDING).aggregate(s=Sum("amount"))["s"]
+    return total or ZERO
+
+
+def refundable_amount(payment: PaymentTransaction) -> Decimal:
+    """What can still be refunded: amount - refunded - refunds in flight."""
+    return payment.amount - payment.amount_refunded - _pending_total(payment)
+
+
+def _check_rules(payment: PaymentTransaction, amount: Decimal, *, now) -> None:
+    if payment.status not in REFUNDABLE:
+        raise RefundError("Only a completed payment can be refunded.",
+                          {"reference": payment.reference, "status": payment.status})
+    if payment.completed_at is None or payment.completed_at < now - timedelta(days=refund_window_days()):
+        raise RefundError(f"Refunds are only possible within {refund_window_days()} days of the payment.",
+                          {"reference": payment.reference})
+    remaining = refundable_amount(payment)
+    if amount > remaining:
+        raise RefundError(f"At most {format_rand(remaining)} of this payment can still be refunded.",
+                          {"reference": payment.reference, "refundable": str(remaining), "amount": str(amount)})
+
+
+def refund_reserve(*, payment: PaymentTransaction, amount: Decimal | None, reason: str, actor: str) -> Refund:
+    """Step 1: check the rules under the payment's row lock and insert the pending refund."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RefundError("Give a reason for the refund.", {"reason": "required"})
+    if amount is not None:
+        if not isinstance(amount, Decimal):
+            raise TypeError("refund amounts must be Decimal")
+        if amount <= 0 or amount != amount.quantize(CENT):
+            raise RefundError("A refund amount must be positive with at most two decimals.", {"amount": str(amount)})
+    with transaction.atomic():
+        locked = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
+        value = amount if amount is not None else refundable_amount(locked)
+        if value <= 0 and locked.status in REFUNDABLE:
+            raise RefundError("Nothing is left to refund on this payment.", {"reference": locked.reference})
+        _check_rules(locked, value, now=timezone.now())
+        return Refund.objects.create(payment=locked, amount=value, reason=reason[:300], provider=locked.provider,
+                                     actor=(actor or "system")[:150], status=Refund.Status.PENDING)
+
+
+def _provider_refund(refund: Refund) -> tuple[str | None, str, dict]:
+    """Step 2 (no transaction open). Returns (provider refund id, status word, raw)."""
+    payment = refund.payment
+    full = refund.amount == payment.amount
+    if payment.provider == PaymentTransaction.Provider.STRIPE:
+        if not payment.provider_transaction_id:
+            raise RefundError("This Stripe payment has no payment intent to refund.", {"reference": payment.reference})
+        result = stripe_client.refund_create(
+            payment_intent=payment.provider_transaction_id, amount=None if full else refund.amount,
+            metadata={"reference": payment.reference, "refund": str(refund.pk)},
+            idempotency_key=f"refund:{refund.pk}")
+        return result.id, result.status, {"id": result.id, "status": result.status, "amount": result.amount}
+    if payment.provider == PaymentTransaction.Provider.PAYPAL:
+        if not payment.provider_transaction_id:
+            raise RefundError("This PayPal payment has no capture to refund.", {"reference": payment.reference})
+        result = paypal_client.capture_refund(capture_id=payment.provider_transaction_id,
+                                              amount=None if full else refund.amount, currency=payment.currency,
+                                              note=f"Refund {payment.reference}", request_id=f"refund-{refund.pk}")
+        return result.id, result.status, {"id": result.id, "status": result.status}
+    return None, "manual", {}
+
+
+FAILED_WORDS = {"failed", "canceled", "cancelled", "FAILED", "CANCELLED"}
+
+
+def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None, reason: str,
+                  actor: str) -> Refund:
+    """Refund `amount` (None = everything still refundable) of a completed payment. Returns the
+    Refund (succeeded, manual, or failed with `failure_reason`); rule violations raise RefundError
+    and write nothing."""
+    refund = refund_reserve(payment=payment, amount=amount, reason=reason, actor=actor)
+    refund.payment = PaymentTransaction.objects.select_related("customer", "invoice").get(pk=payment.pk)
+    try:
+        provider_id, status_word, raw = _provider_refund(refund)
+    except (ProviderError, RefundError) as exc:
+        info = classify(exc) if isinstance(exc, ProviderError) else None
+        detail = f"{info.code}: {info.raw}" if info else exc.message
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+            status=Refund.Status.FAILED, failure_reason=detail[:2000], completed_at=timezone.now())
+        refund.refresh_from_db()
+        logger.warning("refund %s of %s failed: %s", refund.pk, payment.reference, detail[:200])
+        return refund
+    if status_word in FAILED_WORDS:
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+            status=Refund.Status.FAILED, failure_reason=f"provider status {status_word}",
+            provider_refund_id=provider_id, raw_response=raw, completed_at=timezone.now())
+        refund.refresh_from_db()
+        return refund
+    final = Refund.Status.MANUAL if provider_id is None else Refund.Status.SUCCEEDED
+    return refund_apply(refund_id=refund.pk, status=final, provider_refund_id=provider_id, raw=raw)
+
+
+def refund_apply(*, refund_id: int, status: str, provider_refund_id: str | None = None, raw: dict | None = None) -> Refund:
+    """Step 3: book a pending refund (idempotent by state: an applied refund is returned as is)."""
+    with transaction.atomic():
+        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        payment = refund.payment
+        alloc_invoices = list(payment.allocations.values_list("invoice_id", flat=True))
+        lock_open_invoices(customer_id=payment.customer_id, extra_ids=alloc_invoices)  # invoices before payment
+        payment = PaymentTransaction.objects.select_for_update().select_related("customer", "invoice").get(pk=payment.pk)
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != Refund.Status.PENDING:
+            return refund
+        if payment.amount_refunded + refund.amount > payment.amount:
+            raise RefundError("The refund is more than remains on the payment.", {"refund": refund.pk})
+        _book(payment=payment, refund=refund)
+        refund.status = status
+        refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
+        refund.raw_response = raw or refund.raw_response
+        refund.completed_at = timezone.now()
+        refund.save(update_fields=["status", "provider_refund_id", "raw_response", "completed_at"])
+    logger.info("refund %s of %s: R %s (%s)", refund.pk, payment.reference, refund.amount, refund.status)
+    return refund
+
+
+def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
+    """Ledger, allocations, payment totals, notification, ZOHO (caller holds the locks)."""
+    ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.REFUND, amount=refund.amount,
+                reference=f"refund:{refund.pk}", description=f"Refund of {payment.reference}: {refund.reason}"[:300],
+                payment=payment, invoice=payment.invoice)
+    allocations = list(PaymentAllocation.objects.select_for_update().filter(payment=payment).order_by("-invoice_id"))
+    allocated = sum((a.amount for a in allocations), ZERO)
+    credit = max(payment.amount - payment.amount_refunded - allocated, ZERO)  # the unallocated part still held
+    to_take = refund.amount - min(credit, refund.amount)
+    for allocation in allocations:
+        if to_take <= 0:
+            break
+        take = min(allocation.amount, to_take)
+        invoice_apply_payment(invoice_id=allocation.invoice_id, amount=-take)
+        if take == allocation.amount:
+            allocation.delete()
+        else:
+            PaymentAllocation.objects.filter(pk=allocation.pk).update(amount=F("amount") - take)
+        to_take -= take
+    payment.amount_refunded += refund.amount
+    payment.status = Status.REFUNDED if payment.amount_refunded >= payment.amount else Status.PARTIALLY_REFUNDED
+    payment.save(update_fields=["amount_refunded", "status", "updated_at"])
+    customer = payment.customer
+    notify(event="refund_issued", customer=customer, idempotency_key=f"refund_issued:{refund.pk}",
+           context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(),
+                    "amount": refund.amount, "reference": payment.reference, "method": method_in_words(payment),
+                    "manual": refund.provider in MANUAL_PROVIDERS or refund.status == Refund.Status.MANUAL,
+                    "fully_refunded": payment.status == Status.REFUNDED})
+    enqueue_sync(entity=payment)
+
+
+def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_id: str, amount: Decimal,
+                                raw: dict | None = None) -> Refund | None:
+    """A refund the provider reports (webhook), e.g. made in the Stripe dashboard. Runs inside the
+    caller's transaction; idempotent on the provider refund id. Our own in-flight refunds make the
+    caller retry later (raise), so one refund is never booked twice."""
+    if Refund.objects.filter(provider=payment.provider, provider_refund_id=provider_refund_id).exists():
+        return None
+    if payment.refunds.filter(status=Refund.Status.PENDING).exists():
+        raise RefundError("A refund we started is still in flight; the webhook is retried later.",
+                          {"reference": payment.reference})
+    locked = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
+    if locked.status not in REFUNDABLE:
+        raise RefundError("The refunded payment is not completed here; staff must review it.",
+                          {"reference": payment.reference, "status": locked.status})
+    if locked.amount_refunded + amount > locked.amount:
+        raise RefundError("The provider reports more refunded than the payment.", {"reference": payment.reference})
+    refund = Refund.objects.create(payment=locked, amount=amount, reason="Refund reported by the provider",
+                                   provider=payment.provider, provider_refund_id=provider_refund_id,
+                                   actor=payment.provider, source="webhook", status=Refund.Status.PENDING)
+    return refund_apply(refund_id=refund.pk, status=Refund.Status.SUCCEEDED, provider_refund_id=provider_refund_id,
+                        raw=raw)

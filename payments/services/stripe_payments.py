@@ -1,0 +1,283 @@
+"""Stripe invoice payments: payment intents, saved cards, and the webhook effects.
+
+Flow for an invoice: `payment_intent_create_for_invoice` reserves a pending PaymentTransaction
+(our reference `INV-...-XXXXXX`) in one transaction, calls Stripe with the idempotency key
+`payment:{pk}` outside any transaction, then stores the intent id. The browser confirms with the
+client secret (or, for a saved card, we confirm off-session at once). Completion always goes
+through `payments.services.payments.payment_complete` (allocation, ledger, receipt, ZOHO) from
+the `payment_intent.succeeded` webhook or the off-session answer, whichever comes first; the other
+finds the payment completed and does nothing.
+
+Ordering rule: a payment never moves backwards. `payment_intent.payment_failed` for a payment that
+is already completed (an earlier attempt's decline delivered late) is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.models import Customer, Invoice
+from circletel.http import ProviderError
+from payments.clients import stripe as stripe_client
+from payments.errors import PaymentError, PaymentNotFound
+from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
+from payments.provider_errors import ProviderErrorInfo, classify, classify_stripe_error
+from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.payments import payment_complete, payment_fail
+from payments.services.references import invoice_payment_reference
+from payments.webhooks import IgnoreEvent
+
+logger = logging.getLogger(__name__)
+Status = PaymentTransaction.Status
+PROVIDER = PaymentTransaction.Provider.STRIPE
+KIND = "invoice_payment"
+
+
+class PaymentDeclined(PaymentError):
+    """A provider refused the payment; `extra` carries our code, message and retryable flag only."""
+
+    status_code = 402
+
+    def __init__(self, info: ProviderErrorInfo, *, payment: PaymentTransaction | None = None):
+        extra = info.as_dict() | ({"payment": payment.pk, "reference": payment.reference} if payment else {})
+        super().__init__(info.message, extra)
+        self.info = info
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    payment: PaymentTransaction
+    intent: stripe_client.PaymentIntent
+
+
+def _invoice_amount_due(invoice: Invoice) -> Decimal:
+    invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
+    if not invoice.is_open or invoice.amount_due <= 0:
+        raise PaymentError("This invoice has nothing left to pay.", {"invoice": invoice.number})
+    return invoice.amount_due
+
+
+def _reserve_payment(*, invoice: Invoice, amount: Decimal, payment_method: PaymentMethod | None) -> PaymentTransaction:
+    """A pending Stripe payment for the invoice: reuse the open one for the same amount and card
+    (so a repeated click replays the same intent), else create one."""
+    with transaction.atomic():
+        existing = (PaymentTransaction.objects.select_for_update()
+                    .filter(invoice=invoice, provider=PROVIDER, status=Status.PENDING, amount=amount,
+                            payment_method=payment_method).order_by("-pk").first())
+        if existing is not None:
+            return existing
+        return PaymentTransaction.objects.create(
+            customer=invoice.customer, invoice=invoice, amount=amount, method=PaymentTransaction.Method.STRIPE,
+            provider=PROVIDER, reference=invoice_payment_reference(invoice), status=Status.PENDING,
+            payment_method=payment_method)
+
+
+def _store_intent(payment: PaymentTransaction, intent: stripe_client.PaymentIntent) -> PaymentTransaction:
+    with transaction.atomic():
+        PaymentTransaction.objects.filter(pk=payment.pk, provider_transaction_id__isnull=True).update(
+            provider_transaction_id=intent.id, updated_at=timezone.now())
+    payment.refresh_from_db()
+    return payment
+
+
+def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: PaymentMethod | None = None) -> IntentResult:
+    """Create (or replay) the payment intent for the invoice's amount due.
+
+    Without `payment_method` the caller hands `intent.client_secret` to Stripe.js. With a saved card
+    the intent is confirmed off-session now: success completes the payment at once, a decline
+    records a failed payment and raises `PaymentDeclined` (customer-safe message; raw text for staff
+    in `raw_response`).
+    """
+    amount = _invoice_amount_due(invoice)
+    card_id = None
+    stripe_customer_id = None
+    if payment_method is not None:
+        if payment_method.customer_id != invoice.customer_id or payment_method.deleted_at is not None:
+            raise PaymentNotFound("No such payment method.")
+        if payment_method.method_type != PaymentMethod.Type.CARD or not payment_method.provider_token.startswith("pm_"):
+            raise PaymentError("This payment method cannot be charged by card.", {"payment_method": payment_method.pk})
+        card_id = payment_method.provider_token
+        stripe_customer_id = stripe_customer_for(customer=invoice.customer)
+    payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method)
+    try:
+        intent = stripe_client.payment_intent_create(
+            amount=amount, reference=payment.reference, invoice_number=invoice.number,
+            description=f"CircleTel invoice {invoice.number}", customer=stripe_customer_id, payment_method=card_id,
+            off_session=card_id is not None, confirm=card_id is not None, receipt_email=invoice.customer.email or None,
+            idempotency_key=f"payment:{payment.pk}")
+    except ProviderError as exc:
+        info = classify(exc)
+        if card_id is not None and not info.retryable:
+            _fail(payment, info)
+        logger.warning("stripe intent for %s failed: %s (%s)", payment.reference, info.code, info.raw[:200])
+        raise PaymentDeclined(info, payment=payment) from exc
+    payment = _store_intent(payment, intent)
+    if intent.status == "succeeded":
+        payment = _complete_from_intent(payment=payment, intent_id=intent.id, amount_cents=intent.amount,
+                                        raw={"payment_intent": intent.id, "latest_charge": intent.latest_charge})
+    elif card_id is not None and intent.status in ("requires_payment_method", "canceled"):
+        info = classify_stripe_error(intent.last_payment_error)
+        _fail(payment, info)
+        raise PaymentDeclined(info, payment=payment)
+    return IntentResult(payment=payment, intent=intent)
+
+
+def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:
+    if payment.provider != PROVIDER or not payment.provider_transaction_id:
+        raise PaymentError("This payment has no Stripe payment intent.", {"reference": payment.reference})
+    return stripe_client.payment_intent_retrieve(payment.provider_transaction_id)
+
+
+def _fail(payment: PaymentTransaction, info: ProviderErrorInfo, *, intent_id: str | None = None) -> PaymentTransaction:
+    return payment_fail(reference=payment.reference, amount=payment.amount, customer=payment.customer,
+                        method=payment.method, provider=PROVIDER, reason=info.message, invoice=payment.invoice,
+                        provider_transaction_id=intent_id,
+                        raw={"error_code": info.code, "provider_error": info.raw, "payment_intent": intent_id})
+
+
+def _complete_from_intent(*, payment: PaymentTransaction, intent_id: str, amount_cents: int, raw: dict):
+    return payment_complete(reference=payment.reference, amount=stripe_client.from_cents(amount_cents),
+                            customer=payment.customer, method=payment.method, provider=PROVIDER,
+                            invoice=payment.invoice, provider_transaction_id=intent_id, provider_method="Card (Stripe)",
+                            raw=raw, payment_method=payment.payment_method)
+
+
+# --- customers and saved cards ----------------------------------------------------------------------------
+def stripe_customer_for(*, customer: Customer) -> str:
+    """The customer's Stripe Customer id, created once (idempotency key `customer:{pk}`)."""
+    row = StripeCustomer.objects.filter(customer=customer).first()
+    if row is not None:
+        return row.stripe_customer_id
+    stripe_id = stripe_client.customer_create(
+        email=customer.email, name=f"{customer.first_name} {customer.last_name}".strip(),
+        reference=customer.account_number, idempotency_key=f"customer:{customer.pk}")
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.create(customer=customer, stripe_customer_id=stripe_id)
+    except IntegrityError:
+        pass  # a concurrent request stored it (the idempotency key made Stripe return the same id)
+    return StripeCustomer.objects.get(customer=customer).stripe_customer_id
+
+
+def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_primary: bool = False) -> PaymentMethod:
+    """Attach a Stripe.js PaymentMethod (pm_...) to the customer and save it: brand + last four only."""
+    if not payment_method_id.startswith("pm_") or len(payment_method_id) > 100:
+        raise PaymentError("Give the card's Stripe payment method id (pm_...).", {"payment_method_id": "invalid"})
+    existing = PaymentMethod.objects.filter(customer=customer, provider_token=payment_method_id,
+                                            deleted_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    stripe_customer_id = stripe_customer_for(customer=customer)
+    try:
+        card = stripe_client.payment_method_attach(payment_method_id=payment_method_id, customer=stripe_customer_id)
+    except ProviderError as exc:
+        raise PaymentDeclined(classify(exc)) from exc
+    if not card.last4:
+        raise PaymentError("Only cards can be saved here.", {"payment_method_id": payment_method_id})
+    with transaction.atomic():
+        method = PaymentMethod.objects.create(
+            customer=customer, method_type=PaymentMethod.Type.CARD,
+            display_name=f"{card.brand.title()[:20]} ***{card.last4}", last_four=card.last4,
+            card_expiry_month=card.exp_month, card_expiry_year=card.exp_year, provider_token=card.id)
+        if make_primary:
+            payment_method_set_primary(method=method)
+    return method
+
+
+def stripe_card_detach(*, method: PaymentMethod) -> PaymentMethod:
+    """Detach the card at Stripe (best effort when it is already gone) and soft-delete ours."""
+    if method.deleted_at is not None:
+        return method
+    if method.provider_token.startswith("pm_"):
+        try:
+            stripe_client.payment_method_detach(payment_method_id=method.provider_token)
+        except ProviderError as exc:
+            if exc.http_status not in (400, 404):  # already detached / unknown at Stripe: remove ours anyway
+                raise PaymentDeclined(classify(exc)) from exc
+    return payment_method_delete(method=method)
+
+
+# --- webhook effects (run inside webhook_process's transaction) ------------------------------------------
+def _payment_for_intent(intent: dict) -> PaymentTransaction | None:
+    reference = (intent.get("metadata") or {}).get("reference") or ""
+    payment = None
+    if reference:
+        payment = PaymentTransaction.objects.select_related("customer", "invoice").filter(reference=reference).first()
+    if payment is None and intent.get("id"):
+        payment = (PaymentTransaction.objects.select_related("customer", "invoice")
+                   .filter(provider=PROVIDER, provider_transaction_id=intent["id"]).first())
+    return payment
+
+
+def _intent_is_ours(intent: dict) -> None:
+    kind = (intent.get("metadata") or {}).get("kind", "")
+    if kind != KIND:
+        raise IgnoreEvent(f"payment intent kind {kind!r} is not an invoice payment")
+
+
+def stripe_intent_succeeded(*, intent: dict) -> PaymentTransaction:
+    _intent_is_ours(intent)
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        raise IgnoreEvent(f"no payment for intent {intent.get('id')}")
+    if (intent.get("currency") or "zar").upper() != payment.currency:
+        raise PaymentError("Currency does not match the payment.", {"intent": intent.get("id")})
+    cents = intent.get("amount_received") or intent.get("amount") or 0
+    latest = intent.get("latest_charge")
+    return _complete_from_intent(payment=payment, intent_id=intent["id"], amount_cents=int(cents),
+                                 raw={"payment_intent": intent["id"],
+                                      "latest_charge": latest if isinstance(latest, str) else None})
+
+
+def stripe_intent_failed(*, intent: dict) -> PaymentTransaction:
+    _intent_is_ours(intent)
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        raise IgnoreEvent(f"no payment for intent {intent.get('id')}")
+    if payment.status not in (Status.PENDING, Status.FAILED):
+        # Out of order: an earlier attempt's decline delivered after the success. Never move back.
+        raise IgnoreEvent(f"payment {payment.reference} is already {payment.status}; late payment_failed ignored")
+    return _fail(payment, classify_stripe_error(intent.get("last_payment_error")), intent_id=intent.get("id"))
+
+
+def stripe_charge_refunded(*, charge: dict) -> list:
+    """`charge.refunded`: book each refund Stripe reports that we have not booked yet.
+
+    With `charge.refunds` expanded each refund is matched by its `re_` id (our own API refunds are
+    already stored under it); otherwise the difference between `amount_refunded` and what we have
+    booked is recorded under the synthetic id `{charge}:{amount_refunded}` (unique per total).
+    """
+    from payments.services.refunds import refund_record_from_provider
+
+    intent_id = charge.get("payment_intent")
+    payment = (PaymentTransaction.objects.select_related("customer", "invoice")
+               .filter(provider=PROVIDER, provider_transaction_id=intent_id).first()) if intent_id else None
+    if payment is None:
+        raise IgnoreEvent(f"no invoice payment for charge {charge.get('id')}")
+    booked = []
+    listed = ((charge.get("refunds") or {}).get("data")) or []
+    if listed:
+        for refund in sorted(listed, key=lambda r: r.get("created") or 0):
+            if refund.get("status") in ("failed", "canceled"):
+                continue
+            payment.refresh_from_db()
+            row = refund_record_from_provider(payment=payment, provider_refund_id=refund["id"],
+                                              amount=stripe_client.from_cents(int(refund["amount"])),
+                                              raw={"id": refund["id"], "status": refund.get("status")})
+            if row is not None:
+                booked.append(row)
+        return booked
+    total = stripe_client.from_cents(int(charge.get("amount_refunded") or 0))
+    payment.refresh_from_db()
+    missing = total - payment.amount_refunded
+    if missing <= 0:
+        return booked
+    row = refund_record_from_provider(payment=payment, provider_refund_id=f"{charge['id']}:{charge['amount_refunded']}",
+                                      amount=missing, raw={"charge": charge.get("id"),
+                                                           "amount_refunded": charge.get("amount_refunded")})
+    return [row] if row else []
