@@ -85,3 +85,19 @@ def prune_webhook_events(triggered_by: str = "schedule") -> int:
         deleted = webhook_events_prune()
         run.processed = deleted
     return deleted
+
+
+def issue_receipt(payment_id: int) -> str | None:  # Payments II: receipt row + PDF, idempotent
+    from payments.services.receipts import receipt_issue
+
+    receipt = receipt_issue(payment_id=int(payment_id))
+    return receipt.number if receipt is not None else None
+
+
+def prune_idempotency_keys(triggered_by: str = "schedule") -> int:  # Payments II
+    from payments.services.idempotency import idempotency_keys_prune
+
+    with job_run("prune_idempotency_keys", triggered_by=triggered_by) as run:
+        run.processed = idempotency_keys_prune()
+    return run.processed
+

@@ -127,6 +127,9 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
                    "paid_at": payment.completed_at,
                })
         enqueue_sync(entity=payment)
+        # Payments II: receipt number + PDF, in a task after commit (issue_receipt is idempotent).
+        from payments.services.receipts import receipt_queue
+        transaction.on_commit(lambda: receipt_queue(payment_id=payment.pk))
     logger.info("payment %s completed: R %s (%s)", payment.reference, payment.amount, payment.provider)
     return payment
 
