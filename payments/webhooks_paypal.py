@@ -85,6 +85,34 @@ CUSTOM_ID_HANDLERS: dict[str, dict[str, Callable[[dict, WebhookEvent], None]]] =
 }
 
 
+# --- invoice payments (payments/services/paypal_payments.py) --------------------------------------------
+def _invoice_capture_completed(resource: dict, event: WebhookEvent) -> None:
+    from payments.services.paypal_payments import paypal_webhook_capture_completed
+
+    paypal_webhook_capture_completed(resource, event)
+
+
+def _invoice_capture_denied(resource: dict, event: WebhookEvent) -> None:
+    from payments.services.paypal_payments import paypal_webhook_capture_denied
+
+    paypal_webhook_capture_denied(resource, event)
+
+
+def _invoice_capture_refunded(resource: dict, event: WebhookEvent) -> None:
+    from payments.services.paypal_payments import paypal_webhook_capture_refunded
+
+    if not paypal_webhook_capture_refunded(resource, _capture_id_from_links(resource)):
+        raise IgnoreEvent("refund for a capture we do not know")
+
+
+CUSTOM_ID_HANDLERS["INV-"] = {
+    "PAYMENT.CAPTURE.COMPLETED": _invoice_capture_completed,
+    "PAYMENT.CAPTURE.DENIED": _invoice_capture_denied,
+    "PAYMENT.CAPTURE.DECLINED": _invoice_capture_denied,
+    "PAYMENT.CAPTURE.REFUNDED": _invoice_capture_refunded,
+}
+
+
 def _route(event: WebhookEvent) -> None:
     resource = _resource(event)
     custom_id = resource.get("custom_id") or ""
@@ -92,6 +120,10 @@ def _route(event: WebhookEvent) -> None:
         if custom_id.startswith(prefix) and event.event_type in handlers:
             return handlers[event.event_type](resource, event)
     if event.event_type == "PAYMENT.CAPTURE.REFUNDED" and not custom_id:
+        from payments.services.paypal_payments import paypal_webhook_capture_refunded
+
+        if paypal_webhook_capture_refunded(resource, _capture_id_from_links(resource)):
+            return None  # an invoice payment's capture
         return _deposit_capture_refunded(resource, event)  # refunds may omit custom_id; match by capture id
     raise IgnoreEvent(f"no handler for custom_id {custom_id!r}")
 
@@ -152,6 +184,14 @@ class PayPalCreateOrderView(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request):
+        if request.data.get("kind") == "invoice":  # Payments II: pay an invoice (like the public pay page)
+            from payments.api.serializers import PayPalInvoiceOrderInput
+            from payments.services.paypal_payments import paypal_order_create_for_invoice
+
+            data = PayPalInvoiceOrderInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            return Response(paypal_order_create_for_invoice(invoice=data.validated_data["invoice"],
+                                                            build_url=request.build_absolute_uri), status=201)
         from reservations.serializers import PayPalCreateOrderSerializer
         from reservations.services import paypal_order_for_reservation
 
@@ -174,5 +214,11 @@ class PayPalCaptureView(APIView):
 
         data = PayPalCaptureSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        from payments.services.paypal_payments import paypal_capture_for_invoice, paypal_payment_for_order
+
+        if paypal_payment_for_order(data.validated_data["order_id"]) is not None:  # Payments II: an invoice order
+            p = paypal_capture_for_invoice(order_id=data.validated_data["order_id"])
+            return Response({"reference": p.reference, "status": p.status,
+                             "invoice": p.invoice.number if p.invoice else None})
         r = reservation_paypal_capture(order_id=data.validated_data["order_id"])
         return Response({"reference": r.reference, "status": r.status, "refund_state": r.refund_state})

@@ -1,0 +1,242 @@
+"""Payments API (DRF): customers see and pay only their own payments; refunds are staff-only.
+
+Views parse input, call one service or selector and render. `POST process` and `POST refund`
+honour an `Idempotency-Key` header (payments/services/idempotency.py).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.dashboard.selectors import customer_for_user
+from billing.models import Invoice
+from circletel.errors import ApplicationError
+from payments.api.serializers import (
+    AddCardInput,
+    HistoryFilter,
+    PaymentMethodOut,
+    PaymentOut,
+    ProcessInput,
+    RefundInput,
+    RefundOut,
+)
+from payments.models import PaymentMethod, PaymentTransaction
+from payments.services.idempotency import idempotency_begin, idempotency_finish, idempotency_release
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="8-255 printable characters; a repeat with the same body within 24 h replays the first response.")
+
+
+def _with_idempotency(request, run):
+    """Run `run()` -> (status, body) once per Idempotency-Key (when the header is given)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = run()
+        return Response(body, status=status)
+    outcome = idempotency_begin(user=request.user, key=key, method=request.method, path=request.path,
+                                body=request.body)
+    if outcome.replay is not None:
+        status, body = outcome.replay
+        return Response(body, status=status, headers={"Idempotent-Replayed": "true"})
+    try:
+        status, body = run()
+    except ApplicationError as exc:
+        status, body = exc.status_code, {"message": exc.message, "extra": exc.extra}
+    except serializers.ValidationError as exc:
+        status, body = 400, {"message": "Validation error", "extra": {"fields": exc.detail}}
+    except Exception:
+        idempotency_release(record=outcome.record)
+        raise
+    idempotency_finish(record=outcome.record, status=status, body=body)
+    return Response(body, status=status)
+
+
+def _payments_for(user):
+    qs = PaymentTransaction.objects.select_related("invoice", "payment_method", "receipt")
+    if user.is_staff and not hasattr(user, "customer"):
+        return qs
+    return qs.filter(customer=customer_for_user(user))
+
+
+def _payment_or_404(user, pk: int) -> PaymentTransaction:
+    payment = _payments_for(user).filter(pk=pk).first()
+    if payment is None:
+        raise Http404("No such payment.")
+    return payment
+
+
+class ProcessPaymentView(APIView):
+    """`POST /api/payments/process`: pay one of your invoices with a saved card, or start a flow."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=ProcessInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 402: OpenApiTypes.OBJECT})
+    def post(self, request):
+        _ = request.body  # read before request.data so the idempotency fingerprint sees the raw bytes
+        return _with_idempotency(request, lambda: self._process(request))
+
+    def _process(self, request):
+        data = ProcessInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        customer = customer_for_user(request.user)
+        invoice = Invoice.objects.select_related("customer").filter(pk=v["invoice_id"], customer=customer).first()
+        if invoice is None:
+            raise Http404("No such invoice.")
+        flow = v["flow"]
+        if flow == "saved_method":
+            from payments.services.stripe_payments import payment_intent_create_for_invoice
+
+            method = PaymentMethod.objects.filter(pk=v["payment_method_id"], customer=customer,
+                                                  deleted_at__isnull=True).first()
+            if method is None:
+                raise Http404("No such payment method.")
+            result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method)
+            result.payment.refresh_from_db()
+            return 201, {"flow": flow, "payment": PaymentOut(result.payment).data}
+        if flow == "stripe":
+            from payments.services.stripe_payments import payment_intent_create_for_invoice
+
+            result = payment_intent_create_for_invoice(invoice=invoice)
+            return 201, {"flow": flow, "payment": PaymentOut(result.payment).data,
+                         "client_secret": result.intent.client_secret, "payment_intent": result.intent.id,
+                         "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", "")}
+        if flow == "paypal":
+            from payments.services.paypal_payments import paypal_order_create_for_invoice
+
+            order = paypal_order_create_for_invoice(invoice=invoice, build_url=request.build_absolute_uri)
+            return 201, {"flow": flow, **order}
+        from payments.services.checkout import invoice_checkout
+
+        form = invoice_checkout(invoice=invoice)
+        return 200, {"flow": flow, "action_url": form.action_url, "fields": form.fields}
+
+
+class PaymentHistoryView(APIView):
+    """`GET /api/payments/history?status=&method=&date_from=&date_to=&limit=&offset=`."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[HistoryFilter], responses={200: PaymentOut(many=True)})
+    def get(self, request):
+        f = HistoryFilter(data=request.query_params)
+        f.is_valid(raise_exception=True)
+        v = f.validated_data
+        qs = _payments_for(request.user)
+        if v.get("status"):
+            qs = qs.filter(status=v["status"])
+        if v.get("method"):
+            qs = qs.filter(method=v["method"])
+        if v.get("date_from"):
+            qs = qs.filter(created_at__date__gte=v["date_from"])
+        if v.get("date_to"):
+            qs = qs.filter(created_at__date__lte=v["date_to"])
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(qs.order_by("-created_at", "-pk"), request, view=self)
+        return paginator.get_paginated_response(PaymentOut(page, many=True).data)
+
+
+class PaymentDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: PaymentOut})
+    def get(self, request, pk: int):
+        return Response(PaymentOut(_payment_or_404(request.user, pk)).data)
+
+
+class PaymentReceiptView(APIView):
+    """`GET /api/payments/{id}/receipt`: the receipt PDF (rendered now if the task has not run yet)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        from payments.services.receipts import receipt_issue
+
+        payment = _payment_or_404(request.user, pk)
+        receipt = receipt_issue(payment_id=payment.pk)
+        if receipt is None:
+            raise Http404("This payment has no receipt (it was not completed).")
+        return FileResponse(receipt.pdf.open("rb"), content_type="application/pdf", as_attachment=True,
+                            filename=f"{receipt.number}.pdf")
+
+
+class RefundView(APIView):
+    """`POST /api/payments/refund` (staff): refund all or part of a completed payment."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=RefundInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: RefundOut, 502: OpenApiTypes.OBJECT})
+    def post(self, request):
+        _ = request.body
+        return _with_idempotency(request, lambda: self._refund(request))
+
+    def _refund(self, request):
+        from payments.services.refunds import refund_create
+
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        payment = PaymentTransaction.objects.filter(pk=v["payment_id"]).first()
+        if payment is None:
+            raise Http404("No such payment.")
+        refund = refund_create(payment=payment, amount=v.get("amount"), reason=v["reason"],
+                               actor=f"api:{request.user.get_username()}")
+        if refund.status == refund.Status.FAILED:
+            return 502, {"message": "The provider did not accept the refund; nothing was booked.",
+                         "extra": {"refund": refund.pk}}
+        return 201, RefundOut(refund).data
+
+
+class PaymentMethodsView(APIView):
+    """`GET` your saved methods (masked); `POST` save a card tokenised by Stripe.js."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: PaymentMethodOut(many=True)})
+    def get(self, request):
+        customer = customer_for_user(request.user)
+        methods = PaymentMethod.objects.filter(customer=customer, deleted_at__isnull=True)
+        return Response(PaymentMethodOut(methods, many=True).data)
+
+    @extend_schema(request=AddCardInput, responses={201: PaymentMethodOut})
+    def post(self, request):
+        from payments.services.stripe_payments import stripe_card_attach
+
+        data = AddCardInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        method = stripe_card_attach(customer=customer_for_user(request.user),
+                                    payment_method_id=data.validated_data["stripe_payment_method_id"],
+                                    make_primary=data.validated_data["make_primary"])
+        return Response(PaymentMethodOut(method).data, status=201)
+
+
+class PaymentMethodDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        from payments.services.stripe_payments import stripe_card_detach
+
+        method = PaymentMethod.objects.filter(Q(pk=pk), customer=customer_for_user(request.user),
+                                              deleted_at__isnull=True).first()
+        if method is None:
+            raise Http404("No such payment method.")
+        stripe_card_detach(method=method)
+        return Response(status=204)
+
+
+__all__ = ["PaymentDetailView", "PaymentHistoryView", "PaymentMethodDetailView", "PaymentMethodsView",
+           "PaymentReceiptView", "ProcessPaymentView", "RefundView"]
