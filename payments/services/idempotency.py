@@ -80,7 +80,7 @@ def _insert(*, user, key: str, fingerprint: str, method: str, path: str) -> Idem
 
 
 def idempotency_begin(*, user, key: str, method: str, path: str, body: bytes,
-                      wait_seconds: float = WAIT_SECONDS) -> Outcome:
+                      wait_seconds: float | None = None) -> Outcome:
     """Claim `key` for this request, or return the stored response to replay."""
     validate_key(key)
     fingerprint = request_fingerprint(method=method, path=path, body=body)
@@ -88,7 +88,7 @@ def idempotency_begin(*, user, key: str, method: str, path: str, body: bytes,
         record = _insert(user=user, key=key, fingerprint=fingerprint, method=method, path=path)
         if record is not None:
             return Outcome(record=record)
-        deadline = time.monotonic() + wait_seconds
+        deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
         while True:
             existing = IdempotencyKey.objects.filter(user=user, key=key).first()
             if existing is None:

@@ -158,11 +158,12 @@ def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None,
 def refund_apply(*, refund_id: int, status: str, provider_refund_id: str | None = None, raw: dict | None = None) -> Refund:
     """Step 3: book a pending refund (idempotent by state: an applied refund is returned as is)."""
     with transaction.atomic():
-        refund = Refund.objects.select_related("payment").get(pk=refund_id)
+        refund = Refund.objects.get(pk=refund_id)
         payment = refund.payment
         alloc_invoices = list(payment.allocations.values_list("invoice_id", flat=True))
         lock_open_invoices(customer_id=payment.customer_id, extra_ids=alloc_invoices)  # invoices before payment
-        payment = PaymentTransaction.objects.select_for_update().select_related("customer", "invoice").get(pk=payment.pk)
+        payment = (PaymentTransaction.objects.select_for_update(of=("self",)).select_related("customer", "invoice")
+                   .get(pk=payment.pk))
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.status != Refund.Status.PENDING:
             return refund
