@@ -160,3 +160,44 @@ class DebitOrderItemAdmin(ReadOnlyAdmin):
         return confirm_with_reason(self, request, queryset, title="Record returned debit orders",
                                    action="mark_returned",
                                    apply=lambda item, reason: debit_order_item_return(item=item, reason=reason))
+
+
+# --- Payments II: refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------
+from payments.models import IdempotencyKey, Receipt, Refund, StripeCustomer  # noqa: E402
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    """Refunds are made through `POST /api/payments/refund` (staff) or reported by provider webhooks."""
+
+    list_display = ("pk", "payment", "amount", "status", "provider", "provider_refund_id", "actor", "source",
+                    "created_at")
+    list_filter = ("status", "provider", "source")
+    search_fields = ("payment__reference", "provider_refund_id", "payment__customer__account_number")
+    list_select_related = ("payment",)
+    raw_id_fields = ("payment",)
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("number", "payment", "issued_at", "pdf")
+    search_fields = ("number", "payment__reference", "payment__customer__account_number")
+    list_select_related = ("payment",)
+    raw_id_fields = ("payment",)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ("key", "user", "method", "path", "state", "response_status", "created_at", "expires_at")
+    list_filter = ("state", "path")
+    search_fields = ("key", "user__username")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ("customer", "stripe_customer_id", "created_at")
+    search_fields = ("customer__account_number", "stripe_customer_id")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
