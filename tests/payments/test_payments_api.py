@@ -223,3 +223,16 @@ def test_save_list_and_delete_a_card(stripe_on):
     assert "provider_token" not in listed[0]
     assert foreign.status_code == 404 and deleted.status_code == 204
     assert client.get("/api/payments/methods").json() == []
+
+
+@pytest.mark.django_db
+def test_admin_pages_for_payments_ii_models(client):
+    payment = _paid(CustomerFactory())
+    from payments.services.receipts import receipt_issue
+
+    receipt_issue(payment_id=payment.pk)
+    Refund.objects.create(payment=payment, amount=Decimal("1.00"), reason="x", provider="netcash")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    for name in ("refund", "receipt", "idempotencykey", "stripecustomer"):
+        assert client.get(f"/admin/payments/{name}/").status_code == 200
