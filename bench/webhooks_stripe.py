@@ -1,0 +1,203 @@
+"""Benchmark the Stripe webhook (`POST /api/webhooks/stripe`) with signed payment_intent.succeeded events.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/circletel_pay2_bench \\
+        .venv/bin/python bench/webhooks_stripe.py [--n 5000] [--dup 0.10] [--concurrency 16] [--workers 2]
+
+Same method as bench/webhooks.py: gunicorn (2 sync workers) on 127.0.0.1 against PostgreSQL. Seeds
+one open invoice per customer and one pending Stripe payment per unique event; builds N events
+signed with the real SDK (`stripe.WebhookSignature.generate_signature_header`), `--dup` of them
+exact redeliveries. One client process posts the unique events while a second process posts the
+duplicates at the same time (so a duplicate can race its original). The Stripe webhook verifies,
+records and applies inside the request (payment_complete: allocation, ledger, receipt
+notification, ZOHO outbox; the receipt PDF task is only queued).
+
+Prints accepted/s, p50/p99 latency and the final counts: completed payments and payment ledger
+entries must equal the unique events, with every event processed exactly once. The database is
+wiped first (its name must contain "bench").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+SECRET = "whsec_bench_stripe_secret"
+
+
+def _client(args_json: str) -> None:
+    """Child process: post every (body, header) with a thread pool; print latencies as JSON."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = json.loads(args_json)
+    items = json.loads(Path(cfg["bodies"]).read_text())
+
+    def post(item):
+        body, header = item
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", cfg["port"], timeout=30)
+        try:
+            conn.request("POST", "/api/webhooks/stripe", body=body.encode(),
+                         headers={"Content-Type": "application/json", "Stripe-Signature": header})
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+        except OSError:
+            status = 0
+        finally:
+            conn.close()
+        return status, time.perf_counter() - t0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cfg["concurrency"]) as pool:
+        results = list(pool.map(post, items))
+    print(json.dumps({"wall": time.perf_counter() - start, "results": results}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--dup", type=float, default=0.10)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8775)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        _client(args.client)
+        return
+
+    import django
+
+    os.environ["STRIPE_WEBHOOK_SECRET"] = SECRET
+    django.setup()
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    import stripe
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count
+
+    from billing.models import BillingAccount, Customer, Invoice, LedgerEntry
+    from notifications.models import NotificationLog
+    from payments.models import PaymentTransaction, WebhookEvent
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/webhooks_stripe.py needs PostgreSQL: set DATABASE_URL=postgres://.../circletel_..._bench")
+    if "bench" not in connection.settings_dict["NAME"] and not args.force:
+        sys.exit("refusing to wipe a database whose name does not contain 'bench' (use --force)")
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Customer._meta.db_table}, {WebhookEvent._meta.db_table}, "
+                       f"{NotificationLog._meta.db_table} RESTART IDENTITY CASCADE")
+        cursor.execute("DELETE FROM django_q_ormq")
+
+    today = date.today()
+    customers = Customer.objects.bulk_create([
+        Customer(account_number=f"CT-2026-{i:05d}", first_name="Bench", last_name=f"Customer{i}",
+                 email=f"bench{i}@example.co.za") for i in range(1, args.customers + 1)])
+    BillingAccount.objects.bulk_create([BillingAccount(customer=c) for c in customers])
+    invoices = Invoice.objects.bulk_create([
+        Invoice(number=f"INV-2026-{i:05d}", customer=c, invoice_type="recurring", issue_date=today,
+                due_date=today + timedelta(days=30), prices_include_vat=True, subtotal=Decimal("869565.22"),
+                vat_amount=Decimal("130434.78"), total=Decimal("1000000.00"))
+        for i, c in enumerate(customers, start=1)])
+    unique = args.n - int(args.n * args.dup)
+    payments = PaymentTransaction.objects.bulk_create([
+        PaymentTransaction(customer_id=invoices[k % len(invoices)].customer_id, invoice=invoices[k % len(invoices)],
+                           amount=Decimal("10.00"), method="stripe", provider="stripe",
+                           reference=f"{invoices[k % len(invoices)].number}-{k:06X}",
+                           provider_transaction_id=f"pi_bench{k:08d}", status="pending")
+        for k in range(unique)])
+    items = []
+    now = int(time.time())
+    for k, p in enumerate(payments):
+        event = {"id": f"evt_bench{k:08d}", "object": "event", "type": "payment_intent.succeeded", "created": now,
+                 "livemode": False, "api_version": "2026-06-24.dahlia",
+                 "data": {"object": {"id": p.provider_transaction_id, "object": "payment_intent", "amount": 1000,
+                                     "amount_received": 1000, "currency": "zar", "status": "succeeded",
+                                     "latest_charge": f"ch_bench{k:08d}",
+                                     "metadata": {"kind": "invoice_payment", "reference": p.reference,
+                                                  "invoice_number": p.reference.rsplit("-", 1)[0]}}}}
+        body = json.dumps(event)
+        items.append([body, stripe.WebhookSignature.generate_signature_header(body, SECRET, timestamp=now)])
+    rng = random.Random(42)
+    duplicates = [rng.choice(items) for _ in range(args.n - unique)]
+    rng.shuffle(items)
+    Path("/tmp/pay2_bench_unique.json").write_text(json.dumps(items))
+    Path("/tmp/pay2_bench_dups.json").write_text(json.dumps(duplicates))
+    connection.close()
+
+    env = {**os.environ, "STRIPE_WEBHOOK_SECRET": SECRET}
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "circletel.wsgi", "-w", str(args.workers), "-b",
+                               f"127.0.0.1:{args.port}", "--log-level", "warning", "--backlog", "2048"],
+                              cwd=str(ROOT), env=env)
+    try:
+        import http.client
+
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+                c.request("GET", "/health/")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            sys.exit("gunicorn did not start")
+        share = max(1, args.concurrency * 3 // 4)
+
+        def spawn(path, conc):
+            cfg = json.dumps({"bodies": path, "port": args.port, "concurrency": conc})
+            return subprocess.Popen([sys.executable, __file__, "--client", cfg], stdout=subprocess.PIPE, text=True)
+
+        start = time.perf_counter()
+        first = spawn("/tmp/pay2_bench_unique.json", share)
+        second = spawn("/tmp/pay2_bench_dups.json", max(1, args.concurrency - share))
+        out1, out2 = first.communicate()[0], second.communicate()[0]
+        wall = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    results = json.loads(out1)["results"] + json.loads(out2)["results"]
+    latencies = sorted(lat for _, lat in results)
+    statuses: dict = {}
+    for status, _ in results:
+        statuses[status] = statuses.get(status, 0) + 1
+    ok = statuses.get(200, 0)
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    completed = PaymentTransaction.objects.filter(status="completed").count()
+    ledger = LedgerEntry.objects.filter(entry_type="payment").count()
+    receipts = NotificationLog.objects.filter(event="payment_received").count()
+    by_status = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    print(f"stripe events: {args.n} ({unique} unique, {args.n - unique} duplicates from a second process), "
+          f"concurrency {args.concurrency}, gunicorn {args.workers} workers, applied in the request")
+    print(f"accepted (200): {ok}  statuses: {statuses}")
+    print(f"throughput: {ok / wall:.0f} accepted/s over {wall:.1f}s")
+    print(f"latency: p50 {pct(0.50):.1f} ms  p99 {pct(0.99):.1f} ms  max {latencies[-1] * 1000:.1f} ms")
+    print(f"final counts: completed_payments={completed} ledger_payment_entries={ledger} "
+          f"payment_received_notifications={receipts} webhook_events={by_status} unique_events={unique}")
+    good = completed == ledger == receipts == unique and by_status.get("processed", 0) == unique
+    print("CHECK completed == ledger == unique, every event processed once:", "OK" if good else "MISMATCH")
+
+
+if __name__ == "__main__":
+    main()
