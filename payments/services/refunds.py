@@ -152,6 +152,11 @@ def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None,
         refund.refresh_from_db()
         return refund
     final = Refund.Status.MANUAL if provider_id is None else Refund.Status.SUCCEEDED
+    if provider_id:
+        # Remember the provider's id at once: if booking fails below, the provider's own refund
+        # webhook finds this pending row by id and books it (refund_record_from_provider).
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(provider_refund_id=provider_id,
+                                                                                 raw_response=raw)
     return refund_apply(refund_id=refund.pk, status=final, provider_refund_id=provider_id, raw=raw)
 
 
@@ -215,7 +220,10 @@ def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_
     """A refund the provider reports (webhook), e.g. made in the Stripe dashboard. Runs inside the
     caller's transaction; idempotent on the provider refund id. Our own in-flight refunds make the
     caller retry later (raise), so one refund is never booked twice."""
-    if Refund.objects.filter(provider=payment.provider, provider_refund_id=provider_refund_id).exists():
+    known = Refund.objects.filter(provider=payment.provider, provider_refund_id=provider_refund_id).first()
+    if known is not None:
+        if known.status == Refund.Status.PENDING:  # ours, called at the provider but not booked yet
+            return refund_apply(refund_id=known.pk, status=Refund.Status.SUCCEEDED, provider_refund_id=provider_refund_id)
         return None
     if payment.refunds.filter(status=Refund.Status.PENDING).exists():
         raise RefundError("A refund we started is still in flight; the webhook is retried later.",

@@ -167,3 +167,30 @@ def test_pending_refunds_count_against_what_remains(stripe_on):
 
     with pytest.raises(RefundError, match="At most R 50.00"):
         refund_create(payment=payment, amount=Decimal("60.00"), reason="x", actor="ops")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_refund_called_but_not_booked_is_booked_by_the_stripe_webhook(stripe_on, settings, client, monkeypatch):
+    from tests.payments.payments2_helpers import WHSEC, charge_refunded, event, post_event
+
+    settings.STRIPE = {**settings.STRIPE, "WEBHOOK_SECRET": WHSEC}
+    payment, _ = _paid()
+    _stripe_refund_ok(rid="re_crash", amount=10000)
+
+    def crash(**kwargs):
+        raise RuntimeError("worker died")
+
+    with monkeypatch.context() as m, pytest.raises(RuntimeError):
+        m.setattr("payments.services.refunds.refund_apply", crash)
+        refund_create(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")
+    pending = Refund.objects.get()
+    assert (pending.status, pending.provider_refund_id) == ("pending", "re_crash")
+
+    post_event(client, event("evt_rc", "charge.refunded", charge_refunded(payment, refunds=[("re_crash", 10000)])))
+
+    pending.refresh_from_db()
+    payment.refresh_from_db()
+    assert (pending.status, payment.amount_refunded) == ("succeeded", Decimal("100.00"))
+    assert Refund.objects.count() == 1
+    assert LedgerEntry.objects.filter(entry_type="refund").count() == 1
