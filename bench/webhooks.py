@@ -2,13 +2,23 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/circletel_payments_bench \\
         .venv/bin/python bench/webhooks.py [--n 20000] [--dup 0.10] [--concurrency 16] [--workers 2] [--threads 1]
+                                           [--drain after|during|inline] [--q-workers 2] [--inline-apply]
 
 Serves the app with gunicorn (`--workers`, sync workers unless `--threads` > 1) on 127.0.0.1
 against PostgreSQL, then a second process posts N authenticated notifies (HMAC in Extra3, as the
-real Pay Now flow), `--dup` of them exact duplicates of earlier ones, shuffled. Prints accepted
-per second, p50/p99 latency and the final counts: payments must equal unique notifications,
-with one ledger entry and one receipt each. The database is wiped first (its name must contain
-"bench"). Receipts are queued (NotificationLog + django-q2 ORM task row), not sent.
+real Pay Now flow), `--dup` of them exact duplicates of earlier ones, shuffled. The webhook
+records each notify and queues `payments.tasks.process_webhook_event` on commit (django-q2, ORM
+broker unless REDIS_URL is set); the queue is then drained by a `qcluster` started after the
+posting (`--drain after`, the default: the webhook figures are the request path alone), or running
+while posting (`--drain during`: web and worker share the 2 cores, as in production), or by this
+process calling the task for every pending event (`--drain inline`); `--drain skip` leaves the
+queue alone (request-path figures only). `--inline-apply` measures the
+old path instead (NETCASH_WEBHOOK_APPLY_INLINE=true: applied inside the request).
+
+Prints accepted per second, p50/p99 latency, the drain time and the final counts: payments must
+equal unique notifications, with one ledger entry and one receipt each, and no event left
+unprocessed. The database is wiped first (its name must contain "bench"). Receipts are queued
+(NotificationLog + a send task); the bench stops the worker before it gets to most of them.
 """
 
 from __future__ import annotations
@@ -70,6 +80,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--drain", choices=["after", "during", "inline", "skip"], default="after")
+    parser.add_argument("--q-workers", type=int, default=2)
+    parser.add_argument("--drain-timeout", type=float, default=900)
+    parser.add_argument("--inline-apply", action="store_true")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -84,6 +98,7 @@ def main() -> None:
 
     from django.core.management import call_command
     from django.db import connection
+    from django.db.models import Count
 
     from billing.models import BillingAccount, Customer, Invoice, LedgerEntry
     from notifications.models import NotificationLog
@@ -95,10 +110,14 @@ def main() -> None:
     if "bench" not in connection.settings_dict["NAME"] and not args.force:
         sys.exit("refusing to wipe a database whose name does not contain 'bench' (use --force)")
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the database cache (qcluster stats) when REDIS_URL is unset
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {Customer._meta.db_table}, {WebhookEvent._meta.db_table}, "
                        f"{NotificationLog._meta.db_table} RESTART IDENTITY CASCADE")
         cursor.execute("DELETE FROM django_q_ormq")
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()  # the Redis list too, when REDIS_URL is set
 
     # Seed: one open invoice per customer, large enough that every payment is a partial payment.
     today = date.today()
@@ -130,12 +149,21 @@ def main() -> None:
     bodies_path.write_text(json.dumps(bodies))
     connection.close()
 
-    env = {**os.environ}
+    env = {**os.environ, "NETCASH_WEBHOOK_APPLY_INLINE": "true" if args.inline_apply else "false",
+           "Q_WORKERS": str(args.q_workers)}
     cmd = [str(ROOT / ".venv/bin/gunicorn"), "circletel.wsgi", "-w", str(args.workers), "-b",
            f"127.0.0.1:{args.port}", "--log-level", "warning", "--backlog", "2048"]
     if args.threads > 1:
         cmd += ["--threads", str(args.threads), "-k", "gthread"]
     server = subprocess.Popen(cmd, cwd=str(ROOT), env=env)
+    cluster = None
+
+    def start_cluster():
+        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=str(ROOT), env=env,
+                                stdout=subprocess.DEVNULL)
+
+    if args.drain == "during" and not args.inline_apply:
+        cluster = start_cluster()
     try:
         import http.client
 
@@ -150,10 +178,45 @@ def main() -> None:
         else:
             sys.exit("gunicorn did not start")
         cfg = json.dumps({"bodies": str(bodies_path), "port": args.port, "concurrency": args.concurrency})
+        load_before = os.getloadavg()
         out = subprocess.run([sys.executable, __file__, "--client", cfg], capture_output=True, text=True, check=True)
+        load_after_posting = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+    # Drain: every recorded event applied (or failed), the queue empty.
+    from django_q.models import OrmQ
+
+    from payments.tasks import process_webhook_event
+
+    open_statuses = [WebhookEvent.Status.PENDING, WebhookEvent.Status.PROCESSING]
+    drain_start = time.perf_counter()
+    pending_at_end_of_posting = WebhookEvent.objects.filter(status__in=open_statuses).count()
+    try:
+        if args.inline_apply or args.drain == "skip":
+            pass  # skip: request-path figures only (quick runs); the check below then reports MISMATCH
+        elif args.drain == "inline":
+            for pk in WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).values_list("pk", flat=True):
+                process_webhook_event(pk)
+        else:
+            if cluster is None:
+                cluster = start_cluster()
+            deadline = time.monotonic() + args.drain_timeout
+            while WebhookEvent.objects.filter(status__in=open_statuses).exists():
+                if time.monotonic() > deadline:
+                    print(f"drain timed out after {args.drain_timeout:.0f}s")
+                    break
+                time.sleep(0.5)
+    finally:
+        if cluster is not None:
+            cluster.terminate()
+            try:
+                cluster.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                cluster.kill()
+    drain = time.perf_counter() - drain_start
+    left_in_queue = OrmQ.objects.count() if not os.environ.get("REDIS_URL") else "n/a (Redis broker)"
 
     data = json.loads(out.stdout)
     results = data["results"]
@@ -170,14 +233,24 @@ def main() -> None:
     ledger = LedgerEntry.objects.filter(entry_type="payment").count()
     receipts = NotificationLog.objects.filter(event="payment_received").count()
     events = WebhookEvent.objects.count()
+    by_status = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    mode = "inline apply (in the request)" if args.inline_apply else f"queued on commit, drain {args.drain}"
     print(f"notifications: {args.n} ({unique} unique, {args.n - unique} duplicates), concurrency {args.concurrency}, "
-          f"gunicorn {args.workers} workers x {args.threads} threads")
+          f"gunicorn {args.workers} workers x {args.threads} threads, {mode}")
     print(f"accepted (200): {ok}  statuses: {statuses}")
     print(f"throughput: {ok / data['wall']:.0f} accepted/s over {data['wall']:.1f}s")
     print(f"latency: p50 {pct(0.50):.1f} ms  p99 {pct(0.99):.1f} ms  max {latencies[-1] * 1000:.1f} ms")
+    if not args.inline_apply:
+        print(f"drain: {pending_at_end_of_posting} events open after posting, applied in {drain:.1f}s "
+              f"({pending_at_end_of_posting / drain if drain else 0:.0f}/s, {args.q_workers} q workers); "
+              f"ORM queue rows left (receipt sends, unacknowledged): {left_in_queue}")
+    print(f"load average: {load_before[0]:.2f} before, {load_after_posting[0]:.2f} after posting, "
+          f"{os.getloadavg()[0]:.2f} at the end")
     print(f"final counts: payments={payments} ledger_payment_entries={ledger} receipts={receipts} "
-          f"webhook_events={events} unique_notifications={unique}")
-    print("CHECK payments == unique notifications:", "OK" if payments == ledger == receipts == unique else "MISMATCH")
+          f"webhook_events={events} {by_status} unique_notifications={unique}")
+    applied = by_status.get("processed", 0) == events == unique
+    print("CHECK payments == unique notifications:",
+          "OK" if payments == ledger == receipts == unique and applied else "MISMATCH")
 
 
 if __name__ == "__main__":
