@@ -31,7 +31,6 @@ from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline
 from circletel.errors import ApplicationError
 from zoho_sync.admin_actions import sync_now
 
-
 # --- customers ---------------------------------------------------------------------------------------------
 
 class BillingAccountInline(admin.StackedInline):

@@ -72,6 +72,11 @@ EVENTS: dict[str, EventSpec] = {
         "A payment attempt (card, debit order) failed or a debit order was returned unpaid.",
         ["account_number", "method", "invoice_number", "pay_url", "retry_date"],
     ),
+    "refund_issued": _c(
+        ["customer_name", "amount", "reference", "method"],
+        "A refund of all or part of a payment (manual ones are paid back by finance).",
+        ["manual", "fully_refunded"],
+    ),
     "debit_order_upcoming": _c(
         ["customer_name", "amount", "debit_date"],
         "Advance notice of a debit order collection (amount and date).",

@@ -107,7 +107,7 @@ class StripeCheckoutSessionSerializer(serializers.Serializer):
 class PayPalCreateOrderSerializer(serializers.Serializer):
     """`POST /api/paypal/create-order`: what to pay. Invoices can be added as another `kind`."""
 
-    kind = serializers.ChoiceField(choices=["reservation_deposit"], default="reservation_deposit")
+    kind = serializers.ChoiceField(choices=["reservation_deposit", "invoice"], default="reservation_deposit")
     reference = serializers.CharField(max_length=32)
 
 

@@ -187,6 +187,13 @@ def customer_payment_method(*, customer: Customer, method_id) -> PaymentMethod:
         raise Http404("No such payment method.")
 
 
+def customer_payment(*, customer: Customer, payment_id) -> PaymentTransaction:
+    try:
+        return PaymentTransaction.objects.get(customer_id=customer.pk, pk=payment_id)
+    except (PaymentTransaction.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such payment.")
+
+
 # --- the summary (hot path) -----------------------------------------------------------------------
 
 @dataclass

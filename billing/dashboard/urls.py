@@ -22,6 +22,7 @@ urlpatterns = [
     path("dashboard/invoices/<int:pk>/", views.invoice_detail, name="invoice"),
     path("dashboard/invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice-pdf"),
     path("dashboard/payments/", views.payments, name="payments"),
+    path("dashboard/payments/<int:pk>/receipt/", views.payment_receipt, name="payment-receipt"),
     path("dashboard/statement/", views.statement, name="statement"),
     path("dashboard/usage/", views.usage, name="usage"),
     path("dashboard/profile/", views.profile, name="profile"),

@@ -34,6 +34,7 @@ from billing.selectors_usage import usage_summary
 from circletel.errors import ApplicationError
 from payments.errors import PaymentError
 from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.receipts import receipt_issue
 
 PAGE_SIZE = 20
 
@@ -201,6 +202,17 @@ def payments(request, customer):
     query.pop("page", None)
     return render(request, "dashboard/payments.html", {
         "form": form, "page": page, "query": query.urlencode(), "nav": "payments"})
+
+
+@customer_required
+def payment_receipt(request, customer, pk):
+    """The receipt PDF of one of the customer's completed payments (made now if the task has not run)."""
+    payment = selectors.customer_payment(customer=customer, payment_id=pk)
+    receipt = receipt_issue(payment_id=payment.pk)
+    if receipt is None:
+        raise Http404("This payment has no receipt: it was not completed.")
+    with receipt.pdf.open("rb") as fh:
+        return _pdf_response(fh.read(), f"{receipt.number}.pdf")
 
 
 @customer_required

@@ -1,0 +1,42 @@
+"""Receipt downloads from the payments page: own completed payments only."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from payments.models import PaymentTransaction, Receipt
+from tests.dashboard.factories import PaymentFactory, customer_with_login
+
+
+def _login(client, customer):
+    client.force_login(customer.user)
+
+
+@pytest.mark.django_db
+def test_customer_downloads_the_receipt_of_a_completed_payment(client):
+    customer = customer_with_login()
+    payment = PaymentFactory(customer=customer, amount=Decimal("499.00"), status=PaymentTransaction.Status.COMPLETED)
+    _login(client, customer)
+
+    page = client.get(reverse("dashboard:payments"))
+    response = client.get(reverse("dashboard:payment-receipt", args=[payment.pk]))
+
+    assert reverse("dashboard:payment-receipt", args=[payment.pk]) in page.content.decode()
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert payment.receipt.number.startswith("RCT-")
+    assert f'filename="{payment.receipt.number}.pdf"' in response["Content-Disposition"]
+
+
+@pytest.mark.django_db
+def test_no_receipt_for_a_failed_payment_and_none_for_another_customer(client):
+    customer, other = customer_with_login(), customer_with_login()
+    failed = PaymentFactory(customer=customer, status=PaymentTransaction.Status.FAILED)
+    theirs = PaymentFactory(customer=other, status=PaymentTransaction.Status.COMPLETED)
+    _login(client, customer)
+
+    assert client.get(reverse("dashboard:payment-receipt", args=[failed.pk])).status_code == 404
+    assert client.get(reverse("dashboard:payment-receipt", args=[theirs.pk])).status_code == 404
+    assert Receipt.objects.filter(payment__in=[failed, theirs]).count() == 0
