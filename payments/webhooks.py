@@ -100,14 +100,15 @@ def webhook_process(*, event: WebhookEvent, handlers: Mapping[str, Handler]) -> 
     try:
         with transaction.atomic():
             handler(event)
+            # In the effect's transaction: "processed" commits with the effect or not at all (and
+            # it saves a commit per event).
+            _finish(event, WebhookEvent.Status.PROCESSED)
     except IgnoreEvent as exc:
         _finish(event, WebhookEvent.Status.IGNORED, error=str(exc))
     except Exception as exc:  # kept on the row for staff; the provider still gets its 200
         logger.exception("webhook %s:%s failed", event.provider, event.event_id)
         _finish(event, WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
                 next_attempt_at=timezone.now() + _backoff(event.attempts))
-    else:
-        _finish(event, WebhookEvent.Status.PROCESSED)
     return event
 
 
