@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 from django.utils.html import format_html
 
+from circletel.admin_tools import ReadOnlyAdmin
 from circletel.errors import ApplicationError
 from payments.models import (
     DebitOrderItem,
@@ -20,17 +21,6 @@ from payments.models import (
 )
 from payments.services.debit_orders import debit_order_item_return
 from payments.services.housekeeping import webhook_events_reprocess
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReasonForm(forms.Form):
