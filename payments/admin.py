@@ -3,6 +3,8 @@ through services, from actions that ask for confirmation and a reason."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
@@ -21,21 +23,30 @@ from payments.models import (
 )
 from payments.services.debit_orders import debit_order_item_return
 from payments.services.housekeeping import webhook_events_reprocess
+from payments.services.refunds import refund_create
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-def confirm_with_reason(modeladmin, request, queryset, *, title: str, action: str, apply):
-    """Intermediate page: the action runs only after an explicit confirm with a reason."""
+class RefundForm(ReasonForm):
+    amount = forms.DecimalField(required=False, min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
+                                help_text="Rands. Leave empty to refund everything still refundable.")
+
+
+def confirm_with_reason(modeladmin, request, queryset, *, title: str, action: str, apply, form_class=ReasonForm):
+    """Intermediate page: the action runs only after an explicit confirm with a reason.
+
+    `apply(obj, reason)` for the plain reason form; `apply(obj, cleaned_data)` for a richer `form_class`.
+    """
     if "confirm" in request.POST:
-        form = ReasonForm(request.POST)
+        form = form_class(request.POST)
         if form.is_valid():
             done = 0
             for obj in queryset:
                 try:
-                    apply(obj, form.cleaned_data["reason"])
+                    apply(obj, form.cleaned_data["reason"] if form_class is ReasonForm else form.cleaned_data)
                     done += 1
                 except ApplicationError as exc:
                     messages.error(request, f"{obj}: {exc.message}")
@@ -43,7 +54,7 @@ def confirm_with_reason(modeladmin, request, queryset, *, title: str, action: st
                 messages.success(request, f"{title}: {done} done.")
             return None
     else:
-        form = ReasonForm()
+        form = form_class()
     return render(request, "payments/admin_confirm.html", {
         "title": title, "objects": queryset, "form": form, "action": action,
         "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -73,6 +84,19 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     inlines = [AllocationInline]
     exclude = ("payment_method",)
+    actions = ["refund"]
+
+    @admin.action(description="Refund (asks for the amount and a reason)")
+    def refund(self, request, queryset):
+        actor = request.user.get_username()
+
+        def apply(payment, data):
+            refund = refund_create(payment=payment, amount=data["amount"], reason=data["reason"], actor=actor)
+            if refund.status == refund.Status.FAILED:
+                raise ApplicationError(f"the provider refused the refund: {refund.failure_reason}")
+
+        return confirm_with_reason(self, request, queryset, title="Refund payments", action="refund", apply=apply,
+                                   form_class=RefundForm)
 
 
 @admin.register(WebhookEvent)
