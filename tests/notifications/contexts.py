@@ -31,6 +31,10 @@ CONTEXTS = {
         "customer_name": "Thandi Mokoena", "amount": Decimal("1034.85"), "reason": "Insufficient funds",
         "method": "debit_order", "invoice_number": "INV-2026-00123", "retry_date": date(2026, 12, 15),
     },
+    "refund_issued": {
+        "customer_name": "Thandi Mokoena", "amount": Decimal("250.00"), "reference": "INV-2026-00123-RSTRI",
+        "method": "card", "manual": False, "fully_refunded": False,
+    },
     "debit_order_upcoming": {
         "customer_name": "Thandi Mokoena", "amount": Decimal("1034.85"), "debit_date": date(2026, 12, 8),
         "account_masked": "FNB ****4321", "invoice_number": "INV-2026-00123",
@@ -82,6 +86,7 @@ EXPECTED_TEXT = {
     "payment_received": "Amount paid: R 1,500.00\nPayment method: debit order\nReference: PAY-2026-00077\n"
                         "Invoice: INV-2026-00123\nDate: 8 December 2026\nCredit on your account: R 465.15",
     "payment_failed": "Your payment of R 1,034.85 by debit order for invoice INV-2026-00123 did not go through.",
+    "refund_issued": "We have refunded R 250.00 of your payment INV-2026-00123-RSTRI (card).",
     "debit_order_upcoming": "a debit order of R 1,034.85 will be collected on 8 December 2026 from account FNB ****4321",
     "mandate_accepted": "Your first collection will be on 1 January 2027.",
     "mandate_declined": "Reason: The account holder did not accept the mandate",
