@@ -41,6 +41,19 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 )
 
 
+@pytest.fixture
+def queued(monkeypatch):
+    """Observe what is handed to django-q2 as (func, args) pairs; nothing runs."""
+    calls = []
+
+    def fake_async_task(func, *args, **kwargs):
+        calls.append((func, args))
+        return "task-id"
+
+    monkeypatch.setattr("django_q.tasks.async_task", fake_async_task)
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")

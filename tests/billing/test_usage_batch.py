@@ -22,7 +22,6 @@ from tests.billing.test_usage_support import (  # noqa: F401
     entry,
     interstellio,
     make_service,
-    renderer,
     set_today,
     usage_url,
 )
@@ -169,7 +168,7 @@ def test_command_rejects_a_non_numeric_service_id():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_threshold_checks_alert_exactly_once(renderer, monkeypatch):  # noqa: F811
+def test_two_concurrent_threshold_checks_alert_exactly_once(monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     monkeypatch.setattr("notifications.services._enqueue_send", lambda pk: None)
     service = make_service(data_cap_gb=1)

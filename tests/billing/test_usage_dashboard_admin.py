@@ -10,7 +10,7 @@ from django.urls import reverse
 import billing.admin_usage  # noqa: F401  (until billing/admin.py imports it)
 from billing.models import CustomerService, UsageRecord, UsageThresholdAlert
 from billing.selectors_usage import usage_summary
-from tests.billing.test_usage_support import make_service, renderer, set_today  # noqa: F401
+from tests.billing.test_usage_support import make_service, set_today  # noqa: F401
 from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_admin_lists_and_searches_by_account_number(staff_client):
     assert list(response.context["cl"].queryset) == [UsageRecord.objects.get(service=a)]
 
 
-def test_admin_manual_correction_goes_through_the_service(staff_client, renderer, monkeypatch):  # noqa: F811
+def test_admin_manual_correction_goes_through_the_service(staff_client, monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     client, user = staff_client
     service = make_service(data_cap_gb=1)
@@ -130,7 +130,7 @@ def test_alert_admin_is_read_only(staff_client):
 
 # --- demo -------------------------------------------------------------------------------------------------
 
-def test_demo_seed_is_idempotent_and_fills_the_capped_service_to_about_85(renderer, monkeypatch):  # noqa: F811
+def test_demo_seed_is_idempotent_and_fills_the_capped_service_to_about_85(monkeypatch):  # noqa: F811
     from billing.demo_usage import seed_demo
 
     set_today(monkeypatch, D(2026, 11, 20))

@@ -1,8 +1,6 @@
 """Shared helpers for the usage tests (no tests here): provider settings, a fixed today, services."""
 
 import datetime as dt
-import sys
-import types
 
 import pytest
 from django.utils import timezone
@@ -38,30 +36,6 @@ def set_today(monkeypatch, day: dt.date) -> dt.date:
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: day)
     return day
 
-
-SAMPLE_CONTEXT = {"customer_name": "Thandi", "package_name": "LTE 100GB", "used_gb": "8.00", "cap_gb": 10,
-                  "percent": 80, "account_number": "CT-2026-00001", "reset_date": dt.date(2026, 12, 1)}
-
-
-@pytest.fixture
-def renderer(monkeypatch):
-    """Use the real notification renderer and templates when they can render usage_80/usage_95;
-    until the notifications work lands, a minimal stand-in so these tests exercise our side."""
-    try:
-        from notifications import rendering
-        for event in ("usage_80", "usage_95"):
-            for channel in ("email", "sms"):
-                rendering.render_message(event=event, channel=channel, context=SAMPLE_CONTEXT)
-        return
-    except Exception:  # renderer or templates not there yet
-        pass
-
-    def render_message(*, event, channel, context):
-        return event, f"{context['package_name']}: {context['percent']}% of {context['cap_gb']} GB used"
-
-    stub = types.ModuleType("notifications.rendering")
-    stub.render_message = render_message
-    monkeypatch.setitem(sys.modules, "notifications.rendering", stub)
 
 
 def make_service(**kwargs) -> CustomerService:

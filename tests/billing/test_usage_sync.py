@@ -20,7 +20,6 @@ from tests.billing.test_usage_support import (  # noqa: F401
     entry,
     interstellio,
     make_service,
-    renderer,
     set_today,
     usage_url,
 )
@@ -142,7 +141,7 @@ def sent(service):
 
 
 @responses.activate
-def test_each_threshold_warns_once_per_cycle_by_email_and_sms(interstellio, renderer, monkeypatch):  # noqa: F811
+def test_each_threshold_warns_once_per_cycle_by_email_and_sms(interstellio, monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=10, billing_day=1)  # 10240 MB
 
@@ -166,7 +165,7 @@ def test_each_threshold_warns_once_per_cycle_by_email_and_sms(interstellio, rend
 
 
 @responses.activate
-def test_a_new_cycle_warns_again(interstellio, renderer, monkeypatch):  # noqa: F811
+def test_a_new_cycle_warns_again(interstellio, monkeypatch):  # noqa: F811
     service = make_service(data_cap_gb=1, billing_day=25)
     set_today(monkeypatch, D(2026, 11, 24))
     assert sync_day(service, "2026-11-24", 850).alerts == [80]
@@ -178,7 +177,7 @@ def test_a_new_cycle_warns_again(interstellio, renderer, monkeypatch):  # noqa: 
 
 
 @responses.activate
-def test_crossing_both_thresholds_at_once_records_both_and_sends_only_95(interstellio, renderer, monkeypatch):  # noqa: F811
+def test_crossing_both_thresholds_at_once_records_both_and_sends_only_95(interstellio, monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=1)
 
@@ -189,7 +188,7 @@ def test_crossing_both_thresholds_at_once_records_both_and_sends_only_95(interst
 
 
 @responses.activate
-def test_uncapped_service_never_warns(interstellio, renderer, monkeypatch):  # noqa: F811
+def test_uncapped_service_never_warns(interstellio, monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=None)
     sync_day(service, "2026-11-20", 5_000_000)
@@ -198,14 +197,14 @@ def test_uncapped_service_never_warns(interstellio, renderer, monkeypatch):  # n
 
 
 @responses.activate
-def test_sync_of_a_past_cycle_does_not_warn(interstellio, renderer, monkeypatch):  # noqa: F811
+def test_sync_of_a_past_cycle_does_not_warn(interstellio, monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=1)
     assert sync_day(service, "2026-10-15", 1024).alerts == []
     assert alerts(service) == [] and sent(service) == []
 
 
-def test_sequential_threshold_checks_alert_once(renderer, monkeypatch):  # noqa: F811
+def test_sequential_threshold_checks_alert_once(monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=1)
     UsageRecord.objects.create(service=service, date=D(2026, 11, 3), upload_mb=0, download_mb=900,
@@ -215,7 +214,7 @@ def test_sequential_threshold_checks_alert_once(renderer, monkeypatch):  # noqa:
     assert sent(service) == [("usage_80", "email"), ("usage_80", "sms")]
 
 
-def test_sms_follows_customer_preferences(renderer, monkeypatch):  # noqa: F811
+def test_sms_follows_customer_preferences(monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=1)
     service.customer.billing_account.notify_sms = False
@@ -228,7 +227,7 @@ def test_sms_follows_customer_preferences(renderer, monkeypatch):  # noqa: F811
 
 # --- manual corrections -----------------------------------------------------------------------------------
 
-def test_manual_correction_replaces_the_day_and_can_trigger_a_warning(renderer, monkeypatch):  # noqa: F811
+def test_manual_correction_replaces_the_day_and_can_trigger_a_warning(monkeypatch):  # noqa: F811
     set_today(monkeypatch, D(2026, 11, 20))
     service = make_service(data_cap_gb=1)
     UsageRecord.objects.create(service=service, date=D(2026, 11, 3), upload_mb=10, download_mb=10,

@@ -3,14 +3,6 @@ from django.utils.module_loading import import_string
 
 
 @pytest.fixture
-def queued_tasks(monkeypatch):
-    """Observe what was handed to django-q2 (nothing runs)."""
-    calls = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kwargs: calls.append((func, args)))
-    return calls
-
-
-@pytest.fixture
 def inline_tasks(monkeypatch):
     """Run django-q2 tasks at once, in process (as a worker would after commit)."""
     calls = []

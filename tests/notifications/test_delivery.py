@@ -373,7 +373,7 @@ def test_resend_requeues_a_failed_row_and_sends_after_commit(django_capture_on_c
     assert len(mail.outbox) == 1
 
 
-def test_resend_refuses_a_row_that_is_not_failed(django_capture_on_commit_callbacks, queued_tasks):
+def test_resend_refuses_a_row_that_is_not_failed(django_capture_on_commit_callbacks, queued):
     log = NotificationLogFactory(status="sent", attempts=1)
 
     with pytest.raises(NotificationError, match="only failed notifications can be resent"), \
@@ -382,4 +382,4 @@ def test_resend_refuses_a_row_that_is_not_failed(django_capture_on_commit_callba
 
     log.refresh_from_db()
     assert (log.status, log.attempts) == ("sent", 1)
-    assert queued_tasks == []
+    assert queued == []

@@ -15,13 +15,13 @@ INVOICE_CTX = {k: v for k, v in CONTEXTS["invoice_issued"].items() if k not in (
 
 
 def test_notify_writes_one_rendered_row_per_channel_and_enqueues_after_commit(
-        django_capture_on_commit_callbacks, queued_tasks):
+        django_capture_on_commit_callbacks, queued):
     customer = CustomerFactory(first_name="Thandi", last_name="Mokoena", account_number="CT-2026-00042")
 
     with django_capture_on_commit_callbacks(execute=True):
         logs = notify(event="invoice_issued", customer=customer, context=INVOICE_CTX, channels=("email", "sms"),
                       idempotency_key="invoice_issued:7")
-        assert queued_tasks == []  # nothing before commit
+        assert queued == []  # nothing before commit
 
     email, sms = logs
     assert (email.channel, email.recipient, email.status) == ("email", customer.email, "queued")
@@ -32,7 +32,7 @@ def test_notify_writes_one_rendered_row_per_channel_and_enqueues_after_commit(
     assert sms.html_body == "" and sms.subject == ""
     assert email.context["amount_due"] == "1034.85" and email.context["due_date"] == "2026-12-08"
     assert email.customer_id == customer.pk
-    assert queued_tasks == [("notifications.tasks.send_notification", (email.pk,)),
+    assert queued == [("notifications.tasks.send_notification", (email.pk,)),
                             ("notifications.tasks.send_notification", (sms.pk,))]
 
 
@@ -43,7 +43,7 @@ def test_notify_writes_one_rendered_row_per_channel_and_enqueues_after_commit(
     (False, False, []),
 ])
 def test_preferences_are_honoured(notify_email, notify_sms, expected, django_capture_on_commit_callbacks,
-                                  queued_tasks):
+                                  queued):
     customer = CustomerFactory()
     customer.billing_account.notify_email = notify_email
     customer.billing_account.notify_sms = notify_sms
@@ -54,10 +54,10 @@ def test_preferences_are_honoured(notify_email, notify_sms, expected, django_cap
 
     assert [log.channel for log in logs] == expected
     assert sorted(NotificationLog.objects.values_list("channel", flat=True)) == expected
-    assert len(queued_tasks) == len(expected)
+    assert len(queued) == len(expected)
 
 
-def test_channel_without_recipient_is_skipped(django_capture_on_commit_callbacks, queued_tasks):
+def test_channel_without_recipient_is_skipped(django_capture_on_commit_callbacks, queued):
     customer = CustomerFactory(phone="")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -90,14 +90,14 @@ def test_bare_email_recipient_without_customer(django_capture_on_commit_callback
     assert mail.outbox[0].subject == "New deposit: Pieter van der Merwe reserved Bella (Golden Retriever) (R 2,000.00)"
 
 
-def test_missing_context_raises_and_writes_nothing(django_capture_on_commit_callbacks, queued_tasks):
+def test_missing_context_raises_and_writes_nothing(django_capture_on_commit_callbacks, queued):
     customer = CustomerFactory()
 
     with pytest.raises(MissingContextError), django_capture_on_commit_callbacks(execute=True):
         notify(event="payment_received", customer=customer, context={"amount": Decimal("10.00")})
 
     assert NotificationLog.objects.count() == 0
-    assert queued_tasks == []
+    assert queued == []
 
 
 def test_delivery_failure_never_raises_into_the_caller(django_capture_on_commit_callbacks, inline_tasks,
@@ -132,7 +132,7 @@ def test_lost_enqueue_never_raises_and_leaves_row_queued(django_capture_on_commi
     assert mail.outbox == []
 
 
-def test_customer_context_filled_but_caller_wins(django_capture_on_commit_callbacks, queued_tasks):
+def test_customer_context_filled_but_caller_wins(django_capture_on_commit_callbacks, queued):
     customer = CustomerFactory(first_name="Sipho", last_name="Dlamini")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -143,7 +143,7 @@ def test_customer_context_filled_but_caller_wins(django_capture_on_commit_callba
     assert log.context["account_number"] == customer.account_number
 
 
-def test_notify_ops_writes_webhook_and_email_rows(settings, django_capture_on_commit_callbacks, queued_tasks):
+def test_notify_ops_writes_webhook_and_email_rows(settings, django_capture_on_commit_callbacks, queued):
     settings.OPS_WEBHOOK_URL = "https://hooks.slack.example/T000/B000/XXX"
     settings.OPS_WEBHOOK_KIND = "slack"
     settings.OPS_EMAIL = "ops@circletel.co.za"
@@ -154,14 +154,14 @@ def test_notify_ops_writes_webhook_and_email_rows(settings, django_capture_on_co
     assert (ops.channel, ops.recipient, ops.subject) == ("ops", "slack", "[HIGH] Debit order run failed")
     assert ops.body == "[HIGH] Debit order run failed\nNetCash rejected the batch file.\nrun: DO-2026-12-01\nitems: 42"
     assert (email.channel, email.recipient) == ("email", "ops@circletel.co.za")
-    assert len(queued_tasks) == 2
+    assert len(queued) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
         assert notify_ops(event="ops_alert", context=CONTEXTS["ops_alert"], idempotency_key="alert:1") == []
     assert NotificationLog.objects.count() == 2
 
 
-def test_notify_ops_without_webhook_url_only_emails(settings, django_capture_on_commit_callbacks, queued_tasks):
+def test_notify_ops_without_webhook_url_only_emails(settings, django_capture_on_commit_callbacks, queued):
     settings.OPS_WEBHOOK_URL = ""
 
     with django_capture_on_commit_callbacks(execute=True):
