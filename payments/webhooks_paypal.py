@@ -17,6 +17,8 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -177,12 +179,25 @@ def paypal_webhook(request):
 
 
 # --- buyer-facing order endpoints (PayPal JS buttons) -----------------------------------------------------
+def _create_order_schema():
+    from reservations.serializers import PayPalCreateOrderSerializer
+
+    return PayPalCreateOrderSerializer
+
+
+def _capture_schema():
+    from reservations.serializers import PayPalCaptureSerializer
+
+    return PayPalCaptureSerializer
+
+
 class PayPalCreateOrderView(APIView):
     """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}`."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(tags=["paypal"], request=_create_order_schema(), responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         if request.data.get("kind") == "invoice":  # Payments II: pay an invoice (like the public pay page)
             from payments.api.serializers import PayPalInvoiceOrderInput
@@ -208,6 +223,7 @@ class PayPalCaptureView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(tags=["paypal"], request=_capture_schema(), responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         from reservations.serializers import PayPalCaptureSerializer
         from reservations.services import reservation_paypal_capture

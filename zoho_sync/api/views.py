@@ -1,5 +1,7 @@
 """Staff APIs for the ZOHO sync (session or token auth; staff only)."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -15,6 +17,7 @@ from zoho_sync.services.sync import ENTITY_MODELS
 class StatusView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(tags=["admin: zoho sync"], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(selectors.dashboard_stats())
 
@@ -42,6 +45,7 @@ class LogsQuery(serializers.Serializer):
 class LogsView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(tags=["admin: zoho sync"], parameters=[LogsQuery], responses={200: LogSerializer(many=True)})
     def get(self, request):
         q = LogsQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -62,6 +66,7 @@ class RetryInput(serializers.Serializer):
 class RetryView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(tags=["admin: zoho sync"], request=RetryInput, responses={202: OpenApiTypes.OBJECT})
     def post(self, request):
         data = RetryInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -81,5 +86,6 @@ class RetryView(APIView):
 class PaymentSyncStatsView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(tags=["admin: zoho sync"], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(selectors.payment_sync_stats())
