@@ -58,7 +58,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value))  # not money: seconds
     except ValueError:
         return None
 
@@ -101,7 +101,7 @@ def _wait(base: float, cap: float):
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            return min(float(retry_after), cap)
+            return min(float(retry_after), cap)  # not money: seconds
         # Full jitter: uniform in [0, min(cap, base * 2**attempt)].
         return random.uniform(0, min(cap, base * 2 ** (state.attempt_number - 1)))  # not money
 

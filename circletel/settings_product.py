@@ -89,7 +89,7 @@ ZOHO_SYNC = {  # worker, mapping and alert knobs (see docs/zoho-sync.md)
     "MAX_ATTEMPTS": env.int("ZOHO_SYNC_MAX_ATTEMPTS", default=10),
     "STALE_MINUTES": env.int("ZOHO_SYNC_STALE_MINUTES", default=30),  # syncing/pending longer = stuck
     "ALERT_FAILED_COUNT": env.int("ZOHO_ALERT_FAILED_COUNT", default=10),
-    "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=95.0),  # percent, not money
+    "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=95.0),  # percent; # not money
     "ALERT_STALE_PENDING_COUNT": env.int("ZOHO_ALERT_STALE_PENDING_COUNT", default=50),
     "ALERT_DAILY_USAGE_PERCENT": env.int("ZOHO_ALERT_DAILY_USAGE_PERCENT", default=80),
     # ZOHO item code used on credit-note lines (must exist in the organisation).
