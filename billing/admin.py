@@ -27,8 +27,7 @@ from billing.models import (
     ServiceActionLog,
     Suspension,
 )
-from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline
-from circletel.errors import ApplicationError
+from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, reason_action
 from zoho_sync.admin_actions import sync_now
 
 # --- customers ---------------------------------------------------------------------------------------------
@@ -97,10 +96,6 @@ class OrderIssueAdmin(admin.ModelAdmin):
 
 # --- services and their lifecycle --------------------------------------------------------------------------
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the action log.")
-
-
 class SuspendForm(ReasonForm):
     kind = forms.ChoiceField(choices=Suspension.Kind.choices)
     skip_billing = forms.BooleanField(required=False, help_text="Do not invoice the suspended days.")
@@ -108,27 +103,6 @@ class SuspendForm(ReasonForm):
 
 class VoidForm(ReasonForm):
     reissue = forms.BooleanField(required=False, help_text="Issue a replacement invoice with the same lines.")
-
-
-def _reason_action(request, queryset, *, title, form_class, apply, modeladmin):
-    """Show the intermediate reason form, then apply `apply(obj, data)` to each selected row."""
-    form = form_class(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        done = 0
-        for obj in queryset:
-            try:
-                apply(obj, form.cleaned_data)
-                done += 1
-            except ApplicationError as exc:
-                modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-        if done:
-            modeladmin.message_user(request, f"{title}: {done} done.", messages.SUCCESS)
-        return None
-    return TemplateResponse(request, "admin/billing/reason_form.html", {
-        **modeladmin.admin_site.each_context(request), "title": title, "form": form, "objects": queryset,
-        "action": request.POST.get("action"), "opts": modeladmin.model._meta,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-    })
 
 
 class ServiceActionLogInline(ReadOnlyInline, admin.TabularInline):
@@ -161,7 +135,7 @@ class CustomerServiceAdmin(admin.ModelAdmin):
     actions = ["activate", "suspend", "reactivate", "cancel", sync_now]
 
     def _lifecycle(self, request, queryset, title, form_class, fn):
-        return _reason_action(request, queryset, title=title, form_class=form_class, apply=fn, modeladmin=self)
+        return reason_action(self, request, queryset, title=title, form_class=form_class, apply=fn)
 
     @admin.action(description="Activate (issues the pro-rata invoice)")
     def activate(self, request, queryset):
@@ -312,8 +286,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             else:
                 invoice_void(invoice=invoice, reason=data["reason"], actor=actor)
 
-        return _reason_action(request, queryset, title="Void invoices", form_class=VoidForm, apply=apply,
-                              modeladmin=self)
+        return reason_action(self, request, queryset, title="Void invoices", form_class=VoidForm, apply=apply)
 
     @admin.action(description="Render PDF again")
     def render_pdfs(self, request, queryset):

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import render
 from django.utils.html import format_html
 
-from circletel.admin_tools import ReadOnlyAdmin
+from circletel.admin_tools import ReadOnlyAdmin, ReasonForm, reason_action
 from circletel.errors import ApplicationError
 from payments.models import (
     DebitOrderItem,
@@ -26,39 +25,9 @@ from payments.services.housekeeping import webhook_events_reprocess
 from payments.services.refunds import refund_create
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
-
-
 class RefundForm(ReasonForm):
     amount = forms.DecimalField(required=False, min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
                                 help_text="Rands. Leave empty to refund everything still refundable.")
-
-
-def confirm_with_reason(modeladmin, request, queryset, *, title: str, action: str, apply, form_class=ReasonForm):
-    """Intermediate page: the action runs only after an explicit confirm with a reason.
-
-    `apply(obj, reason)` for the plain reason form; `apply(obj, cleaned_data)` for a richer `form_class`.
-    """
-    if "confirm" in request.POST:
-        form = form_class(request.POST)
-        if form.is_valid():
-            done = 0
-            for obj in queryset:
-                try:
-                    apply(obj, form.cleaned_data["reason"] if form_class is ReasonForm else form.cleaned_data)
-                    done += 1
-                except ApplicationError as exc:
-                    messages.error(request, f"{obj}: {exc.message}")
-            if done:
-                messages.success(request, f"{title}: {done} done.")
-            return None
-    else:
-        form = form_class()
-    return render(request, "payments/admin_confirm.html", {
-        "title": title, "objects": queryset, "form": form, "action": action,
-        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-    })
 
 
 class AllocationInline(admin.TabularInline):
@@ -95,8 +64,8 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
             if refund.status == refund.Status.FAILED:
                 raise ApplicationError(f"the provider refused the refund: {refund.failure_reason}")
 
-        return confirm_with_reason(self, request, queryset, title="Refund payments", action="refund", apply=apply,
-                                   form_class=RefundForm)
+        return reason_action(self, request, queryset, title="Refund payments", apply=apply, form_class=RefundForm,
+                             intro="This changes money on customer accounts.")
 
 
 @admin.register(WebhookEvent)
@@ -171,9 +140,10 @@ class DebitOrderItemAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Record as returned unpaid (reverses the payment)")
     def mark_returned(self, request, queryset):
-        return confirm_with_reason(self, request, queryset, title="Record returned debit orders",
-                                   action="mark_returned",
-                                   apply=lambda item, reason: debit_order_item_return(item=item, reason=reason))
+        return reason_action(
+            self, request, queryset, title="Record returned debit orders",
+            intro="This reverses the payments and reopens their invoices.",
+            apply=lambda item, data: debit_order_item_return(item=item, reason=data["reason"]))
 
 
 # --- Payments II: refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------

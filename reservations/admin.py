@@ -3,8 +3,8 @@ with cancel / refund actions that call services)."""
 
 from django.contrib import admin, messages
 from django.db.models import Q
-from django.template.response import TemplateResponse
 
+from circletel.admin_tools import reason_action
 from circletel.errors import ApplicationError
 from reservations import selectors, services
 from reservations.models import Puppy, Reservation
@@ -108,21 +108,10 @@ class ReservationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund selected paid deposits…")
     def refund_deposit(self, request, queryset):
-        reason = (request.POST.get("reason") or "").strip()
-        if request.POST.get("confirm") != "yes" or not reason:
-            if request.POST.get("confirm") == "yes":
-                messages.error(request, "A reason is required.")
-            return TemplateResponse(request, "reservations/admin/confirm_refund.html", {
-                **self.admin_site.each_context(request), "title": "Refund deposits", "queryset": queryset,
-                "action": "refund_deposit", "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            })
-        n = 0
-        for r in queryset:
-            try:
-                services.reservation_request_refund(reservation_id=r.pk, reason=f"{reason} (by {request.user})")
-                n += 1
-            except ApplicationError as exc:
-                messages.error(request, f"{r.reference}: {exc.message}")
-        if n:
-            messages.success(request, f"{n} refund(s) requested; they are sent to the provider in the background.")
+        def apply(r, data):
+            services.reservation_request_refund(reservation_id=r.pk, reason=f"{data['reason']} (by {request.user})")
+
+        return reason_action(
+            self, request, queryset, title="Refund these deposits?", apply=apply,
+            intro="The money goes back to the buyer through the provider (sent in the background); the puppy "
+                  "becomes available once the refund succeeds.")

@@ -28,7 +28,7 @@ def test_refund_action_asks_first_then_refunds_the_amount_given(staff_client):
     assert ask.status_code == 200 and b"Refund payments" in ask.content
     assert Refund.objects.count() == 0
 
-    staff_client.post(reverse(URL), {**base, "confirm": "yes", "reason": "Customer moved", "amount": "120.00"})
+    staff_client.post(reverse(URL), {**base, "apply": "1", "reason": "Customer moved", "amount": "120.00"})
 
     refund = Refund.objects.get()
     payment.refresh_from_db()
@@ -41,7 +41,7 @@ def test_refund_action_reports_a_rule_violation_and_refunds_nothing(staff_client
     payment, _ = _paid(provider="netcash", txn="TRACE-ADMIN-2")
 
     response = staff_client.post(reverse(URL), {"action": "refund", ACTION_CHECKBOX_NAME: [payment.pk],
-                                                "confirm": "yes", "reason": "Too much", "amount": "900.00"},
+                                                "apply": "1", "reason": "Too much", "amount": "900.00"},
                                  follow=True)
 
     assert Refund.objects.count() == 0

@@ -217,7 +217,7 @@ def test_admin_refund_action_asks_for_confirmation_and_a_reason(admin_client):
     assert confirm.status_code == 200 and "Refund these deposits?" in confirm.content.decode()
     assert Reservation.objects.get(pk=r.pk).refund_state == ""
 
-    admin_client.post(url, {"action": "refund_deposit", "_selected_action": [r.pk], "confirm": "yes",
+    admin_client.post(url, {"action": "refund_deposit", "_selected_action": [r.pk], "apply": "1",
                             "reason": "litter cancelled"})
     r.refresh_from_db()
     assert r.refund_state == "requested" and r.status_reason.startswith("refund requested: litter cancelled")
