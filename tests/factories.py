@@ -1,11 +1,13 @@
 """Shared factories. Apps add theirs in tests/<app>/factories.py, building on these."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 
-from billing.models import BillingAccount, Customer, CustomerService
+from billing.models import BillingAccount, Customer, CustomerService, Invoice, InvoiceLine
+from payments.models import PaymentTransaction
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -57,3 +59,41 @@ class CustomerServiceFactory(factory.django.DjangoModelFactory):
     monthly_price = Decimal("899.00")
     billing_day = 1
     installation_address = "12 Jacaranda Street, Pretoria"
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    number = factory.Sequence(lambda n: f"INV-2026-{80000 + n:05d}")
+    customer = factory.SubFactory(CustomerFactory)
+    invoice_type = Invoice.InvoiceType.RECURRING
+    issue_date = date(2026, 11, 1)
+    due_date = factory.LazyAttribute(lambda o: o.issue_date + timedelta(days=7))
+    prices_include_vat = True
+    subtotal = Decimal("781.74")
+    vat_amount = Decimal("117.26")
+    total = Decimal("899.00")
+    status = Invoice.Status.UNPAID
+
+
+class InvoiceLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InvoiceLine
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    description = "Fibre 50/50 monthly"
+    unit_price = Decimal("899.00")
+    amount = Decimal("899.00")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PaymentTransaction
+
+    customer = factory.SubFactory(CustomerFactory)
+    amount = Decimal("899.00")
+    method = PaymentTransaction.Method.CARD
+    provider = PaymentTransaction.Provider.SANDBOX
+    reference = factory.Sequence(lambda n: f"PAY-TEST-{n:06d}")
+    status = PaymentTransaction.Status.COMPLETED

@@ -1,14 +1,20 @@
 """Dashboard test data: invoices, payments, ledger entries, usage, payment methods."""
 
 import datetime as dt
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import factory
 
-from billing.models import Invoice, InvoiceLine, LedgerEntry, UsageRecord
-from payments.models import PaymentTransaction
-from tests.factories import CustomerFactory, CustomerServiceFactory, UserFactory
+from billing.models import LedgerEntry, UsageRecord
+from tests.factories import (  # noqa: F401  (re-exported for the dashboard tests)
+    CustomerFactory,
+    CustomerServiceFactory,
+    InvoiceFactory,
+    InvoiceLineFactory,
+    PaymentFactory,
+    UserFactory,
+)
 
 
 def customer_with_login(**kwargs):
@@ -16,44 +22,6 @@ def customer_with_login(**kwargs):
     user = UserFactory()
     customer = CustomerFactory(user=user, email=user.email, **kwargs)
     return customer
-
-
-class InvoiceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Invoice
-
-    number = factory.Sequence(lambda n: f"INV-2026-{80000 + n:05d}")
-    customer = factory.SubFactory(CustomerFactory)
-    invoice_type = Invoice.InvoiceType.RECURRING
-    issue_date = date(2026, 11, 1)
-    due_date = factory.LazyAttribute(lambda o: o.issue_date + timedelta(days=7))
-    prices_include_vat = True
-    subtotal = Decimal("781.74")
-    vat_amount = Decimal("117.26")
-    total = Decimal("899.00")
-    status = Invoice.Status.UNPAID
-
-
-class InvoiceLineFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = InvoiceLine
-
-    invoice = factory.SubFactory(InvoiceFactory)
-    description = "Fibre 50/50 monthly"
-    unit_price = Decimal("899.00")
-    amount = Decimal("899.00")
-
-
-class PaymentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = PaymentTransaction
-
-    customer = factory.SubFactory(CustomerFactory)
-    amount = Decimal("899.00")
-    method = PaymentTransaction.Method.CARD
-    provider = PaymentTransaction.Provider.SANDBOX
-    reference = factory.Sequence(lambda n: f"PAY-TEST-{n:06d}")
-    status = PaymentTransaction.Status.COMPLETED
 
 
 class LedgerEntryFactory(factory.django.DjangoModelFactory):
