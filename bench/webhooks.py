@@ -24,7 +24,6 @@ unprocessed. The database is wiped first (its name must contain "bench"). Receip
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
@@ -35,39 +34,10 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._http_load import latency_summary, post_batches, print_summary, serve  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-def _client(args_json: str) -> None:
-    """Child process: post every body with a thread pool; print latencies as JSON."""
-    import http.client
-    from concurrent.futures import ThreadPoolExecutor
-
-    cfg = json.loads(args_json)
-    bodies = json.loads(Path(cfg["bodies"]).read_text())
-    port = cfg["port"]
-
-    def post(body: str):
-        t0 = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", "/api/payments/netcash/webhook", body=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-            resp = conn.getresponse()
-            resp.read()
-            status = resp.status
-        except OSError:
-            status = 0
-        finally:
-            conn.close()
-        return status, time.perf_counter() - t0
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=cfg["concurrency"]) as pool:
-        results = list(pool.map(post, bodies))
-    wall = time.perf_counter() - start
-    print(json.dumps({"wall": wall, "results": results}))
 
 
 def main() -> None:
@@ -84,11 +54,7 @@ def main() -> None:
     parser.add_argument("--q-workers", type=int, default=2)
     parser.add_argument("--drain-timeout", type=float, default=900)
     parser.add_argument("--inline-apply", action="store_true")
-    parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client:
-        _client(args.client)
-        return
 
     import django
 
@@ -145,17 +111,12 @@ def main() -> None:
     rng = random.Random(42)
     bodies += [rng.choice(bodies) for _ in range(args.n - unique)]
     rng.shuffle(bodies)
-    bodies_path = Path("/tmp/circletel_bench_webhooks.json")
-    bodies_path.write_text(json.dumps(bodies))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    requests = [["/api/payments/netcash/webhook", body, headers] for body in bodies]
     connection.close()
 
     env = {**os.environ, "NETCASH_WEBHOOK_APPLY_INLINE": "true" if args.inline_apply else "false",
            "Q_WORKERS": str(args.q_workers)}
-    cmd = [str(ROOT / ".venv/bin/gunicorn"), "circletel.wsgi", "-w", str(args.workers), "-b",
-           f"127.0.0.1:{args.port}", "--log-level", "warning", "--backlog", "2048"]
-    if args.threads > 1:
-        cmd += ["--threads", str(args.threads), "-k", "gthread"]
-    server = subprocess.Popen(cmd, cwd=str(ROOT), env=env)
     cluster = None
 
     def start_cluster():
@@ -164,26 +125,10 @@ def main() -> None:
 
     if args.drain == "during" and not args.inline_apply:
         cluster = start_cluster()
-    try:
-        import http.client
-
-        for _ in range(100):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                c.request("GET", "/health/")
-                c.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            sys.exit("gunicorn did not start")
-        cfg = json.dumps({"bodies": str(bodies_path), "port": args.port, "concurrency": args.concurrency})
+    with serve(port=args.port, workers=args.workers, threads=args.threads, env=env):
         load_before = os.getloadavg()
-        out = subprocess.run([sys.executable, __file__, "--client", cfg], capture_output=True, text=True, check=True)
+        results, wall = post_batches([(requests, args.concurrency)], port=args.port)
         load_after_posting = os.getloadavg()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     # Drain: every recorded event applied (or failed), the queue empty.
     from django_q.models import OrmQ
@@ -218,16 +163,7 @@ def main() -> None:
     drain = time.perf_counter() - drain_start
     left_in_queue = OrmQ.objects.count() if not os.environ.get("REDIS_URL") else "n/a (Redis broker)"
 
-    data = json.loads(out.stdout)
-    results = data["results"]
-    latencies = sorted(lat for _, lat in results)
-    ok = sum(1 for status, _ in results if status == 200)
-    statuses = {}
-    for status, _ in results:
-        statuses[status] = statuses.get(status, 0) + 1
-
-    def pct(p):
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+    summary = latency_summary(results, wall)
 
     payments = PaymentTransaction.objects.count()
     ledger = LedgerEntry.objects.filter(entry_type="payment").count()
@@ -237,9 +173,7 @@ def main() -> None:
     mode = "inline apply (in the request)" if args.inline_apply else f"queued on commit, drain {args.drain}"
     print(f"notifications: {args.n} ({unique} unique, {args.n - unique} duplicates), concurrency {args.concurrency}, "
           f"gunicorn {args.workers} workers x {args.threads} threads, {mode}")
-    print(f"accepted (200): {ok}  statuses: {statuses}")
-    print(f"throughput: {ok / data['wall']:.0f} accepted/s over {data['wall']:.1f}s")
-    print(f"latency: p50 {pct(0.50):.1f} ms  p99 {pct(0.99):.1f} ms  max {latencies[-1] * 1000:.1f} ms")
+    print_summary(summary)
     if not args.inline_apply:
         print(f"drain: {pending_at_end_of_posting} events open after posting, applied in {drain:.1f}s "
               f"({pending_at_end_of_posting / drain if drain else 0:.0f}/s, {args.q_workers} q workers); "

@@ -22,46 +22,17 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._http_load import latency_summary, post_batches, print_summary, serve  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 SECRET = "whsec_bench_stripe_secret"
-
-
-def _client(args_json: str) -> None:
-    """Child process: post every (body, header) with a thread pool; print latencies as JSON."""
-    import http.client
-    from concurrent.futures import ThreadPoolExecutor
-
-    cfg = json.loads(args_json)
-    items = json.loads(Path(cfg["bodies"]).read_text())
-
-    def post(item):
-        body, header = item
-        t0 = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", cfg["port"], timeout=30)
-        try:
-            conn.request("POST", "/api/webhooks/stripe", body=body.encode(),
-                         headers={"Content-Type": "application/json", "Stripe-Signature": header})
-            resp = conn.getresponse()
-            resp.read()
-            status = resp.status
-        except OSError:
-            status = 0
-        finally:
-            conn.close()
-        return status, time.perf_counter() - t0
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=cfg["concurrency"]) as pool:
-        results = list(pool.map(post, items))
-    print(json.dumps({"wall": time.perf_counter() - start, "results": results}))
 
 
 def main() -> None:
@@ -73,11 +44,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8775)
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client:
-        _client(args.client)
-        return
 
     import django
 
@@ -134,55 +101,20 @@ def main() -> None:
                                      "metadata": {"kind": "invoice_payment", "reference": p.reference,
                                                   "invoice_number": p.reference.rsplit("-", 1)[0]}}}}
         body = json.dumps(event)
-        items.append([body, stripe.WebhookSignature.generate_signature_header(body, SECRET, timestamp=now)])
+        items.append(["/api/webhooks/stripe", body, {
+            "Content-Type": "application/json",
+            "Stripe-Signature": stripe.WebhookSignature.generate_signature_header(body, SECRET, timestamp=now)}])
     rng = random.Random(42)
     duplicates = [rng.choice(items) for _ in range(args.n - unique)]
     rng.shuffle(items)
-    Path("/tmp/pay2_bench_unique.json").write_text(json.dumps(items))
-    Path("/tmp/pay2_bench_dups.json").write_text(json.dumps(duplicates))
     connection.close()
 
     env = {**os.environ, "STRIPE_WEBHOOK_SECRET": SECRET}
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "circletel.wsgi", "-w", str(args.workers), "-b",
-                               f"127.0.0.1:{args.port}", "--log-level", "warning", "--backlog", "2048"],
-                              cwd=str(ROOT), env=env)
-    try:
-        import http.client
-
-        for _ in range(100):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                c.request("GET", "/health/")
-                c.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            sys.exit("gunicorn did not start")
-        share = max(1, args.concurrency * 3 // 4)
-
-        def spawn(path, conc):
-            cfg = json.dumps({"bodies": path, "port": args.port, "concurrency": conc})
-            return subprocess.Popen([sys.executable, __file__, "--client", cfg], stdout=subprocess.PIPE, text=True)
-
-        start = time.perf_counter()
-        first = spawn("/tmp/pay2_bench_unique.json", share)
-        second = spawn("/tmp/pay2_bench_dups.json", max(1, args.concurrency - share))
-        out1, out2 = first.communicate()[0], second.communicate()[0]
-        wall = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-    results = json.loads(out1)["results"] + json.loads(out2)["results"]
-    latencies = sorted(lat for _, lat in results)
-    statuses: dict = {}
-    for status, _ in results:
-        statuses[status] = statuses.get(status, 0) + 1
-    ok = statuses.get(200, 0)
-
-    def pct(p):
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+    share = max(1, args.concurrency * 3 // 4)
+    with serve(port=args.port, workers=args.workers, env=env):
+        # The duplicates come from a second process at the same time, so a redelivery can race its original.
+        results, wall = post_batches([(items, share), (duplicates, max(1, args.concurrency - share))], port=args.port)
+    summary = latency_summary(results, wall)
 
     completed = PaymentTransaction.objects.filter(status="completed").count()
     ledger = LedgerEntry.objects.filter(entry_type="payment").count()
@@ -190,9 +122,7 @@ def main() -> None:
     by_status = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
     print(f"stripe events: {args.n} ({unique} unique, {args.n - unique} duplicates from a second process), "
           f"concurrency {args.concurrency}, gunicorn {args.workers} workers, applied in the request")
-    print(f"accepted (200): {ok}  statuses: {statuses}")
-    print(f"throughput: {ok / wall:.0f} accepted/s over {wall:.1f}s")
-    print(f"latency: p50 {pct(0.50):.1f} ms  p99 {pct(0.99):.1f} ms  max {latencies[-1] * 1000:.1f} ms")
+    print_summary(summary)
     print(f"final counts: completed_payments={completed} ledger_payment_entries={ledger} "
           f"payment_received_notifications={receipts} webhook_events={by_status} unique_events={unique}")
     good = completed == ledger == receipts == unique and by_status.get("processed", 0) == unique
