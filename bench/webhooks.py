@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._http_load import latency_summary, post_batches, print_summary, serve  # noqa: E402
+from bench._seed import fresh_bench_database, open_invoices  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -59,43 +60,18 @@ def main() -> None:
     import django
 
     django.setup()
-    from datetime import date, timedelta
     from decimal import Decimal
 
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import Count
 
-    from billing.models import BillingAccount, Customer, Invoice, LedgerEntry
+    from billing.models import LedgerEntry
     from notifications.models import NotificationLog
     from payments.clients import netcash
     from payments.models import PaymentTransaction, WebhookEvent
 
-    if connection.vendor != "postgresql":
-        sys.exit("bench/webhooks.py needs PostgreSQL: set DATABASE_URL=postgres://.../circletel_payments_bench")
-    if "bench" not in connection.settings_dict["NAME"] and not args.force:
-        sys.exit("refusing to wipe a database whose name does not contain 'bench' (use --force)")
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)  # the database cache (qcluster stats) when REDIS_URL is unset
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {Customer._meta.db_table}, {WebhookEvent._meta.db_table}, "
-                       f"{NotificationLog._meta.db_table} RESTART IDENTITY CASCADE")
-        cursor.execute("DELETE FROM django_q_ormq")
-    from django_q.brokers import get_broker
-
-    get_broker().purge_queue()  # the Redis list too, when REDIS_URL is set
-
-    # Seed: one open invoice per customer, large enough that every payment is a partial payment.
-    today = date.today()
-    customers = Customer.objects.bulk_create([
-        Customer(account_number=f"CT-2026-{i:05d}", first_name="Bench", last_name=f"Customer{i}",
-                 email=f"bench{i}@example.co.za") for i in range(1, args.customers + 1)])
-    BillingAccount.objects.bulk_create([BillingAccount(customer=c) for c in customers])
-    invoices = Invoice.objects.bulk_create([
-        Invoice(number=f"INV-2026-{i:05d}", customer=c, invoice_type="recurring", issue_date=today,
-                due_date=today + timedelta(days=30), prices_include_vat=True, subtotal=Decimal("869565.22"),
-                vat_amount=Decimal("130434.78"), total=Decimal("1000000.00"))
-        for i, c in enumerate(customers, start=1)])
+    fresh_bench_database(script="bench/webhooks.py", force=args.force)
+    invoices = open_invoices(args.customers)
 
     unique = args.n - int(args.n * args.dup)
     bodies = []
