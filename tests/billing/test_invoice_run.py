@@ -1,9 +1,7 @@
-import threading
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 
 from billing.models import BillingAccount, CustomerService, Invoice, LedgerEntry, Suspension
@@ -13,6 +11,7 @@ from billing.services.lifecycle import service_activate, service_suspend
 from circletel.models import JobRun
 from tests.billing.factories import business_customer
 from tests.billing.factories import service as make_service
+from tests.concurrency import run_concurrently
 
 D = Decimal
 
@@ -139,23 +138,9 @@ def test_query_count_per_batch_does_not_grow_with_batch_size(django_assert_max_n
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_never_double_invoice_and_numbers_are_gap_free():
     services = [active(billing_day=1) for _ in range(60)]
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def worker():
-        try:
-            barrier.wait()
-            invoice_run(run_date=date(2026, 1, 29), batch_size=7, followups=False)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_concurrently(lambda: invoice_run(run_date=date(2026, 1, 29), batch_size=7, followups=False),
+                                [()] * 2)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
     assert errors == []
     assert Invoice.objects.count() == 60
     assert not Invoice.objects.values("service", "period_start").annotate(n=Count("id")).filter(n__gt=1).exists()

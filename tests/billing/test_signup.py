@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing.models import BillingAccount, Customer
 from billing.services.customers import CustomerError, customer_sign_up
+from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, UserFactory
 
 User = get_user_model()
@@ -191,28 +192,13 @@ def test_password_reset_for_unknown_email_sends_nothing_but_looks_the_same(clien
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_submit_creates_one_account_and_a_clear_error():
-    import threading
 
-    from django.db import connection
-
-    barrier = threading.Barrier(2)
-    outcomes = []
 
     def submit():
-        try:
-            barrier.wait()
-            customer_sign_up(email="race@example.co.za", password=PASSWORD, first_name="Race", last_name="Condition")
-            outcomes.append("created")
-        except CustomerError as exc:
-            outcomes.append(exc.message)
-        finally:
-            connection.close()
+        customer_sign_up(email="race@example.co.za", password=PASSWORD, first_name="Race", last_name="Condition")
+        return "created"
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = [o.message if isinstance(o, CustomerError) else o for o in run_concurrently(submit, [()] * 2)]
 
     assert sorted(outcomes) == ["An account with this email already exists.", "created"]
     assert (User.objects.count(), Customer.objects.count(), BillingAccount.objects.count()) == (1, 1, 1)

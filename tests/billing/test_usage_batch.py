@@ -1,7 +1,6 @@
 """The hourly sync as a batch: job-run record, one failure does not stop the rest, the command, concurrency."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 from io import StringIO
 
@@ -10,7 +9,6 @@ import requests
 import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from billing.models import CustomerService, UsageRecord, UsageThresholdAlert
 from billing.schedules import SCHEDULES
@@ -25,6 +23,7 @@ from tests.billing.test_usage_support import (  # noqa: F401
     set_today,
     usage_url,
 )
+from tests.concurrency import run_concurrently
 
 D = dt.date
 
@@ -174,24 +173,13 @@ def test_two_concurrent_threshold_checks_alert_exactly_once(monkeypatch):  # noq
     service = make_service(data_cap_gb=1)
     UsageRecord.objects.create(service=service, date=D(2026, 11, 3), upload_mb=0, download_mb=990,
                                cycle_start=D(2026, 11, 1))
-    barrier = threading.Barrier(4)
-    results, errors = [], []
+    def check():
+        svc = CustomerService.objects.select_related("customer").get(pk=service.pk)
+        return usage_check_thresholds(service=svc, on=D(2026, 11, 20))
 
-    def worker():
-        try:
-            svc = CustomerService.objects.select_related("customer").get(pk=service.pk)
-            barrier.wait(timeout=10)
-            results.append(usage_check_thresholds(service=svc, on=D(2026, 11, 20)))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    outcomes = run_concurrently(check, [()] * 4)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    results = [o for o in outcomes if not isinstance(o, Exception)]
 
     assert errors == []
     assert sorted(results) == [[], [], [], [80, 95]]

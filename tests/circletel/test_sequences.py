@@ -1,11 +1,11 @@
-import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from billing.services.customers import customer_create
 from circletel.models import Sequence
 from circletel.sequences import format_number, next_value, next_values
+from tests.concurrency import run_concurrently
 
 
 def test_format_number_pads_to_five_digits_and_grows_beyond():
@@ -35,23 +35,11 @@ def test_next_values_refuses_outside_a_transaction():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_customer_creations_get_fifty_distinct_numbers():
-    barrier = threading.Barrier(50)
-    numbers, errors = [], []
-
-    def create(i):
-        try:
-            barrier.wait()
-            numbers.append(customer_create(first_name="C", last_name=str(i), email=f"c{i}@example.co.za").account_number)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_concurrently(
+        lambda i: customer_create(first_name="C", last_name=str(i), email=f"c{i}@example.co.za").account_number,
+        [(i,) for i in range(50)])
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    numbers = [o for o in outcomes if not isinstance(o, Exception)]
     assert errors == []
     assert len(numbers) == 50 and len(set(numbers)) == 50
     assert sorted(int(n.split("-")[-1]) for n in numbers) == list(range(1, 51))

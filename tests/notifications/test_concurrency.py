@@ -1,10 +1,9 @@
-import threading
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from notifications.tasks import send_notification
+from tests.concurrency import run_concurrently
 from tests.notifications.factories import NotificationLogFactory
 
 
@@ -12,21 +11,7 @@ from tests.notifications.factories import NotificationLogFactory
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_never_send_the_same_row_twice():
     log = NotificationLogFactory()
-    barrier = threading.Barrier(4)
-    results = []
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append(send_notification(log.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(send_notification, [(log.pk,)] * 4)
 
     assert sorted(results) == ["not claimed", "not claimed", "not claimed", "sent"]
     assert len(mail.outbox) == 1

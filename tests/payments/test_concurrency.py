@@ -1,15 +1,14 @@
 """Real concurrency on PostgreSQL: the same notify posted by 10 threads at once applies once."""
 
-import threading
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from billing.models import Invoice, LedgerEntry
 from notifications.models import NotificationLog
 from payments.models import PaymentTransaction, WebhookEvent
+from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice, notify_fields
 
@@ -17,23 +16,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _hammer(bodies):
-    barrier = threading.Barrier(len(bodies))
-    statuses = []
+    def post(body):
+        return Client().post("/api/payments/netcash/webhook", data=body,
+                             content_type="application/x-www-form-urlencoded").status_code
 
-    def worker(body):
-        try:
-            barrier.wait()
-            resp = Client().post("/api/payments/netcash/webhook", data=body,
-                                 content_type="application/x-www-form-urlencoded")
-            statuses.append(resp.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(b,)) for b in bodies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_concurrently(post, [(b,) for b in bodies])
     return statuses
 
 
@@ -82,21 +69,7 @@ def test_queued_notify_applied_by_racing_workers_once(monkeypatch):
     assert queued == [("payments.tasks.process_webhook_event", (event.pk,))]
     assert PaymentTransaction.objects.count() == 0
 
-    barrier = threading.Barrier(4)
-    outcomes = []
-
-    def worker():
-        try:
-            barrier.wait()
-            outcomes.append(process_webhook_event(event.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_concurrently(process_webhook_event, [(event.pk,)] * 4)
     assert "processed" in outcomes and len(outcomes) == 4
     payment = PaymentTransaction.objects.get()
     assert payment.status == "completed"

@@ -2,18 +2,17 @@
 expiry, and two concurrent requests with one key (PostgreSQL)."""
 
 import json
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.models import IdempotencyKey, Refund
 from payments.services.idempotency import idempotency_keys_prune
 from payments.services.payments import payment_complete
+from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
 
@@ -145,24 +144,13 @@ def test_concurrent_requests_with_one_key_execute_once():
     payment = _paid()
     user, _ = _staff()
     body = {"payment_id": payment.pk, "amount": "100.00", "reason": "Concurrent"}
-    barrier = threading.Barrier(4)
-    results = []
-
     def worker():
         client = APIClient()
         client.force_authenticate(user)
-        try:
-            barrier.wait()
-            response = _post(client, body, "key-concurrent-01")
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = _post(client, body, "key-concurrent-01")
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(worker, [()] * 4)
 
     assert Refund.objects.count() == 1
     statuses = sorted(code for code, _ in results)

@@ -1,12 +1,11 @@
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from reservations import services
 from reservations.models import Puppy, Reservation
 from reservations.services import AlreadyReserved, InvalidReservation, reserve
+from tests.concurrency import run_concurrently
 from tests.reservations.factories import PuppyFactory, ReservationFactory
 
 BUYER = {"name": "Thandi Nkosi", "email": " Thandi@Example.co.za ", "phone": "082 123 4567", "provider": "stripe"}
@@ -104,31 +103,12 @@ def test_partial_unique_constraint_allows_one_active_reservation_per_puppy():
 def test_fifty_concurrent_reservations_exactly_one_wins():
     puppy = PuppyFactory()
     n = 50
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-    lock = threading.Lock()
-
-    def attempt(i):
-        try:
-            barrier.wait(timeout=30)
-            r = reserve(puppy.pk, name=f"Buyer {i}", email=f"buyer{i}@example.co.za", phone="082 123 4567",
-                        provider="stripe")
-            with lock:
-                results.append(r.pk)
-        except AlreadyReserved:
-            with lock:
-                errors.append("already")
-        except Exception as exc:  # anything else is a test failure
-            with lock:
-                errors.append(repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_concurrently(
+        lambda i: reserve(puppy.pk, name=f"Buyer {i}", email=f"buyer{i}@example.co.za", phone="082 123 4567",
+                          provider="stripe").pk,
+        [(i,) for i in range(n)])
+    results = [o for o in outcomes if not isinstance(o, Exception)]
+    errors = ["already" if isinstance(o, AlreadyReserved) else repr(o) for o in outcomes if isinstance(o, Exception)]
 
     assert len(results) == 1
     assert errors == ["already"] * 49

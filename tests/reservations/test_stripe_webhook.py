@@ -10,6 +10,7 @@ from payments.models import WebhookEvent
 from payments.webhooks_stripe import STRIPE_HANDLERS
 from reservations.models import Reservation
 from reservations.services import reserve
+from tests.concurrency import run_concurrently
 from tests.reservations.conftest import WHSEC, checkout_completed_event, signed
 from tests.reservations.factories import PuppyFactory
 
@@ -161,29 +162,13 @@ def test_no_provider_and_no_sandbox_cancels_the_hold(settings):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_apply_one_effect(stripe_settings):
-    import threading
-
-    from django.db import connection
-
     from payments.webhooks_stripe import stripe_webhook_receive
 
     r = reserve(PuppyFactory().pk, **BUYER)
     deliveries = [signed(checkout_completed_event(r, event_id=f"evt_{i % 3}")) for i in range(12)]
-    barrier = threading.Barrier(len(deliveries))
-    results = []
-
-    def deliver(body, header):
-        try:
-            barrier.wait(timeout=30)
-            results.append(stripe_webhook_receive(body=body.encode(), signature=header, secret=WHSEC)[0])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(
+        lambda body, header: stripe_webhook_receive(body=body.encode(), signature=header, secret=WHSEC)[0],
+        deliveries)
 
     assert results == [200] * 12
     assert Reservation.objects.get(pk=r.pk).status == "paid"

@@ -3,9 +3,9 @@ import time
 
 import pytest
 import responses
-from django.db import connection
 
 from billing.models import Customer
+from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory
 from tests.zoho_sync.conftest import API, TOKEN_URL
 from zoho_sync.models import SyncLog
@@ -32,27 +32,13 @@ def test_two_workers_never_sync_the_same_row_at_once(zoho_settings, sleeps):
             in_flight.pop()
         return 201, {}, '{"code": 0, "message": "The customer has been created", "customer": {"customer_id": "C1"}}'
 
-    barrier = threading.Barrier(4)
-    results = []
-
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add(responses.POST, TOKEN_URL, json={"access_token": "t", "expires_in": 3600})
         rsps.add(responses.GET, f"{API}/customers", json={"code": 0, "message": "success", "customers": []})
         rsps.add_callback(responses.POST, f"{API}/customers", callback=slow_create)
-
-        def worker():
-            try:
-                barrier.wait()
-                results.append(entity_sync(entity_type="customer", pk=customer.pk,
-                                           client=ZohoClient(sleep=sleeps)).status)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = run_concurrently(
+            lambda: entity_sync(entity_type="customer", pk=customer.pk, client=ZohoClient(sleep=sleeps)).status,
+            [()] * 4)
         creates = [c for c in rsps.calls if c.request.method == "POST" and c.request.url.startswith(API)]
 
     assert sorted(results) == ["skipped", "skipped", "skipped", "synced"]
