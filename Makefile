@@ -32,13 +32,14 @@ seed: migrate
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py setup_schedules
 
-# Serve the site and run the django-q2 worker beside it; Ctrl-C stops both.
+# Serve the site and run the django-q2 clusters (main and documents) beside it; Ctrl-C stops all three.
 run: seed
 	@echo ""
 	@echo "  Site:  http://$(HOST):$(PORT)/        Admin: http://$(HOST):$(PORT)/admin/"
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
 	  $(RUN_ENV) $(PY) manage.py qcluster & \
+	  $(RUN_ENV) Q_CLUSTER_NAME=documents $(PY) manage.py qcluster & \
 	  $(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	  wait
 
@@ -52,6 +53,7 @@ check: install-dev
 	$(VENV)/bin/ruff check .
 	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py check
+	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py spectacular --fail-on-warn --validate --file /dev/null
 
 browsers:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

@@ -1,4 +1,4 @@
-"""Shared harness for the webhook benchmarks (bench/webhooks.py, bench/webhooks_stripe.py).
+"""Shared harness for the webhook benchmark (bench/webhooks.py, NetCash and Stripe).
 
 `serve()` runs the app under gunicorn on 127.0.0.1 and waits for /health/; `post_batches()` posts
 request batches from separate client processes (this file run as a script, so the load generator

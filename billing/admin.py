@@ -28,6 +28,7 @@ from billing.models import (
     Suspension,
 )
 from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, reason_action
+from circletel.queue import enqueue_document
 from zoho_sync.admin_actions import sync_now
 
 # --- customers ---------------------------------------------------------------------------------------------
@@ -243,13 +244,21 @@ class InvoiceAdmin(admin.ModelAdmin):
     change_list_template = "admin/billing/invoice/change_list.html"
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["pdf_link"]
+        return [f.name for f in self.model._meta.fields] + ["replaced_by_link", "pdf_link"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Replaced by")
+    def replaced_by_link(self, obj):
+        replacement = Invoice.objects.filter(replaces=obj).only("pk", "number").first()
+        if replacement is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:billing_invoice_change", args=[replacement.pk]),
+                           replacement.number)
 
     @admin.display(description="PDF")
     def pdf_link(self, obj):
@@ -290,10 +299,8 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Render PDF again")
     def render_pdfs(self, request, queryset):
-        from django_q.tasks import async_task
-
         ids = list(queryset.values_list("pk", flat=True))
-        async_task("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
+        enqueue_document("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
         self.message_user(request, f"Queued {len(ids)} PDF(s).", messages.SUCCESS)
 
 

@@ -1,6 +1,7 @@
 """Billing demo data: services for the demo customers, activated with pro-rata invoices, a few
-recurring invoices from the run, one pending and one suspended service. Idempotent: a customer
-that already has its demo service (provider order id `DEMO-...`) is left alone.
+recurring invoices from the run (one of them voided and reissued), one pending and one suspended
+service. Idempotent: a customer that already has its demo service (provider order id `DEMO-...`)
+is left alone.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.demo_usage import seed_demo as seed_usage_demo
-from billing.models import Customer, CustomerService, Suspension
+from billing.models import Customer, CustomerService, Invoice, Suspension
 from billing.services.invoice_run import invoice_run
+from billing.services.invoices import invoice_reissue
 from billing.services.lifecycle import service_activate, service_suspend
 from billing.services.orders import orders_import_csv, orders_link_to_customers
 
@@ -63,11 +65,27 @@ def seed_demo(stdout) -> None:
     if created:
         # Bring the activated services up to date: one recurring invoice per period since activation.
         result = invoice_run(run_date=today, triggered_by="demo")
-        stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s).")
+        reissued = _reissue_one()
+        stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s), "
+                     f"{reissued} reissued.")
     else:
         stdout.write("billing: demo services already present.")
     seed_usage_demo(stdout)
     _seed_orders(stdout)
+
+
+def _reissue_one() -> str:
+    """Void and reissue the business customer's latest monthly invoice, as staff do when an invoice
+    must show something else (the admin links the two; ZOHO voids its copy and gets the new one)."""
+    invoice = (Invoice.objects.filter(customer__email__iexact="sipho@dlamini-logistics.example.co.za",
+                                      invoice_type=Invoice.InvoiceType.RECURRING, status=Invoice.Status.UNPAID,
+                                      replaced_by__isnull=True, replaces__isnull=True)
+               .order_by("-period_start").first())
+    if invoice is None:
+        return "none"
+    replacement = invoice_reissue(invoice=invoice, reason="Demo: reissued with the company's VAT number on it",
+                                  actor="demo")
+    return f"{invoice.number} as {replacement.number}"
 
 
 def _seed_orders(stdout) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from circletel.money import format_zar
+
 BILLING_DAYS = (1, 5, 25, 30)
 CENT = Decimal("0.01")
 
@@ -88,12 +90,7 @@ class ProrataExplanation:
 
     def describe(self) -> str:
         """`17/31 days of R 499.00`."""
-        return f"{self.days_charged}/{self.days_in_period} days of {format_rand(self.monthly_price)}"
-
-
-def format_rand(amount: Decimal) -> str:
-    """`R 1,091.50` (thousands separated by commas, two decimals)."""
-    return f"R {amount:,.2f}"
+        return f"{self.days_charged}/{self.days_in_period} days of {format_zar(self.monthly_price)}"
 
 
 def prorata_days(monthly_price: Decimal, days_charged: int, days_in_period: int) -> tuple[Decimal, Decimal]:

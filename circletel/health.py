@@ -1,4 +1,7 @@
-"""`GET /health/`: database and task-broker status; 200 when healthy, 503 otherwise."""
+"""`GET /health/`: database and task-broker status; 200 when healthy, 503 otherwise.
+
+The broker check also reports how many tasks wait in each queue (the main one and the documents
+one), so a stuck or missing worker shows as a growing number."""
 
 import time
 
@@ -11,8 +14,8 @@ from django.views.decorators.http import require_GET
 def _check(fn):
     t0 = time.monotonic()
     try:
-        fn()
-        return {"ok": True, "ms": round((time.monotonic() - t0) * 1000, 1)}  # not money
+        found = fn() or {}
+        return {"ok": True, "ms": round((time.monotonic() - t0) * 1000, 1), **found}  # not money
     except Exception as exc:  # health must report, never raise
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -23,11 +26,18 @@ def _database():
         cursor.fetchone()
 
 
-def _broker():
-    from django_q.brokers import get_broker
+def _broker() -> dict:
+    from django.conf import settings
+    from django_q.conf import Conf
 
-    if not get_broker().ping():
+    from circletel.queue import broker
+
+    if not broker().ping():
         raise RuntimeError("broker did not answer ping")
+    queues = {Conf.CLUSTER_NAME: broker().queue_size()}
+    if settings.Q_DOCUMENTS_QUEUE:
+        queues[settings.Q_DOCUMENTS_QUEUE] = broker(settings.Q_DOCUMENTS_QUEUE).queue_size()
+    return {"queues": queues}
 
 
 @never_cache

@@ -198,6 +198,12 @@ Q_CLUSTER = {
     "label": "Task queue",
     "save_limit": 1000,
 }
+# PDF renders have their own queue and cluster (circletel/queue.py:enqueue_document), started with
+# `Q_CLUSTER_NAME=documents manage.py qcluster`; empty puts them on the main queue.
+Q_DOCUMENTS_QUEUE = env("Q_DOCUMENTS_QUEUE", default="documents")
+# Always present: django-q2 reads it for any Q_CLUSTER_NAME other than the main name.
+Q_CLUSTER["ALT_CLUSTERS"] = ({Q_DOCUMENTS_QUEUE: {"workers": env.int("Q_DOCUMENT_WORKERS", default=1)}}
+                             if Q_DOCUMENTS_QUEUE else {})
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -229,6 +235,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets whose field name ("status", "provider", "kind") is reused by another choice set elsewhere in the
+    # API: name them after their model so the generator does not fall back to hashed names (Status09aEnum ...).
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.PaymentTransaction.Status",
+        "PaymentProviderEnum": "payments.models.PaymentTransaction.Provider",
+        "InvoiceStatusEnum": "billing.models.invoices.Invoice.Status",
+        "SuspensionKindEnum": "billing.models.services.Suspension.Kind",
+    },
 }
 
 # --- Logging: JSON lines in production, readable lines in development ------------------------------------

@@ -48,8 +48,6 @@ NETCASH = {
 SANDBOX_GATEWAY_EXPLICIT = env.bool("SANDBOX_GATEWAY_ENABLED", default=None)
 SANDBOX_GATEWAY_ENABLED = (SANDBOX_GATEWAY_EXPLICIT if SANDBOX_GATEWAY_EXPLICIT is not None
                            else not NETCASH["PAYNOW_SERVICE_KEY"])
-# Apply a Pay Now notify inside the webhook request (true) or in a task queued on commit (false: answer fast).
-NETCASH_WEBHOOK_APPLY_INLINE = env.bool("NETCASH_WEBHOOK_APPLY_INLINE", default=False)
 
 # --- Stripe / PayPal ---------------------------------------------------------------------------------------
 STRIPE = {
@@ -138,3 +136,6 @@ WEBHOOK_HEALTH = {
 # --- Webhook housekeeping ----------------------------------------------------------------------------------
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=180)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=65536)
+# Apply provider events (NetCash, Stripe, PayPal) inside the webhook request (true) or in a task
+# queued on commit (false, the default: the request is one INSERT and answers fast).
+WEBHOOK_APPLY_INLINE = env.bool("WEBHOOK_APPLY_INLINE", default=False)

@@ -20,7 +20,7 @@ class NotificationLogAdmin(admin.ModelAdmin):
     actions = ["resend_failed"]
     fields = ("event", "channel", "recipient", "customer", "status", "attempts", "next_attempt_at", "sent_at",
               "provider_message_id", "idempotency_key", "error", "subject", "body", "html_preview", "context",
-              "created_at")
+              "attachments", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request):

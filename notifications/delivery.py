@@ -25,7 +25,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from circletel.errors import ApplicationError
-from circletel.http import ProviderError
+from circletel.http import ProviderError, RetryableProviderError
+from circletel.queue import enqueue
 from notifications.clients import SendResult
 from notifications.models import NotificationLog
 
@@ -98,11 +99,33 @@ def _send_ops(log: NotificationLog) -> SendResult:
                                   fields=fields if isinstance(fields, dict) else None, kind=kind)
 
 
+def _load_attachments(log: NotificationLog) -> list[tuple[str, bytes, str]]:
+    """Read the row's attachments from the default storage (at every attempt, so a retry sends them too).
+
+    A file that cannot be read is a retryable failure: storage may be briefly unavailable, and after
+    MAX_ATTEMPTS the row is failed with the path in its error, for staff to fix and resend.
+    """
+    from django.core.files.storage import default_storage
+
+    files = []
+    for item in log.attachments or []:
+        path = item.get("path", "")
+        try:
+            with default_storage.open(path, "rb") as fh:
+                data = fh.read()
+        except (OSError, ValueError) as exc:
+            raise RetryableProviderError(f"attachment {path!r} could not be read: {exc}", provider="email")
+        files.append((item.get("filename") or path.rsplit("/", 1)[-1], data,
+                      item.get("mimetype") or "application/octet-stream"))
+    return files
+
+
 def _send_email(log: NotificationLog) -> SendResult:
     from notifications.clients import email
 
     return email.send_email(to=log.recipient, subject=log.subject, text=log.body, html=log.html_body,
-                            reply_to=[settings.COMPANY["email"]] if settings.COMPANY.get("email") else None)
+                            reply_to=[settings.COMPANY["email"]] if settings.COMPANY.get("email") else None,
+                            attachments=_load_attachments(log))
 
 
 SENDERS = {Channel.EMAIL: _send_email, Channel.SMS: _send_sms, Channel.OPS: _send_ops}
@@ -219,8 +242,6 @@ def notification_resend(*, log: NotificationLog, actor: str = "") -> Notificatio
 def enqueue_send(pk: int) -> None:
     """Hand the row to a worker. Never raises: a lost enqueue is picked up by the retry sweep."""
     try:
-        from django_q.tasks import async_task
-
-        async_task("notifications.tasks.send_notification", pk, group="notifications")
+        enqueue("notifications.tasks.send_notification", pk, group="notifications")
     except Exception:
         logger.exception("notification %s: could not enqueue the send; the retry sweep will pick it up", pk)

@@ -63,9 +63,10 @@ EVENTS: dict[str, EventSpec] = {
     # --- Payments --------------------------------------------------------------------------------------
     "payment_received": _c(
         ["customer_name", "amount", "method", "reference", "balance"],
-        "Receipt: amount, payment method, our reference, invoice paid and the balance after payment "
-        "(balance > 0 still owed, < 0 credit).",
-        ["account_number", "invoice_number", "paid_at", "receipt_number"],
+        "The receipt email, sent once the receipt is issued: receipt number, amount, payment method, our "
+        "reference, invoice paid and the balance now (> 0 still owed, < 0 credit); the receipt PDF is "
+        "attached (receipt_attached) or, when it could not be made, linked (receipt_url).",
+        ["account_number", "invoice_number", "paid_at", "receipt_number", "receipt_attached", "receipt_url"],
     ),
     "payment_failed": _c(
         ["customer_name", "amount", "reason"],

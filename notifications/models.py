@@ -40,6 +40,10 @@ class NotificationLog(models.Model):
     body = models.TextField(blank=True, help_text="Plain text (email text part, SMS, ops message).")
     html_body = models.TextField(blank=True, help_text="Email HTML, rendered once at notify time and sent as stored.")
     context = models.JSONField(default=dict, blank=True)
+    attachments = models.JSONField(
+        default=list, blank=True,
+        help_text="Email attachments as [{filename, path, mimetype}]; path is in the default storage, read at send time.",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     provider_message_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)

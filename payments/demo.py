@@ -1,15 +1,33 @@
-"""Demo data for payments (`manage.py seed_demo`): idempotent, only on top of billing's demo invoices."""
+"""Demo data for payments (`manage.py seed_demo`): idempotent, only on top of billing's demo invoices.
+
+On the first three demo customers' oldest invoices: two card payments (sandbox) and one decline;
+then a duplicate card payment by the first customer, refunded in full, and an EFT paid in advance
+by the second, partly refunded. Every completed demo payment gets its receipt (number, PDF, receipt
+email) through `receipt_issue`, before any refund, as in real life. Refunds go through
+`refund_create`: sandbox and NetCash payments are recorded for finance to pay back by hand (no HTTP).
+A second run finds every payment by its reference and every refund on its payment, and changes nothing.
+"""
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from billing.models import Invoice
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
 from payments.services.mandates import mandate_account_reference, mandate_update_status
 from payments.services.methods import payment_method_add_debit_order
 from payments.services.payments import payment_complete, payment_fail
+from payments.services.receipts import RECEIPTED, receipt_issue
+from payments.services.refunds import refund_create
+
+logger = logging.getLogger(__name__)
+ADVANCE = Decimal("1000.00")  # the second customer's EFT paid ahead of their invoices
+ADVANCE_REFUND = Decimal("150.00")  # of which part is paid back at their request
 
 
 def _demo_invoices() -> list[Invoice]:
@@ -42,9 +60,11 @@ def seed_demo(stdout) -> None:
             continue
         reference = f"DEMO-PAY-{invoice.pk}"
         if not PaymentTransaction.objects.filter(reference=reference).exists() and invoice.amount_due > 0:
-            payment_complete(reference=reference, amount=invoice.amount_due, customer=invoice.customer,
-                             method="card", provider="sandbox", invoice=invoice, provider_method="Card")
-            paid += 1
+            paid += _complete_once(reference=reference, amount=invoice.amount_due, customer=invoice.customer,
+                                   method="card", provider="sandbox", invoice=invoice, provider_method="Card")
+    extra = _extra_payments(invoices)
+    receipts = _issue_receipts()  # before the refunds: a receipt shows the payment as it was made
+    refunds = _refunds(invoices)
     methods = 0
     if settings.FIELD_ENCRYPTION_KEYS and invoices:
         customer = invoices[0].customer
@@ -59,5 +79,60 @@ def seed_demo(stdout) -> None:
                     "agreement_reference": reference})
                 mandate_update_status(account_reference=reference, successful=True)
             methods += 1
-    stdout.write(f"payments: {paid} demo payment(s), {declined} declined, {methods} debit-order method(s) "
-                 f"(masked, mandate active).")
+    stdout.write(f"payments: {paid + extra} demo payment(s), {declined} declined, {methods} debit-order method(s) "
+                 f"(masked, mandate active), {receipts} receipt(s) with PDF, {refunds} refund(s) "
+                 f"(full and partial, recorded for manual pay-back).")
+
+
+def _complete_once(*, reference: str, **kwargs) -> int:
+    if PaymentTransaction.objects.filter(reference=reference).exists():
+        return 0
+    payment_complete(reference=reference, **kwargs)
+    return 1
+
+
+def _extra_payments(invoices: list[Invoice]) -> int:
+    """A duplicate card payment by the first customer and an EFT paid in advance by the second."""
+    paid = 0
+    first = invoices[0]
+    if first.payments.filter(reference=f"DEMO-PAY-{first.pk}").exists():
+        paid += _complete_once(reference=f"DEMO-DUP-{first.pk}", amount=first.total, customer=first.customer,
+                               method="card", provider="sandbox", invoice=first, provider_method="Card")
+    if len(invoices) > 1:
+        second = invoices[1]
+        paid += _complete_once(reference=f"DEMO-EFT-{second.pk}", amount=ADVANCE, customer=second.customer,
+                               method="eft", provider="netcash", provider_method="Bank EFT")
+    return paid
+
+
+def _refund_once(*, reference: str, amount: Decimal | None, reason: str) -> int:
+    payment = PaymentTransaction.objects.filter(reference=reference).first()
+    if payment is None or payment.refunds.exists():
+        return 0
+    refund_create(payment=payment, amount=amount, reason=reason, actor="seed_demo")
+    return 1
+
+
+def _refunds(invoices: list[Invoice]) -> int:
+    """The duplicate is refunded in full, part of the advance EFT is paid back."""
+    first, second = invoices[0], invoices[1] if len(invoices) > 1 else None
+    count = _refund_once(reference=f"DEMO-DUP-{first.pk}", amount=None,
+                         reason=f"Duplicate card payment for {first.number}")
+    if second is not None:
+        count += _refund_once(reference=f"DEMO-EFT-{second.pk}", amount=ADVANCE_REFUND,
+                              reason="Part of an advance payment returned at the customer's request")
+    return count
+
+
+def _issue_receipts() -> int:
+    """Receipt, PDF and receipt email for every completed demo payment still without them (the
+    worker's `issue_receipt` task would make them too, later; it then finds them done)."""
+    issued = 0
+    demo = (PaymentTransaction.objects.filter(reference__startswith="DEMO-", status__in=RECEIPTED)
+            .filter(Q(receipt__isnull=True) | Q(receipt__pdf="")))
+    for payment_id in demo.order_by("pk").values_list("pk", flat=True):
+        try:
+            issued += receipt_issue(payment_id=payment_id) is not None
+        except Exception:  # a PDF problem must not stop the demo; the receipt email went out without it
+            logger.exception("demo receipt for payment %s: the PDF could not be rendered", payment_id)
+    return issued

@@ -9,6 +9,8 @@ SCHEDULES = [
                  "every 5 minutes: retry failed webhook events after their backoff, pick up stuck ones"),
     ScheduleSpec("prune_webhook_events", "payments.tasks.prune_webhook_events", "15 3 * * *",
                  "03:15 SAST: delete processed webhook events older than WEBHOOK_RETENTION_DAYS"),
+    ScheduleSpec("issue_missing_receipts", "payments.tasks.issue_missing_receipts", "*/15 * * * *",
+                 "every 15 minutes: receipt, PDF and email for completed payments whose receipt task was lost"),
     ScheduleSpec("prune_idempotency_keys", "payments.tasks.prune_idempotency_keys", "40 * * * *",
                  "hourly at :40: delete API Idempotency-Keys past their 24 h expiry"),
 ]

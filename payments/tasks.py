@@ -94,6 +94,16 @@ def issue_receipt(payment_id: int) -> str | None:  # Payments II: receipt row + 
     return receipt.number if receipt is not None else None
 
 
+def issue_missing_receipts(triggered_by: str = "schedule") -> dict:
+    """Safety net for lost `issue_receipt` enqueues (see `receipts_issue_due`)."""
+    from payments.services.receipts import receipts_issue_due
+
+    with job_run("issue_missing_receipts", triggered_by=triggered_by) as run:
+        counts = receipts_issue_due(run=run)
+        run.details.update(counts)
+    return counts
+
+
 def prune_idempotency_keys(triggered_by: str = "schedule") -> int:  # Payments II
     from payments.services.idempotency import idempotency_keys_prune
 

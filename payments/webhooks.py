@@ -1,8 +1,16 @@
 """The shared webhook pipeline: verify (in the view), record, then apply once.
 
-    event, created = webhook_record(provider="stripe", event_id=..., event_type=..., body=..., headers=...)
-    if created:  # or when reprocessing
-        webhook_process(event=event, handlers=STRIPE_HANDLERS)
+    event, created = webhook_accept(provider="stripe", event_id=..., event_type=..., body=...,
+                                    headers=..., handlers=STRIPE_HANDLERS)
+    answer = webhook_answer(event, created)   # "queued" | "duplicate" | the applied status
+
+`webhook_accept` is what every provider's view calls once the delivery is authenticated (NetCash
+Pay Now, Stripe, PayPal). By default (`WEBHOOK_APPLY_INLINE=false`) it costs the request one INSERT:
+the apply step runs in the task `payments.tasks.process_webhook_event`, queued on commit; if that
+enqueue is lost (broker down), the reprocess schedule applies the event later (pending > 2 minutes).
+With `apply_inline=True` (the sandbox gateways and return pages, whose next page must show the
+result, or the setting on) it is applied before answering, and a redelivery of an event still
+pending is applied too; the row claim keeps it once either way.
 
 `webhook_record` commits the raw event on its own (unique on provider + event id: a redelivery
 returns the existing row with created=False; with `fetch_existing=False` it returns (None, False)
@@ -19,10 +27,12 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from circletel.queue import enqueue
 from payments.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -45,11 +55,16 @@ def safe_headers(headers: Mapping[str, str]) -> dict:
     return {k: v for k, v in headers.items() if k.lower() in _HEADER_ALLOWLIST}
 
 
+def _event_row(*, provider: str, event_id: str, event_type: str, body: str,
+               headers: Mapping[str, str] | None) -> dict:
+    return {"provider": provider, "event_id": event_id[:200], "event_type": event_type[:100], "body": body,
+            "headers": safe_headers(headers or {})}
+
+
 def webhook_record(*, provider: str, event_id: str, event_type: str, body: str,
                    headers: Mapping[str, str] | None = None,
                    fetch_existing: bool = True) -> tuple[WebhookEvent | None, bool]:
-    fields = {"provider": provider, "event_id": event_id[:200], "event_type": event_type[:100], "body": body,
-              "headers": safe_headers(headers or {})}
+    fields = _event_row(provider=provider, event_id=event_id, event_type=event_type, body=body, headers=headers)
     try:
         if transaction.get_connection().in_atomic_block:
             with transaction.atomic():  # a savepoint: a duplicate must not break the caller's transaction
@@ -62,6 +77,75 @@ def webhook_record(*, provider: str, event_id: str, event_type: str, body: str,
         if not fetch_existing:
             return None, False
         return WebhookEvent.objects.get(provider=provider, event_id=event_id[:200]), False
+
+
+def _record_and_enqueue(**fields) -> tuple[WebhookEvent | None, bool]:
+    """ORM broker, autocommit: the event row and its queue row in one transaction (one commit)."""
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(**_event_row(**fields))
+            webhook_enqueue(event.pk)
+        return event, True
+    except IntegrityError:
+        if WebhookEvent.objects.filter(provider=fields["provider"], event_id=fields["event_id"][:200]).exists():
+            return None, False  # a redelivery
+        raise
+
+
+def webhook_accept(*, provider: str, event_id: str, event_type: str, body: str, handlers: Mapping[str, Handler],
+                   headers: Mapping[str, str] | None = None,
+                   apply_inline: bool | None = None) -> tuple[WebhookEvent | None, bool]:
+    """Record an authenticated delivery, then apply it now or queue the apply step on commit.
+
+    Returns (event, created). A queued-mode duplicate returns (None, False): nothing is read back.
+    `apply_inline=None` follows the WEBHOOK_APPLY_INLINE setting.
+    """
+    if apply_inline is None:
+        apply_inline = settings.WEBHOOK_APPLY_INLINE
+    fields = {"provider": provider, "event_id": event_id, "event_type": event_type, "body": body, "headers": headers}
+    if not apply_inline and _enqueue_with_the_event():
+        return _record_and_enqueue(**fields)
+    event, created = webhook_record(**fields, fetch_existing=apply_inline)
+    if apply_inline:
+        if created or event.status == WebhookEvent.Status.PENDING:
+            event = webhook_process(event=event, handlers=handlers)
+    elif created:
+        event_pk = event.pk
+        # robust: a broker outage must not turn the provider's 200 into a 500; the sweep applies it later.
+        transaction.on_commit(lambda: webhook_enqueue(event_pk), robust=True)
+    return event, created
+
+
+def _enqueue_with_the_event() -> bool:
+    """With django-q2's ORM broker the queue row can join the event's transaction: one commit
+    instead of two, and the task can never be lost between them (a worker only sees committed
+    rows). Any other broker (Redis) could hand the task out before the commit, so it is queued on
+    commit; so is sync mode (tests), which would run the task inside the request."""
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and not Conf.SYNC and not transaction.get_connection().in_atomic_block
+
+
+def webhook_enqueue(event_pk: int) -> None:
+    """Queue the apply step for a stored event (call after commit)."""
+    # save=False: a successful run keeps no django-q Task row (the event row records the outcome);
+    # a failed one is still saved by django-q.
+    enqueue("payments.tasks.process_webhook_event", event_pk, save=False, group="webhooks")
+
+
+def webhook_answer(event: WebhookEvent | None, created: bool) -> str:
+    """The word a webhook answers with: duplicate, queued, or the status the inline apply reached."""
+    if not created:
+        return "duplicate"
+    return "queued" if event.status == WebhookEvent.Status.PENDING else event.status
+
+
+def webhook_answer_json(event: WebhookEvent | None, created: bool) -> dict:
+    """The JSON body of a Stripe/PayPal webhook answer (a fetched duplicate also says how it ended)."""
+    answer = {"status": webhook_answer(event, created)}
+    if not created and event is not None:
+        answer["event_status"] = event.status
+    return answer
 
 
 def _backoff(attempts: int) -> timedelta:

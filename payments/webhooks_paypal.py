@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from circletel.http import ProviderError
 from payments.clients import paypal as paypal_client
 from payments.models import WebhookEvent
-from payments.webhooks import Handler, IgnoreEvent, webhook_process, webhook_record
+from payments.webhooks import Handler, IgnoreEvent, webhook_accept, webhook_answer_json
 
 logger = logging.getLogger(__name__)
 
@@ -138,20 +138,20 @@ PAYPAL_HANDLERS: dict[str, Handler] = {
 }
 
 
-def paypal_event_receive(*, body: str, headers: dict | None = None) -> tuple[int, dict]:
-    """Record and apply an already-verified event. Returns (HTTP status, JSON body)."""
+def paypal_event_receive(*, body: str, headers: dict | None = None,
+                         apply_inline: bool | None = None) -> tuple[int, dict]:
+    """Record and apply (or queue) an already-verified event. Returns (HTTP status, JSON body).
+    `apply_inline=None` follows WEBHOOK_APPLY_INLINE; the reservation sandbox passes True."""
     try:
         parsed = json.loads(body)
     except ValueError:
         return 400, {"message": "invalid payload", "extra": {}}
     if not isinstance(parsed, dict) or not parsed.get("id") or not parsed.get("event_type"):
         return 400, {"message": "not a PayPal event", "extra": {}}
-    record, created = webhook_record(provider=PROVIDER, event_id=parsed["id"], event_type=parsed["event_type"],
-                                     body=body, headers=headers or {})
-    if not created:
-        return 200, {"status": "duplicate", "event_status": record.status}
-    record = webhook_process(event=record, handlers=PAYPAL_HANDLERS)
-    return 200, {"status": record.status}
+    event, created = webhook_accept(provider=PROVIDER, event_id=str(parsed["id"]),
+                                    event_type=str(parsed["event_type"]), body=body, headers=headers or {},
+                                    handlers=PAYPAL_HANDLERS, apply_inline=apply_inline)
+    return 200, webhook_answer_json(event, created)
 
 
 @csrf_exempt

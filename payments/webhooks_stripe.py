@@ -1,7 +1,9 @@
-"""`POST /api/webhooks/stripe`: verify, record, dispatch through `STRIPE_HANDLERS`.
+"""`POST /api/webhooks/stripe`: verify, record, then apply through `STRIPE_HANDLERS` in a task.
 
 Verification uses the SDK (`stripe.Webhook.construct_event`, tolerance 300 s) with the configured
 endpoint secret; with no secret configured the endpoint refuses everything (503, fail closed).
+A verified event is recorded and answered `{"status": "queued"}`; the task
+`payments.tasks.process_webhook_event` applies it after commit (see `payments.webhooks.webhook_accept`).
 Adding an event type: `STRIPE_HANDLERS["payment_intent.succeeded"] = handler` (or the
 `stripe_handler` decorator); a handler takes the stored WebhookEvent, runs inside the processing
 transaction, must be idempotent by state, and may raise `IgnoreEvent(reason)`.
@@ -22,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments.models import WebhookEvent
-from payments.webhooks import Handler, IgnoreEvent, webhook_process, webhook_record
+from payments.webhooks import Handler, IgnoreEvent, webhook_accept, webhook_answer_json
 
 logger = logging.getLogger(__name__)
 
@@ -109,23 +111,34 @@ def _charge_refunded(event: WebhookEvent) -> None:
     stripe_charge_refunded(charge=event_object(event))
 
 
-def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str,
-                           headers: dict | None = None) -> tuple[int, dict]:
-    """Verify and apply one delivery. Returns (HTTP status, JSON body). Used by the view and the sandbox."""
+def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str, headers: dict | None = None,
+                           apply_inline: bool | None = None) -> tuple[int, dict]:
+    """Verify, record and apply (or queue) one delivery. Returns (HTTP status, JSON body).
+
+    Used by the view (`apply_inline=None`: the WEBHOOK_APPLY_INLINE setting, queued by default) and
+    by the reservation sandbox (`apply_inline=True`: its next page shows the result). The signature
+    is checked with the SDK (`stripe.WebhookSignature.verify_header`, what `construct_event` calls)
+    before the body is parsed; building the SDK's Event object is skipped: handlers read the stored
+    JSON anyway.
+    """
     try:
-        parsed = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS).to_dict()
+        text = body.decode("utf-8")
+        stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         return 400, {"message": "invalid Stripe signature", "extra": {}}
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return 400, {"message": "invalid payload", "extra": {}}
-    if not parsed.get("id") or not parsed.get("type"):
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return 400, {"message": "invalid payload", "extra": {}}
+    if not isinstance(parsed, dict) or not parsed.get("id") or not parsed.get("type") or (
+            parsed.get("object") != "event"):
         return 400, {"message": "not a Stripe event", "extra": {}}
-    record, created = webhook_record(provider=PROVIDER, event_id=parsed["id"], event_type=parsed["type"],
-                                     body=body.decode("utf-8"), headers=headers or {})
-    if not created:
-        return 200, {"status": "duplicate", "event_status": record.status}
-    record = webhook_process(event=record, handlers=STRIPE_HANDLERS)
-    return 200, {"status": record.status}
+    event, created = webhook_accept(provider=PROVIDER, event_id=str(parsed["id"]), event_type=str(parsed["type"]),
+                                    body=text, headers=headers or {}, handlers=STRIPE_HANDLERS,
+                                    apply_inline=apply_inline)
+    return 200, webhook_answer_json(event, created)
 
 
 @csrf_exempt

@@ -1,5 +1,7 @@
 """Suite-wide fixtures: no network except 127.0.0.1, PostgreSQL-only tests skip on SQLite."""
 
+import itertools
+import os
 import socket
 
 import pytest
@@ -52,6 +54,39 @@ def queued(monkeypatch):
 
     monkeypatch.setattr("django_q.tasks.async_task", fake_async_task)
     return calls
+
+
+@pytest.fixture
+def tasks_run_inline(monkeypatch):
+    """django-q2 runs queued tasks inline (it reads its config at import, so patch Conf). The
+    webhooks queue their apply step on commit: helpers that post inside
+    `captureOnCommitCallbacks(execute=True)` (or transactional tests, at commit) see the event
+    applied before the test looks, as a worker would right after."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_task_broker():
+    """`circletel.queue` keeps one broker per process; a test that patches the broker must not leak it."""
+    yield
+    from circletel import queue
+
+    queue.reset()
+
+
+_cache_namespaces = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Each test starts with an empty cache without flushing a shared one. In CI the cache is Redis,
+    shared with the other xdist workers and any other run on the machine, where `cache.clear()`
+    would empty it under them; a key prefix per test (changing CACHES resets Django's cache
+    handler, in every thread) isolates rate-limit counters and provider tokens instead."""
+    default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{os.getpid()}-{next(_cache_namespaces)}"}
+    settings.CACHES = {**settings.CACHES, "default": default}
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -137,14 +137,15 @@ def customer_invoices(*, customer: Customer, status: str | None = None):
 def customer_invoice(*, customer: Customer, invoice_id) -> Invoice:
     try:
         return (Invoice.objects.select_related("service", "customer")
-                .prefetch_related("lines", "payments").get(customer_id=customer.pk, pk=invoice_id))
+                .prefetch_related("lines", Prefetch("payments", PaymentTransaction.objects.select_related("receipt")))
+                .get(customer_id=customer.pk, pk=invoice_id))
     except (Invoice.DoesNotExist, ValueError, TypeError):
         raise Http404("No such invoice.")
 
 
 def customer_payments(*, customer: Customer, status: str | None = None, method: str | None = None,
                       date_from: date | None = None, date_to: date | None = None):
-    qs = PaymentTransaction.objects.filter(customer_id=customer.pk).select_related("invoice")
+    qs = PaymentTransaction.objects.filter(customer_id=customer.pk).select_related("invoice", "receipt")
     if status:
         qs = qs.filter(status=status)
     if method:
@@ -257,7 +258,7 @@ def dashboard_summary(*, customer: Customer, today: date | None = None, recent: 
     recent_invoices = list(Invoice.objects.filter(customer_id=customer.pk)
                            .order_by("-issue_date", "-pk")[:recent])                  # 4
     recent_payments = list(PaymentTransaction.objects.filter(customer_id=customer.pk)
-                           .select_related("invoice").order_by("-created_at", "-pk")[:recent])  # 5
+                           .select_related("invoice", "receipt").order_by("-created_at", "-pk")[:recent])  # 5
     account = getattr(customer, "billing_account", None)
     live_cards = [c for c in cards if c.service.status != CustomerService.Status.CANCELLED]
     return Summary(

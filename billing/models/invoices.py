@@ -63,6 +63,8 @@ class Invoice(ZohoSyncMixin):
     pre_due_reminder_sent_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
+    replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",
+                                    help_text="The void invoice this one was issued to replace.")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +97,15 @@ class Invoice(ZohoSyncMixin):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_subscription_invoice(self) -> bool:
+        """ZOHO makes this invoice itself from the subscription (we link to it, never create it).
+
+        True for a monthly invoice from the invoice run. A replacement for a voided monthly invoice
+        is not: ZOHO's invoice for that period was voided with the original, so ZOHO gets ours as
+        an invoice of its own, like every other type."""
+        return self.invoice_type == self.InvoiceType.RECURRING and self.replaces_id is None
 
 
 class InvoiceLine(models.Model):

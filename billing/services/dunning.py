@@ -166,13 +166,16 @@ def overdue_amount(*, customer: Customer, today: date | None = None) -> Decimal:
 def customer_payment_received(*, customer: Customer, today: date | None = None) -> list[CustomerService]:
     """Called by payments after allocating a payment: reactivate non-payment suspensions when nothing is overdue."""
     today = today or timezone.localdate()
-    if overdue_amount(customer=customer, today=today) > 0:
-        return []
-    reactivated = []
     suspended = CustomerService.objects.filter(
         customer=customer, status=CustomerService.Status.SUSPENDED,
         suspensions__reactivated_on__isnull=True, suspensions__kind=Suspension.Kind.NON_PAYMENT).distinct()
-    for service in suspended.order_by("pk"):
+    suspended = list(suspended.order_by("pk"))
+    if not suspended:  # the usual case: one query, and no overdue sum to compute
+        return []
+    if overdue_amount(customer=customer, today=today) > 0:
+        return []
+    reactivated = []
+    for service in suspended:
         try:
             service_reactivate(service=service, on=today,
                                reason="Payment received: the overdue balance is paid in full (automatic reactivation).")

@@ -35,6 +35,7 @@ from billing.services.invoices import (
 )
 from circletel.jobs import job_run
 from circletel.models import JobRun
+from circletel.queue import enqueue, enqueue_document
 from circletel.sequences import next_values
 
 JOB_NAME = "generate_invoices"
@@ -190,10 +191,8 @@ def _set_next_billing_dates(dates: dict[int, date]) -> None:
 
 
 def _queue_followups(ids: list[int]) -> None:
-    from django_q.tasks import async_task
-
-    async_task("billing.tasks.notify_invoices_issued", ids, group="billing")
-    async_task("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
+    enqueue("billing.tasks.notify_invoices_issued", ids, group="billing")
+    enqueue_document("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
 
 
 def _claim(run_date: date, limit: int, exclude: set[int]) -> list[CustomerService]:
@@ -289,9 +288,7 @@ def _dry_run(run_date: date, result: RunResult, batch_size: int) -> None:
 def invoice_run_start(*, triggered_by: str, run_date: date | None = None) -> JobRun:
     """Create the JobRun row now and start the run as a django-q2 task; returns the row (for its id)."""
     record = JobRun.objects.create(job_name=JOB_NAME, started_at=timezone.now(), triggered_by=triggered_by)
-    from django_q.tasks import async_task
-
     args = (run_date.isoformat() if run_date else None, False, triggered_by, record.pk)
     # After commit, so a worker never looks for a JobRun row it cannot see yet.
-    transaction.on_commit(lambda: async_task("billing.tasks.run_invoice_run", *args, group="billing"))
+    transaction.on_commit(lambda: enqueue("billing.tasks.run_invoice_run", *args, group="billing"))
     return record

@@ -24,13 +24,10 @@ from billing.proration import ProrataExplanation, explain_prorata, money, prorat
 from billing.services.ledger import invoice_apply_payment, invoice_lock, ledger_post
 from billing.vat import vat_breakdown
 from circletel.errors import ApplicationError
+from circletel.queue import enqueue_document
 from circletel.sequences import format_number, next_values
 
 ZERO = Decimal("0.00")
-# Invoice types ZOHO gets from us (issue 6: installation, pro_rata, equipment, adjustment); recurring
-# invoices are ZOHO's own and are linked by the sync's sweep.
-MANUAL_TYPES = (Invoice.InvoiceType.INSTALLATION, Invoice.InvoiceType.PRO_RATA, Invoice.InvoiceType.EQUIPMENT,
-                Invoice.InvoiceType.ADJUSTMENT)
 
 
 class InvoiceError(ApplicationError):
@@ -134,8 +131,10 @@ def invoice_number(issue_date: date, value: int) -> str:
 def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpec],
                    service: CustomerService | None = None, issue_date: date | None = None,
                    period_start: date | None = None, period_end: date | None = None, notes: str = "",
-                   created_by: str = "system") -> Invoice:
-    """Issue one invoice: number, lines, VAT, due date, ledger entry, notification and PDF after commit."""
+                   created_by: str = "system", replaces: Invoice | None = None) -> Invoice:
+    """Issue one invoice: number, lines, VAT, due date, ledger entry, notification and PDF after commit.
+
+    `replaces` is the void invoice this one reissues (see `invoice_reissue`)."""
     if invoice_type not in Invoice.InvoiceType.values:
         raise InvoiceError("Unknown invoice type.", {"invoice_type": invoice_type})
     if not lines:
@@ -145,6 +144,9 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
             raise InvoiceError("Line amounts are non-negative Rands and cents.", {"line": line.description})
     if service is not None and service.customer_id != customer.pk:
         raise InvoiceError("The service belongs to another customer.")
+    if replaces is not None and not Invoice.objects.filter(pk=replaces.pk, customer=customer,
+                                                           status=Invoice.Status.VOID).exists():
+        raise InvoiceError("Only a void invoice of the same customer can be replaced.", {"replaces": replaces.number})
     issue_date = issue_date or timezone.localdate()
     inclusive = prices_include_vat_for(customer)
     totals = invoice_totals(lines, prices_include_vat=inclusive)
@@ -158,16 +160,18 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
                                   period_start=period_start),
             period_start=period_start, period_end=period_end, prices_include_vat=inclusive,
             subtotal=totals.subtotal, vat_amount=totals.vat_amount, total=totals.total, notes=notes,
+            replaces=replaces,
         )
         InvoiceLine.objects.bulk_create([line.to_model(invoice, i) for i, line in enumerate(lines)])
         ledger_post(customer=customer, entry_type=LedgerEntry.EntryType.INVOICE, amount=invoice.total,
                     reference=f"invoice:{invoice.pk}", description=f"Invoice {number}", effective_date=issue_date,
                     invoice=invoice, created_by=created_by)
         _notify_issued(invoice)
-        if invoice_type in MANUAL_TYPES:
+        if not invoice.is_subscription_invoice:
+            # ZOHO gets its own copy now; a monthly invoice waits for ZOHO's and the sweep links it.
             _zoho_enqueue(invoice)
         pk = invoice.pk
-        transaction.on_commit(lambda: _async("billing.tasks.render_invoice_pdf", pk))
+        transaction.on_commit(lambda: enqueue_document("billing.tasks.render_invoice_pdf", pk, group="billing-pdf"))
     return invoice
 
 
@@ -192,8 +196,9 @@ def invoice_void(*, invoice: Invoice, reason: str, actor: str = "system") -> Inv
             ledger_post(customer=locked.customer, entry_type=LedgerEntry.EntryType.VOID, amount=-outstanding,
                         reference=f"void:{locked.pk}", description=f"Void {locked.number}: {reason}",
                         invoice=locked, created_by=actor)
-        if locked.invoice_type in MANUAL_TYPES:
-            _zoho_enqueue(locked)
+        # Every void reaches ZOHO: ours voids the invoice we created, or ZOHO's own subscription
+        # invoice for a monthly one (linked first if the sweep had not linked it yet).
+        _zoho_enqueue(locked)
     return locked
 
 
@@ -209,7 +214,7 @@ def invoice_reissue(*, invoice: Invoice, reason: str, lines: list[LineSpec] | No
                      for x in voided.lines.all()]
         return invoice_create(customer=voided.customer, invoice_type=voided.invoice_type, lines=lines,
                               service=voided.service, period_start=voided.period_start, period_end=voided.period_end,
-                              notes=f"Replaces {voided.number}: {reason}", created_by=actor)
+                              notes=f"Replaces {voided.number}: {reason}", created_by=actor, replaces=voided)
 
 
 def credited_total(invoice: Invoice) -> Decimal:
@@ -290,9 +295,3 @@ def _zoho_enqueue(entity) -> None:
     from zoho_sync.services.outbox import enqueue_sync
 
     enqueue_sync(entity=entity)
-
-
-def _async(func: str, *args) -> None:
-    from django_q.tasks import async_task
-
-    async_task(func, *args, group="billing")

@@ -13,7 +13,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import Invoice
-from billing.proration import format_rand
 
 
 def invoice_pdf_context(invoice: Invoice) -> dict:
@@ -21,7 +20,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     credited = sum((n.total for n in invoice.credit_notes.all()), start=invoice.total * 0)
     return {
         "invoice": invoice, "customer": invoice.customer, "lines": lines, "company": settings.COMPANY,
-        "rand": format_rand, "payment_reference": invoice.number, "credited": credited,
+        "payment_reference": invoice.number, "credited": credited,
         "amount_due": invoice.total - invoice.amount_paid,
         "tax_label": "Prices include VAT" if invoice.prices_include_vat else "Prices exclude VAT",
     }

@@ -1,10 +1,10 @@
-"""Dashboard filters: `zar` (the one money format, from notifications.templatetags.money) and `gb`."""
+"""Dashboard filters: `zar` (the one money format, circletel.money) and `gb`."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
-from notifications.templatetags.money import format_zar
+from circletel.money import format_zar
 
 register = template.Library()
 

@@ -2,7 +2,8 @@
 
 Console in development, locmem in tests, any django-anymail backend in production
 (`anymail.backends.resend.EmailBackend` + `RESEND_API_KEY`) without a code change. The message
-carries the text and HTML alternatives; anymail's message id is returned when the backend sets one.
+carries the text and HTML alternatives and any attachments; anymail's message id is returned when
+the backend sets one.
 
 Errors: anymail API errors with 429 / 5xx / no status (network) and SMTP / socket errors are
 retryable; other 4xx, refused recipients and invalid messages are permanent.
@@ -11,6 +12,7 @@ retryable; other 4xx, refused recipients and invalid messages are permanent.
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -38,13 +40,18 @@ def _anymail_error(exc):
 
 
 def send_email(*, to: str, subject: str, text: str, html: str = "", from_email: str | None = None,
-               reply_to: list[str] | None = None) -> SendResult:
+               reply_to: list[str] | None = None,
+               attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendResult:
+    """Send one message; `attachments` are (filename, bytes, mimetype). Resend drops an attachment
+    whose file name extension does not match its type, so callers name files accordingly."""
     from anymail.exceptions import AnymailError
 
     message = EmailMultiAlternatives(subject=subject, body=text, from_email=from_email or settings.DEFAULT_FROM_EMAIL,
                                      to=[to], reply_to=reply_to)
     if html:
         message.attach_alternative(html, "text/html")
+    for filename, content, mimetype in attachments:
+        message.attach(filename, content, mimetype)
     try:
         message.send(fail_silently=False)
     except AnymailError as exc:

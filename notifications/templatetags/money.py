@@ -8,50 +8,12 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 from django import template
 
+from circletel.money import format_zar, payment_method_words, to_decimal
+
 register = template.Library()
-
-CENTS = Decimal("0.01")
-
-PAYMENT_METHOD_WORDS = {
-    "card": "card",
-    "debit_order": "debit order",
-    "eft": "EFT (bank transfer)",
-    "instant_eft": "instant EFT",
-    "stripe": "card (Stripe)",
-    "paypal": "PayPal",
-    "cash": "cash",
-    "credit_note": "credit note",
-}
-
-
-def to_decimal(value) -> Decimal | None:
-    """Decimal from a Decimal, int or numeric string (as stored in a JSON context); None if not a number."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(str(value))  # not money on our side; a caller's float is taken at face value
-    try:
-        return Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def format_zar(value) -> str:
-    """"R 1,234.50": ZAR, two places, half-up, comma thousands; negative as "-R 20.00"."""
-    amount = to_decimal(value)
-    if amount is None or not amount.is_finite():
-        return "" if value in (None, "") else str(value)
-    amount = amount.quantize(CENTS, rounding=ROUND_HALF_UP)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}R {abs(amount):,.2f}"
+__all__ = ["format_zar", "payment_method_words", "to_decimal", "register"]
 
 
 @register.filter(name="zar")
@@ -68,10 +30,7 @@ def absolute(value):
 @register.filter(name="payment_method")
 def payment_method(value) -> str:
     """A payment method code in words ("debit_order" -> "debit order")."""
-    if value in (None, ""):
-        return ""
-    key = str(value).strip().lower()
-    return PAYMENT_METHOD_WORDS.get(key, key.replace("_", " "))
+    return payment_method_words(value)
 
 
 @register.filter(name="sign")

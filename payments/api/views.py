@@ -13,6 +13,7 @@ from circletel.errors import ApplicationError
 from payments.errors import NotifyRejected
 from payments.models import WebhookEvent
 from payments.services.netcash_paynow import parse_form, paynow_notify_receive
+from payments.webhooks import webhook_answer
 
 logger = logging.getLogger("payments.webhooks.netcash")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -25,7 +26,7 @@ def _reject(status: int, message: str, extra: dict | None = None) -> JsonRespons
 def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | None = None,
                             apply_inline: bool | None = None) -> HttpResponse:
     """Everything the webhook does after reading the socket (the sandbox gateway and the return page
-    call this too, with `apply_inline=True`). `None` follows NETCASH_WEBHOOK_APPLY_INLINE: off, the
+    call this too, with `apply_inline=True`). `None` follows WEBHOOK_APPLY_INLINE: off, the
     payment is applied by a task queued on commit and the answer is "OK queued"."""
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         logger.warning("netcash notify rejected: body too large (%s bytes)", len(body))
@@ -40,17 +41,13 @@ def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | N
         logger.warning("netcash notify rejected: malformed body")
         return _reject(400, "Malformed form body.")
     try:
-        event, created = paynow_notify_receive(
-            fields=fields, body=text, headers=headers or {},
-            apply_inline=settings.NETCASH_WEBHOOK_APPLY_INLINE if apply_inline is None else apply_inline)
+        event, created = paynow_notify_receive(fields=fields, body=text, headers=headers or {},
+                                               apply_inline=apply_inline)
     except NotifyRejected as exc:
         logger.warning("netcash notify rejected (%s): %s reference=%s", exc.status_code, exc.message,
                        (fields.get("Reference") or "")[:64])
         return _reject(exc.status_code, exc.message, exc.extra)
-    if not created:
-        status = "duplicate"
-    else:
-        status = "queued" if event.status == WebhookEvent.Status.PENDING else event.status
+    status = webhook_answer(event, created)
     if created and event.status == WebhookEvent.Status.FAILED:
         # Stored and retried by the reprocess schedule; NetCash still gets its 200.
         logger.error("netcash notify %s stored but failed: %s", event.event_id, event.error[:200])

@@ -12,7 +12,6 @@ so two payments for the same customer serialise instead of deadlocking.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from decimal import Decimal
 
@@ -86,21 +85,12 @@ def payment_allocate(*, payment: PaymentTransaction, locked_invoices: dict[int, 
 def _payment_received_hook(customer_id: int, customer=None) -> None:
     """Tell dunning a payment landed (reactivates non-payment suspensions), after our commit.
 
-    Runs after commit so a dunning problem can never undo a received payment. Uses the billing
-    developer's `billing.services.dunning.customer_payment_received(customer=...)` when it exists.
+    Runs after commit so a dunning problem can never undo a received payment.
     """
-    try:
-        dunning = importlib.import_module("billing.services.dunning")
-    except ModuleNotFoundError:
-        logger.info("billing.services.dunning not available; no suspension check for customer %s", customer_id)
-        return
-    hook = getattr(dunning, "customer_payment_received", None)
-    if hook is None:
-        logger.info("dunning.customer_payment_received not available; skipped for customer %s", customer_id)
-        return
     from billing.models import Customer
+    from billing.services.dunning import customer_payment_received
 
     try:
-        hook(customer=customer if customer is not None else Customer.objects.get(pk=customer_id))
+        customer_payment_received(customer=customer if customer is not None else Customer.objects.get(pk=customer_id))
     except Exception:  # the payment stands; dunning's own reprocessing catches up
         logger.exception("customer_payment_received failed for customer %s", customer_id)

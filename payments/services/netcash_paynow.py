@@ -6,15 +6,13 @@
    amount) in Extra3 must verify (constant-time); the amount must match what we signed; the
    reference must name one of our invoices (or a registered prefix such as deposits).
    Anything else raises `NotifyRejected` (4xx) and nothing is stored.
-2. `webhook_record` under (netcash, "<RequestTrace>:<Reference>"): a redelivery is a no-op.
-3. Apply: `webhook_process` with the handler for the outcome (accepted / pending / declined),
-   which completes, records pending or fails the payment inside one transaction (payments service).
-   - deferred (the webhook's default, `NETCASH_WEBHOOK_APPLY_INLINE=false`): the view answers
-     after the one INSERT; the task `payments.tasks.process_webhook_event` is queued on commit.
-     If that enqueue is lost, the reprocess schedule picks the event up (pending > 2 minutes).
-   - inline (`apply_inline=True`: the sandbox gateway, the customer's return page, or the setting
-     on): applied before answering, so the result page shows the payment at once. A redelivery of
-     an event still pending (its task not run yet) is applied here too; the row claim keeps it once.
+2. `webhook_accept` (payments/webhooks.py) records it under (netcash, "<RequestTrace>:<Reference>")
+   (a redelivery is a no-op) and applies it with the handler for the outcome (accepted / pending /
+   declined), which completes, records pending or fails the payment in one transaction:
+   - deferred (the webhook's default, `WEBHOOK_APPLY_INLINE=false`): the view answers after the one
+     INSERT; the task `payments.tasks.process_webhook_event` is queued on commit.
+   - inline (`apply_inline=True`: the sandbox gateway and the customer's return page): applied
+     before answering, so the result page shows the payment at once.
    The handler re-authenticates the stored body, so what is applied is exactly what was verified.
 """
 
@@ -24,8 +22,6 @@ import logging
 from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import parse_qsl
-
-from django.db import transaction
 
 from billing.models import Invoice
 from payments.clients import netcash
@@ -38,7 +34,7 @@ from payments.services.references import (
     invoice_number_from_reference,
     register_reference_handler,
 )
-from payments.webhooks import webhook_process, webhook_record
+from payments.webhooks import webhook_accept
 
 logger = logging.getLogger(__name__)
 PROVIDER = "netcash"
@@ -101,32 +97,15 @@ def paynow_notify_authenticate(*, fields: Mapping[str, str], validate_target: bo
 
 
 def paynow_notify_receive(*, fields: Mapping[str, str], body: str, headers: Mapping[str, str] | None = None,
-                          apply_inline: bool = False) -> tuple[WebhookEvent | None, bool]:
-    """Authenticate and record one notify; apply it now (`apply_inline`) or queue it on commit.
+                          apply_inline: bool | None = None) -> tuple[WebhookEvent | None, bool]:
+    """Authenticate and record one notify; apply it now or queue it on commit (`webhook_accept`).
 
-    Returns (event, created). A deferred duplicate returns (None, False): nothing was read back.
+    Returns (event, created). A queued-mode duplicate returns (None, False): nothing was read back.
     """
     notify = paynow_notify_authenticate(fields=fields)
-    event, created = webhook_record(provider=PROVIDER, event_id=f"{notify.request_trace}:{notify.reference}",
-                                    event_type=f"paynow.{notify.kind}", body=body, headers=headers or {},
-                                    fetch_existing=apply_inline)
-    if apply_inline:
-        if created or event.status == WebhookEvent.Status.PENDING:
-            event = webhook_process(event=event, handlers=PAYNOW_HANDLERS)
-    elif created:
-        event_pk = event.pk
-        # robust: a broker outage must not turn NetCash's 200 into a 500; the sweep applies it later.
-        transaction.on_commit(lambda: paynow_event_enqueue(event_pk), robust=True)
-    return event, created
-
-
-def paynow_event_enqueue(event_pk: int) -> None:
-    """Queue the apply step for a stored notify (call after commit)."""
-    from django_q.tasks import async_task
-
-    # save=False: a successful run keeps no django-q Task row (the event row records the outcome);
-    # a failed one is still saved by django-q.
-    async_task("payments.tasks.process_webhook_event", event_pk, save=False, group="webhooks")
+    return webhook_accept(provider=PROVIDER, event_id=f"{notify.request_trace}:{notify.reference}",
+                          event_type=f"paynow.{notify.kind}", body=body, headers=headers or {},
+                          handlers=PAYNOW_HANDLERS, apply_inline=apply_inline)
 
 
 def _notify_from_event(event: WebhookEvent) -> netcash.PayNowNotify:

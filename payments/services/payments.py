@@ -2,8 +2,8 @@
 
 Every function is idempotent by state and runs in one transaction:
 - `payment_complete`: pending/failed/new -> completed; allocates (ledger `payment:{pk}` once),
-  queues the receipt (`payment_received:{pk}`) and the ZOHO sync. A completed payment never
-  moves back.
+  queues the ZOHO sync and, after commit, the receipt task (receipt number, PDF and the receipt
+  email `payment_received:{pk}` with the PDF attached). A completed payment never moves back.
 - `payment_fail`: new/pending -> failed with the reason, notifies `payment_failed`. A decline for
   an already completed reference does not reverse it: the payment is flagged `needs_review`.
 - `payment_record_pending`: new -> pending (bank EFT, retail, debit orders awaiting settlement).
@@ -22,7 +22,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import BillingAccount, Customer, Invoice, LedgerEntry
+from billing.models import Customer, Invoice, LedgerEntry
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from notifications.services import notify, notify_ops
 from payments.errors import PaymentError
@@ -34,27 +34,15 @@ logger = logging.getLogger(__name__)
 Status = PaymentTransaction.Status
 CENT = Decimal("0.01")
 
-METHOD_WORDS = {
-    "card": "Card",
-    "debit_order": "Debit order",
-    "eft": "Bank EFT",
-    "instant_eft": "Instant EFT",
-    "stripe": "Card (Stripe)",
-    "paypal": "PayPal",
-    "cash": "Cash / retail",
-}
-
-
-def method_in_words(payment: PaymentTransaction) -> str:
-    return payment.provider_method or METHOD_WORDS.get(payment.method, payment.method)
-
-
-def format_rand(amount: Decimal) -> str:
-    sign = "-" if amount < 0 else ""
-    return f"{sign}R {abs(amount):,.2f}".replace(",", " ")
-
-
-def _get_or_create_locked(*, reference: str, defaults: dict) -> tuple[PaymentTransaction, bool]:
+def _get_or_create_locked(*, reference: str, defaults: dict,
+                          expect_existing: bool = False) -> tuple[PaymentTransaction, bool]:
+    """The payment row under lock, created from `defaults` if missing. INSERT first (a notify usually
+    brings a new payment); `expect_existing` (a provider confirming a payment we started, e.g. a
+    Stripe intent) locks first and saves the failed INSERT and its savepoint."""
+    if expect_existing:
+        existing = PaymentTransaction.objects.select_for_update().filter(reference=reference).first()
+        if existing is not None:
+            return existing, False
     try:
         with transaction.atomic():
             return PaymentTransaction.objects.create(reference=reference, **defaults), True
@@ -83,8 +71,9 @@ def _defaults(*, customer, invoice, amount, method, provider, provider_transacti
 def payment_complete(*, reference: str, amount: Decimal, customer: Customer, method: str, provider: str,
                      invoice: Invoice | None = None, provider_transaction_id: str | None = None,
                      provider_method: str = "", raw: dict | None = None,
-                     payment_method: PaymentMethod | None = None) -> PaymentTransaction:
-    """Complete (creating if needed) the payment `reference`, allocate it, queue receipt + sync."""
+                     payment_method: PaymentMethod | None = None, expect_existing: bool = False) -> PaymentTransaction:
+    """Complete (creating if needed) the payment `reference`, allocate it, queue receipt + sync.
+    `expect_existing`: the payment row was created when the payment started (saves a failed INSERT)."""
     _check_amount(amount)
     if invoice is not None and invoice.customer_id != customer.pk:
         raise PaymentError("The invoice belongs to another customer.", {"reference": reference})
@@ -93,7 +82,8 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
         payment, created = _get_or_create_locked(reference=reference, defaults=_defaults(
             customer=customer, invoice=invoice, amount=amount, method=method, provider=provider,
             provider_transaction_id=provider_transaction_id, provider_method=provider_method, raw=raw,
-            payment_method=payment_method) | {"status": Status.COMPLETED, "completed_at": timezone.now()})
+            payment_method=payment_method) | {"status": Status.COMPLETED, "completed_at": timezone.now()},
+            expect_existing=expect_existing)
         if not created:
             if payment.status not in (Status.PENDING, Status.FAILED):
                 return payment  # already completed (or later refunded/reversed): nothing to do
@@ -110,24 +100,10 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
             if provider_method:
                 payment.provider_method = provider_method[:40]
             payment.save()
-        allocations = payment_allocate(payment=payment, locked_invoices=locked, fresh=created)
-        # One read of the account after the ledger moved its balance; cached on the customer so
-        # notify() finds the notification preferences without another query.
-        account = BillingAccount.objects.filter(customer_id=customer.pk).first()
-        if account is not None:
-            customer.billing_account = account
-        balance = account.balance if account is not None else Decimal("0.00")
-        invoice_numbers = [a.invoice.number for a in allocations] or ([invoice.number] if invoice else [])
-        notify(event="payment_received", customer=customer, idempotency_key=f"payment_received:{payment.pk}",
-               context={
-                   "customer_name": f"{customer.first_name} {customer.last_name}".strip(),
-                   "account_number": customer.account_number,
-                   "amount": payment.amount, "method": method_in_words(payment), "reference": payment.reference,
-                   "invoice_number": ", ".join(invoice_numbers), "balance": balance,
-                   "paid_at": payment.completed_at,
-               })
+        payment_allocate(payment=payment, locked_invoices=locked, fresh=created)
         enqueue_sync(entity=payment)
-        # Payments II: receipt number + PDF, in a task after commit (issue_receipt is idempotent).
+        # The receipt (number, PDF) and its email (`payment_received`, with the PDF attached) are
+        # made by the issue_receipt task after commit (idempotent; see payments/services/receipts.py).
         from payments.services.receipts import receipt_queue
         transaction.on_commit(lambda: receipt_queue(payment_id=payment.pk))
     logger.info("payment %s completed: R %s (%s)", payment.reference, payment.amount, payment.provider)
@@ -188,7 +164,7 @@ def payment_fail(*, reference: str, amount: Decimal, customer: Customer, method:
         notify(event="payment_failed", customer=customer, idempotency_key=f"payment_failed:{payment.pk}",
                context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(),
                         "amount": payment.amount,
-                        "method": method_in_words(payment), "reference": payment.reference,
+                        "method": payment.method, "reference": payment.reference,
                         "invoice_number": invoice.number if invoice else "", "reason": reason})
     return payment
 
@@ -228,6 +204,6 @@ def payment_reverse(*, payment: PaymentTransaction, reason: str, unpaid_fee: Dec
         notify(event="payment_failed", customer=payment.customer, idempotency_key=f"payment_reversed:{payment.pk}",
                context={"customer_name": f"{payment.customer.first_name} {payment.customer.last_name}".strip(),
                         "amount": payment.amount,
-                        "method": method_in_words(payment), "reference": payment.reference,
+                        "method": payment.method, "reference": payment.reference,
                         "invoice_number": payment.invoice.number if payment.invoice else "", "reason": reason})
     return payment

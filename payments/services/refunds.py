@@ -33,6 +33,7 @@ from django.utils import timezone
 from billing.models import LedgerEntry
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from circletel.http import ProviderError
+from circletel.money import format_zar
 from notifications.services import notify
 from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
@@ -40,7 +41,6 @@ from payments.errors import PaymentError
 from payments.models import PaymentAllocation, PaymentTransaction, Refund
 from payments.provider_errors import classify
 from payments.services.allocation import lock_open_invoices
-from payments.services.payments import format_rand, method_in_words
 from zoho_sync.services.outbox import enqueue_sync
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _check_rules(payment: PaymentTransaction, amount: Decimal, *, now) -> None:
                           {"reference": payment.reference})
     remaining = refundable_amount(payment)
     if amount > remaining:
-        raise RefundError(f"At most {format_rand(remaining)} of this payment can still be refunded.",
+        raise RefundError(f"At most {format_zar(remaining)} of this payment can still be refunded.",
                           {"reference": payment.reference, "refundable": str(remaining), "amount": str(amount)})
 
 
@@ -209,7 +209,7 @@ def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
     customer = payment.customer
     notify(event="refund_issued", customer=customer, idempotency_key=f"refund_issued:{refund.pk}",
            context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(),
-                    "amount": refund.amount, "reference": payment.reference, "method": method_in_words(payment),
+                    "amount": refund.amount, "reference": payment.reference, "method": payment.method,
                     "manual": refund.provider in MANUAL_PROVIDERS or refund.status == Refund.Status.MANUAL,
                     "fully_refunded": payment.status == Status.REFUNDED})
     enqueue_sync(entity=payment)

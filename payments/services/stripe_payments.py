@@ -144,7 +144,7 @@ def _complete_from_intent(*, payment: PaymentTransaction, intent_id: str, amount
     return payment_complete(reference=payment.reference, amount=stripe_client.from_cents(amount_cents),
                             customer=payment.customer, method=payment.method, provider=PROVIDER,
                             invoice=payment.invoice, provider_transaction_id=intent_id, provider_method="Card (Stripe)",
-                            raw=raw, payment_method=payment.payment_method)
+                            raw=raw, payment_method=payment.payment_method, expect_existing=True)
 
 
 # --- customers and saved cards ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from circletel.http import ProviderError
+from circletel.queue import enqueue
 from notifications.services import notify
 from payments.models import WebhookEvent
 from reservations.errors import (
@@ -118,9 +119,7 @@ def _on_paid(r: Reservation) -> None:
 
 
 def _enqueue(func: str, *args) -> None:
-    from django_q.tasks import async_task
-
-    async_task(func, *args, group="reservations")
+    enqueue(func, *args, group="reservations")
 
 
 def reservation_confirm_payment(*, reference: str, provider: str, external_payment_id: str, amount: Decimal,

@@ -63,3 +63,20 @@ def test_generate_now_starts_the_run_task(staff_client, queued, django_capture_o
     assert response.status_code == 302
     job = JobRun.objects.get()
     assert queued == [("billing.tasks.run_invoice_run", (None, False, "admin:staff@circletel.co.za", job.pk))]
+
+
+def test_void_and_reissue_links_the_two_invoices_on_their_admin_pages(staff_client):
+    from billing.services.lifecycle import service_activate
+
+    invoice = service_activate(service=make_service(), reason="live", activation_date=date(2026, 1, 15))
+    url = reverse("admin:billing_invoice_changelist")
+    response = staff_client.post(url, {"action": "void_invoices", "_selected_action": [invoice.pk], "apply": "1",
+                                       "reason": "wrong installation date", "reissue": "on"})
+    assert response.status_code == 302
+    replacement = Invoice.objects.get(replaces=invoice)
+    assert (Invoice.objects.get(pk=invoice.pk).status, replacement.status) == ("void", "unpaid")
+
+    original_page = staff_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    replacement_page = staff_client.get(reverse("admin:billing_invoice_change", args=[replacement.pk])).content.decode()
+    assert f'{reverse("admin:billing_invoice_change", args=[replacement.pk])}">{replacement.number}</a>' in original_page
+    assert f'{reverse("admin:billing_invoice_change", args=[invoice.pk])}">{invoice.number}</a>' in replacement_page

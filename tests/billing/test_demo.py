@@ -21,6 +21,8 @@ def test_demo_is_idempotent_and_consistent():
     assert statuses == ["active", "active", "active", "pending", "suspended"]
     assert Invoice.objects.filter(invoice_type="pro_rata").count() == 4
     assert Invoice.objects.filter(invoice_type="recurring").count() >= 4
+    replacement = Invoice.objects.get(replaces__isnull=False)
+    assert (replacement.customer.email, replacement.replaces.status) == ("sipho@dlamini-logistics.example.co.za", "void")
     seed_demo(io.StringIO())
     assert (CustomerService.objects.count(), Invoice.objects.count()) == counts
     assert ledger_differences() == []

@@ -39,7 +39,10 @@ def test_health_is_503_when_the_broker_does_not_answer(client, monkeypatch):
         def ping(self):
             return False
 
+    from circletel import queue
+
     monkeypatch.setattr("django_q.brokers.get_broker", lambda *a, **k: DeadBroker())
+    queue.reset()  # the process keeps one broker: forget it so the dead one is picked up
 
     response = client.get("/health/")
 
@@ -49,3 +52,18 @@ def test_health_is_503_when_the_broker_does_not_answer(client, monkeypatch):
 
 def test_health_refuses_post(client):
     assert client.post("/health/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_one_broker_is_kept_per_process_and_tasks_still_reach_the_patched_async_task(queued, monkeypatch):
+    from circletel import queue
+
+    built = []
+    monkeypatch.setattr("django_q.brokers.get_broker", lambda *a, **k: built.append(a) or object())
+    queue.reset()
+
+    queue.enqueue("payments.tasks.issue_receipt", 1)
+    queue.enqueue("payments.tasks.issue_receipt", 2, group="x")
+
+    assert len(built) == 1 and queue.broker() is queue.broker()
+    assert queued == [("payments.tasks.issue_receipt", (1,)), ("payments.tasks.issue_receipt", (2,))]

@@ -40,3 +40,23 @@ def test_no_receipt_for_a_failed_payment_and_none_for_another_customer(client):
     assert client.get(reverse("dashboard:payment-receipt", args=[failed.pk])).status_code == 404
     assert client.get(reverse("dashboard:payment-receipt", args=[theirs.pk])).status_code == 404
     assert Receipt.objects.filter(payment__in=[failed, theirs]).count() == 0
+
+
+@pytest.mark.django_db
+def test_payment_rows_name_the_receipt_number_once_issued_without_extra_queries(
+        client, django_assert_max_num_queries):
+    from payments.services.receipts import receipt_create
+
+    customer = customer_with_login()
+    issued = [PaymentFactory(customer=customer, status=PaymentTransaction.Status.COMPLETED) for _ in range(3)]
+    waiting = PaymentFactory(customer=customer, status=PaymentTransaction.Status.COMPLETED)
+    numbers = [receipt_create(payment_id=p.pk).number for p in issued]
+    _login(client, customer)
+
+    client.get(reverse("dashboard:payments"))  # warm the session and caches
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("dashboard:payments")).content.decode()
+
+    assert all(f">{n}</a>" in page for n in numbers)
+    waiting_link = reverse("dashboard:payment-receipt", args=[waiting.pk])
+    assert f'href="{waiting_link}" title="Download the receipt (PDF)">PDF</a>' in page

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.payments.payments2_helpers import WHSEC
+
 
 @pytest.fixture(autouse=True)
 def _sandbox_explicitly_on(settings):
@@ -11,10 +13,14 @@ def _sandbox_explicitly_on(settings):
 
 
 @pytest.fixture(autouse=True)
-def _tasks_run_inline(monkeypatch):
-    """django-q2 runs queued tasks inline (it reads its config at import, so patch Conf). The
-    webhook queues its apply step on commit: `post_notify` runs those callbacks, so a posted
-    notify is applied before the test looks (transactional tests run them at commit)."""
-    from django_q.conf import Conf
+def _tasks_run_inline(tasks_run_inline):
+    """Queued tasks run inline here (see `tasks_run_inline` in tests/conftest.py)."""
 
-    monkeypatch.setattr(Conf, "SYNC", True)
+
+@pytest.fixture
+def stripe_on(settings):
+    """Stripe configured with test keys and the webhook secret the signing helpers use; the SDK
+    talks to its default host, which `responses` intercepts. Returns `settings` for further tweaks."""
+    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "sk_test_123", "PUBLISHABLE_KEY": "pk_test_1",
+                       "WEBHOOK_SECRET": WHSEC, "API_BASE": ""}
+    return settings

@@ -1,15 +1,15 @@
 """Payments test helpers: invoices built directly (totals given), Pay Now notify forms."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.test import TestCase
 from django.utils import timezone
 
 from billing.models import Invoice
 from payments.clients import netcash
 from tests.factories import CustomerFactory  # noqa: F401
+from tests.webhooks import deliver
 
 _counter = {"n": 0}
 
@@ -44,13 +44,7 @@ def notify_fields(reference, amount, *, accepted=True, trace="TRACE-1", reason="
 
 
 def post_notify(client, fields, *, run_tasks=True, **extra):
-    """Post a notify as NetCash does. The webhook only records it and queues the apply task on
-    commit; with `run_tasks` the on-commit callbacks run (django-q2 in sync mode, see conftest),
-    so the task applies the notify before this returns, as a worker would right after."""
-    with TestCase.captureOnCommitCallbacks(execute=run_tasks):
-        return client.post("/api/payments/netcash/webhook", data=urlencode(fields),
-                           content_type="application/x-www-form-urlencoded", **extra)
-
-
-def today():
-    return date.today()
+    """Post a notify as NetCash does (`tests.webhooks.deliver`: with `run_tasks` the queued apply
+    task runs before this returns)."""
+    return deliver(client, "/api/payments/netcash/webhook", urlencode(fields),
+                   content_type="application/x-www-form-urlencoded", run_tasks=run_tasks, **extra)

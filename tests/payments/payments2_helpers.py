@@ -7,6 +7,8 @@ import time
 
 import stripe
 
+from tests.webhooks import deliver
+
 WHSEC = "whsec_test_payments_ii_secret"
 STRIPE_API = "https://api.stripe.com"
 
@@ -17,10 +19,11 @@ def signed(payload: dict, *, secret: str = WHSEC, timestamp: int | None = None) 
     return body, header
 
 
-def post_event(client, payload: dict, **kwargs):
+def post_event(client, payload: dict, *, run_tasks: bool = True, **kwargs):
+    """Post a signed event as Stripe does (`tests.webhooks.deliver`: with `run_tasks` the queued
+    apply task runs before this returns)."""
     body, header = signed(payload, **kwargs)
-    return client.post("/api/webhooks/stripe", data=body, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=header)
+    return deliver(client, "/api/webhooks/stripe", body, run_tasks=run_tasks, HTTP_STRIPE_SIGNATURE=header)
 
 
 def intent(payment, *, status="succeeded", amount_cents=None, intent_id=None, error=None, kind="invoice_payment"):

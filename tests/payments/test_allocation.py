@@ -8,6 +8,7 @@ from notifications.models import NotificationLog
 from payments.errors import PaymentError
 from payments.models import PaymentAllocation, PaymentTransaction
 from payments.services.payments import payment_complete, payment_fail
+from payments.tasks import issue_receipt
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
 
@@ -40,18 +41,25 @@ def test_partial_payment_leaves_invoice_partial():
     assert LedgerEntry.objects.get(reference=f"payment:{payment.pk}").amount == D("-200.00")
 
 
-def test_exact_payment_marks_invoice_paid_and_queues_receipt():
+def test_exact_payment_marks_invoice_paid_and_queues_receipt(queued, django_capture_on_commit_callbacks):
     customer = CustomerFactory()
     inv = _issue(customer, "499.00")
-    payment = _pay(customer, "499.00", inv)
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = _pay(customer, "499.00", inv)
     inv.refresh_from_db()
     assert (inv.status, inv.amount_due) == (Invoice.Status.PAID, D("0.00"))
     assert BillingAccount.objects.get(customer=customer).balance == D("0.00")
+    # The receipt email is the receipt task's (after commit, with the PDF): nothing sent yet.
+    assert [args for func, args in queued if func == "payments.tasks.issue_receipt"] == [(payment.pk,)]
+    assert not NotificationLog.objects.filter(event="payment_received").exists()
+    issue_receipt(payment.pk)
     log = NotificationLog.objects.get(event="payment_received")
     assert log.idempotency_key == f"payment_received:{payment.pk}"
+    assert log.context["receipt_number"] == payment.receipt.number
     assert log.context["reference"] == "PAY-1"
     assert log.context["invoice_number"] == inv.number
-    assert log.context["method"] == "Bank EFT"
+    assert log.context["method"] == "eft"
+    assert "Payment method: EFT (bank transfer)" in log.body
     assert D(log.context["balance"]) == D("0.00")
     assert D(log.context["amount"]) == D("499.00")
     payment.refresh_from_db()
@@ -87,15 +95,16 @@ def test_named_invoice_is_paid_before_older_ones():
     assert (older.amount_paid, older.status) == (D("50.00"), Invoice.Status.PARTIAL)
 
 
-def test_completing_twice_changes_nothing():
+def test_completing_twice_changes_nothing(queued, django_capture_on_commit_callbacks):
     customer = CustomerFactory()
     inv = _issue(customer, "499.00")
-    first = _pay(customer, "499.00", inv)
-    second = _pay(customer, "499.00", inv)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _pay(customer, "499.00", inv)
+        second = _pay(customer, "499.00", inv)
     assert first.pk == second.pk
     assert PaymentTransaction.objects.count() == 1
     assert LedgerEntry.objects.filter(payment=first).count() == 1
-    assert NotificationLog.objects.filter(event="payment_received").count() == 1
+    assert [args for func, args in queued if func == "payments.tasks.issue_receipt"] == [(first.pk,)]
 
 
 def test_declined_records_failed_payment_and_notifies():

@@ -57,7 +57,7 @@ def test_queued_notify_applied_by_racing_workers_once(monkeypatch):
     workers (the task redelivered, plus the sweep) then run it at once and apply it once."""
     from django_q.conf import Conf
 
-    from payments.tasks import process_webhook_event
+    from payments.tasks import issue_receipt, process_webhook_event
 
     monkeypatch.setattr(Conf, "SYNC", False)
     queued = []
@@ -74,6 +74,8 @@ def test_queued_notify_applied_by_racing_workers_once(monkeypatch):
     payment = PaymentTransaction.objects.get()
     assert payment.status == "completed"
     assert LedgerEntry.objects.filter(payment=payment).count() == 1
+    assert [args for func, args in queued if func == "payments.tasks.issue_receipt"] == [(payment.pk,)]
+    assert run_concurrently(issue_receipt, [(payment.pk,)] * 3) == [payment.receipt.number] * 3
     assert NotificationLog.objects.filter(event="payment_received").count() == 1
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("processed", 1)

@@ -18,11 +18,14 @@ def test_seed_demo_is_idempotent():
     out = io.StringIO()
     seed_demo(out)
     seed_demo(out)
-    assert sorted(PaymentTransaction.objects.values_list("status", flat=True)) == ["completed", "completed", "failed"]
+    assert sorted(PaymentTransaction.objects.values_list("status", flat=True)) == [
+        "completed", "completed", "failed", "partially_refunded", "refunded"]
     method = PaymentMethod.objects.get()
     assert (method.display_name, method.mandate_status) == ("FNB ***4567", "active")
-    assert "payments: 2 demo payment(s), 1 declined, 1 debit-order method(s)" in out.getvalue()
-    assert "payments: 0 demo payment(s), 0 declined, 0 debit-order method(s)" in out.getvalue()
+    assert ("payments: 4 demo payment(s), 1 declined, 1 debit-order method(s) (masked, mandate active), "
+            "4 receipt(s) with PDF, 2 refund(s)") in out.getvalue()
+    assert ("payments: 0 demo payment(s), 0 declined, 0 debit-order method(s) (masked, mandate active), "
+            "0 receipt(s) with PDF, 0 refund(s)") in out.getvalue()
 
 
 def test_seed_demo_without_invoices_does_nothing():

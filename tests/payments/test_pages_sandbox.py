@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from billing.models import Invoice
 from payments.models import PaymentTransaction, WebhookEvent
@@ -9,11 +8,6 @@ from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
 
 
 @pytest.fixture

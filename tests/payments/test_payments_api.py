@@ -14,9 +14,19 @@ from tests.payments.factories import make_invoice
 STRIPE = "https://api.stripe.com/v1"
 
 
-@pytest.fixture
-def stripe_on(settings):
-    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "sk_test_123", "PUBLISHABLE_KEY": "pk_test_1", "API_BASE": ""}
+def _saved_card():
+    """A signed-in customer with a R 120.00 invoice and a saved Visa; Stripe knows them as cus_1."""
+    customer, client = _customer_client()
+    invoice = make_invoice(customer, "120.00")
+    method = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                          last_four="4242", provider_token="pm_card_4242")
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_1", "object": "customer"})
+    return client, invoice, method
+
+
+def _pay_with_saved_card(client, invoice, method):
+    return client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
+                                                 "payment_method_id": method.pk}, format="json")
 
 
 def _customer_client():
@@ -154,17 +164,12 @@ def test_process_stripe_flow_returns_client_secret(stripe_on):
 @pytest.mark.django_db
 @responses.activate
 def test_saved_card_declined_is_402_with_safe_message(stripe_on):
-    customer, client = _customer_client()
-    invoice = make_invoice(customer, "120.00")
-    method = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
-                                          last_four="4242", provider_token="pm_card_4242")
-    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_1", "object": "customer"})
+    client, invoice, method = _saved_card()
     responses.add(responses.POST, f"{STRIPE}/payment_intents", status=402, json={"error": {
         "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
         "message": "Your card has insufficient funds. sk_live_leak"}})
 
-    response = client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
-                                                     "payment_method_id": method.pk}, format="json")
+    response = _pay_with_saved_card(client, invoice, method)
 
     assert response.status_code == 402
     body = response.json()
@@ -178,17 +183,12 @@ def test_saved_card_declined_is_402_with_safe_message(stripe_on):
 @pytest.mark.django_db
 @responses.activate
 def test_saved_card_success_completes_the_payment(stripe_on):
-    customer, client = _customer_client()
-    invoice = make_invoice(customer, "120.00")
-    method = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
-                                          last_four="4242", provider_token="pm_card_4242")
-    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_1", "object": "customer"})
+    client, invoice, method = _saved_card()
     responses.add(responses.POST, f"{STRIPE}/payment_intents", json={
         "id": "pi_3Saved01", "object": "payment_intent", "amount": 12000, "currency": "zar", "status": "succeeded",
         "latest_charge": "ch_1", "client_secret": "s", "metadata": {}})
 
-    response = client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
-                                                     "payment_method_id": method.pk}, format="json")
+    response = _pay_with_saved_card(client, invoice, method)
 
     assert response.status_code == 201
     assert response.json()["payment"]["status"] == "completed"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 import responses
-from django.core.cache import cache
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 from billing.models import LedgerEntry
@@ -13,6 +13,7 @@ from notifications.models import NotificationLog
 from payments.models import PaymentTransaction, Refund, WebhookEvent
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
+from tests.webhooks import deliver, event_status
 
 API = "https://api-m.sandbox.paypal.com"
 HEADERS = {"HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA", "HTTP_PAYPAL_CERT_URL": f"{API}/cert.pem",
@@ -22,11 +23,9 @@ HEADERS = {"HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA", "HTTP_PAYPAL_CERT_URL": f"{
 
 @pytest.fixture
 def paypal_on(settings, db):
-    cache.delete("paypal:access_token")
+    # The cached access token starts empty: every test has its own cache namespace (tests/conftest.py).
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret", "WEBHOOK_ID": "WH-ID-1",
                        "API_BASE": API}
-    yield
-    cache.delete("paypal:access_token")
 
 
 def _token():
@@ -40,6 +39,16 @@ def _order(invoice, client):
     return client.post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": invoice.number}, format="json")
 
 
+def _ordered():
+    """A PayPal order created for a R 100.00 invoice: (API client, its pending payment). Called inside
+    the test, where `responses` is active."""
+    _token()
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+    _order(invoice, client)
+    return client, PaymentTransaction.objects.get()
+
+
 def _capture_response(payment, status="COMPLETED"):
     return {"id": "5O190127TN364715T", "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
         "id": "3C679366HH908993F", "status": status, "custom_id": payment.reference,
@@ -49,7 +58,7 @@ def _capture_response(payment, status="COMPLETED"):
 def _webhook(client, event):
     responses.add(responses.POST, f"{API}/v1/notifications/verify-webhook-signature",
                   json={"verification_status": "SUCCESS"})
-    return client.post("/api/paypal/webhook", data=json.dumps(event), content_type="application/json", **HEADERS)
+    return deliver(client, "/api/paypal/webhook", json.dumps(event), **HEADERS)
 
 
 def _capture_event(event_id, event_type, payment, *, status="COMPLETED", capture_id="3C679366HH908993F"):
@@ -69,7 +78,8 @@ def test_create_order_then_capture_completes_the_invoice_once(paypal_on):
     payment = PaymentTransaction.objects.get()
     responses.add(responses.POST, f"{API}/v2/checkout/orders/5O190127TN364715T/capture",
                   json=_capture_response(payment))
-    captured = client.post("/api/paypal/capture", {"order_id": "5O190127TN364715T"}, format="json")
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the receipt task runs after the capture commits
+        captured = client.post("/api/paypal/capture", {"order_id": "5O190127TN364715T"}, format="json")
     webhook = _webhook(client, _capture_event("WH-1", "PAYMENT.CAPTURE.COMPLETED", payment))
 
     assert created.status_code == 201
@@ -79,7 +89,7 @@ def test_create_order_then_capture_completes_the_invoice_once(paypal_on):
     assert order_body["purchase_units"][0]["amount"] == {"currency_code": "ZAR", "value": "450.00"}
     assert responses.calls[1].request.headers["PayPal-Request-Id"] == f"payment-{payment.pk}"
     assert captured.json() == {"reference": payment.reference, "status": "completed", "invoice": invoice.number}
-    assert webhook.json() == {"status": "processed"}
+    assert (webhook.json(), event_status("WH-1")) == ({"status": "queued"}, "processed")
     payment.refresh_from_db()
     invoice.refresh_from_db()
     assert (payment.status, payment.provider_transaction_id) == ("completed", "3C679366HH908993F")
@@ -91,31 +101,23 @@ def test_create_order_then_capture_completes_the_invoice_once(paypal_on):
 @pytest.mark.django_db
 @responses.activate
 def test_denied_after_completed_does_not_undo_and_denied_pending_fails(paypal_on):
-    _token()
-    invoice = make_invoice(CustomerFactory(), "100.00")
-    client = APIClient()
-    _order(invoice, client)
-    payment = PaymentTransaction.objects.get()
+    client, payment = _ordered()
 
     denied = _webhook(client, _capture_event("WH-D1", "PAYMENT.CAPTURE.DENIED", payment, status="DECLINED"))
     payment.refresh_from_db()
-    assert (denied.json(), payment.status) == ({"status": "processed"}, "failed")
+    assert (denied.json(), event_status("WH-D1"), payment.status) == ({"status": "queued"}, "processed", "failed")
 
     _webhook(client, _capture_event("WH-C1", "PAYMENT.CAPTURE.COMPLETED", payment))
     late = _webhook(client, _capture_event("WH-D2", "PAYMENT.CAPTURE.DENIED", payment, status="DECLINED"))
     payment.refresh_from_db()
-    assert late.json() == {"status": "ignored"}
+    assert (late.json(), event_status("WH-D2")) == ({"status": "queued"}, "ignored")
     assert payment.status == "completed"
 
 
 @pytest.mark.django_db
 @responses.activate
 def test_refund_webhook_books_the_refund_once(paypal_on):
-    _token()
-    invoice = make_invoice(CustomerFactory(), "100.00")
-    client = APIClient()
-    _order(invoice, client)
-    payment = PaymentTransaction.objects.get()
+    client, payment = _ordered()
     _webhook(client, _capture_event("WH-C1", "PAYMENT.CAPTURE.COMPLETED", payment))
     refund_event = {"id": "WH-R1", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource_type": "refund",
                     "resource": {"id": "1JU08902781691411", "status": "COMPLETED",
@@ -134,11 +136,7 @@ def test_refund_webhook_books_the_refund_once(paypal_on):
 @pytest.mark.django_db
 @responses.activate
 def test_unverified_webhook_changes_nothing(paypal_on):
-    _token()
-    invoice = make_invoice(CustomerFactory(), "100.00")
-    client = APIClient()
-    _order(invoice, client)
-    payment = PaymentTransaction.objects.get()
+    client, payment = _ordered()
     responses.add(responses.POST, f"{API}/v1/notifications/verify-webhook-signature",
                   json={"verification_status": "FAILURE"})
 

@@ -20,11 +20,6 @@ from tests.payments.factories import make_invoice
 STRIPE_REFUNDS = "https://api.stripe.com/v1/refunds"
 
 
-@pytest.fixture
-def stripe_on(settings):
-    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "sk_test_123", "API_BASE": ""}
-
-
 def _paid(provider="stripe", total="500.00", amount=None, txn="pi_3Refundable01"):
     customer = CustomerFactory()
     invoice = make_invoice(customer, total)

@@ -12,12 +12,7 @@ from payments.models import PaymentTransaction, Refund, WebhookEvent
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
 from tests.payments.payments2_helpers import WHSEC, charge_refunded, event, intent, post_event, signed
-
-
-@pytest.fixture
-def stripe_on(settings):
-    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "sk_test_123", "WEBHOOK_SECRET": WHSEC}
-    return settings
+from tests.webhooks import event_status
 
 
 @pytest.fixture
@@ -34,13 +29,13 @@ def _events(client, *payloads):
 
 
 @pytest.mark.django_db
-def test_succeeded_completes_allocates_and_notifies_once(client, stripe_on, pending, django_capture_on_commit_callbacks):
+def test_succeeded_completes_allocates_and_notifies_once(client, stripe_on, pending):
     payload = event("evt_ok_1", "payment_intent.succeeded", intent(pending))
-    with django_capture_on_commit_callbacks(execute=False):
-        first, again = _events(client, payload, payload)
+    first, again = _events(client, payload, payload)
 
-    assert (first.status_code, first.json()) == (200, {"status": "processed"})
-    assert (again.status_code, again.json()) == (200, {"status": "duplicate", "event_status": "processed"})
+    assert (first.status_code, first.json()) == (200, {"status": "queued"})
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert event_status("evt_ok_1") == "processed"
     pending.refresh_from_db()
     pending.invoice.refresh_from_db()
     assert (pending.status, pending.provider_method, pending.raw_response["latest_charge"]) == (
@@ -70,7 +65,8 @@ def test_late_failed_after_succeeded_does_not_move_the_payment_back(client, stri
                        event("evt_f", "payment_intent.payment_failed",
                              intent(pending, status="requires_payment_method", error=error)))
 
-    assert late.json() == {"status": "ignored"}
+    assert (ok.json(), late.json()) == ({"status": "queued"}, {"status": "queued"})
+    assert (event_status("evt_s"), event_status("evt_f")) == ("processed", "ignored")
     pending.refresh_from_db()
     assert (pending.status, pending.failure_reason, pending.needs_review) == ("completed", "", False)
     assert NotificationLog.objects.filter(event="payment_failed").count() == 0
@@ -102,7 +98,7 @@ def test_reservation_intents_are_ignored(client, stripe_on, pending):
     response = post_event(client, event("evt_r", "payment_intent.succeeded",
                                         intent(pending, kind="reservation_deposit")))
 
-    assert response.json() == {"status": "ignored"}
+    assert (response.json(), event_status("evt_r")) == ({"status": "queued"}, "ignored")
     pending.refresh_from_db()
     assert pending.status == "pending"
 
@@ -111,7 +107,7 @@ def test_reservation_intents_are_ignored(client, stripe_on, pending):
 def test_amount_mismatch_fails_the_event_and_changes_nothing(client, stripe_on, pending):
     response = post_event(client, event("evt_m", "payment_intent.succeeded", intent(pending, amount_cents=100)))
 
-    assert response.json() == {"status": "failed"}
+    assert (response.json(), event_status("evt_m")) == ({"status": "queued"}, "failed")
     pending.refresh_from_db()
     assert pending.status == "pending"
     assert LedgerEntry.objects.filter(payment=pending).count() == 0
@@ -168,3 +164,178 @@ def test_charge_refunded_without_expanded_refunds_books_the_difference(client, s
     assert (pending.status, pending.amount_refunded) == ("refunded", Decimal("500.00"))
     refund = Refund.objects.get()
     assert (refund.provider_refund_id, refund.amount) == ("ch_3TestCharge0001:50000", Decimal("500.00"))
+
+
+# --- the queued path (what production runs: WEBHOOK_APPLY_INLINE=false) ----------------------------------
+TASK = "payments.tasks.process_webhook_event"
+
+
+@pytest.mark.django_db
+def test_event_is_recorded_and_queued_then_the_task_applies_it_once(client, stripe_on, pending, queued):
+    from payments.tasks import process_webhook_event
+
+    payload = event("evt_q1", "payment_intent.succeeded", intent(pending))
+    # When: Stripe delivers (the on-commit enqueue runs; the broker is a recorder here)
+    response = post_event(client, payload)
+    # Then: answered after one INSERT; nothing applied yet; one task queued for the event
+    stored = WebhookEvent.objects.get()
+    assert (response.status_code, response.json()) == (200, {"status": "queued"})
+    assert (stored.status, stored.attempts, stored.event_type) == ("pending", 0, "payment_intent.succeeded")
+    assert queued == [(TASK, (stored.pk,))]
+    pending.refresh_from_db()
+    assert pending.status == "pending" and LedgerEntry.objects.count() == 0
+    # A redelivery before the worker ran: answered, nothing more stored or queued
+    assert post_event(client, payload).json() == {"status": "duplicate"}
+    assert queued == [(TASK, (stored.pk,))] and WebhookEvent.objects.count() == 1
+    # When: the worker runs the task twice (tasks are delivered at least once)
+    assert [process_webhook_event(stored.pk) for _ in range(2)] == ["processed", "processed"]
+    # Then: the payment is completed once
+    pending.refresh_from_db()
+    assert pending.status == "completed"
+    assert LedgerEntry.objects.filter(payment=pending).count() == 1
+    assert WebhookEvent.objects.get().attempts == 1
+
+
+@pytest.mark.django_db
+def test_tasks_run_out_of_order_never_move_the_payment_back(client, stripe_on, pending, queued):
+    """Stripe sent succeeded then failed; the worker runs the failed one's task first."""
+    from payments.tasks import process_webhook_event
+
+    error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+             "message": "Your card was declined."}
+    post_event(client, event("evt_s1", "payment_intent.succeeded", intent(pending)))
+    post_event(client, event("evt_f1", "payment_intent.payment_failed",
+                             intent(pending, status="requires_payment_method", error=error)))
+    succeeded_pk, failed_pk = (args[0] for _, args in queued)
+
+    process_webhook_event(failed_pk)
+    pending.refresh_from_db()
+    assert pending.status == "failed"
+    process_webhook_event(succeeded_pk)
+    pending.refresh_from_db()
+    assert pending.status == "completed"
+    assert LedgerEntry.objects.filter(payment=pending).count() == 1
+
+
+@pytest.mark.django_db
+def test_lost_enqueue_still_answers_200_and_the_sweep_applies_it(client, stripe_on, pending, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.tasks import reprocess_webhook_events
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unavailable")
+
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    response = post_event(client, event("evt_lost", "payment_intent.succeeded", intent(pending)))
+
+    assert (response.status_code, response.json()) == (200, {"status": "queued"})
+    assert event_status("evt_lost") == "pending"
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=3))
+    monkeypatch.undo()  # the broker is back for the receipt tasks the apply step queues
+    assert reprocess_webhook_events(provider="stripe", triggered_by="test")["processed"] == 1
+    pending.refresh_from_db()
+    assert pending.status == "completed"
+
+
+@pytest.mark.django_db
+def test_apply_inline_setting_applies_in_the_request(client, stripe_on, pending, queued):
+    stripe_on.WEBHOOK_APPLY_INLINE = True
+    payload = event("evt_inline", "payment_intent.succeeded", intent(pending))
+
+    first, again = post_event(client, payload, run_tasks=False), post_event(client, payload, run_tasks=False)
+
+    assert (first.json(), again.json()) == ({"status": "processed"}, {"status": "duplicate",
+                                                                     "event_status": "processed"})
+    assert not any(func == TASK for func, _ in queued)
+    pending.refresh_from_db()
+    assert pending.status == "completed"
+
+
+@pytest.mark.django_db
+def test_webhook_hot_path_queries(client, stripe_on, pending, queued):
+    """The request path is the event INSERT (plus the on-commit enqueue); a duplicate is the INSERT that
+    conflicts (the savepoint statements exist only inside the test's transaction)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    payload = event("evt_fast", "payment_intent.succeeded", intent(pending))
+    for expected in (1, 1):  # the first delivery, then the redelivery (an INSERT that conflicts)
+        with CaptureQueriesContext(connection) as ctx:
+            post_event(client, payload)
+        statements = [q["sql"] for q in ctx.captured_queries
+                      if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO SAVEPOINT"))]
+        assert len(statements) == expected, statements
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ['{"id": "evt_x", "type": "payment_intent.succeeded"}', "[1, 2]", "not json"])
+def test_signed_but_malformed_bodies_are_refused(client, stripe_on, body):
+    import stripe
+
+    header = stripe.WebhookSignature.generate_signature_header(body, WHSEC, timestamp=int(time.time()))
+    response = client.post("/api/webhooks/stripe", data=body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=header)
+
+    assert response.status_code == 400
+    assert response.json()["message"] in ("invalid payload", "not a Stripe event")
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orm_broker_queues_the_task_in_the_event_transaction(client, stripe_on, monkeypatch):
+    """Production without Redis: the event row and its queue row commit together (one commit, and a
+    task can never be lost between them); a redelivery adds neither; a queue failure stores nothing
+    (500: the provider delivers again)."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    from circletel import queue
+    from payments.tasks import process_webhook_event
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")  # the ORM broker even where REDIS_URL is set (CI)
+    queue.reset()
+    customer = CustomerFactory()
+    payment = PaymentTransaction.objects.create(
+        customer=customer, invoice=make_invoice(customer, "500.00"), amount=Decimal("500.00"), method="stripe",
+        provider="stripe", reference="INV-ORM-1", provider_transaction_id="pi_3TestIntent0001", status="pending")
+    payload = event("evt_orm", "payment_intent.succeeded", intent(payment))
+
+    first, again = post_event(client, payload, run_tasks=False), post_event(client, payload, run_tasks=False)
+
+    stored = WebhookEvent.objects.get()
+    (row,) = OrmQ.objects.all()
+    task = SignedPackage.loads(row.payload)
+    assert (first.json(), again.json()) == ({"status": "queued"}, {"status": "duplicate"})
+    assert (task["func"], task["args"], stored.status) == ("payments.tasks.process_webhook_event", (stored.pk,),
+                                                          "pending")
+    assert process_webhook_event(*task["args"]) == "processed"
+
+    def queue_down(*args, **kwargs):
+        raise ConnectionError("queue table unavailable")
+
+    monkeypatch.setattr("payments.webhooks.webhook_enqueue", queue_down)
+    client.raise_request_exception = False
+    failed = post_event(client, event("evt_orm2", "payment_intent.succeeded", intent(payment)), run_tasks=False)
+    assert failed.status_code == 500
+    assert not WebhookEvent.objects.filter(event_id="evt_orm2").exists()
+
+
+@pytest.mark.django_db
+def test_failure_and_refund_emails_word_the_method_once_from_its_code(client, stripe_on, pending):
+    """The contexts carry the method code; the templates word it (no words run through the filter again)."""
+    error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+             "message": "Your card was declined."}
+    _events(client, event("evt_fw", "payment_intent.payment_failed",
+                          intent(pending, status="requires_payment_method", error=error)),
+            event("evt_sw", "payment_intent.succeeded", intent(pending)),
+            event("evt_rw", "charge.refunded", charge_refunded(pending, refunds=[("re_w", 10000)])))
+
+    failed = NotificationLog.objects.get(event="payment_failed")
+    refunded = NotificationLog.objects.get(event="refund_issued")
+    assert failed.context["method"] == refunded.context["method"] == "stripe"
+    assert "by card (Stripe)" in failed.body and "(card (Stripe))" in refunded.body

@@ -17,7 +17,7 @@ from billing.models import Invoice, LedgerEntry
 from notifications.models import NotificationLog
 from payments.models import PaymentTransaction, WebhookEvent
 from payments.services.housekeeping import webhook_events_reprocess
-from payments.tasks import process_webhook_event, reprocess_webhook_events
+from payments.tasks import issue_receipt, process_webhook_event, reprocess_webhook_events
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice, notify_fields, post_notify
 
@@ -34,6 +34,7 @@ def _one_payment_applied(invoice):
     payment = PaymentTransaction.objects.get()
     assert (payment.status, payment.amount) == ("completed", Decimal("499.00"))
     assert LedgerEntry.objects.filter(reference=f"payment:{payment.pk}").count() == 1
+    issue_receipt(payment.pk)  # the receipt task (queued after the payment's commit) sends the receipt email
     assert NotificationLog.objects.filter(event="payment_received").count() == 1
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
@@ -124,7 +125,7 @@ def test_customer_return_applies_a_still_queued_notify_inline(client, invoice, q
 
 
 def test_apply_inline_setting_applies_in_the_request(client, invoice, settings, queued):
-    settings.NETCASH_WEBHOOK_APPLY_INLINE = True
+    settings.WEBHOOK_APPLY_INLINE = True
     resp = post_notify(client, notify_fields(f"{invoice.number}-FAST05", "499.00"), run_tasks=False)
     assert (resp.status_code, resp.content) == (200, b"OK processed")
     assert not any(func == TASK for func, _ in queued)

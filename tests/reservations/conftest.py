@@ -15,13 +15,10 @@ def stripe_settings(settings):
 
 @pytest.fixture
 def paypal_settings(settings, db):
-    from django.core.cache import cache
-
-    cache.delete("paypal:access_token")
+    # No cached access token to clear: every test has its own cache namespace (tests/conftest.py).
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret", "WEBHOOK_ID": "WH-ID-1",
                        "API_BASE": "https://api-m.sandbox.paypal.com"}
-    yield settings.PAYPAL
-    cache.delete("paypal:access_token")
+    return settings.PAYPAL
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def test_confirm_marks_paid_tells_buyer_and_owner_and_queues_conversions(setting
                     ("deposit_new_owner", "breeder@example.co.za", f"deposit_new_owner:{r.pk}")}
     buyer_mail = NotificationLog.objects.get(event="deposit_confirmed")
     assert "Bella (Beagle)" in buyer_mail.subject and "R 8,500.00" in buyer_mail.body
-    assert mock.call("reservations.tasks.send_conversions", r.pk, group="reservations") in queued.call_args_list
+    assert mock.call("reservations.tasks.send_conversions", r.pk, group="reservations", broker=mock.ANY) in queued.call_args_list
 
 
 @pytest.mark.django_db
@@ -112,7 +112,8 @@ def test_late_payer_is_refunded_when_someone_else_reserved_meanwhile(stripe_sett
     with mock.patch("django_q.tasks.async_task") as queued, django_capture_on_commit_callbacks(execute=True):
         owed = confirm(late, pi="pi_3LatePayer01")
     assert (owed.status, owed.refund_state, owed.amount_paid) == ("expired", "requested", Decimal("500.00"))
-    queued.assert_called_once_with("reservations.tasks.refund_reservation", late.pk, group="reservations")
+    queued.assert_called_once_with("reservations.tasks.refund_reservation", late.pk, group="reservations",
+                                   broker=mock.ANY)
     assert refund_call.call_count == 0  # never inside the webhook transaction
 
     refund_reservation(late.pk)

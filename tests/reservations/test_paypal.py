@@ -8,6 +8,7 @@ from payments.models import WebhookEvent
 from reservations.models import Reservation
 from reservations.services import reserve
 from tests.reservations.factories import PuppyFactory
+from tests.webhooks import deliver, event_status
 
 PP = "https://api-m.sandbox.paypal.com"
 BUYER = {"name": "Thandi Nkosi", "email": "thandi@example.co.za", "phone": "082 123 4567", "provider": "paypal"}
@@ -26,6 +27,16 @@ def capture_event(r, event_id="WH-2WR32451HC0233532-67976317FL4543714", event_ty
                          "links": [{"href": f"{PP}/v2/payments/captures/{capture_id}", "rel": "self"}]}}
 
 
+@pytest.fixture(autouse=True)
+def _tasks_inline(tasks_run_inline):
+    """The webhook's apply task runs inline (see tests/conftest.py)."""
+
+
+def post(client, payload_or_body, **headers):
+    body = payload_or_body if isinstance(payload_or_body, str) else json.dumps(payload_or_body)
+    return deliver(client, "/api/paypal/webhook", body, **headers)
+
+
 def mock_paypal(rsps, status="SUCCESS"):
     rsps.post(f"{PP}/v1/oauth2/token", json={"access_token": "A21AA-token", "expires_in": 32400})
     return rsps.post(f"{PP}/v1/notifications/verify-webhook-signature", json={"verification_status": status})
@@ -38,11 +49,12 @@ def test_verified_capture_completed_confirms_once(client, paypal_settings):
     verify = mock_paypal(responses)
     body = json.dumps(capture_event(r))
 
-    first = client.post("/api/paypal/webhook", data=body, content_type="application/json", **HEADERS)
-    second = client.post("/api/paypal/webhook", data=body, content_type="application/json", **HEADERS)
+    first = post(client, body, **HEADERS)
+    second = post(client, body, **HEADERS)
 
-    assert (first.status_code, first.json()) == (200, {"status": "processed"})
-    assert second.json() == {"status": "duplicate", "event_status": "processed"}
+    assert (first.status_code, first.json()) == (200, {"status": "queued"})
+    assert second.json() == {"status": "duplicate"}
+    assert event_status("WH-2WR32451HC0233532-67976317FL4543714") == "processed"
     r.refresh_from_db()
     assert (r.status, r.external_payment_id, r.amount_paid) == ("paid", "3C679366HH908993F", Decimal("500.00"))
     sent = json.loads(verify.calls[0].request.body)
@@ -85,16 +97,14 @@ def test_denied_capture_cancels_and_refunded_capture_frees_the_puppy(client, pay
     denied = reserve(PuppyFactory().pk, **BUYER)
     paid = reserve(PuppyFactory().pk, **BUYER)
     mock_paypal(responses)
-    post = lambda payload: client.post("/api/paypal/webhook", data=json.dumps(payload),  # noqa: E731
-                                       content_type="application/json", **HEADERS)
-
-    post(capture_event(denied, event_id="WH-D", event_type="PAYMENT.CAPTURE.DENIED", capture_id="7XH40123ABCD4567K"))
-    post(capture_event(paid, event_id="WH-C"))
+    post(client, capture_event(denied, event_id="WH-D", event_type="PAYMENT.CAPTURE.DENIED",
+                               capture_id="7XH40123ABCD4567K"), **HEADERS)
+    post(client, capture_event(paid, event_id="WH-C"), **HEADERS)
     refund = {"id": "WH-R", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource_type": "refund",
               "resource": {"id": "1JU08902781691411", "status": "COMPLETED",
                            "amount": {"currency_code": "ZAR", "value": "500.00"},
                            "links": [{"href": f"{PP}/v2/payments/captures/3C679366HH908993F", "rel": "up"}]}}
-    post(refund)
+    post(client, refund, **HEADERS)
 
     denied.refresh_from_db()
     paid.refresh_from_db()

@@ -13,13 +13,19 @@ from reservations.services import reserve
 from tests.concurrency import run_concurrently
 from tests.reservations.conftest import WHSEC, checkout_completed_event, signed
 from tests.reservations.factories import PuppyFactory
+from tests.webhooks import deliver, event_status
 
 URL = "/api/webhooks/stripe"
 BUYER = {"name": "Thandi Nkosi", "email": "thandi@example.co.za", "phone": "082 123 4567", "provider": "stripe"}
 
 
 def post(client, body, header):
-    return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    return deliver(client, URL, body, HTTP_STRIPE_SIGNATURE=header)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_inline(tasks_run_inline):
+    """The webhook's apply task runs inline (see tests/conftest.py)."""
 
 
 @pytest.fixture
@@ -34,8 +40,8 @@ def test_valid_event_confirms_the_reservation_once(client, stripe_settings, pend
     response = post(client, body, header)
     again = post(client, body, header)
 
-    assert (response.status_code, response.json()) == (200, {"status": "processed"})
-    assert (again.status_code, again.json()) == (200, {"status": "duplicate", "event_status": "processed"})
+    assert (response.status_code, response.json()) == (200, {"status": "queued"})
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
     pending.refresh_from_db()
     event = WebhookEvent.objects.get()
     assert (pending.status, pending.external_payment_id, pending.checkout_id, pending.webhook_event_id) == (
@@ -49,7 +55,7 @@ def test_replayed_payment_under_a_new_event_id_returns_the_existing_reservation(
     post(client, *signed(checkout_completed_event(pending, event_id="evt_A")))
     response = post(client, *signed(checkout_completed_event(pending, event_id="evt_B")))
 
-    assert response.json() == {"status": "processed"}
+    assert (response.json(), event_status("evt_B")) == ({"status": "queued"}, "processed")
     assert Reservation.objects.get(pk=pending.pk).status == "paid"
     assert WebhookEvent.objects.filter(status="processed").count() == 2
     assert NotificationLog.objects.filter(event="deposit_confirmed").count() == 1
@@ -90,7 +96,7 @@ def test_unknown_event_types_are_stored_and_ignored(client, stripe_settings):
     payload = {"id": "evt_other", "object": "event", "type": "customer.created", "created": 1,
                "data": {"object": {"id": "cus_1", "object": "customer"}}}
     response = post(client, *signed(payload))
-    assert response.json() == {"status": "ignored"}
+    assert (response.json(), event_status("evt_other")) == ({"status": "queued"}, "ignored")
     assert WebhookEvent.objects.get().error == "unhandled event type"
 
 
@@ -134,8 +140,8 @@ def test_sandbox_approve_goes_through_the_signed_webhook_path(no_providers, djan
                                      sandbox_url="http://t/sandbox")
     assert url == "http://t/sandbox"
     r.refresh_from_db()
-    with mock.patch("stripe.Webhook.construct_event", wraps=stripe.Webhook.construct_event) as verify:
-        status, body = sandbox_approve(reservation=r)
+    with mock.patch("stripe.WebhookSignature.verify_header", wraps=stripe.WebhookSignature.verify_header) as verify:
+        status, body = sandbox_approve(reservation=r)  # applied inline: the next page shows the result
         sandbox_approve(reservation=r)  # a double click is a duplicate event
 
     assert (status, body) == (200, {"status": "processed"})
@@ -167,7 +173,8 @@ def test_concurrent_deliveries_apply_one_effect(stripe_settings):
     r = reserve(PuppyFactory().pk, **BUYER)
     deliveries = [signed(checkout_completed_event(r, event_id=f"evt_{i % 3}")) for i in range(12)]
     results = run_concurrently(
-        lambda body, header: stripe_webhook_receive(body=body.encode(), signature=header, secret=WHSEC)[0],
+        lambda body, header: stripe_webhook_receive(body=body.encode(), signature=header, secret=WHSEC,
+                                                    apply_inline=True)[0],
         deliveries)
 
     assert results == [200] * 12

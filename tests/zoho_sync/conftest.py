@@ -1,6 +1,5 @@
 import pytest
 import responses
-from django.core.cache import cache
 
 API = "https://www.zohoapis.com/billing/v1"
 TOKEN_URL = "https://accounts.zoho.com/oauth/v2/token"
@@ -15,9 +14,7 @@ def zoho_settings(settings):
                           "MAX_ATTEMPTS": 10, "STALE_MINUTES": 30}
     settings.ENABLE_ZOHO_SYNC = True
     settings.ZOHO_SYNC_ALLOW_IN_ATOMIC = True  # django_db tests run inside a transaction
-    cache.clear()
-    yield settings
-    cache.clear()
+    return settings
 
 
 @pytest.fixture
@@ -34,8 +31,22 @@ def token(rsps):
 
 
 class Sleeps(list):
+    """A fake `time.sleep` that records each wait and moves a fake clock on by it.
+
+    The clock starts at the beginning of a rate-limit minute, so the limiter never waits for the
+    end of a window in a test unless the test fills it (the real clock made this depend on the
+    second the test ran in)."""
+
+    def __init__(self, start: float = 1_800_000_000.0):  # not money: epoch seconds, a whole minute
+        super().__init__()
+        self.now = start
+
     def __call__(self, seconds):
         self.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -48,6 +59,6 @@ def client_factory(zoho_settings, sleeps):
     from zoho_sync.clients.zoho import ZohoClient
 
     def make(**kwargs):
-        return ZohoClient(sleep=sleeps, **kwargs)
+        return ZohoClient(sleep=sleeps, clock=sleeps.clock, **kwargs)
 
     return make

@@ -162,3 +162,19 @@ def test_rate_limiter_waits_for_the_next_window_when_full(db):
     windows = dict(ApiCallCounter.objects.filter(window__startswith="m:").values_list("window", "count"))
     assert windows == {"m:1000:1000": 3, "m:1000:1001": 3, "m:1000:1002": 1}
     assert calls_today() == 7
+
+
+def test_a_call_in_the_last_seconds_of_a_minute_waits_once_for_the_next(zoho_settings, token, rsps):
+    """The client hands its clock to the limiter with its sleep: a call 0.5 s before the minute ends
+    waits 0.501 s once and goes out in the next window (not a spin of tiny waits against a clock
+    that a fake sleep never moves on, which made the 429 tests depend on the second they ran in)."""
+    from tests.zoho_sync.conftest import Sleeps
+
+    sleeps = Sleeps(start=1_800_000_059.5)
+    rsps.add(responses.GET, f"{API}/customers", json={"code": 0, "message": "success", "customers": [CUSTOMER]})
+
+    assert zoho.ZohoClient(sleep=sleeps, clock=sleeps.clock).find_customers_by_email("x@example.co.za") == [CUSTOMER]
+
+    assert [round(s, 3) for s in sleeps] == [0.501]
+    minute = int(1_800_000_060 // 60)
+    assert ApiCallCounter.objects.get(window=f"m:60000:{minute}").count == 1

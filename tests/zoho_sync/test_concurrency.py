@@ -37,7 +37,7 @@ def test_two_workers_never_sync_the_same_row_at_once(zoho_settings, sleeps):
         rsps.add(responses.GET, f"{API}/customers", json={"code": 0, "message": "success", "customers": []})
         rsps.add_callback(responses.POST, f"{API}/customers", callback=slow_create)
         results = run_concurrently(
-            lambda: entity_sync(entity_type="customer", pk=customer.pk, client=ZohoClient(sleep=sleeps)).status,
+            lambda: entity_sync(entity_type="customer", pk=customer.pk, client=ZohoClient(sleep=sleeps, clock=sleeps.clock)).status,
             [()] * 4)
         creates = [c for c in rsps.calls if c.request.method == "POST" and c.request.url.startswith(API)]
 

@@ -17,7 +17,6 @@ from billing.services.invoice_run import invoice_run
 from billing.services.invoices import LineSpec, credit_note_create, invoice_create, invoice_void
 from tests.factories import CustomerFactory, CustomerServiceFactory
 from tests.zoho_sync.conftest import API
-from zoho_sync.clients.zoho import ZohoClient
 from zoho_sync.models import SyncLog, SyncStatus
 from zoho_sync.services.sync import entity_sync
 from zoho_sync.tasks import retry_due
@@ -165,17 +164,18 @@ def test_credit_note_wholly_beyond_what_is_unpaid_is_not_applied(synced_invoice,
 def test_void_invoice_does_not_mirror_its_credit_notes(synced_invoice, client_factory, token, rsps):
     note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="partial refund")
     invoice_void(invoice=Invoice.objects.get(pk=synced_invoice.pk), reason="raised in error")
+    rsps.add(responses.GET, f"{API}/invoices/I7", json=ok("invoice", {"invoice_id": "I7", "status": "sent"}))
     rsps.add(responses.POST, f"{API}/invoices/I7/void", json={"code": 0, "message": "voided"})
 
     result = entity_sync(entity_type="invoice", pk=synced_invoice.pk, client=client_factory())
 
     assert result.status == "synced"
     assert [c.request.method + " " + c.request.url.split("?")[0].replace(API, "")
-            for c in rsps.calls if c.request.url.startswith(API)] == ["POST /invoices/I7/void"]
+            for c in rsps.calls if c.request.url.startswith(API)] == ["GET /invoices/I7", "POST /invoices/I7/void"]
     assert CreditNote.objects.get(pk=note.pk).zoho_id == ""
 
 
-def test_retry_sweep_links_recurring_invoices_from_the_invoice_run(zoho_settings, token, rsps, monkeypatch,
+def test_retry_sweep_links_recurring_invoices_from_the_invoice_run(client_factory, token, rsps, monkeypatch,
                                                                   django_capture_on_commit_callbacks):
     """The bulk run never calls enqueue_sync: its invoices keep the default pending status with no
     next attempt, and `retry_due` picks them up and links them to ZOHO's invoice for the period."""
@@ -193,7 +193,7 @@ def test_retry_sweep_links_recurring_invoices_from_the_invoice_run(zoho_settings
     rsps.add(responses.GET, f"{API}/invoices", json={"code": 0, "message": "success", "invoices": [
         {"invoice_id": "Z-DEC", "date": "2026-12-01", "total": float(invoice.total),  # not money: ZOHO's JSON number
          "tax_total": float(invoice.vat_amount)}]})  # not money: ZOHO's JSON number
-    monkeypatch.setattr("zoho_sync.services.sync.get_client", lambda: ZohoClient(sleep=lambda s: None))
+    monkeypatch.setattr("zoho_sync.services.sync.get_client", client_factory)
 
     run_id = retry_due(triggered_by="test")
 

@@ -30,7 +30,7 @@ class LogSerializer(serializers.ModelSerializer):
         fields = ["id", "entity_type", "entity_id", "entity_label", "action", "status", "zoho_id", "duration_ms",
                   "error", "request_summary", "response_summary", "created_at"]
 
-    def get_entity_label(self, obj):
+    def get_entity_label(self, obj: SyncLog) -> str:
         return self.context["labels"].get((obj.entity_type, obj.entity_id), "")
 
 

@@ -129,12 +129,15 @@ class ZohoClient:
     """One ZOHO Billing organisation. Cheap to build; state (token, limits) lives in shared stores."""
 
     def __init__(self, *, config: ZohoConfig | None = None, limiter=None, sleep: Callable[[float], None] = time.sleep,
-                 session=None, max_rate_limit_retries: int = 3, attempts: int = 4):
+                 clock: Callable[[], float] = time.time, session=None, max_rate_limit_retries: int = 3,
+                 attempts: int = 4):
         self.config = config or load_config()
         if limiter is None:
             from zoho_sync.ratelimit import RateLimiter
 
-            limiter = RateLimiter(sleep=sleep)
+            # The limiter waits with the same sleep and reads the same clock, so a test that fakes
+            # one fakes both (a fake sleep against the real clock would spin near a window's end).
+            limiter = RateLimiter(sleep=sleep, clock=clock)
         self.limiter = limiter
         self.sleep = sleep
         self.session = session

@@ -6,13 +6,11 @@ import time
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from zoho_sync.models import SyncStatus
 from zoho_sync.services.monitoring import health_metrics
 from zoho_sync.services.sync import ENTITY_MODELS
-
-MANUAL = ("installation", "pro_rata", "equipment", "adjustment")
 
 
 def integrity_issues() -> dict:
@@ -22,7 +20,9 @@ def integrity_issues() -> dict:
         model = apps.get_model(label)
         synced_no_id = model.objects.filter(zoho_sync_status=SyncStatus.SYNCED, zoho_id="")
         if entity_type == "invoice":
-            synced_no_id = synced_no_id.filter(invoice_type__in=MANUAL).exclude(status="void")
+            # Invoices we create in ZOHO (all but ZOHO's own monthly ones) must carry its id.
+            synced_no_id = (synced_no_id.exclude(status="void")
+                            .filter(~Q(invoice_type="recurring") | Q(replaces__isnull=False)))
         elif entity_type == "service":
             synced_no_id = synced_no_id.exclude(status="pending")
         elif entity_type == "payment":

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from circletel.queue import enqueue
 from zoho_sync.models import SyncStatus
 
 ENTITY_TYPES = {
@@ -53,9 +54,7 @@ def enqueue_sync(*, entity) -> None:
 
 
 def enqueue_task(entity_type: str, pk: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}")
+    enqueue("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}")
 
 
 _enqueue_task = enqueue_task  # the name the first version used

@@ -368,8 +368,39 @@ def credit_notes_sync(invoice, invoice_zoho_id: str, client: ZohoClient) -> list
     return done
 
 
+def _void_in_zoho(outcome: Outcome, client: ZohoClient) -> Outcome:
+    """Void ZOHO's invoice `outcome.zoho_id` unless it is void already (a task run twice, or a
+    retry after a lost answer, must not fail on ZOHO refusing a second void)."""
+    if client.get_invoice(outcome.zoho_id).get("status") == "void":
+        outcome.response = {**outcome.response, "voided": False}
+        outcome.note = "already void in ZOHO"
+        return outcome
+    client.void_invoice(outcome.zoho_id)
+    outcome.response = {**outcome.response, "voided": True}
+    return outcome
+
+
+def _void_subscription_invoice(invoice, client: ZohoClient) -> Outcome:
+    """We voided a monthly invoice: void ZOHO's own invoice for that period too, or ZOHO keeps
+    asking for it. Linked first if the sweep had not linked it yet; until ZOHO has made it the row
+    retries like a link does."""
+    if invoice.zoho_id:
+        return _void_in_zoho(Outcome(SyncLog.Action.UPDATE, invoice.zoho_id, {"invoice_id": invoice.zoho_id}), client)
+    try:
+        linked = _link_recurring(invoice, client)
+    except SyncNotReady:
+        if invoice.service is not None and invoice.service.status == invoice.service.Status.CANCELLED:
+            # Voided by the cancellation: ZOHO's cancelled subscription will not bill that period.
+            return Outcome(SyncLog.Action.SKIP, "", {"period_start": str(invoice.period_start)}, {},
+                           SyncLog.Status.SKIPPED, "void before ZOHO made it; the subscription is cancelled")
+        raise
+    return _void_in_zoho(linked, client)
+
+
 def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
-    if invoice.invoice_type == invoice.InvoiceType.RECURRING:
+    if invoice.is_subscription_invoice:
+        if invoice.status == invoice.Status.VOID:
+            return _void_subscription_invoice(invoice, client)
         return _link_recurring(invoice, client)
     customer_zoho_id = _ensure_synced("customer", invoice.customer, client)
     lines = list(invoice.lines.all())
@@ -384,8 +415,7 @@ def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
     if invoice.status == invoice.Status.VOID:
         if not zoho_id:
             return Outcome(SyncLog.Action.SKIP, "", req, {}, SyncLog.Status.SKIPPED, "void before it reached ZOHO")
-        client.void_invoice(zoho_id)
-        return Outcome(action, zoho_id, req, {"voided": True})
+        return _void_in_zoho(Outcome(action, zoho_id, req), client)
     if not zoho_id:
         zi = client.create_invoice(body)
         action = SyncLog.Action.CREATE

@@ -59,5 +59,5 @@ class Command(BaseCommand):
                 continue
             module.seed_demo(self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  Admin login:    {ADMIN_EMAIL} / {ADMIN_PASSWORD}   (http://127.0.0.1:8000/admin/)")
+        self.stdout.write(f"  Admin login:    {ADMIN_EMAIL} / {ADMIN_PASSWORD}   (sign in at /admin/)")
         self.stdout.write(f"  Customer login: {DEMO_CUSTOMERS[0][2]} / {DEMO_PASSWORD}   (any demo customer)")
