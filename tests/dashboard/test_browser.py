@@ -1,15 +1,23 @@
 """Browser tests: Playwright driving Debian Chromium (headless) against pytest-django's live server.
 
 Each test saves a screenshot of the page it checks to artifacts/screenshots/.
+
+A click that navigates returns before the next page has loaded, and `wait_for_load_state()` straight
+after it may answer for the page being left. So every check after a navigation either waits for the
+new URL (`wait_for_url`, which also waits for its load event) or is a retrying `expect(...)`
+assertion; database checks come after such a wait, once the server has answered.
 """
 
 import os
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from playwright.sync_api import expect
+from django.utils import timezone
 
 from billing.models import BillingAccount
 from tests.dashboard.factories import (
@@ -69,7 +77,7 @@ def customer():
     inv.pdf.save(f"{inv.number}.pdf", ContentFile(b"%PDF-1.7\n% test invoice\n"), save=True)
     InvoiceFactory(customer=c, status="paid", amount_paid=Decimal("899.00"), issue_date=date(2026, 10, 1))
     PaymentFactory(customer=c, amount=Decimal("899.00"), method="eft", reference="PAY-EFT-1")
-    UsageFactory(service=svc, date=date.today(), cycle_start=date.today().replace(day=1))
+    UsageFactory(service=svc, date=timezone.localdate(), cycle_start=timezone.localdate().replace(day=1))
     BillingAccount.objects.filter(customer=c).update(balance=Decimal("1234.50"))
     LedgerEntryFactory(customer=c, amount=Decimal("1234.50"), effective_date=date(2026, 1, 10))
     return c
@@ -80,7 +88,7 @@ def sign_in(page, user, next_url="/dashboard/"):
     page.fill("#id_username", user.email)
     page.fill("#id_password", PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def shot(page, name):
@@ -109,7 +117,8 @@ def test_services_and_service_detail_chart(page, customer):
     assert "Billing day" in page.content()
     shot(page, "03-services")
     page.get_by_role("link", name="Fibre 100/50").first.click()
-    assert page.locator("svg.chart rect.bar").count() >= 1
+    page.wait_for_url(re.compile(r"/dashboard/services/\d+/$"))
+    expect(page.locator("svg.chart rect.bar").first).to_be_attached()
     shot(page, "04-service-detail")
 
 
@@ -117,7 +126,7 @@ def test_open_invoice_and_download_pdf(page, customer):
     sign_in(page, customer.user, "/dashboard/invoices/")
     number = customer.invoices.filter(status="unpaid").get().number
     page.get_by_role("link", name=number).click()
-    assert page.get_by_test_id("invoice-due").inner_text() == "R 1,234.50"
+    expect(page.get_by_test_id("invoice-due")).to_have_text("R 1,234.50")
     shot(page, "05-invoice-detail")
     with page.expect_download() as info:
         page.get_by_test_id("download-pdf").click()
@@ -130,9 +139,9 @@ def test_invoice_status_filter(page, customer):
     sign_in(page, customer.user, "/dashboard/invoices/")
     page.select_option("#id_status", "paid")
     page.click("form.filters button[type=submit]")
-    page.wait_for_load_state()
-    assert page.locator("table.rtable tbody tr").count() == 1
-    assert page.locator(".badge-paid").count() == 1
+    page.wait_for_url(re.compile(r"status=paid"))
+    expect(page.locator("table.rtable tbody tr")).to_have_count(1)
+    expect(page.locator(".badge-paid")).to_have_count(1)
     shot(page, "06-invoices-filtered")
 
 
@@ -141,8 +150,7 @@ def test_set_primary_payment_method(page, customer):
     second = payment_method(customer, last_four="1111", brand="Mastercard")
     sign_in(page, customer.user, "/dashboard/billing/")
     page.get_by_test_id(f"method-{second.pk}").get_by_role("button", name="Make primary").click()
-    page.wait_for_load_state()
-    assert "Mastercard ***1111 is now your primary payment method." in page.content()
+    expect(page.get_by_text("Mastercard ***1111 is now your primary payment method.")).to_be_visible()
     second.refresh_from_db()
     assert second.is_primary is True
     shot(page, "07-billing-primary")
@@ -152,10 +160,9 @@ def test_remove_payment_method(page, customer):
     method = payment_method(customer, last_four="9999", brand="Amex")
     sign_in(page, customer.user, "/dashboard/billing/")
     page.get_by_test_id(f"method-{method.pk}").get_by_role("button", name="Remove").click()
-    page.wait_for_load_state()
+    expect(page.get_by_test_id(f"method-{method.pk}")).to_have_count(0)
     method.refresh_from_db()
     assert method.deleted_at is not None
-    assert page.get_by_test_id(f"method-{method.pk}").count() == 0
 
 
 def test_add_debit_order_without_netcash_then_retry_button(page, customer, settings):
@@ -168,16 +175,14 @@ def test_add_debit_order_without_netcash_then_retry_button(page, customer, setti
     page.fill("#id_account_number", "10012345678")
     page.fill("#id_branch_code", "051001")
     page.click("text=Add debit order")
-    page.wait_for_load_state()
-    assert "Tick the box to authorise CircleTel to debit this account." in page.content()
+    expect(page.get_by_text("Tick the box to authorise CircleTel to debit this account.")).to_be_visible()
     assert not PaymentMethod.objects.exists()
     page.fill("#id_account_number", "10012345678")  # never echoed back, so typed again
     page.check("#id_consent")
     page.click("text=Add debit order")
-    page.wait_for_load_state()
+    expect(page.get_by_text("the debit-order mandate request could not be sent right now")).to_be_visible()
     method = PaymentMethod.objects.get()
     assert (method.display_name, method.mandate_status) == ("Standard Bank ***5678", "pending")
-    assert "the debit-order mandate request could not be sent right now" in page.content()
     row = page.get_by_test_id(f"method-{method.pk}")
     assert row.get_by_role("button", name="Send mandate request").count() == 1
     assert "10012345678" not in page.content()
@@ -188,8 +193,7 @@ def test_change_notification_preferences(page, customer):
     sign_in(page, customer.user, "/dashboard/billing/")
     page.uncheck("#id_notify_sms")
     page.click("text=Save preferences")
-    page.wait_for_load_state()
-    assert "Your billing preferences were saved." in page.content()
+    expect(page.get_by_text("Your billing preferences were saved.")).to_be_visible()
     account = BillingAccount.objects.get(customer=customer)
     assert (account.notify_email, account.notify_sms, account.auto_pay) == (True, False, False)
     shot(page, "08-billing-preferences")
@@ -200,9 +204,9 @@ def test_statement_shows_totals_and_downloads_pdf(page, customer):
     page.fill("#id_date_from", "2026-01-01")
     page.fill("#id_date_to", "2026-12-31")
     page.click("text=Show")
-    page.wait_for_load_state()
-    assert page.get_by_test_id("opening").inner_text() == "R 0.00"
-    assert page.get_by_test_id("closing").inner_text() == "R 1,234.50"
+    page.wait_for_url(re.compile(r"date_from=2026-01-01"))
+    expect(page.get_by_test_id("opening")).to_have_text("R 0.00")
+    expect(page.get_by_test_id("closing")).to_have_text("R 1,234.50")
     shot(page, "09-statement")
     with page.expect_download() as info:
         page.click("text=Download PDF")
@@ -222,8 +226,7 @@ def test_profile_edit(page, customer):
     sign_in(page, customer.user, "/dashboard/profile/")
     page.fill("#id_city", "Durban")
     page.click("text=Save details")
-    page.wait_for_load_state()
-    assert "Your contact details were saved." in page.content()
+    expect(page.get_by_text("Your contact details were saved.")).to_be_visible()
     customer.refresh_from_db()
     assert customer.city == "Durban"
     shot(page, "12-profile")
@@ -240,7 +243,7 @@ def test_mobile_layout_has_no_horizontal_scroll(page, customer):
 def test_sign_out(page, customer):
     sign_in(page, customer.user)
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_load_state()
+    page.wait_for_url(lambda url: "/dashboard/" not in url)
     page.goto("/dashboard/")
     assert "/accounts/login/" in page.url
     shot(page, "14-signed-out")
