@@ -45,7 +45,7 @@ def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page):
 
     page.goto("/puppies/")
     page.click("text=Bella")
-    assert page.url.endswith("/puppies/bella/")
+    page.wait_for_url("**/puppies/bella/")  # the click returns before the new page has loaded
     page.fill("#id_name", "Thandi Nkosi")
     page.fill("#id_email", "thandi@example.co.za")
     page.fill("#id_phone", "082 123 4567")
