@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from tests.dashboard.factories import (
