@@ -3,7 +3,14 @@
 Services raise `ApplicationError` (or an app's subclass) with a message fit for the user and an
 optional `extra` dict; API views answer `{"message": ..., "extra": ...}` with the subclass's status,
 pages show the message through the messages framework.
+
+One exception: a `circletel.http.ProviderError`'s message is for staff (it may quote the provider).
+Payment services turn provider errors into customer words (`payments.provider_errors.classify`);
+one that escapes to a page or an API answer anyway is shown through `public_message`, which
+never repeats provider text, and is logged with its detail.
 """
+
+import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,9 +37,31 @@ class ConflictError(ApplicationError):
     status_code = 409
 
 
+logger = logging.getLogger(__name__)
+
+PROVIDER_UNAVAILABLE_MESSAGE = "A service we rely on is not responding right now. Please try again shortly."
+PROVIDER_REFUSED_MESSAGE = "A service we rely on could not complete this request. Please try again or contact us."
+
+
+def _is_provider_error(exc: Exception) -> bool:
+    from circletel.http import ProviderError  # circletel.http imports this module
+
+    return isinstance(exc, ProviderError)
+
+
+def public_message(exc: ApplicationError) -> str:
+    """The words a customer may see for `exc`: its message, unless it is a provider's error."""
+    if not _is_provider_error(exc):
+        return exc.message
+    logger.warning("provider error shown to a user as a generic message: %s (%s)", exc.message,
+                   getattr(exc, "raw", "")[:300])
+    return PROVIDER_UNAVAILABLE_MESSAGE if exc.retryable else PROVIDER_REFUSED_MESSAGE
+
+
 def drf_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        extra = {"retryable": exc.retryable} if _is_provider_error(exc) else exc.extra
+        return Response({"message": public_message(exc), "extra": extra}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

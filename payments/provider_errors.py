@@ -3,6 +3,7 @@ customer sees.
 
     info = classify(exc)                    # a circletel.http.ProviderError
     info = classify_stripe_error(payment_intent.last_payment_error)   # a webhook's decline
+    info = classify_netcash_reason(notify.reason)                     # a Pay Now decline
     info.code, info.message, info.retryable, info.raw
 
 `message` is ours and fixed per code: it never contains provider text, ids or secrets. `raw` is
@@ -92,6 +93,29 @@ def classify_stripe_error(error: dict | None) -> ProviderErrorInfo:
     if error.get("type") == "card_error":
         return info_for("card_declined", raw=raw)
     return info_for("payment_rejected", raw=raw)
+
+
+# NetCash Pay Now declines carry free text in `Reason` (CONTRACTS 2.1 gives no code list), so the
+# mapping reads keywords; anything else is a plain decline.
+_NETCASH_KEYWORDS = (
+    ("insufficient", "insufficient_funds"),
+    ("expired", "expired_card"),
+    ("3d", "authentication_required"),
+    ("authenticat", "authentication_required"),
+    ("cvv", "incorrect_card_details"),
+    ("cvc", "incorrect_card_details"),
+    ("invalid card", "incorrect_card_details"),
+)
+
+
+def classify_netcash_reason(reason: str | None) -> ProviderErrorInfo:
+    """A NetCash Pay Now decline (`Reason`): our code and message; the text itself stays in `raw`."""
+    text = (reason or "").strip()
+    lowered = text.lower()
+    for keyword, code in _NETCASH_KEYWORDS:
+        if keyword in lowered:
+            return info_for(code, raw=text)
+    return info_for("card_declined", raw=text or "Declined")
 
 
 def _paypal_issue(body: dict) -> str:

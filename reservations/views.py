@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from circletel.errors import ApplicationError
+from circletel.errors import ApplicationError, public_message
 from reservations import selectors, services
 from reservations.models import Puppy, Reservation
 from reservations.services.checkout import provider_configured, sandbox_enabled
@@ -53,16 +53,16 @@ def puppy_reserve(request, slug):
     except services.AlreadyReserved as exc:
         puppy.refresh_from_db()
         return render(request, "reservations/puppy_detail.html",
-                      _detail_context(puppy, conflict=exc.message, form=form), status=409)
+                      _detail_context(puppy, conflict=public_message(exc), form=form), status=409)
     except services.InvalidReservation as exc:
         return render(request, "reservations/puppy_detail.html",
-                      _detail_context(puppy, errors=exc.extra.get("fields", {}), form=form, error=exc.message),
+                      _detail_context(puppy, errors=exc.extra.get("fields", {}), form=form, error=public_message(exc)),
                       status=400)
     try:
         url = services.reservation_start_checkout(
             reservation=reservation, **services.checkout_urls(reservation, request.build_absolute_uri))
     except ApplicationError as exc:
-        messages.error(request, f"We could not start the payment: {exc.message} Please try again.")
+        messages.error(request, f"We could not start the payment: {public_message(exc)} Please try again.")
         return redirect("reservations:detail", slug=puppy.slug)
     return redirect(url)
 
@@ -87,7 +87,7 @@ def sandbox_checkout(request, reference):
             services.sandbox_decline(reservation=r)
             return redirect("reservations:cancelled", reference=r.reference)
         except ApplicationError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, public_message(exc))
     return render(request, "reservations/sandbox_checkout.html", {"reservation": r, "puppy": r.puppy})
 
 
@@ -112,6 +112,6 @@ def paypal_return(request, reference):
         try:
             services.reservation_paypal_capture(order_id=order_id)
         except ApplicationError as exc:
-            messages.error(request, f"PayPal could not complete the payment: {exc.message}")
+            messages.error(request, f"PayPal could not complete the payment: {public_message(exc)}")
             return redirect("reservations:cancelled", reference=r.reference)
     return redirect("reservations:success", reference=r.reference)

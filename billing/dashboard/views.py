@@ -31,7 +31,7 @@ from billing.dashboard.services import (
     debit_order_method_add,
 )
 from billing.selectors_usage import usage_summary
-from circletel.errors import ApplicationError
+from circletel.errors import ApplicationError, public_message
 from payments.errors import PaymentError
 from payments.services.methods import payment_method_delete, payment_method_set_primary
 from payments.services.receipts import receipt_issue
@@ -108,7 +108,7 @@ def billing(request, customer):
         try:
             billing_preferences_update(customer=customer, **form.cleaned_data)
         except ApplicationError as exc:
-            form.add_error(exc.extra.get("field") if exc.extra.get("field") in form.fields else None, exc.message)
+            form.add_error(exc.extra.get("field") if exc.extra.get("field") in form.fields else None, public_message(exc))
         else:
             messages.success(request, "Your billing preferences were saved.")
             return redirect("dashboard:billing")
@@ -124,7 +124,7 @@ def method_add_debit_order(request, customer):
         try:
             _method, message = debit_order_method_add(customer=customer, **form.service_kwargs())
         except PaymentError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, public_message(exc))
         else:
             messages.info(request, message)
             return redirect(reverse("dashboard:billing") + "#payment-methods")
@@ -137,7 +137,7 @@ def method_mandate_retry(request, customer, pk):
     try:
         _method, message = debit_order_mandate_retry(customer=customer, method_id=pk)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, public_message(exc))
     else:
         messages.info(request, message)
     return redirect(reverse("dashboard:billing") + "#payment-methods")
@@ -148,7 +148,7 @@ def _method_action(request, customer, pk, action, done: str):
     try:
         action(method=method)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, public_message(exc))
     else:
         messages.success(request, done.format(method=method.display_name))
     return redirect("dashboard:billing")
@@ -257,7 +257,7 @@ def profile(request, customer):
             customer_contact_update(customer=customer,
                                     **{f: form.cleaned_data[f] for f in ProfileForm.Meta.fields})
         except ApplicationError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, public_message(exc))
         else:
             messages.success(request, "Your contact details were saved.")
             return redirect("dashboard:profile")

@@ -27,6 +27,7 @@ from billing.models import Invoice
 from payments.clients import netcash
 from payments.errors import NotifyRejected
 from payments.models import PaymentTransaction, WebhookEvent
+from payments.provider_errors import classify_netcash_reason
 from payments.services.payments import payment_complete, payment_fail, payment_record_pending
 from payments.services.references import (
     ReferenceHandler,
@@ -155,8 +156,10 @@ def _apply_invoice(notify: netcash.PayNowNotify) -> None:
     elif notify.pending:
         payment_record_pending(amount=notify.signed_amount, provider_transaction_id=notify.request_trace, **common)
     else:
-        payment_fail(amount=notify.signed_amount, reason=notify.reason or "Declined",
-                     provider_transaction_id=notify.request_trace, **common)
+        # The customer sees our words for the decline; NetCash's own text stays in raw_response.
+        info = classify_netcash_reason(notify.reason)
+        payment_fail(amount=notify.signed_amount, reason=info.message, provider_transaction_id=notify.request_trace,
+                     **(common | {"raw": notify.raw | {"error_code": info.code, "provider_error": info.raw}}))
 
 
 # _apply_invoice loads the invoice anyway and checks it exists and is not void (`_invoice_for`).

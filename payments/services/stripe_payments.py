@@ -102,7 +102,12 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
         if payment_method.method_type != PaymentMethod.Type.CARD or not payment_method.provider_token.startswith("pm_"):
             raise PaymentError("This payment method cannot be charged by card.", {"payment_method": payment_method.pk})
         card_id = payment_method.provider_token
-        stripe_customer_id = stripe_customer_for(customer=invoice.customer)
+        try:
+            stripe_customer_id = stripe_customer_for(customer=invoice.customer)
+        except ProviderError as exc:  # nothing reserved yet: the customer sees our words, staff the log
+            info = classify(exc)
+            logger.warning("stripe customer for %s failed: %s (%s)", invoice.number, info.code, info.raw[:200])
+            raise PaymentDeclined(info) from exc
     payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method)
     try:
         intent = stripe_client.payment_intent_create(
@@ -172,8 +177,8 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
                                             deleted_at__isnull=True).first()
     if existing is not None:
         return existing
-    stripe_customer_id = stripe_customer_for(customer=customer)
     try:
+        stripe_customer_id = stripe_customer_for(customer=customer)
         card = stripe_client.payment_method_attach(payment_method_id=payment_method_id, customer=stripe_customer_id)
     except ProviderError as exc:
         raise PaymentDeclined(classify(exc)) from exc

@@ -53,10 +53,14 @@ def test_customer_return_and_notify_with_different_traces_apply_once(client, inv
 
 def test_declined_notify_records_failed_payment(client, invoice):
     resp = post_notify(client, notify_fields(f"{invoice.number}-DEC111", "499.00", accepted=False,
-                                             reason="Insufficient funds"))
+                                             reason="Insufficient funds (51) acq ref 88231"))
     assert resp.status_code == 200
     payment = PaymentTransaction.objects.get()
-    assert (payment.status, payment.failure_reason) == ("failed", "Insufficient funds")
+    # The customer sees our words for the decline; NetCash's own text is kept for staff.
+    assert (payment.status, payment.failure_reason) == (
+        "failed", "Your card has insufficient funds. Please use another card or payment method.")
+    assert payment.raw_response["error_code"] == "insufficient_funds"
+    assert payment.raw_response["provider_error"] == "Insufficient funds (51) acq ref 88231"
     assert not LedgerEntry.objects.exists()
     assert NotificationLog.objects.filter(event="payment_failed").count() == 1
 
