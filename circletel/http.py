@@ -4,6 +4,9 @@ Every provider client (`<app>/clients/<provider>.py`) raises `RetryableProviderE
 timeouts, connection errors, 429 and 5xx, and `PermanentProviderError` for other 4xx and
 validation failures. `with_retries` (tenacity: exponential backoff with full jitter, capped, at
 most 5 attempts) retries only the retryable ones, honouring a server's `Retry-After` when given.
+A caller may pass `retry_if` to decide per exception instead (the payment clients ask
+`payments.provider_errors.classify(exc).retryable`); it must only be used around calls that are
+safe to repeat (reads, or writes carrying an idempotency key).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from circletel.errors import ApplicationError
 
@@ -109,13 +112,16 @@ def _wait(base: float, cap: float):
 
 
 def with_retries(func: Callable[[], T], *, attempts: int = 5, base: float = 0.5, cap: float = 30.0,
-                 sleep: Callable[[float], None] | None = None) -> T:
-    """Call `func` until it succeeds, retrying only `RetryableProviderError`s."""
+                 sleep: Callable[[float], None] | None = None,
+                 retry_if: Callable[[BaseException], bool] | None = None) -> T:
+    """Call `func` until it succeeds, retrying the exceptions `retry_if` accepts (by default only
+    `RetryableProviderError`s); any other exception, or the last one, is re-raised."""
     kwargs = {"sleep": sleep} if sleep is not None else {}
+    retry = retry_if_exception(retry_if) if retry_if is not None else retry_if_exception_type(RetryableProviderError)
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=_wait(base, cap),
-        retry=retry_if_exception_type(RetryableProviderError),
+        retry=retry,
         reraise=True,
         **kwargs,
     )

@@ -15,9 +15,15 @@ the provider's own text (code, decline code, message), kept for staff on the pay
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from circletel.http import ProviderError, RateLimitedError, RetryableProviderError
+from django.conf import settings
+
+from circletel.http import ProviderError, RateLimitedError, RetryableProviderError, with_retries
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -148,3 +154,21 @@ def classify(exc: Exception) -> ProviderErrorInfo:
                 return info_for(issue, raw=exc.raw)
         return info_for("payment_rejected", raw=f"{exc.message} {exc.raw}".strip())
     return info_for("provider_unavailable", raw=f"{type(exc).__name__}: {exc}")
+
+
+# --- retries: the mapping's `retryable` flag decides ---------------------------------------------------
+def retry_policy() -> dict:
+    """`with_retries` arguments from `settings.PROVIDER_RETRY` (`ATTEMPTS`, `BASE_SECONDS`, `CAP_SECONDS`)."""
+    cfg = getattr(settings, "PROVIDER_RETRY", None) or {}
+    return {"attempts": max(1, int(cfg.get("ATTEMPTS", 3))), "base": float(cfg.get("BASE_SECONDS", 0.5)),
+            "cap": float(cfg.get("CAP_SECONDS", 5))}  # not money: seconds
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and classify(exc).retryable
+
+
+def with_provider_retries(call: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
+    """Run a payment-provider call that is safe to repeat (a read, or a write carrying an
+    idempotency key), again while the mapping says another try can succeed."""
+    return with_retries(call, retry_if=is_retryable, sleep=sleep, **retry_policy())

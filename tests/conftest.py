@@ -90,5 +90,16 @@ def _own_cache_namespace(settings):
 
 
 @pytest.fixture(autouse=True)
+def _provider_retries_do_not_sleep(monkeypatch):
+    """Stripe and PayPal calls are retried with backoff (`payments.provider_errors`); tests that
+    answer with a 5xx or 429 must not really wait. Tests about the waits replace these sleeps
+    with their own recorders."""
+    from payments.clients import paypal, stripe
+
+    monkeypatch.setattr(stripe, "sleep", lambda seconds: None)
+    monkeypatch.setattr(paypal, "sleep", lambda seconds: None)
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")

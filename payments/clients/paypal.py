@@ -2,12 +2,19 @@
 
 OAuth client credentials; the access token is cached in the Django cache until shortly before
 `expires_in`. Every call goes through `circletel.http.send` (explicit timeout, typed errors:
-retryable for timeouts/429/5xx, permanent for other 4xx). Creates and captures carry a
+retryable for timeouts/429/5xx, permanent for other 4xx). Creates, captures and refunds carry a
 `PayPal-Request-Id` derived from our row so a retry is an idempotent replay.
+
+Retries: `_request` repeats a GET or a call with a `PayPal-Request-Id` (token fetch included)
+through `circletel.http.with_retries` while `payments.provider_errors.classify(exc).retryable`
+says another try can succeed. A POST without a request id (webhook verification, the bare token
+fetch) runs once. Attempts and backoff come from `settings.PROVIDER_RETRY` (`ATTEMPTS`,
+`BASE_SECONDS`, `CAP_SECONDS`; defaults 3, 0.5, 5), as for Stripe.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -16,10 +23,12 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 from circletel.http import PermanentProviderError, send
+from payments.provider_errors import with_provider_retries
 
 PROVIDER = "paypal"
 TIMEOUT = (5, 20)
 _TOKEN_CACHE_KEY = "paypal:access_token"
+sleep = time.sleep  # looked up at each wait, so tests can replace it
 
 
 @dataclass(frozen=True)
@@ -79,17 +88,22 @@ def access_token(*, force_refresh: bool = False) -> str:
 
 
 def _request(method: str, path: str, *, json=None, request_id: str | None = None, prefer: str | None = None):
-    headers = {"Authorization": f"Bearer {access_token()}", "Content-Type": "application/json"}
-    if request_id:
-        headers["PayPal-Request-Id"] = request_id[:108]
-    if prefer:
-        headers["Prefer"] = prefer
-    try:
-        return send(method, f"{_base()}{path}", provider=PROVIDER, timeout=TIMEOUT, json=json, headers=headers)
-    except PermanentProviderError as exc:
-        if exc.http_status == 401:  # token revoked or expired early: drop it so the next call refreshes
-            cache.delete(_TOKEN_CACHE_KEY)
-        raise
+    def once():
+        headers = {"Authorization": f"Bearer {access_token()}", "Content-Type": "application/json"}
+        if request_id:
+            headers["PayPal-Request-Id"] = request_id[:108]  # the same on every attempt: a replay, not a new call
+        if prefer:
+            headers["Prefer"] = prefer
+        try:
+            return send(method, f"{_base()}{path}", provider=PROVIDER, timeout=TIMEOUT, json=json, headers=headers)
+        except PermanentProviderError as exc:
+            if exc.http_status == 401:  # token revoked or expired early: drop it so the next call refreshes
+                cache.delete(_TOKEN_CACHE_KEY)
+            raise
+
+    if method.upper() != "GET" and not request_id:
+        return once()  # a POST without a request id may have happened: never repeat it
+    return with_provider_retries(once, sleep=lambda seconds: sleep(seconds))
 
 
 def order_create(*, amount: Decimal, currency: str = "ZAR", reference: str, description: str,

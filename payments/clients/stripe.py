@@ -3,13 +3,20 @@
 Settings (`settings.STRIPE`) are read lazily; `API_BASE` may point the SDK at a local fake in tests.
 The SDK is given `stripe.RequestsClient`, so tests can also mock it at the HTTP boundary with
 `responses`. SDK errors become the shared typed errors from `circletel.http`:
-connection errors, 429 and 5xx are retryable, the rest permanent. The SDK's own retries are off;
-wrap calls in `circletel.http.with_retries` where a retry is wanted (creates carry an idempotency
-key derived from our row, so a retry never creates a second remote object).
+connection errors, 429 and 5xx are retryable, the rest permanent.
+
+Retries: one policy, ours (the SDK's `max_network_retries` stays 0). Calls that are safe to repeat,
+reads and the creates that carry an idempotency key derived from our row (a replay returns the
+first result, never a second remote object), go through `circletel.http.with_retries` while
+`payments.provider_errors.classify(exc).retryable` says another try can succeed (timeouts, 429,
+5xx). A POST without our key (attach, detach) runs once: the SDK would give a repeat a fresh
+random key, so a call that timed out but happened would happen twice. Attempts and backoff come
+from `settings.PROVIDER_RETRY` (`ATTEMPTS`, `BASE_SECONDS`, `CAP_SECONDS`; defaults 3, 0.5, 5).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,10 +24,17 @@ import stripe as stripe_sdk
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from circletel.http import PermanentProviderError, ProviderTimeoutError, RateLimitedError, RetryableProviderError
+from circletel.http import (
+    PermanentProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    RetryableProviderError,
+)
+from payments.provider_errors import with_provider_retries
 
 PROVIDER = "stripe"
 TIMEOUT_SECONDS = 20  # not money
+sleep = time.sleep  # looked up at each wait, so tests can replace it
 
 
 @dataclass(frozen=True)
@@ -82,15 +96,24 @@ def _translate(exc: stripe_sdk.StripeError) -> Exception:
     if status is None or status >= 500:
         return RetryableProviderError(f"stripe is unavailable ({status})", provider=PROVIDER, http_status=status,
                                       raw=raw, code=code)
-    return PermanentProviderError(f"stripe rejected the request: {message}", provider=PROVIDER,
-                                  http_status=status, raw=raw, code=code)
+    # Stripe's own words (they can quote a masked key or an id) stay in `raw`, for staff.
+    return PermanentProviderError(f"stripe rejected the request ({status}{', ' + code if code else ''})",
+                                  provider=PROVIDER, http_status=status, raw=raw or message, code=code)
 
 
-def _call(fn):
+def _once(fn):
     try:
         return fn()
     except stripe_sdk.StripeError as exc:
         raise _translate(exc) from exc
+
+
+def _call(fn, *, repeatable: bool):
+    """Run an SDK call. `repeatable` (a read, or a create with our idempotency key) is retried while
+    the error mapping allows; anything else runs exactly once."""
+    if not repeatable:
+        return _once(fn)
+    return with_provider_retries(lambda: _once(fn), sleep=lambda seconds: sleep(seconds))
 
 
 def _session(obj) -> CheckoutSession:
@@ -129,12 +152,13 @@ def checkout_session_create(*, amount: Decimal, currency: str = "ZAR", descripti
     if expires_at:
         params["expires_at"] = expires_at
     obj = _call(lambda: _client().v1.checkout.sessions.create(params=params,
-                                                              options={"idempotency_key": idempotency_key}))
+                                                              options={"idempotency_key": idempotency_key}),
+                repeatable=True)
     return _session(obj)
 
 
 def checkout_session_retrieve(session_id: str) -> CheckoutSession:
-    return _session(_call(lambda: _client().v1.checkout.sessions.retrieve(session_id)))
+    return _session(_call(lambda: _client().v1.checkout.sessions.retrieve(session_id), repeatable=True))
 
 
 def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason: str = "requested_by_customer",
@@ -143,7 +167,8 @@ def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason:
     params: dict = {"payment_intent": payment_intent, "reason": reason, "metadata": metadata or {}}
     if amount is not None:
         params["amount"] = to_cents(amount)
-    obj = _call(lambda: _client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key}))
+    obj = _call(lambda: _client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key}),
+                repeatable=True)
     obj = obj.to_dict()
     return Refund(id=obj["id"], status=obj.get("status") or "", amount=obj.get("amount") or 0,
                   payment_intent=obj.get("payment_intent"))
@@ -228,28 +253,32 @@ def payment_intent_create(*, amount: Decimal, currency: str = "ZAR", reference: 
     if receipt_email:
         params["receipt_email"] = receipt_email
     obj = _call(lambda: _client().v1.payment_intents.create(params=params,
-                                                            options={"idempotency_key": idempotency_key}))
+                                                            options={"idempotency_key": idempotency_key}),
+                repeatable=True)
     return _intent(obj)
 
 
 def payment_intent_retrieve(payment_intent_id: str) -> PaymentIntent:
-    return _intent(_call(lambda: _client().v1.payment_intents.retrieve(payment_intent_id)))
+    return _intent(_call(lambda: _client().v1.payment_intents.retrieve(payment_intent_id), repeatable=True))
 
 
 def customer_create(*, email: str, name: str, reference: str, idempotency_key: str) -> str:
     """Create a Stripe Customer for our customer `reference`; returns its id (cus_...)."""
     params = {"email": email, "name": name[:200], "metadata": {"account_number": reference}}
-    obj = _call(lambda: _client().v1.customers.create(params=params, options={"idempotency_key": idempotency_key}))
+    obj = _call(lambda: _client().v1.customers.create(params=params, options={"idempotency_key": idempotency_key}),
+                repeatable=True)
     return _dict(obj)["id"]
 
 
 def payment_method_retrieve(payment_method_id: str) -> CardMethod:
-    return _card(_call(lambda: _client().v1.payment_methods.retrieve(payment_method_id)))
+    return _card(_call(lambda: _client().v1.payment_methods.retrieve(payment_method_id), repeatable=True))
 
 
+# Attach and detach carry no idempotency key of ours: run once (see the module docstring).
 def payment_method_attach(*, payment_method_id: str, customer: str) -> CardMethod:
-    return _card(_call(lambda: _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer})))
+    return _card(_call(lambda: _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer}),
+                       repeatable=False))
 
 
 def payment_method_detach(*, payment_method_id: str) -> CardMethod:
-    return _card(_call(lambda: _client().v1.payment_methods.detach(payment_method_id)))
+    return _card(_call(lambda: _client().v1.payment_methods.detach(payment_method_id), repeatable=False))

@@ -191,3 +191,63 @@ def test_other_request_failures_are_permanent_typed_errors(exc):
         send("GET", URL, provider="acme")
 
     assert info.value.message == f"acme request failed ({type(exc).__name__})"
+
+
+# --- with_retries(retry_if=...) ------------------------------------------------------------------------
+
+
+@responses.activate
+def test_retry_if_decides_instead_of_the_exception_class():
+    # A 400 is permanent by class, but the predicate says yes: retried until success.
+    responses.add(responses.GET, URL, status=400)
+    responses.add(responses.GET, URL, json={"ok": 2})
+    seen, sleeps = [], []
+
+    def retry_if(exc):
+        seen.append(exc)
+        return True
+
+    assert with_retries(call, sleep=sleeps.append, retry_if=retry_if) == {"ok": 2}
+
+    assert len(responses.calls) == 2 and len(sleeps) == 1
+    assert [type(e) for e in seen] == [PermanentProviderError]
+
+
+@responses.activate
+def test_retry_if_can_refuse_a_retryable_error():
+    responses.add(responses.GET, URL, status=503)
+    sleeps = []
+
+    with pytest.raises(RetryableProviderError):
+        with_retries(call, sleep=sleeps.append, retry_if=lambda exc: False)
+
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_retry_if_keeps_attempts_retry_after_and_reraises_the_last_error():
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "2"})
+    responses.add(responses.GET, URL, status=429, headers={"Retry-After": "9"})
+    responses.add(responses.GET, URL, status=502)
+    sleeps = []
+
+    with pytest.raises(RetryableProviderError) as info:
+        with_retries(call, attempts=3, cap=5.0, sleep=sleeps.append, retry_if=lambda exc: exc.retryable)
+
+    assert info.value.http_status == 502
+    assert len(responses.calls) == 3
+    assert sleeps == [2.0, 5.0]  # Retry-After honoured, capped
+
+
+def test_retry_if_false_for_other_exceptions_is_not_retried():
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        with_retries(broken, sleep=lambda s: None,
+                     retry_if=lambda exc: isinstance(exc, RetryableProviderError))
+
+    assert calls == [1]

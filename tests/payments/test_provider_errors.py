@@ -145,3 +145,17 @@ def test_other_application_errors_keep_their_message():
     assert (response.status_code, response.data["message"]) == (400, "This invoice has nothing left to pay.")
     assert response.data["extra"] == {"invoice": "INV-1"}
 
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_stripe_client_keeps_stripes_words_out_of_the_message(stripe_on):
+    from circletel.http import PermanentProviderError as Permanent
+    from payments.clients import stripe as stripe_client
+
+    _stripe_401()
+    with pytest.raises(Permanent) as info:
+        stripe_client.customer_create(email="a@example.co.za", name="A", reference="CT-2026-00001",
+                                      idempotency_key="customer:1")
+    assert info.value.message == "stripe rejected the request (401)"
+    assert LEAKY in info.value.raw  # for staff
