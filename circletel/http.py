@@ -16,7 +16,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+)
 
 from circletel.errors import ApplicationError
 
@@ -113,13 +120,17 @@ def _wait(base: float, cap: float):
 
 def with_retries(func: Callable[[], T], *, attempts: int = 5, base: float = 0.5, cap: float = 30.0,
                  sleep: Callable[[float], None] | None = None,
-                 retry_if: Callable[[BaseException], bool] | None = None) -> T:
+                 retry_if: Callable[[BaseException], bool] | None = None, max_seconds: float | None = None) -> T:
     """Call `func` until it succeeds, retrying the exceptions `retry_if` accepts (by default only
-    `RetryableProviderError`s); any other exception, or the last one, is re-raised."""
+    `RetryableProviderError`s); any other exception, or the last one, is re-raised. With
+    `max_seconds`, no attempt starts once that much time (including the next wait) has passed."""
     kwargs = {"sleep": sleep} if sleep is not None else {}
     retry = retry_if_exception(retry_if) if retry_if is not None else retry_if_exception_type(RetryableProviderError)
+    stop = stop_after_attempt(attempts)
+    if max_seconds is not None:
+        stop = stop | stop_before_delay(max_seconds)
     retrying = Retrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop,
         wait=_wait(base, cap),
         retry=retry,
         reraise=True,

@@ -158,10 +158,14 @@ def classify(exc: Exception) -> ProviderErrorInfo:
 
 # --- retries: the mapping's `retryable` flag decides ---------------------------------------------------
 def retry_policy() -> dict:
-    """`with_retries` arguments from `settings.PROVIDER_RETRY` (`ATTEMPTS`, `BASE_SECONDS`, `CAP_SECONDS`)."""
+    """`with_retries` arguments from `settings.PROVIDER_RETRY` (`ATTEMPTS`, `BASE_SECONDS`,
+    `CAP_SECONDS`, `BUDGET_SECONDS`). Payment calls run inside a customer's request, so no retry
+    starts once the budget has passed: a provider that timed out (20 s) is not asked again, and a
+    web worker is not held past gunicorn's 30 s timeout."""
     cfg = getattr(settings, "PROVIDER_RETRY", None) or {}
     return {"attempts": max(1, int(cfg.get("ATTEMPTS", 3))), "base": float(cfg.get("BASE_SECONDS", 0.5)),
-            "cap": float(cfg.get("CAP_SECONDS", 5))}  # not money: seconds
+            "cap": float(cfg.get("CAP_SECONDS", 5)),
+            "max_seconds": float(cfg.get("BUDGET_SECONDS", 8))}  # not money: seconds
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -251,3 +251,28 @@ def test_retry_if_false_for_other_exceptions_is_not_retried():
                      retry_if=lambda exc: isinstance(exc, RetryableProviderError))
 
     assert calls == [1]
+
+
+@responses.activate
+def test_max_seconds_stops_retrying_once_the_budget_is_spent(monkeypatch):
+    # A slow first failure (a provider that took 20 s to time out) uses up a 8 s budget: no retry.
+    responses.add(responses.GET, URL, status=503)
+    responses.add(responses.GET, URL, json={"ok": 1})
+    clock = iter([100.0, 100.0, 120.0, 120.0, 120.0, 120.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock, 120.0))
+    sleeps = []
+
+    with pytest.raises(RetryableProviderError):
+        with_retries(call, sleep=sleeps.append, max_seconds=8)
+
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_max_seconds_still_retries_a_fast_failure():
+    responses.add(responses.GET, URL, status=503)
+    responses.add(responses.GET, URL, json={"ok": 1})
+    sleeps = []
+
+    assert with_retries(call, sleep=sleeps.append, max_seconds=8, base=0.01, cap=0.01) == {"ok": 1}
+    assert len(responses.calls) == 2 and len(sleeps) == 1
