@@ -1,5 +1,7 @@
 """PayPal: `POST /api/paypal/webhook` (verified with PayPal's verify-webhook-signature call before
-anything is stored or applied), plus `create-order` and `capture` for deposits.
+anything is stored or applied), plus `create-order` and `capture` for deposits and invoices (the
+invoice ones are anonymous and rate limited per client address and per invoice; see
+`PayPalCreateOrderView`).
 
 Handlers are a dict (`PAYPAL_HANDLERS`) keyed by event type; each is idempotent by state. The
 capture's `custom_id` carries our reference; `CUSTOM_ID_HANDLERS` routes by its prefix so invoice
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -179,6 +182,43 @@ def paypal_webhook(request):
 
 
 # --- buyer-facing order endpoints (PayPal JS buttons) -----------------------------------------------------
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")  # as the public /pay/ page counts
+
+
+def _rate_window() -> int:
+    return int(getattr(settings, "PAYPAL_INVOICE_RATE_WINDOW", 600))
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    """A fixed-window counter in the Django cache, the same mechanism as the public /pay/ page."""
+    window = _rate_window()
+    cache.add(key, 0, window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the key expired between add and incr
+        cache.set(key, 1, window)
+        count = 1
+    return count > limit
+
+
+def _too_many(what: str, request) -> Response:
+    logger.warning("paypal invoice %s rate limit hit from %s", what, _client_ip(request))
+    return Response({"message": "Too many attempts. Please try again in a few minutes.", "extra": {}}, status=429,
+                    headers={"Retry-After": str(_rate_window())})
+
+
+def _ip_throttled(request, what: str) -> Response | None:
+    limit = int(getattr(settings, "PAYPAL_INVOICE_RATE_LIMIT_PER_IP", 20))
+    return _too_many(what, request) if _over_limit(f"payments:paypal_invoice:ip:{_client_ip(request)}", limit) else None
+
+
+def _invoice_throttled(request, invoice_number: str) -> Response | None:
+    limit = int(getattr(settings, "PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE", 30))
+    return _too_many("create-order", request) if _over_limit(f"payments:paypal_invoice:inv:{invoice_number}",
+                                                              limit) else None
+
+
 def _create_order_schema():
     from reservations.serializers import PayPalCreateOrderSerializer
 
@@ -192,7 +232,18 @@ def _capture_schema():
 
 
 class PayPalCreateOrderView(APIView):
-    """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}`."""
+    """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}` or
+    `{"kind": "invoice", "invoice_number": "INV-..."}`.
+
+    Invoice orders are anonymous (pay by link), so they are rate limited in fixed windows of
+    PAYPAL_INVOICE_RATE_WINDOW seconds (600) kept in the Django cache, like the public /pay/ page:
+    every invoice create-order and invoice capture post from one client address counts towards
+    PAYPAL_INVOICE_RATE_LIMIT_PER_IP (20), and create-order posts for one existing invoice, from any
+    address, towards PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE (30; generous, as anyone holding the number
+    can use it up). Over a limit: 429 `{"message", "extra": {}}` with `Retry-After` (the window), and
+    nothing is created. A repeat within the limit reuses the invoice's pending order
+    (`paypal_order_create_for_invoice`), so it costs no PayPal call. Deposits are not throttled here.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -203,8 +254,12 @@ class PayPalCreateOrderView(APIView):
             from payments.api.serializers import PayPalInvoiceOrderInput
             from payments.services.paypal_payments import paypal_order_create_for_invoice
 
+            if limited := _ip_throttled(request, "create-order"):
+                return limited
             data = PayPalInvoiceOrderInput(data=request.data)
             data.is_valid(raise_exception=True)
+            if limited := _invoice_throttled(request, data.validated_data["invoice"].number):
+                return limited
             return Response(paypal_order_create_for_invoice(invoice=data.validated_data["invoice"],
                                                             build_url=request.build_absolute_uri), status=201)
         from reservations.serializers import PayPalCreateOrderSerializer
@@ -218,7 +273,8 @@ class PayPalCreateOrderView(APIView):
 
 
 class PayPalCaptureView(APIView):
-    """`POST /api/paypal/capture` `{"order_id": "..."}` -> the reservation's status."""
+    """`POST /api/paypal/capture` `{"order_id": "..."}` -> the reservation's or invoice payment's status.
+    Captures of invoice orders count towards the per-address limit of `PayPalCreateOrderView`."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -233,6 +289,8 @@ class PayPalCaptureView(APIView):
         from payments.services.paypal_payments import paypal_capture_for_invoice, paypal_payment_for_order
 
         if paypal_payment_for_order(data.validated_data["order_id"]) is not None:  # Payments II: an invoice order
+            if limited := _ip_throttled(request, "capture"):
+                return limited
             p = paypal_capture_for_invoice(order_id=data.validated_data["order_id"])
             return Response({"reference": p.reference, "status": p.status,
                              "invoice": p.invoice.number if p.invoice else None})

@@ -6,15 +6,23 @@ the PayPal order id in `provider_transaction_id` until the capture completes; co
 the `PAYMENT.CAPTURE.COMPLETED` webhook may both arrive: whichever is second finds the payment
 completed and changes nothing. Denied / declined captures fail a pending payment and never move a
 completed one back.
+
+One PayPal order per invoice and amount: create-order reuses the invoice's pending PayPal payment
+(and its order) while the amount due is unchanged and the order is young enough; otherwise that
+payment is closed out as failed with the reason and a new one is made. The invoice row is locked
+while deciding, so two concurrent requests cannot both make a pending payment.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from billing.models import Invoice
 from circletel.http import ProviderError
@@ -32,30 +40,83 @@ Status = PaymentTransaction.Status
 PROVIDER = PaymentTransaction.Provider.PAYPAL
 
 
+def _pending_order_age_limit() -> timedelta:
+    # PayPal lets an unapproved order lapse after about 3 hours [UNCONFIRMED: CONTRACTS.md only gives the
+    # 3 h default for an approval that is not captured]; PayPal-Request-Id replays are kept for 6 hours.
+    return timedelta(seconds=getattr(settings, "PAYPAL_ORDER_REUSE_SECONDS", 3 * 60 * 60))
+
+
+def _reserve_payment(*, invoice: Invoice) -> PaymentTransaction:
+    """The pending PayPal payment for the invoice's amount due, under the invoice's row lock.
+
+    Mirrors Stripe's `_reserve_payment`: the newest pending PayPal payment for the same amount is
+    reused, so a repeated click (or two tabs at once: the second waits for the lock) gets the same
+    PayPal order. Pending payments for another amount (the amount due changed since) or older than
+    the order's lifetime are closed out as failed with the reason, so their orders can no longer be
+    captured through us (`paypal_capture_for_invoice` only captures a pending payment). No
+    `payment_failed` email for those: the customer did not fail to pay, the order was replaced.
+    """
+    with transaction.atomic():
+        # Lock order as in payment_complete: the invoice first, then its payment rows.
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)  # no join: lock only the invoice row
+        if not invoice.is_open or invoice.amount_due <= 0:
+            raise PaymentError("This invoice has nothing left to pay.", {"invoice": invoice.number})
+        amount = invoice.amount_due
+        fresh_after = timezone.now() - _pending_order_age_limit()
+        reuse = None
+        for pending in (PaymentTransaction.objects.select_for_update()
+                        .filter(invoice=invoice, provider=PROVIDER, status=Status.PENDING).order_by("-pk")):
+            if pending.amount == amount and pending.created_at >= fresh_after and reuse is None:
+                reuse = pending
+                continue
+            if pending.amount != amount:
+                reason = f"Replaced: the amount due changed from R {pending.amount} to R {amount} before payment."
+            elif pending.created_at < fresh_after:
+                reason = "Replaced: the PayPal order expired before payment."
+            else:
+                continue  # an older duplicate for the same amount (made before orders were reused): leave it
+            PaymentTransaction.objects.filter(pk=pending.pk, status=Status.PENDING).update(
+                status=Status.FAILED, failure_reason=reason, updated_at=timezone.now())
+        if reuse is not None:
+            return reuse
+        return PaymentTransaction.objects.create(
+            customer_id=invoice.customer_id, invoice=invoice, amount=amount, method=PaymentTransaction.Method.PAYPAL,
+            provider=PROVIDER, reference=invoice_payment_reference(invoice), status=Status.PENDING)
+
+
 def paypal_order_create_for_invoice(*, invoice: Invoice, build_url: Callable[[str], str]) -> dict:
-    """Create the PayPal order for the invoice's amount due. Returns {order_id, approve_url, reference}."""
+    """Create (or reuse) the PayPal order for the invoice's amount due. Returns {order_id, approve_url,
+    reference, status}.
+
+    A pending payment that already has its order answers with it and calls PayPal not at all. One
+    without an order yet (a concurrent request is creating it, or the last call timed out) calls
+    PayPal again with the same `PayPal-Request-Id` (`payment-{pk}`), which replays the same order.
+    """
     if not paypal_client.is_configured():
         raise PaymentError("PayPal payments are not available right now.")
     invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
-    if not invoice.is_open or invoice.amount_due <= 0:
+    if not invoice.is_open or invoice.amount_due <= 0:  # checked again under the lock
         raise PaymentError("This invoice has nothing left to pay.", {"invoice": invoice.number})
-    with transaction.atomic():
-        payment = PaymentTransaction.objects.create(
-            customer=invoice.customer, invoice=invoice, amount=invoice.amount_due,
-            method=PaymentTransaction.Method.PAYPAL, provider=PROVIDER, reference=invoice_payment_reference(invoice),
-            status=Status.PENDING)
+    payment = _reserve_payment(invoice=invoice)
+    raw = payment.raw_response or {}
+    if raw.get("order_id") and raw.get("approve_url"):
+        return {"order_id": raw["order_id"], "approve_url": raw["approve_url"], "reference": payment.reference,
+                "status": raw.get("order_status", "")}
     result_url = build_url(f"/payments/result/{payment.reference}")
     try:
         order = paypal_client.order_create(amount=payment.amount, reference=payment.reference,
                                            description=f"CircleTel invoice {invoice.number}", return_url=result_url,
                                            cancel_url=result_url, request_id=f"payment-{payment.pk}")
     except ProviderError as exc:
-        PaymentTransaction.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-            status=Status.FAILED, failure_reason=classify(exc).message)
-        raise PaymentDeclined(classify(exc), payment=payment) from exc
+        info = classify(exc)
+        if not info.retryable:  # a retryable error keeps it pending: the next click replays the same request id
+            PaymentTransaction.objects.filter(pk=payment.pk, status=Status.PENDING).update(
+                status=Status.FAILED, failure_reason=info.message)
+        raise PaymentDeclined(info, payment=payment) from exc
     with transaction.atomic():
-        PaymentTransaction.objects.filter(pk=payment.pk).update(provider_transaction_id=order.id,
-                                                                raw_response={"order_id": order.id})
+        PaymentTransaction.objects.filter(pk=payment.pk).update(
+            provider_transaction_id=order.id,
+            raw_response={"order_id": order.id, "approve_url": order.approve_url, "order_status": order.status})
     return {"order_id": order.id, "approve_url": order.approve_url, "reference": payment.reference,
             "status": order.status}
 

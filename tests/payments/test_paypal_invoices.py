@@ -158,3 +158,183 @@ def test_create_order_for_unknown_invoice_is_400(paypal_on):
     assert response.status_code == 400
     assert response.json()["extra"]["fields"] == {"invoice_number": ["No such invoice."]}
     assert PaymentTransaction.objects.count() == 0
+
+
+# --- one order per invoice and amount; anonymous posts are rate limited ---------------------------------------
+ORDERS = f"{API}/v2/checkout/orders"
+ORDER_A, ORDER_B = "1AB23456CD789012E", "9ZY87654XW321098V"
+
+
+def _order_mock(order_id, *, status=201):
+    if status != 201:
+        responses.add(responses.POST, ORDERS, status=status, json={"name": "INTERNAL_SERVER_ERROR"})
+        return
+    responses.add(responses.POST, ORDERS, status=201, json={
+        "id": order_id, "status": "PAYER_ACTION_REQUIRED",
+        "links": [{"rel": "payer-action", "href": f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}"}]})
+
+
+def _create(client, invoice, ip="203.0.113.7"):
+    return client.post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": invoice.number},
+                       format="json", REMOTE_ADDR=ip)
+
+
+def _order_creates():
+    return [c for c in responses.calls if c.request.url == ORDERS]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_repeat_create_order_returns_the_same_order_without_a_new_row_or_paypal_order(paypal_on):
+    _token()
+    _order_mock(ORDER_A)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+
+    first = _create(client, invoice)
+    second = _create(client, invoice)
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json()["order_id"] == first.json()["order_id"] == ORDER_A
+    approve = f"https://www.sandbox.paypal.com/checkoutnow?token={ORDER_A}"
+    assert second.json()["approve_url"] == first.json()["approve_url"] == approve
+    assert second.json()["reference"] == first.json()["reference"]
+    assert len(_order_creates()) == 1
+    assert list(PaymentTransaction.objects.values_list("status", "provider_transaction_id")) == [("pending", ORDER_A)]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_changed_amount_due_closes_the_old_order_and_creates_a_new_one(paypal_on):
+    _token()
+    _order_mock(ORDER_A)
+    _order_mock(ORDER_B)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+    first = _create(client, invoice)
+    # R 40.00 arrived another way meanwhile (amount_due is the generated total - amount_paid).
+    type(invoice).objects.filter(pk=invoice.pk).update(amount_paid=Decimal("40.00"), status="partial")
+
+    second = _create(client, invoice)
+    late_capture = client.post("/api/paypal/capture", {"order_id": ORDER_A}, format="json")
+
+    assert (first.json()["order_id"], second.status_code, second.json()["order_id"]) == (ORDER_A, 201, ORDER_B)
+    assert json.loads(_order_creates()[1].request.body)["purchase_units"][0]["amount"]["value"] == "60.00"
+    old = PaymentTransaction.objects.get(provider_transaction_id=ORDER_A)
+    new = PaymentTransaction.objects.get(provider_transaction_id=ORDER_B)
+    assert (old.status, old.amount) == ("failed", Decimal("100.00"))
+    assert "amount due changed" in old.failure_reason
+    assert (new.status, new.amount, new.reference != old.reference) == ("pending", Decimal("60.00"), True)
+    # The replaced order can no longer be captured through us.
+    assert late_capture.json()["status"] == "failed"
+    assert not [c for c in responses.calls if c.request.url.endswith("/capture")]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_create_after_a_timed_out_create_replays_the_same_request_id_on_the_same_row(paypal_on, settings):
+    settings.PROVIDER_RETRY = {"ATTEMPTS": 1, "BASE_SECONDS": 0, "CAP_SECONDS": 0}
+    _token()
+    _order_mock("", status=503)
+    _order_mock(ORDER_A)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+
+    failed = _create(client, invoice)
+    retried = _create(client, invoice)
+
+    payment = PaymentTransaction.objects.get()
+    assert (failed.status_code, retried.status_code, retried.json()["order_id"]) == (402, 201, ORDER_A)
+    assert [c.request.headers["PayPal-Request-Id"] for c in _order_creates()] == [f"payment-{payment.pk}"] * 2
+    assert (payment.status, payment.provider_transaction_id) == ("pending", ORDER_A)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_create_order_is_rate_limited_per_client_address(paypal_on, settings):
+    settings.PAYPAL_INVOICE_RATE_LIMIT_PER_IP = 2
+    _token()
+    for order_id in ("1AB23456CD7890001", "1AB23456CD7890002", "1AB23456CD7890003"):
+        _order_mock(order_id)
+    customer = CustomerFactory()
+    one, two, three = (make_invoice(customer, "100.00") for _ in range(3))
+    client = APIClient()
+
+    answers = [_create(client, one), _create(client, two), _create(client, three)]
+    elsewhere = _create(client, three, ip="198.51.100.9")
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json() == {"message": "Too many attempts. Please try again in a few minutes.", "extra": {}}
+    assert answers[2]["Retry-After"] == "600"
+    assert elsewhere.status_code == 201  # the limit is per client address
+    assert len(_order_creates()) == 3
+    assert PaymentTransaction.objects.filter(invoice=three).count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_create_order_is_rate_limited_per_invoice_across_addresses(paypal_on, settings):
+    settings.PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE = 2
+    settings.PAYPAL_INVOICE_RATE_WINDOW = 120
+    _token()
+    _order_mock(ORDER_A)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+
+    answers = [_create(client, invoice, ip=f"192.0.2.{n}") for n in (1, 2, 3)]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2]["Retry-After"] == "120"
+    assert len(_order_creates()) == 1
+    assert PaymentTransaction.objects.count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_invoice_capture_counts_towards_the_address_limit(paypal_on, settings):
+    settings.PAYPAL_INVOICE_RATE_LIMIT_PER_IP = 1
+    _token()
+    _order_mock(ORDER_A)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+    _create(client, invoice)
+
+    captured = client.post("/api/paypal/capture", {"order_id": ORDER_A}, format="json", REMOTE_ADDR="203.0.113.7")
+
+    assert captured.status_code == 429
+    assert captured.json()["extra"] == {}
+    assert not [c for c in responses.calls if c.request.url.endswith("/capture")]
+    assert PaymentTransaction.objects.get().status == "pending"
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize(("status", "paid"), [("paid", "100.00"), ("void", "0.00"), ("unpaid", "100.00")])
+def test_create_order_for_a_settled_invoice_is_400_without_calling_paypal(paypal_on, status, paid):
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    type(invoice).objects.filter(pk=invoice.pk).update(status=status, amount_paid=Decimal(paid))  # unpaid: zero due
+
+    response = _create(APIClient(), invoice)
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "This invoice has nothing left to pay."
+    assert len(responses.calls) == 0
+    assert PaymentTransaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_pending_order_older_than_the_reuse_window_is_replaced(paypal_on, settings):
+    settings.PAYPAL_ORDER_REUSE_SECONDS = 0  # every existing order counts as lapsed
+    _token()
+    _order_mock(ORDER_A)
+    _order_mock(ORDER_B)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+    client = APIClient()
+
+    first, second = _create(client, invoice), _create(client, invoice)
+
+    assert (first.json()["order_id"], second.json()["order_id"]) == (ORDER_A, ORDER_B)
+    old = PaymentTransaction.objects.get(provider_transaction_id=ORDER_A)
+    assert (old.status, old.failure_reason) == ("failed", "Replaced: the PayPal order expired before payment.")
+    assert PaymentTransaction.objects.get(provider_transaction_id=ORDER_B).status == "pending"
