@@ -58,10 +58,16 @@ def public_message(exc: ApplicationError) -> str:
     return PROVIDER_UNAVAILABLE_MESSAGE if exc.retryable else PROVIDER_REFUSED_MESSAGE
 
 
+def error_body(exc: ApplicationError) -> dict:
+    """The JSON an API answers for `exc`: `{"message", "extra"}` (a provider's error: our words and
+    whether trying again can help, nothing of the provider's)."""
+    extra = {"retryable": exc.retryable} if _is_provider_error(exc) else exc.extra
+    return {"message": public_message(exc), "extra": extra}
+
+
 def drf_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        extra = {"retryable": exc.retryable} if _is_provider_error(exc) else exc.extra
-        return Response({"message": public_message(exc), "extra": extra}, status=exc.status_code)
+        return Response(error_body(exc), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

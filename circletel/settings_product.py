@@ -65,6 +65,23 @@ PAYPAL = {
 # Payments II: refunds only within this many days of a payment's completion; API idempotency keys kept (hours).
 REFUND_WINDOW_DAYS = env.int("REFUND_WINDOW_DAYS", default=90)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# A key still locked after this long belongs to a request that died: a repeat may take it over.
+# Must outlast the slowest real request (gunicorn's 30 s timeout, provider retries included).
+IDEMPOTENCY_LOCK_STALE_SECONDS = env.int("IDEMPOTENCY_LOCK_STALE_SECONDS", default=300)
+# Stripe/PayPal calls that are safe to repeat are retried while the error mapping says retryable;
+# no retry starts after BUDGET_SECONDS (they run inside customers' requests).
+PROVIDER_RETRY = {
+    "ATTEMPTS": env.int("PROVIDER_RETRY_ATTEMPTS", default=3),
+    "BASE_SECONDS": env.float("PROVIDER_RETRY_BASE_SECONDS", default=0.5),  # not money
+    "CAP_SECONDS": env.float("PROVIDER_RETRY_CAP_SECONDS", default=5.0),  # not money
+    "BUDGET_SECONDS": env.float("PROVIDER_RETRY_BUDGET_SECONDS", default=8.0),  # not money
+}
+# PayPal invoice orders: a pending order is reused for this long; create-order/capture limits per
+# client address and per invoice within the window.
+PAYPAL_ORDER_REUSE_SECONDS = env.int("PAYPAL_ORDER_REUSE_SECONDS", default=3 * 60 * 60)
+PAYPAL_INVOICE_RATE_WINDOW = env.int("PAYPAL_INVOICE_RATE_WINDOW", default=600)
+PAYPAL_INVOICE_RATE_LIMIT_PER_IP = env.int("PAYPAL_INVOICE_RATE_LIMIT_PER_IP", default=20)
+PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE = env.int("PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE", default=30)
 
 # --- ZOHO Billing ---------------------------------------------------------------------------------------------
 ZOHO = {

@@ -187,7 +187,7 @@ def _client_ip(request) -> str:
 
 
 def _rate_window() -> int:
-    return int(getattr(settings, "PAYPAL_INVOICE_RATE_WINDOW", 600))
+    return settings.PAYPAL_INVOICE_RATE_WINDOW
 
 
 def _over_limit(key: str, limit: int) -> bool:
@@ -209,12 +209,12 @@ def _too_many(what: str, request) -> Response:
 
 
 def _ip_throttled(request, what: str) -> Response | None:
-    limit = int(getattr(settings, "PAYPAL_INVOICE_RATE_LIMIT_PER_IP", 20))
+    limit = settings.PAYPAL_INVOICE_RATE_LIMIT_PER_IP
     return _too_many(what, request) if _over_limit(f"payments:paypal_invoice:ip:{_client_ip(request)}", limit) else None
 
 
 def _invoice_throttled(request, invoice_number: str) -> Response | None:
-    limit = int(getattr(settings, "PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE", 30))
+    limit = settings.PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE
     return _too_many("create-order", request) if _over_limit(f"payments:paypal_invoice:inv:{invoice_number}",
                                                               limit) else None
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from billing.dashboard.selectors import customer_for_user
 from billing.models import Invoice
-from circletel.errors import ApplicationError
+from circletel.errors import ApplicationError, error_body
 from payments.api.serializers import (
     AddCardInput,
     HistoryFilter,
@@ -30,11 +30,25 @@ from payments.api.serializers import (
     RefundOut,
 )
 from payments.models import PaymentMethod, PaymentTransaction
-from payments.services.idempotency import idempotency_begin, idempotency_finish, idempotency_release
+from payments.services.idempotency import (
+    IdempotencyKeyInProgress,
+    idempotency_begin,
+    idempotency_finish,
+    idempotency_release,
+)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="8-255 printable characters; a repeat with the same body within 24 h replays the first response.")
+
+
+def _retryable(exc: ApplicationError) -> bool:
+    """Whether the error tells the client to try again (provider down, rate limited): such an answer
+    is not stored under the key. The signal is the provider-error mapping's `retryable` flag, set on
+    provider errors and carried in `extra` by `PaymentDeclined` (payments/provider_errors.py)."""
+    if getattr(exc, "retryable", False) is True:
+        return True
+    return isinstance(exc.extra, dict) and exc.extra.get("retryable") is True
 
 
 def _with_idempotency(request, run):
@@ -43,21 +57,27 @@ def _with_idempotency(request, run):
     if key is None:
         status, body = run()
         return Response(body, status=status)
-    outcome = idempotency_begin(user=request.user, key=key, method=request.method, path=request.path,
-                                body=request.body)
+    try:
+        outcome = idempotency_begin(user=request.user, key=key, method=request.method, path=request.path,
+                                    body=request.body, content_type=request.content_type)
+    except IdempotencyKeyInProgress as exc:
+        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code,
+                        headers={"Retry-After": str(exc.retry_after)})
     if outcome.replay is not None:
         status, body = outcome.replay
         return Response(body, status=status, headers={"Idempotent-Replayed": "true"})
+    retryable = False
     try:
         status, body = run()
     except ApplicationError as exc:
-        status, body = exc.status_code, {"message": exc.message, "extra": exc.extra}
+        status, body = exc.status_code, error_body(exc)
+        retryable = _retryable(exc)
     except serializers.ValidationError as exc:
         status, body = 400, {"message": "Validation error", "extra": {"fields": exc.detail}}
     except Exception:
         idempotency_release(record=outcome.record)
         raise
-    idempotency_finish(record=outcome.record, status=status, body=body)
+    idempotency_finish(record=outcome.record, status=status, body=body, retryable=retryable)
     return Response(body, status=status)
 
 
@@ -104,7 +124,14 @@ class ProcessPaymentView(APIView):
                 raise Http404("No such payment method.")
             result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method)
             result.payment.refresh_from_db()
-            return 201, {"flow": flow, "payment": PaymentOut(result.payment).data}
+            answer = {"flow": flow, "payment": PaymentOut(result.payment).data}
+            if result.intent.status == "requires_action":
+                # The bank wants the customer to confirm (3-D Secure): Stripe.js finishes it with
+                # the intent's client secret; the webhook completes the payment afterwards.
+                answer |= {"next_action": "authenticate", "client_secret": result.intent.client_secret,
+                           "payment_intent": result.intent.id,
+                           "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", "")}
+            return 201, answer
         if flow == "stripe":
             from payments.services.stripe_payments import payment_intent_create_for_invoice
 

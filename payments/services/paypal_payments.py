@@ -43,7 +43,7 @@ PROVIDER = PaymentTransaction.Provider.PAYPAL
 def _pending_order_age_limit() -> timedelta:
     # PayPal lets an unapproved order lapse after about 3 hours [UNCONFIRMED: CONTRACTS.md only gives the
     # 3 h default for an approval that is not captured]; PayPal-Request-Id replays are kept for 6 hours.
-    return timedelta(seconds=getattr(settings, "PAYPAL_ORDER_REUSE_SECONDS", 3 * 60 * 60))
+    return timedelta(seconds=settings.PAYPAL_ORDER_REUSE_SECONDS)
 
 
 def _reserve_payment(*, invoice: Invoice) -> PaymentTransaction:

@@ -236,3 +236,90 @@ def test_admin_pages_for_payments_ii_models(client):
 
     for name in ("refund", "receipt", "idempotencykey", "stripecustomer"):
         assert client.get(f"/admin/payments/{name}/").status_code == 200
+
+
+# --- Idempotency-Key on POST /api/payments/process (saved card; Stripe mocked at HTTP) --------------
+# The /refund cases and the service's own cases are in tests/payments/test_idempotency.py.
+
+INTENT_OK = {"id": "pi_3Idem0001", "object": "payment_intent", "amount": 12000, "currency": "zar",
+             "status": "succeeded", "latest_charge": "ch_1", "client_secret": "s", "metadata": {}}
+
+
+def _process_with_key(client, invoice, method, key, **extra):
+    return client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
+                                                 "payment_method_id": method.pk, **extra},
+                       format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def _intent_calls():
+    return [c for c in responses.calls if c.request.url == f"{STRIPE}/payment_intents"]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_process_repeat_with_same_key_replays_without_charging_again(stripe_on):
+    client, invoice, method = _saved_card()
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=INTENT_OK)
+
+    first = _process_with_key(client, invoice, method, "process-key-0001")
+    second = _process_with_key(client, invoice, method, "process-key-0001")
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() and first.json()["payment"]["status"] == "completed"
+    assert second["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert len(_intent_calls()) == 1
+    assert PaymentTransaction.objects.count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_process_same_key_other_body_is_422_and_charges_nothing(stripe_on):
+    client, invoice, method = _saved_card()
+    other = PaymentMethod.objects.create(customer=invoice.customer, method_type="card", display_name="Visa ***1111",
+                                         last_four="1111", provider_token="pm_card_1111")
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=INTENT_OK)
+    _process_with_key(client, invoice, method, "process-key-0002")
+
+    response = _process_with_key(client, invoice, other, "process-key-0002")
+
+    assert response.status_code == 422
+    assert response.json()["message"] == "This Idempotency-Key was used for a different request."
+    assert len(_intent_calls()) == 1
+    assert list(PaymentTransaction.objects.values_list("payment_method_id", flat=True)) == [method.pk]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_process_rate_limited_answer_is_not_stored_so_the_retry_runs(stripe_on):
+    stripe_on.PROVIDER_RETRY = {"ATTEMPTS": 1}  # the client's own retry would hide the 429
+    client, invoice, method = _saved_card()
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=429, json={"error": {
+        "type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests"}})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=INTENT_OK)
+
+    first = _process_with_key(client, invoice, method, "process-key-0003")
+    second = _process_with_key(client, invoice, method, "process-key-0003")
+
+    assert first.status_code == 402
+    assert (first.json()["extra"]["code"], first.json()["extra"]["retryable"]) == ("rate_limited", True)
+    assert second.status_code == 201 and "Idempotent-Replayed" not in second
+    assert second.json()["payment"]["status"] == "completed"
+    assert len(_intent_calls()) == 2
+    assert PaymentTransaction.objects.count() == 1  # the pending payment was reused, not doubled
+    assert _process_with_key(client, invoice, method, "process-key-0003")["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_process_permanent_decline_is_stored_and_replayed(stripe_on):
+    client, invoice, method = _saved_card()
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=402, json={"error": {
+        "type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Declined"}})
+
+    first = _process_with_key(client, invoice, method, "process-key-0004")
+    second = _process_with_key(client, invoice, method, "process-key-0004")
+
+    assert first.status_code == second.status_code == 402
+    assert first.json()["extra"]["retryable"] is False
+    assert second.json() == first.json() and second["Idempotent-Replayed"] == "true"
+    assert len(_intent_calls()) == 1

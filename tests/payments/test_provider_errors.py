@@ -159,3 +159,23 @@ def test_stripe_client_keeps_stripes_words_out_of_the_message(stripe_on):
                                       idempotency_key="customer:1")
     assert info.value.message == "stripe rejected the request (401)"
     assert LEAKY in info.value.raw  # for staff
+
+
+# --- a saved card the bank wants confirmed: the customer can finish it ----------------------------------
+@pytest.mark.django_db
+@responses.activate
+def test_saved_card_needing_3ds_hands_back_the_client_secret(stripe_on):
+    client, invoice, method = _saved_card_customer()
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_1", "object": "customer"})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json={
+        "id": "pi_3ds", "object": "payment_intent", "amount": 12000, "currency": "zar", "status": "requires_action",
+        "client_secret": "pi_3ds_secret_abc", "latest_charge": None, "metadata": {}})
+
+    response = client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
+                                                     "payment_method_id": method.pk}, format="json")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["payment"]["status"] == "pending"
+    assert (body["next_action"], body["client_secret"], body["payment_intent"]) == (
+        "authenticate", "pi_3ds_secret_abc", "pi_3ds")
