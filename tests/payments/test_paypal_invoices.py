@@ -338,3 +338,27 @@ def test_pending_order_older_than_the_reuse_window_is_replaced(paypal_on, settin
     old = PaymentTransaction.objects.get(provider_transaction_id=ORDER_A)
     assert (old.status, old.failure_reason) == ("failed", "Replaced: the PayPal order expired before payment.")
     assert PaymentTransaction.objects.get(provider_transaction_id=ORDER_B).status == "pending"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_two_concurrent_create_orders_make_one_pending_payment(paypal_on):
+    from payments.services.paypal_payments import paypal_order_create_for_invoice
+    from tests.concurrency import run_concurrently
+
+    _token()
+    _order_mock(ORDER_A)
+    invoice = make_invoice(CustomerFactory(), "100.00")
+
+    outcomes = run_concurrently(
+        lambda: paypal_order_create_for_invoice(invoice=invoice, build_url=lambda path: f"https://t.example{path}"),
+        [(), ()])
+
+    assert [o["order_id"] for o in outcomes] == [ORDER_A, ORDER_A], outcomes
+    assert outcomes[0]["reference"] == outcomes[1]["reference"]
+    payments = PaymentTransaction.objects.filter(invoice=invoice)
+    assert list(payments.values_list("status", flat=True)) == ["pending"]
+    # The second request waited for the invoice lock; if the first had not stored its order yet it
+    # asked PayPal again with the same PayPal-Request-Id (a replay), never with a new one.
+    assert {c.request.headers["PayPal-Request-Id"] for c in _order_creates()} == {f"payment-{payments.get().pk}"}
