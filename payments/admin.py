@@ -63,6 +63,9 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
             refund = refund_create(payment=payment, amount=data["amount"], reason=data["reason"], actor=actor)
             if refund.status == refund.Status.FAILED:
                 raise ApplicationError(f"the provider refused the refund: {refund.failure_reason}")
+            if refund.status == refund.Status.PENDING:
+                self.message_user(request, f"{payment}: the provider accepted the refund but has not completed it; "
+                                           "it is booked (and the customer told) when it succeeds.", messages.WARNING)
 
         return reason_action(self, request, queryset, title="Refund payments", apply=apply, form_class=RefundForm,
                              intro="This changes money on customer accounts.")
@@ -154,12 +157,21 @@ from payments.models import IdempotencyKey, Receipt, Refund, StripeCustomer  # n
 class RefundAdmin(ReadOnlyAdmin):
     """Refunds are made through `POST /api/payments/refund` (staff) or reported by provider webhooks."""
 
-    list_display = ("pk", "payment", "amount", "status", "provider", "provider_refund_id", "actor", "source",
+    list_display = ("pk", "payment", "amount", "state", "provider", "provider_refund_id", "actor", "source",
                     "created_at")
     list_filter = ("status", "provider", "source")
     search_fields = ("payment__reference", "provider_refund_id", "payment__customer__account_number")
     list_select_related = ("payment",)
     raw_id_fields = ("payment",)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj):
+        """Pending means reserved but not booked: say so, and show why a failed one failed."""
+        if obj.status == Refund.Status.PENDING:
+            return "Pending at provider (not booked yet)" if obj.provider_refund_id else "Pending (no provider id yet)"
+        if obj.status == Refund.Status.FAILED and obj.failure_reason:
+            return f"Failed: {obj.failure_reason[:80]}"
+        return obj.get_status_display()
 
 
 @admin.register(Receipt)

@@ -111,6 +111,14 @@ def _charge_refunded(event: WebhookEvent) -> None:
     stripe_charge_refunded(charge=event_object(event))
 
 
+@stripe_handler("refund.updated", "refund.failed", "charge.refund.updated")
+def _refund_changed(event: WebhookEvent) -> None:
+    """data.object is a Refund: a pending refund succeeded, failed or was canceled (see refunds.py)."""
+    from payments.services.stripe_payments import stripe_refund_changed
+
+    stripe_refund_changed(refund=event_object(event))
+
+
 def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str, headers: dict | None = None,
                            apply_inline: bool | None = None) -> tuple[int, dict]:
     """Verify, record and apply (or queue) one delivery. Returns (HTTP status, JSON body).

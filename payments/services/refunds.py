@@ -17,6 +17,24 @@ unallocated credit, then back from its invoice allocations (newest invoice first
 `amount_paid` moves by the same amount, so `check_ledger` still agrees), `amount_refunded` and the
 status (partially_refunded / refunded) move under the payment's row lock, the customer is told
 (`refund_issued`) and ZOHO is queued.
+
+Finality rule (Stripe): a refund is booked only once Stripe says `succeeded`. A create call that
+answers `pending` / `requires_action` (or any other non-final word) leaves the row `pending` with
+its `re_` id: the amount stays reserved (counted against what is refundable), nothing is posted,
+the customer is not told and ZOHO is not queued. The refund events (`refund.updated`,
+`refund.failed`, `charge.refund.updated`) or a `charge.refunded` that lists the refund as
+`succeeded` then call `refund_apply`; a `failed` / `canceled` report calls `refund_fail`, which
+marks a pending row failed (the amount is refundable again) or, for a refund already booked,
+reverses the booking once (`refund_fail` below). States only move forward: pending -> succeeded
+-> failed, or pending -> failed; a late `pending` never moves a refund back. PayPal answers are
+still booked unless they say FAILED / CANCELLED (no PayPal refund-status events are handled yet).
+
+`refund_fail` on a booked refund: ledger `refund-reversal:{pk}` (-amount, the same `ledger_post`),
+the money goes back onto the payment's open invoices (its own invoice first, then the oldest)
+through `invoice_apply_payment` and its allocations, `amount_refunded` and the status
+(completed / partially_refunded / refunded) move back under the payment's row lock, the payment is
+flagged `needs_review`, ops are alerted once (`refund_failed:{pk}`) and ZOHO is queued. The customer,
+already told `refund_issued`, gets nothing automatic (no template for it): staff contact them.
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ from billing.models import LedgerEntry
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from circletel.http import ProviderError
 from circletel.money import format_zar
-from notifications.services import notify
+from notifications.services import notify, notify_ops
 from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
 from payments.errors import PaymentError
@@ -60,9 +78,14 @@ def refund_window_days() -> int:
     return int(getattr(settings, "REFUND_WINDOW_DAYS", 90))
 
 
-def _pending_total(payment: PaymentTransaction) -> Decimal:
-    total = payment.refunds.filter(status=Refund.Status.PENDING).aggregate(s=Sum("amount"))["s"]
+def _pending_total(payment: PaymentTransaction, **filters) -> Decimal:
+    total = payment.refunds.filter(status=Refund.Status.PENDING, **filters).aggregate(s=Sum("amount"))["s"]
     return total or ZERO
+
+
+def refund_reserved_at_provider(payment: PaymentTransaction) -> Decimal:
+    """Pending refunds the provider already accepted (they have its id) but has not finished."""
+    return _pending_total(payment, provider_refund_id__isnull=False)
 
 
 def refundable_amount(payment: PaymentTransaction) -> Decimal:
@@ -126,6 +149,7 @@ def _provider_refund(refund: Refund) -> tuple[str | None, str, dict]:
 
 
 FAILED_WORDS = {"failed", "canceled", "cancelled", "FAILED", "CANCELLED"}
+STRIPE_SUCCEEDED = "succeeded"
 
 
 def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None, reason: str,
@@ -157,19 +181,20 @@ def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None,
         # webhook finds this pending row by id and books it (refund_record_from_provider).
         Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(provider_refund_id=provider_id,
                                                                                  raw_response=raw)
+    if payment.provider == PaymentTransaction.Provider.STRIPE and status_word != STRIPE_SUCCEEDED:
+        # Not final (pending / requires_action): stays reserved and unbooked until Stripe's refund
+        # events say how it ended (module docstring, "Finality rule").
+        refund.refresh_from_db()
+        logger.info("refund %s of %s is %s at Stripe (%s); booked when it succeeds", refund.pk, payment.reference,
+                    status_word, provider_id)
+        return refund
     return refund_apply(refund_id=refund.pk, status=final, provider_refund_id=provider_id, raw=raw)
 
 
 def refund_apply(*, refund_id: int, status: str, provider_refund_id: str | None = None, raw: dict | None = None) -> Refund:
     """Step 3: book a pending refund (idempotent by state: an applied refund is returned as is)."""
     with transaction.atomic():
-        refund = Refund.objects.get(pk=refund_id)
-        payment = refund.payment
-        alloc_invoices = list(payment.allocations.values_list("invoice_id", flat=True))
-        lock_open_invoices(customer_id=payment.customer_id, extra_ids=alloc_invoices)  # invoices before payment
-        payment = (PaymentTransaction.objects.select_for_update(of=("self",)).select_related("customer", "invoice")
-                   .get(pk=payment.pk))
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        payment, refund, _ = _lock(refund_id)
         if refund.status != Refund.Status.PENDING:
             return refund
         if payment.amount_refunded + refund.amount > payment.amount:
@@ -182,6 +207,17 @@ def refund_apply(*, refund_id: int, status: str, provider_refund_id: str | None 
         refund.save(update_fields=["status", "provider_refund_id", "raw_response", "completed_at"])
     logger.info("refund %s of %s: R %s (%s)", refund.pk, payment.reference, refund.amount, refund.status)
     return refund
+
+
+def _lock(refund_id: int):
+    """Lock, in the fixed order, the customer's open invoices (plus those the payment is allocated
+    to), then the payment, then the refund. Returns (payment, refund, locked invoices by id)."""
+    payment = Refund.objects.select_related("payment").get(pk=refund_id).payment
+    alloc_invoices = list(payment.allocations.values_list("invoice_id", flat=True))
+    invoices = lock_open_invoices(customer_id=payment.customer_id, extra_ids=alloc_invoices)
+    payment = (PaymentTransaction.objects.select_for_update(of=("self",)).select_related("customer", "invoice")
+               .get(pk=payment.pk))
+    return payment, Refund.objects.select_for_update().get(pk=refund_id), invoices
 
 
 def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
@@ -218,14 +254,17 @@ def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
 def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_id: str, amount: Decimal,
                                 raw: dict | None = None) -> Refund | None:
     """A refund the provider reports (webhook), e.g. made in the Stripe dashboard. Runs inside the
-    caller's transaction; idempotent on the provider refund id. Our own in-flight refunds make the
-    caller retry later (raise), so one refund is never booked twice."""
+    caller's transaction; idempotent on the provider refund id. Our own in-flight refund whose
+    provider id is not stored yet makes the caller retry later (raise), so one refund is never
+    booked twice; pending refunds with a provider id are other refunds and do not block."""
     known = Refund.objects.filter(provider=payment.provider, provider_refund_id=provider_refund_id).first()
     if known is not None:
         if known.status == Refund.Status.PENDING:  # ours, called at the provider but not booked yet
             return refund_apply(refund_id=known.pk, status=Refund.Status.SUCCEEDED, provider_refund_id=provider_refund_id)
         return None
-    if payment.refunds.filter(status=Refund.Status.PENDING).exists():
+    # Only a pending row without the provider's id can be this refund (our call answered but the
+    # id was not stored yet); pending rows with an id are other refunds still in flight.
+    if payment.refunds.filter(status=Refund.Status.PENDING, provider_refund_id__isnull=True).exists():
         raise RefundError("A refund we started is still in flight; the webhook is retried later.",
                           {"reference": payment.reference})
     locked = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
@@ -239,3 +278,92 @@ def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_
                                    actor=payment.provider, source="webhook", status=Refund.Status.PENDING)
     return refund_apply(refund_id=refund.pk, status=Refund.Status.SUCCEEDED, provider_refund_id=provider_refund_id,
                         raw=raw)
+
+
+def refund_confirm(*, refund_id: int, raw: dict | None = None) -> Refund:
+    """The provider says a refund we hold succeeded: book it if still pending. A refund already
+    booked, manual or failed is returned as is (failed is final: a late success never revives it)."""
+    return refund_apply(refund_id=refund_id, status=Refund.Status.SUCCEEDED, raw=raw)
+
+
+def refund_fail(*, refund_id: int, reason: str, raw: dict | None = None) -> Refund:
+    """The provider says a refund failed or was canceled. Idempotent by state.
+
+    pending -> failed: nothing was booked, so only the row changes (the amount is refundable again).
+    succeeded -> failed: the booking is reversed once (see the module docstring). failed: as is.
+    """
+    reason = (reason or "refund failed at the provider").strip()
+    with transaction.atomic():
+        payment, refund, invoices = _lock(refund_id)
+        if refund.status in (Refund.Status.FAILED, Refund.Status.MANUAL):
+            return refund
+        booked = refund.status == Refund.Status.SUCCEEDED
+        if booked:
+            _unbook(payment=payment, refund=refund, invoices=invoices, reason=reason)
+            reason = f"{reason} (after it was booked: reversed by ledger refund-reversal:{refund.pk})"
+        refund.status = Refund.Status.FAILED
+        refund.failure_reason = reason[:2000]
+        refund.raw_response = raw or refund.raw_response
+        refund.completed_at = timezone.now()
+        refund.save(update_fields=["status", "failure_reason", "raw_response", "completed_at"])
+        _alert_refund_failed(payment=payment, refund=refund, booked=booked)
+    logger.warning("refund %s of %s failed at the provider%s: %s", refund.pk, payment.reference,
+                   " after booking (reversed)" if booked else "", reason[:200])
+    return refund
+
+
+def _unbook(*, payment: PaymentTransaction, refund: Refund, invoices: dict, reason: str) -> None:
+    """Undo `_book` for a refund that did not happen (caller holds the locks from `_lock`)."""
+    if payment.amount_refunded < refund.amount or payment.status not in (Status.REFUNDED, Status.PARTIALLY_REFUNDED):
+        raise RefundError("The failed refund cannot be reversed on this payment; staff must review it.",
+                          {"reference": payment.reference, "status": payment.status, "refund": refund.pk})
+    ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.REVERSAL, amount=-refund.amount,
+                reference=f"refund-reversal:{refund.pk}",
+                description=f"Refund of {payment.reference} failed at the provider: {reason}"[:300],
+                payment=payment, invoice=payment.invoice)
+    # The money is ours again: it pays the payment's open invoices back (its own invoice first, then
+    # the oldest), as `payment_allocate` would have; whatever is left stays credit on the account.
+    existing = {a.invoice_id: a for a in PaymentAllocation.objects.select_for_update().filter(payment=payment)}
+    order = sorted((inv for inv in invoices.values() if inv.is_open and inv.customer_id == payment.customer_id),
+                   key=lambda inv: (inv.pk != payment.invoice_id, inv.issue_date, inv.pk))
+    remaining = refund.amount
+    for inv in order:
+        take = min(inv.total - inv.amount_paid, remaining)
+        if take <= ZERO:
+            continue
+        invoice_apply_payment(invoice_id=inv.pk, amount=take)
+        if inv.pk in existing:
+            PaymentAllocation.objects.filter(pk=existing[inv.pk].pk).update(amount=F("amount") + take)
+        else:
+            PaymentAllocation.objects.create(payment=payment, invoice_id=inv.pk, amount=take)
+        remaining -= take
+        if remaining <= ZERO:
+            break
+    payment.amount_refunded -= refund.amount
+    if payment.amount_refunded <= ZERO:
+        payment.status = Status.COMPLETED
+    elif payment.amount_refunded < payment.amount:
+        payment.status = Status.PARTIALLY_REFUNDED
+    else:
+        payment.status = Status.REFUNDED
+    note = f"Refund {refund.pk} ({format_zar(refund.amount)}) failed after it was booked and was reversed: {reason}"
+    payment.needs_review = True
+    payment.review_note = f"{payment.review_note}\n{note}".strip()[:5000]
+    payment.save(update_fields=["amount_refunded", "status", "needs_review", "review_note", "updated_at"])
+    enqueue_sync(entity=payment)
+
+
+def _alert_refund_failed(*, payment: PaymentTransaction, refund: Refund, booked: bool) -> None:
+    """Best effort, once per refund: ops must know a customer was not paid back as expected."""
+    title = f"Refund failed at {refund.provider}: {payment.reference}"
+    message = (f"{format_zar(refund.amount)} was not paid back. "
+               + ("The customer was already told it was refunded; the booking was reversed. Contact them."
+                  if booked else "Nothing had been booked; the amount can be refunded again."))
+    try:
+        with transaction.atomic():
+            notify_ops(event="ops_alert", idempotency_key=f"refund_failed:{refund.pk}",
+                       context={"title": title, "message": message, "severity": "warning",
+                                "fields": {"refund": refund.pk, "provider_refund_id": refund.provider_refund_id or "",
+                                           "reason": refund.failure_reason[:300]}})
+    except Exception:  # the alert must never undo the state change
+        logger.exception("could not alert ops about failed refund %s", refund.pk)

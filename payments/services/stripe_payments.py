@@ -251,38 +251,150 @@ def stripe_intent_failed(*, intent: dict) -> PaymentTransaction:
 
 
 def stripe_charge_refunded(*, charge: dict) -> list:
-    """`charge.refunded`: book each refund Stripe reports that we have not booked yet.
+    """`charge.refunded`: book each refund Stripe reports as succeeded that we have not booked yet.
 
-    With `charge.refunds` expanded each refund is matched by its `re_` id (our own API refunds are
-    already stored under it); otherwise the difference between `amount_refunded` and what we have
-    booked is recorded under the synthetic id `{charge}:{amount_refunded}` (unique per total).
+    With `charge.refunds` expanded each refund is handled by its `re_` id (`_stripe_refund_seen`):
+    succeeded ones are booked (our own pending ones included), failed / canceled ones fail ours,
+    pending ones wait for the refund events. Without the list, the Charge's `amount_refunded` minus
+    what we already hold for the payment (booked, plus pending refunds Stripe has accepted) is booked
+    under the synthetic id `{charge}:{amount_refunded}` (unique per total).
+
+    Invariant: a synthetic booking is never booked again under a `re_` id. A `re_` refund reported
+    later first takes over an unlinked synthetic row of the same amount (so a later failure of it can
+    be reversed); failing that, while synthetic rows exist it is booked only if what is booked for the
+    payment stays within the Charge's `amount_refunded`.
     """
-    from payments.services.refunds import refund_record_from_provider
+    from payments.services.refunds import refund_record_from_provider, refund_reserved_at_provider
 
     intent_id = charge.get("payment_intent")
     payment = (PaymentTransaction.objects.select_related("customer", "invoice")
                .filter(provider=PROVIDER, provider_transaction_id=intent_id).first()) if intent_id else None
     if payment is None:
         raise IgnoreEvent(f"no invoice payment for charge {charge.get('id')}")
-    booked = []
+    cap = stripe_client.from_cents(int(charge.get("amount_refunded") or 0))
     listed = ((charge.get("refunds") or {}).get("data")) or []
     if listed:
+        booked = []
         for refund in sorted(listed, key=lambda r: r.get("created") or 0):
-            if refund.get("status") in ("failed", "canceled"):
-                continue
-            payment.refresh_from_db()
-            row = refund_record_from_provider(payment=payment, provider_refund_id=refund["id"],
-                                              amount=stripe_client.from_cents(int(refund["amount"])),
-                                              raw={"id": refund["id"], "status": refund.get("status")})
-            if row is not None:
+            before = Refund.objects.filter(provider=PROVIDER, provider_refund_id=refund["id"],
+                                           status=Refund.Status.SUCCEEDED).exists()
+            row, _ = _stripe_refund_seen(payment=payment, obj=refund, cap=cap)
+            if row is not None and row.status == Refund.Status.SUCCEEDED and not before:
                 booked.append(row)
         return booked
-    total = stripe_client.from_cents(int(charge.get("amount_refunded") or 0))
     payment.refresh_from_db()
-    missing = total - payment.amount_refunded
+    # Pending refunds Stripe accepted are subtracted too: Stripe counts a refund in the Charge's
+    # `amount_refunded` from its creation (UNCONFIRMED: CONTRACTS 3.3 does not say whether pending
+    # refunds are included; counting them errs towards booking late, never twice).
+    missing = cap - payment.amount_refunded - refund_reserved_at_provider(payment)
     if missing <= 0:
-        return booked
+        return []
     row = refund_record_from_provider(payment=payment, provider_refund_id=f"{charge['id']}:{charge['amount_refunded']}",
                                       amount=missing, raw={"charge": charge.get("id"),
                                                            "amount_refunded": charge.get("amount_refunded")})
     return [row] if row else []
+
+
+# --- refund lifecycle events: refund.updated | refund.failed | charge.refund.updated ----------------------
+from payments.models import Refund  # noqa: E402
+
+REFUND_SUCCEEDED = "succeeded"
+REFUND_FAILED = ("failed", "canceled")
+
+
+def stripe_refund_changed(*, refund: dict) -> Refund | None:
+    """`refund.updated`, `refund.failed`, `charge.refund.updated` (data.object is a Refund).
+
+    Moves the refund forward by its status (refunds.py "Finality rule"): `succeeded` books it (a
+    refund made outside our API is booked here too), `failed` / `canceled` fails it (reversing a
+    booked one once), `pending` / `requires_action` waits. Idempotent by state; anything that changes
+    nothing (a duplicate, a late `pending` after `succeeded`) is ignored with the reason.
+    """
+    rid = refund.get("id")
+    if not rid:
+        raise IgnoreEvent("refund event without a refund id")
+    row = Refund.objects.select_related("payment").filter(provider=PROVIDER, provider_refund_id=rid).first()
+    payment = row.payment if row is not None else _payment_for_refund(refund)
+    if payment is None:
+        raise IgnoreEvent(f"no invoice payment for refund {rid}")
+    result, note = _stripe_refund_seen(payment=payment, obj=refund, cap=None)
+    if note:
+        raise IgnoreEvent(note)
+    return result
+
+
+def _payment_for_refund(obj: dict) -> PaymentTransaction | None:
+    payments = PaymentTransaction.objects.select_related("customer", "invoice").filter(provider=PROVIDER)
+    if obj.get("payment_intent"):
+        found = payments.filter(provider_transaction_id=obj["payment_intent"]).first()
+        if found is not None:
+            return found
+    reference = (obj.get("metadata") or {}).get("reference")  # set by our own refund_create
+    if reference:
+        found = payments.filter(reference=reference).first()
+        if found is not None:
+            return found
+    # CONTRACTS 3.3: `payment_intent` may be null on a Refund; the charge id is kept from the intent.
+    return payments.filter(raw_response__latest_charge=obj["charge"]).first() if obj.get("charge") else None
+
+
+def _synthetic_refunds(payment: PaymentTransaction):
+    """Rows booked from a `charge.refunded` without the refund list (`{charge}:{amount_refunded}`)."""
+    return Refund.objects.filter(payment=payment, provider=PROVIDER, provider_refund_id__contains=":")
+
+
+def _stripe_refund_row(*, payment: PaymentTransaction, rid: str, amount: Decimal) -> Refund | None:
+    """Our row for Stripe refund `rid`: by id, else a synthetic row of the same amount (linked now)."""
+    row = Refund.objects.filter(provider=PROVIDER, provider_refund_id=rid).first()
+    if row is not None:
+        return row
+    synthetic = _synthetic_refunds(payment).filter(amount=amount).order_by("pk").first()
+    if synthetic is None:
+        return None
+    linked = Refund.objects.filter(pk=synthetic.pk, provider_refund_id=synthetic.provider_refund_id).update(
+        provider_refund_id=rid, raw_response={**(synthetic.raw_response or {}),
+                                              "synthetic_id": synthetic.provider_refund_id})
+    logger.info("stripe refund %s linked to refund %s booked as %s", rid, synthetic.pk, synthetic.provider_refund_id)
+    return Refund.objects.get(pk=synthetic.pk) if linked else None
+
+
+def _stripe_refund_seen(*, payment: PaymentTransaction, obj: dict, cap: Decimal | None) -> tuple[Refund | None, str]:
+    """Apply one Stripe Refund object's status. Returns (our row or None, why nothing changed or "").
+
+    `cap` is the Charge's `amount_refunded` when known (from `charge.refunded`).
+    """
+    from payments.services.refunds import (
+        refund_confirm,
+        refund_fail,
+        refund_record_from_provider,
+        refund_reserved_at_provider,
+    )
+
+    rid, status = obj["id"], obj.get("status") or ""
+    amount = stripe_client.from_cents(int(obj.get("amount") or 0))
+    raw = {"id": rid, "status": status, "amount": obj.get("amount")}
+    row = _stripe_refund_row(payment=payment, rid=rid, amount=amount)
+    if status in REFUND_FAILED:
+        if row is None:
+            return None, f"refund {rid} is {status} and was never booked here"
+        if row.status in (Refund.Status.FAILED, Refund.Status.MANUAL):
+            return row, f"refund {rid} is already {row.status}"
+        # `failure_reason` on a Refund (e.g. expired_or_canceled_card) is UNCONFIRMED: not in CONTRACTS 3.3.
+        why = obj.get("failure_reason") or "no reason given"
+        return refund_fail(refund_id=row.pk, reason=f"Stripe reports the refund {status} ({why})", raw=raw), ""
+    if status != REFUND_SUCCEEDED:  # pending / requires_action: wait; never move a refund back
+        if row is None or row.status == Refund.Status.PENDING:
+            return row, f"refund {rid} is {status}; it is booked when Stripe reports it succeeded"
+        return row, f"refund {rid} is already {row.status}; late {status!r} ignored"
+    if row is not None:
+        if row.status != Refund.Status.PENDING:
+            return row, f"refund {rid} is already {row.status}"
+        return refund_confirm(refund_id=row.pk, raw=raw), ""
+    payment.refresh_from_db()
+    if _synthetic_refunds(payment).exists() and (
+            cap is None or payment.amount_refunded + refund_reserved_at_provider(payment) + amount > cap):
+        logger.warning("stripe refund %s of %s (%s) not booked: covered by refunds booked without ids", rid,
+                       payment.reference, amount)
+        return None, (f"refund {rid} is not booked: refunds booked for {payment.reference} without Stripe ids may "
+                      "already cover it; staff must compare with Stripe")
+    return refund_record_from_provider(payment=payment, provider_refund_id=rid, amount=amount, raw=raw), ""
