@@ -343,9 +343,12 @@ class Refund(models.Model):
 
     Invariants: the provider's refund id is unique per provider when known (a `charge.refunded`
     webhook and our own API call find the same row); a refund is reserved `pending` before the
-    provider is called and finalised afterwards (succeeded / failed / manual); the sum of a payment's
-    non-failed refunds never exceeds its amount (`payment.amount_refunded` moves under the payment's
-    row lock). Its ledger entry is `refund:{pk}`.
+    provider is called and finalised afterwards (succeeded / failed / manual); a Stripe refund the
+    provider has not finished stays `pending` (reserved, not booked) until its refund events say how
+    it ended. States only move forward (pending -> succeeded -> failed, or pending -> failed); the
+    sum of a payment's non-failed refunds never exceeds its amount (`payment.amount_refunded` moves
+    under the payment's row lock). Its ledger entry is `refund:{pk}`; a booked refund that later
+    fails is reversed once by `refund-reversal:{pk}` (`payments.services.refunds.refund_fail`).
     """
 
     class Status(models.TextChoices):

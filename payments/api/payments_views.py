@@ -200,12 +200,14 @@ class PaymentReceiptView(APIView):
 
 
 class RefundView(APIView):
-    """`POST /api/payments/refund` (staff): refund all or part of a completed payment."""
+    """`POST /api/payments/refund` (staff): refund all or part of a completed payment. 201 when it is
+    booked (or recorded for manual payout), 202 when the provider has it pending, 502 when the
+    provider refused it (nothing booked)."""
 
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=RefundInput, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: RefundOut, 502: OpenApiTypes.OBJECT})
+                   responses={201: RefundOut, 202: RefundOut, 502: OpenApiTypes.OBJECT})
     def post(self, request):
         _ = request.body
         return _with_idempotency(request, lambda: self._refund(request))
@@ -224,7 +226,8 @@ class RefundView(APIView):
         if refund.status == refund.Status.FAILED:
             return 502, {"message": "The provider did not accept the refund; nothing was booked.",
                          "extra": {"refund": refund.pk}}
-        return 201, RefundOut(refund).data
+        # 202: the provider accepted it but has not finished (booked when its refund event says so).
+        return (202 if refund.status == refund.Status.PENDING else 201), RefundOut(refund).data
 
 
 class PaymentMethodsView(APIView):

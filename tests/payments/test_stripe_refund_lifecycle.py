@@ -316,3 +316,26 @@ def test_refund_event_for_a_refund_a_synthetic_booking_may_cover_is_not_booked_a
     assert list(Refund.objects.values_list("provider_refund_id", flat=True)) == [f"{CHARGE}:25000"]
     assert event_status("evt_u") == "ignored"
     assert "staff must compare with Stripe" in WebhookEvent.objects.get(event_id="evt_u").error
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_refund_api_answers_202_while_stripe_has_it_pending_and_201_once_booked(stripe_on):
+    from rest_framework.test import APIClient
+
+    payment, _ = _paid()
+    staff = APIClient()
+    staff.force_authenticate(UserFactory(is_staff=True))
+    _stripe_answers("re_api_pend", 5000, "pending")
+
+    pending = staff.post("/api/payments/refund", {"payment_id": payment.pk, "amount": "50.00", "reason": "Goodwill"},
+                         format="json")
+
+    assert pending.status_code == 202
+    assert (pending.json()["status"], pending.json()["provider_refund_id"]) == ("pending", "re_api_pend")
+    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
+        "id": "re_api_ok", "object": "refund", "amount": 5000, "charge": CHARGE, "payment_intent": "pi_3Refundable01",
+        "currency": "zar", "status": "succeeded", "metadata": {}})
+    booked = staff.post("/api/payments/refund", {"payment_id": payment.pk, "amount": "50.00", "reason": "Goodwill 2"},
+                        format="json")
+    assert (booked.status_code, booked.json()["status"]) == (201, "succeeded")
