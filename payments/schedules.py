@@ -11,6 +11,8 @@ SCHEDULES = [
                  "03:15 SAST: delete processed webhook events older than WEBHOOK_RETENTION_DAYS"),
     ScheduleSpec("issue_missing_receipts", "payments.tasks.issue_missing_receipts", "*/15 * * * *",
                  "every 15 minutes: receipt, PDF and email for completed payments whose receipt task was lost"),
+    ScheduleSpec("resolve_unknown_refunds", "payments.tasks.resolve_unknown_refunds", "*/10 * * * *",
+                 "every 10 minutes: ask the provider again (same idempotency key) about refunds whose outcome is unknown"),
     ScheduleSpec("prune_idempotency_keys", "payments.tasks.prune_idempotency_keys", "40 * * * *",
                  "hourly at :40: delete API Idempotency-Keys past their 24 h expiry"),
 ]

@@ -111,3 +111,14 @@ def prune_idempotency_keys(triggered_by: str = "schedule") -> int:  # Payments I
         run.processed = idempotency_keys_prune()
     return run.processed
 
+
+
+def resolve_unknown_refunds(triggered_by: str = "schedule") -> dict:
+    """Refunds whose provider call ended with an unknown outcome: ask again with the same key."""
+    from payments.services.refunds import refunds_resolve_unknown
+
+    with job_run("resolve_unknown_refunds", triggered_by=triggered_by) as run:
+        counts = refunds_resolve_unknown()
+        run.processed = sum(counts.values())
+        run.details.update(counts)
+    return counts

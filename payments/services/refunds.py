@@ -11,6 +11,16 @@ Three steps, no HTTP inside a transaction:
    payments are recorded for finance to pay back by hand: status `manual`);
 3. finalise in a new transaction: `refund_apply` (below), or mark the row `failed` with the reason.
 
+Unknown outcome: when the provider call still fails with a retryable error after the client's own
+retries (timeout, 5xx, 429), the refund may or may not have happened at the provider. The row then
+stays `pending` without a provider id (the amount stays reserved, nothing is booked, staff see
+"outcome unknown" in `failure_reason`), and `refunds_resolve_unknown` (every 10 minutes) repeats
+the call with the same idempotency key: the provider answers with the refund it already made, or
+makes it now; either way it is booked once. Until then a provider webhook for that payment's
+refunds waits (`refund_record_from_provider` raises, the event is retried). A row whose key is
+older than the provider keeps it (`UNKNOWN_OUTCOME_KEY_LIFETIME`: Stripe keeps keys 24 h, PayPal
+request ids 6 h) is not called again: ops are alerted once to settle it by hand.
+
 `refund_apply` (also used by the `charge.refunded` webhook): ledger `refund:{pk}` (+amount: the
 customer owes more / has less credit), the refunded money is taken first from the payment's
 unallocated credit, then back from its invoice allocations (newest invoice first; the invoice's
@@ -149,21 +159,42 @@ def _provider_refund(refund: Refund) -> tuple[str | None, str, dict]:
 
 
 FAILED_WORDS = {"failed", "canceled", "cancelled", "FAILED", "CANCELLED"}
+UNKNOWN_OUTCOME = "outcome unknown, asked again by the sweep"
+# How long each provider keeps an idempotency key (CONTRACTS 3.4: Stripe 24 h; 4: PayPal 6 h),
+# less a margin: after that a repeat could make a second refund.
+UNKNOWN_OUTCOME_KEY_LIFETIME = {PaymentTransaction.Provider.STRIPE: timedelta(hours=23),
+                                PaymentTransaction.Provider.PAYPAL: timedelta(hours=5)}
+UNKNOWN_OUTCOME_MIN_AGE = timedelta(minutes=2)  # older than any request still making the first call
 STRIPE_SUCCEEDED = "succeeded"
 
 
 def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None, reason: str,
                   actor: str) -> Refund:
     """Refund `amount` (None = everything still refundable) of a completed payment. Returns the
-    Refund (succeeded, manual, or failed with `failure_reason`); rule violations raise RefundError
-    and write nothing."""
+    Refund: succeeded, manual, failed with `failure_reason`, or pending (the provider has not
+    finished it, or the outcome of our call is unknown: module docstring); rule violations raise
+    RefundError and write nothing."""
     refund = refund_reserve(payment=payment, amount=amount, reason=reason, actor=actor)
     refund.payment = PaymentTransaction.objects.select_related("customer", "invoice").get(pk=payment.pk)
+    return _call_provider_and_finish(refund)
+
+
+def _call_provider_and_finish(refund: Refund) -> Refund:
+    """Steps 2 and 3 for a reserved (pending) refund whose `payment` is loaded."""
+    payment = refund.payment
     try:
         provider_id, status_word, raw = _provider_refund(refund)
     except (ProviderError, RefundError) as exc:
         info = classify(exc) if isinstance(exc, ProviderError) else None
         detail = f"{info.code}: {info.raw}" if info else exc.message
+        if info is not None and info.retryable:
+            # It may have happened: keep it reserved; refunds_resolve_unknown asks again with the same key.
+            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+                failure_reason=f"{UNKNOWN_OUTCOME}: {detail}"[:2000])
+            refund.refresh_from_db()
+            logger.warning("refund %s of %s: outcome unknown (%s); the sweep asks again", refund.pk,
+                           payment.reference, detail[:200])
+            return refund
         Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
             status=Refund.Status.FAILED, failure_reason=detail[:2000], completed_at=timezone.now())
         refund.refresh_from_db()
@@ -180,7 +211,7 @@ def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None,
         # Remember the provider's id at once: if booking fails below, the provider's own refund
         # webhook finds this pending row by id and books it (refund_record_from_provider).
         Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(provider_refund_id=provider_id,
-                                                                                 raw_response=raw)
+                                                                                 raw_response=raw, failure_reason="")
     if payment.provider == PaymentTransaction.Provider.STRIPE and status_word != STRIPE_SUCCEEDED:
         # Not final (pending / requires_action): stays reserved and unbooked until Stripe's refund
         # events say how it ended (module docstring, "Finality rule").
@@ -367,3 +398,46 @@ def _alert_refund_failed(*, payment: PaymentTransaction, refund: Refund, booked:
                                            "reason": refund.failure_reason[:300]}})
     except Exception:  # the alert must never undo the state change
         logger.exception("could not alert ops about failed refund %s", refund.pk)
+
+
+def refunds_resolve_unknown(*, now=None) -> dict:
+    """Ask the provider again, with the same idempotency key, about refunds whose first call ended
+    with an unknown outcome (module docstring). Returns counts: booked, pending, failed, unknown,
+    expired (alerted for staff)."""
+    now = now or timezone.now()
+    counts = {"booked": 0, "pending": 0, "failed": 0, "unknown": 0, "expired": 0}
+    candidates = (Refund.objects.select_related("payment", "payment__customer", "payment__invoice")
+                  .filter(status=Refund.Status.PENDING, provider_refund_id__isnull=True,
+                          provider__in=list(UNKNOWN_OUTCOME_KEY_LIFETIME), created_at__lt=now - UNKNOWN_OUTCOME_MIN_AGE,
+                          failure_reason__startswith=UNKNOWN_OUTCOME)
+                  .order_by("created_at"))
+    for refund in candidates:
+        if refund.created_at < now - UNKNOWN_OUTCOME_KEY_LIFETIME[refund.provider]:
+            counts["expired"] += 1
+            _alert_unknown_outcome_expired(refund)
+            continue
+        result = _call_provider_and_finish(refund)
+        if result.status in (Refund.Status.SUCCEEDED, Refund.Status.MANUAL):
+            counts["booked"] += 1
+        elif result.status == Refund.Status.FAILED:
+            counts["failed"] += 1
+        elif result.provider_refund_id:
+            counts["pending"] += 1  # the provider has it and has not finished: its events decide
+        else:
+            counts["unknown"] += 1
+    return counts
+
+
+def _alert_unknown_outcome_expired(refund: Refund) -> None:
+    payment = refund.payment
+    try:
+        with transaction.atomic():
+            notify_ops(event="ops_alert", idempotency_key=f"refund_unknown_expired:{refund.pk}", context={
+                "title": f"Refund outcome unknown at {refund.provider}: {payment.reference}",
+                "message": (f"{format_zar(refund.amount)} may or may not have been paid back, and the provider no "
+                            "longer replays our request. Check the provider's dashboard, then book or fail the "
+                            "refund by hand."),
+                "severity": "warning",
+                "fields": {"refund": refund.pk, "payment": payment.reference, "since": f"{refund.created_at:%Y-%m-%d %H:%M}"}})
+    except Exception:  # an alert must never stop the sweep
+        logger.exception("could not alert ops about refund %s", refund.pk)
