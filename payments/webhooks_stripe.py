@@ -113,10 +113,18 @@ def _charge_refunded(event: WebhookEvent) -> None:
 
 @stripe_handler("refund.updated", "refund.failed", "charge.refund.updated")
 def _refund_changed(event: WebhookEvent) -> None:
-    """data.object is a Refund: a pending refund succeeded, failed or was canceled (see refunds.py)."""
+    """data.object is a Refund: a pending refund succeeded, failed or was canceled (see refunds.py).
+    A refund of a reservation deposit (no invoice payment) goes to the reservations app."""
     from payments.services.stripe_payments import stripe_refund_changed
+    from reservations.services import deposit_refund_update
 
-    stripe_refund_changed(refund=event_object(event))
+    refund = event_object(event)
+    try:
+        stripe_refund_changed(refund=refund)
+    except IgnoreEvent:
+        if not deposit_refund_update(provider_refund_id=refund.get("id") or "", status=refund.get("status") or "",
+                                     raw=refund):
+            raise
 
 
 def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str, headers: dict | None = None,

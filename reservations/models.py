@@ -73,7 +73,11 @@ class Reservation(models.Model):
     (provider, external_payment_id) unique when set; `reference` unique (sent to the provider as
     client_reference_id / custom_id and used to find the row from a webhook).
     `refund_state` tracks a refund owed to the buyer (a late payer, or a staff refund); the
-    provider call happens outside any transaction and is swept until it succeeds.
+    provider call happens outside any transaction and is swept until it succeeds. States:
+    requested / failed = owed (the sweep calls the provider); pending = Stripe accepted the refund
+    (`refund_id`) but has not finished it: nothing claims the money is back until Stripe says
+    succeeded (status refunded, `refunded_at`, the refunded emails); succeeded = the money is back.
+    While owed, a non-blank `refund_id` is a Stripe refund that failed (`refund_error` says why).
     """
 
     class Provider(models.TextChoices):
@@ -91,6 +95,7 @@ class Reservation(models.Model):
         NONE = "", "-"
         REQUESTED = "requested", "Requested"
         FAILED = "failed", "Failed (will retry)"
+        PENDING = "pending", "Pending at provider"
         SUCCEEDED = "succeeded", "Succeeded"
 
     ACTIVE = (Status.PENDING, Status.PAID)

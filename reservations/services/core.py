@@ -5,6 +5,19 @@ database decides the winner, and the partial unique constraint (one pending/paid
 puppy) backs it. Confirmation locks the reservation row; a payment arriving for a reservation that
 lost its puppy (hold expired and someone else reserved) is refunded automatically. Refunds call
 the provider outside any transaction and are swept until they succeed.
+
+Finality rule (Stripe deposit refunds, as for invoice refunds in payments/services/refunds.py): a
+deposit counts as refunded (status refunded, `refunded_at`, the deposit_refunded emails, the puppy
+freed) only once Stripe says `succeeded`. A create call answered `pending` / `requires_action` (or
+any other non-final word) leaves `refund_state` pending with its `re_` id; Stripe's refund events
+then reach `deposit_refund_update`: `succeeded` books it once, `failed` / `canceled` puts it back
+to `failed` with the reason in `refund_error`, where the sweep tries a new refund. States only move
+forward (pending -> succeeded -> failed, pending -> failed); a late or repeated word changes nothing.
+A retry after a Stripe refund `re_X` failed is a new request: idempotency key
+`reservation:{pk}:refund:after:re_X` and metadata `after=re_X` (the first attempt keeps
+`reservation:{pk}:refund`), so Stripe does not replay the failed attempt's answer, and an event for
+the new refund that arrives before its create call's answer is saved is still recognised. PayPal
+and sandbox answers are booked at once, as before.
 """
 
 from __future__ import annotations
@@ -36,6 +49,12 @@ logger = logging.getLogger(__name__)
 
 Status = Reservation.Status
 RefundState = Reservation.RefundState
+REFUND_OWED = (RefundState.REQUESTED, RefundState.FAILED)  # the sweep calls the provider
+REFUND_LIVE = (RefundState.PENDING, RefundState.SUCCEEDED)  # the provider holds `refund_id`
+# Stripe Refund.status (CONTRACTS 3.3): pending | requires_action | succeeded | failed | canceled.
+REFUND_SUCCEEDED = "succeeded"
+REFUND_FAILED = ("failed", "canceled")
+DEPOSIT_REFUND_KIND = "reservation_deposit"
 
 
 def hold_minutes() -> int:
@@ -226,6 +245,8 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
         raise InvalidReservation("A reason is required for a refund.")
     with transaction.atomic():
         r = _lock(reservation_id)
+        if r.refund_state == RefundState.PENDING:
+            raise InvalidTransition(f"The refund of {r.reference} ({r.refund_id}) is waiting for the provider.")
         if r.status != Status.PAID or r.refund_state in (RefundState.REQUESTED, RefundState.SUCCEEDED):
             raise InvalidTransition(f"Only a paid deposit can be refunded ({r.reference} is {r.status}).")
         r.refund_state, r.status_reason = RefundState.REQUESTED, f"refund requested: {reason}"[:200]
@@ -235,69 +256,158 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
     return r
 
 
-def _provider_refund(r: Reservation) -> str:
-    """Call the provider (never inside a transaction). Returns the refund id."""
+def _provider_refund(r: Reservation) -> tuple[str, str]:
+    """Call the provider (never inside a transaction). Returns (refund id, status word).
+
+    Stripe's word is passed on as it is; PayPal and sandbox answers count as succeeded (as before).
+    A non-blank `refund_id` here is a Stripe refund that failed: this is a new attempt after it.
+    """
     if r.sandbox:
-        return f"re_sandbox_{r.reference}"
+        return f"re_sandbox_{r.reference}", REFUND_SUCCEEDED
     if r.provider == Reservation.Provider.STRIPE:
         from payments.clients import stripe as stripe_client
 
+        metadata = {"kind": DEPOSIT_REFUND_KIND, "reference": r.reference}
+        key = f"reservation:{r.pk}:refund"
+        if r.refund_id:
+            metadata["after"], key = r.refund_id, f"{key}:after:{r.refund_id}"
         refund = stripe_client.refund_create(payment_intent=r.external_payment_id, reason="requested_by_customer",
-                                             metadata={"kind": "reservation_deposit", "reference": r.reference},
-                                             idempotency_key=f"reservation:{r.pk}:refund")
-        return refund.id
+                                             metadata=metadata, idempotency_key=key)
+        return refund.id, refund.status
     from payments.clients import paypal as paypal_client
 
     refund = paypal_client.capture_refund(capture_id=r.external_payment_id, note="Deposit refund",
                                           request_id=f"reservation-{r.pk}-refund")
-    return refund.id
+    return refund.id, REFUND_SUCCEEDED
+
+
+def _refunded(r: Reservation, *, refund_id: str) -> None:
+    """Book the deposit as refunded (r is locked): status, `refunded_at`, puppy, buyer and owner told once."""
+    was_paid = r.status == Status.PAID
+    r.status, r.refund_state, r.refund_id, r.refunded_at, r.refund_error = (
+        Status.REFUNDED, RefundState.SUCCEEDED, refund_id, timezone.now(), "")
+    r.save()
+    if was_paid:
+        _free_puppy(r.puppy_id)
+    ctx = _context(r)
+    notify(event="deposit_refunded", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_refunded:{r.pk}")
+    owner = settings.RESERVATIONS.get("OWNER_EMAIL")
+    if owner:
+        notify(event="deposit_refunded_owner", email=owner, context=ctx,
+               idempotency_key=f"deposit_refunded_owner:{r.pk}")
+
+
+def _refund_seen(r: Reservation, *, refund_id: str, status: str, reason: str, after: str | None) -> str:
+    """Apply the provider's word on refund `refund_id` to r (locked). Returns "" if r changed, else why not.
+
+    `after` is the failed refund the attempt that made `refund_id` came after ("" for the first
+    attempt), or None when unknown: an unknown refund is taken on only as the answer to the attempt
+    r is waiting for (still owed, and `refund_id` still the one that attempt followed).
+    """
+    if r.refund_id == refund_id and r.refund_state in REFUND_LIVE:
+        if status == REFUND_SUCCEEDED and r.refund_state == RefundState.PENDING:
+            _refunded(r, refund_id=refund_id)
+            return ""
+        if status in REFUND_FAILED:
+            # pending -> failed, or succeeded -> failed (Stripe can fail a refund it reported
+            # succeeded): owed again. A refunded status stays (the puppy may be gone).
+            r.refund_state, r.refunded_at, r.refund_error = RefundState.FAILED, None, reason[:2000]
+            r.save(update_fields=["refund_state", "refunded_at", "refund_error", "updated_at"])
+            logger.warning("refund %s of reservation %s: %s", refund_id, r.reference, reason)
+            return ""
+        return f"refund {refund_id} of {r.reference} is already {r.refund_state}; {status!r} changes nothing"
+    if r.refund_id == refund_id:
+        return f"refund {refund_id} of {r.reference} failed before; {status!r} changes nothing"
+    if after is None or r.refund_id != after or r.refund_state not in REFUND_OWED:
+        return f"refund {refund_id} is not the refund {r.reference} is waiting for"
+    if status == REFUND_SUCCEEDED:
+        _refunded(r, refund_id=refund_id)
+    elif status in REFUND_FAILED:
+        r.refund_state, r.refund_id, r.refund_error = RefundState.FAILED, refund_id, reason[:2000]
+        r.save(update_fields=["refund_state", "refund_id", "refund_error", "updated_at"])
+        logger.warning("refund %s of reservation %s: %s", refund_id, r.reference, reason)
+    else:  # pending / requires_action / anything not final: wait for Stripe's refund events
+        r.refund_state, r.refund_id, r.refund_error = RefundState.PENDING, refund_id, ""
+        r.save(update_fields=["refund_state", "refund_id", "refund_error", "updated_at"])
+        logger.info("refund %s of reservation %s is %s at the provider", refund_id, r.reference, status)
+    return ""
 
 
 def reservation_refund(*, reservation_id: int) -> Reservation:
-    """Carry out a requested refund: provider call, then mark refunded and tell buyer and owner."""
+    """Carry out a requested refund: provider call, then apply its answer (module docstring, "Finality rule")."""
     try:
         r = Reservation.objects.select_related("puppy").get(pk=reservation_id)
     except Reservation.DoesNotExist:
         raise ReservationNotFound(f"No reservation {reservation_id}.")
-    if r.refund_state == RefundState.SUCCEEDED:
-        return r
-    if r.refund_state not in (RefundState.REQUESTED, RefundState.FAILED) or not r.external_payment_id:
+    if r.refund_state in REFUND_LIVE:
+        return r  # done, or waiting for the provider's refund events
+    if r.refund_state not in REFUND_OWED or not r.external_payment_id:
         raise InvalidTransition(f"No refund is due on {r.reference}.")
+    after = r.refund_id
     try:
-        refund_id = _provider_refund(r)
+        refund_id, status = _provider_refund(r)
     except ProviderError as exc:
-        Reservation.objects.filter(pk=r.pk).exclude(refund_state=RefundState.SUCCEEDED).update(
+        # Only if nothing moved meanwhile (a refund event may already have taken the new refund on).
+        Reservation.objects.filter(pk=r.pk, refund_state__in=REFUND_OWED, refund_id=after).update(
             refund_state=RefundState.FAILED, refund_error=f"{exc.message} {exc.raw}"[:2000], updated_at=timezone.now())
         raise
     with transaction.atomic():
         r = _lock(reservation_id)
-        if r.refund_state == RefundState.SUCCEEDED:
-            return r
-        was_paid = r.status == Status.PAID
-        r.status, r.refund_state, r.refund_id, r.refunded_at, r.refund_error = (
-            Status.REFUNDED, RefundState.SUCCEEDED, refund_id, timezone.now(), "")
-        r.save()
-        if was_paid:
-            _free_puppy(r.puppy_id)
-        ctx = _context(r)
-        notify(event="deposit_refunded", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_refunded:{r.pk}")
-        owner = settings.RESERVATIONS.get("OWNER_EMAIL")
-        if owner:
-            notify(event="deposit_refunded_owner", email=owner, context=ctx,
-                   idempotency_key=f"deposit_refunded_owner:{r.pk}")
+        note = _refund_seen(r, refund_id=refund_id, status=status, after=after,
+                            reason=f"the provider answered the refund {refund_id} {status}")
+        if note:
+            logger.info("refund answer for reservation %s: %s", r.reference, note)
     return r
 
 
+def deposit_refund_update(*, provider_refund_id: str, status: str, raw: dict) -> bool:
+    """Stripe's refund events (`refund.updated`, `refund.failed`, `charge.refund.updated`) for a deposit.
+
+    Returns True when the refund belongs to a reservation (found by `refund_id`, or by our own
+    metadata `kind`/`reference` for an attempt whose answer is not saved yet), False otherwise so the
+    caller can go on. Applies `status` by the finality rule (module docstring): idempotent by state,
+    never moves back; a duplicate or out-of-order word changes nothing (logged).
+    """
+    if not provider_refund_id:
+        raise ReservationError("A refund event without a refund id.")
+    meta = raw.get("metadata") or {}
+    ours = meta.get("kind") == DEPOSIT_REFUND_KIND and meta.get("reference")
+    with transaction.atomic():
+        stripe_rows = Reservation.objects.select_for_update().select_related("puppy").filter(
+            provider=Reservation.Provider.STRIPE)
+        r = stripe_rows.filter(refund_id=provider_refund_id).first()
+        if r is None and ours:
+            r = stripe_rows.filter(reference=meta["reference"]).first()
+        if r is None:
+            return False
+        intent = raw.get("payment_intent")
+        same_payment = not intent or intent == r.external_payment_id
+        after = meta.get("after", "") if ours == r.reference and same_payment else None
+        # `failure_reason` on a Refund (e.g. expired_or_canceled_card) is UNCONFIRMED: not in CONTRACTS 3.3.
+        why = raw.get("failure_reason") or "no reason given"
+        note = _refund_seen(r, refund_id=provider_refund_id, status=status or "", after=after,
+                            reason=f"Stripe reports the refund {provider_refund_id} {status} ({why}); "
+                                   "the sweep tries a new refund")
+    if note:
+        logger.info("stripe refund event for reservation %s: %s", r.reference, note)
+    return True
+
+
 def reservations_retry_refunds(*, limit: int = 50) -> tuple[int, int]:
-    """Sweep refunds still owed (requested or failed). Returns (succeeded, failed)."""
+    """Sweep refunds still owed (requested or failed). Returns (succeeded, failed); a refund the
+    provider answered pending counts as neither (its events finish it)."""
     ok = failed = 0
-    for pk in (Reservation.objects.filter(refund_state__in=[RefundState.REQUESTED, RefundState.FAILED])
+    for pk in (Reservation.objects.filter(refund_state__in=REFUND_OWED)
                .order_by("updated_at").values_list("pk", flat=True)[:limit]):
         try:
-            reservation_refund(reservation_id=pk)
-            ok += 1
+            state = reservation_refund(reservation_id=pk).refund_state
         except ProviderError:
             logger.warning("refund of reservation %s failed; will retry", pk)
+            failed += 1
+            continue
+        if state == RefundState.SUCCEEDED:
+            ok += 1
+        elif state == RefundState.FAILED:
             failed += 1
     return ok, failed
 
@@ -331,16 +441,5 @@ def reservation_mark_refunded(*, provider: str, external_payment_id: str, refund
             return None
         if r.status == Status.REFUNDED:
             return r
-        was_paid = r.status == Status.PAID
-        r.status, r.refund_state, r.refunded_at = Status.REFUNDED, RefundState.SUCCEEDED, timezone.now()
-        r.refund_id = r.refund_id or refund_id
-        r.save()
-        if was_paid:
-            _free_puppy(r.puppy_id)
-        ctx = _context(r)
-        notify(event="deposit_refunded", email=r.buyer_email, context=ctx, idempotency_key=f"deposit_refunded:{r.pk}")
-        owner = settings.RESERVATIONS.get("OWNER_EMAIL")
-        if owner:
-            notify(event="deposit_refunded_owner", email=owner, context=ctx,
-                   idempotency_key=f"deposit_refunded_owner:{r.pk}")
+        _refunded(r, refund_id=r.refund_id or refund_id)
     return r
