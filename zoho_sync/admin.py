@@ -1,19 +1,21 @@
-"""The ZOHO sync operations console: a dashboard page (via the SyncDashboard proxy) and the
-read-only SyncLog."""
+"""The ZOHO sync operations console: a dashboard page (via the SyncDashboard proxy), the
+read-only SyncLog, and the refunds staff must enter in ZOHO by hand (with a "mark entered" action)."""
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from circletel.admin_tools import ReadOnlyMixin
+from circletel.admin_tools import ReadOnlyMixin, reason_action
 from zoho_sync import selectors
-from zoho_sync.models import SyncDashboard, SyncLog
+from zoho_sync.models import RefundManualEntry, SyncDashboard, SyncLog
+from zoho_sync.services.health import refunds_awaiting_zoho_entry
 from zoho_sync.services.monitoring import entity_mark_for_retry, entity_type_mark_for_retry
-from zoho_sync.services.sync import ENTITY_MODELS
+from zoho_sync.services.sync import ENTITY_MODELS, refund_manual_entry_mark_entered
 
 
 @admin.register(SyncLog)
@@ -70,6 +72,8 @@ class SyncDashboardAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "log_statuses": SyncLog.Status.values,
             "retry_url": reverse("admin:zoho_sync_retry"),
             "enabled": settings.ENABLE_ZOHO_SYNC,
+            "refunds_awaiting": refunds_awaiting_zoho_entry(),
+            "refunds_awaiting_url": reverse("admin:zoho_sync_refundmanualentry_changelist") + "?state=awaiting",
         }
         return render(request, "admin/zoho_sync/dashboard.html", context)
 
@@ -91,3 +95,57 @@ class SyncDashboardAdmin(ReadOnlyMixin, admin.ModelAdmin):
             messages.success(request, f"{n} failed/retrying {entity_type} row(s) set to retry now "
                                       "(the 4-hourly sweep or `manage.py zoho_retry_failed` runs them).")
         return HttpResponseRedirect(reverse("admin:zoho_sync_syncdashboard_changelist"))
+
+
+class RefundEntryStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("awaiting", "awaiting entry in ZOHO"), ("entered", "entered in ZOHO"),
+                ("out_of_date", "out of date (the refunded total changed)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.awaiting()
+        if self.value() == "entered":
+            return queryset.filter(entered_at__isnull=False)
+        if self.value() == "out_of_date":
+            return queryset.filter(entered_at__isnull=True).exclude(refunded_total=F("payment__amount_refunded"))
+        return queryset
+
+
+@admin.register(RefundManualEntry)
+class RefundManualEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Refunded totals the sync cannot send to ZOHO (no refund endpoint): staff enter them in ZOHO
+    by hand, then record that here with "Mark refund entered in ZOHO" (asks for a reason)."""
+
+    list_display = ["created_at", "payment_reference", "customer", "zoho_payment_id", "refunded_total",
+                    "previous_total", "state", "alerted_at", "entered_by", "entered_at"]
+    list_filter = [RefundEntryStateFilter]
+    list_select_related = ["payment", "payment__customer"]
+    search_fields = ["payment__reference", "zoho_payment_id", "payment__customer__account_number"]
+    actions = ["mark_entered"]
+
+    @admin.display(description="payment", ordering="payment__reference")
+    def payment_reference(self, obj):
+        return obj.payment.reference
+
+    @admin.display(description="customer")
+    def customer(self, obj):
+        return f"{obj.payment.customer.account_number} {obj.payment.customer.display_name}"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.entered_at:
+            return "entered"
+        return "awaiting" if obj.refunded_total == obj.payment.amount_refunded else "out of date"
+
+    @admin.action(description="Mark refund entered in ZOHO")
+    def mark_entered(self, request, queryset):
+        actor = request.user.get_username()
+        return reason_action(
+            self, request, queryset, title="Refund entered in ZOHO",
+            intro="Confirm that each refunded total below is now recorded on its ZOHO payment.",
+            apply=lambda entry, data: refund_manual_entry_mark_entered(entry_id=entry.pk, actor=actor,
+                                                                       reason=data["reason"]))

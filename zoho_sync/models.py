@@ -1,6 +1,8 @@
-"""ZOHO sync state: the mixin carried by every mirrored entity, and the per-attempt SyncLog."""
+"""ZOHO sync state: the mixin carried by every mirrored entity, the per-attempt SyncLog, and the
+refunds staff must enter in ZOHO by hand (RefundManualEntry)."""
 
 from django.db import models
+from django.db.models import F, Q
 
 
 class SyncStatus(models.TextChoices):
@@ -66,6 +68,52 @@ class SyncLog(models.Model):
 
     def __str__(self):
         return f"{self.entity_type}#{self.entity_id} {self.action} {self.status}"
+
+
+class RefundManualEntryQuerySet(models.QuerySet):
+    def awaiting(self):
+        """Rows for a payment's current refunded total that staff have not yet marked entered in ZOHO
+        (at most one per payment: the total is unique per payment)."""
+        return self.filter(entered_at__isnull=True, refunded_total=F("payment__amount_refunded"))
+
+
+class RefundManualEntry(models.Model):
+    """A payment's refunded total that ZOHO must show but that the sync cannot send.
+
+    CONTRACTS 1.8 lists no refund endpoint for ZOHO Billing payments, so staff record refunds in
+    ZOHO by hand. The payment sync writes one row per (payment, refunded total) when our
+    `amount_refunded` differs from the total staff last marked entered, and alerts ops once for it;
+    the unique constraint makes a re-run add nothing. The row for the payment's current total is
+    "awaiting" until staff mark it entered (`entered_*`); rows for other totals are history.
+    """
+
+    payment = models.ForeignKey("payments.PaymentTransaction", on_delete=models.PROTECT,
+                                related_name="zoho_refund_entries")
+    refunded_total = models.DecimalField("refunded in total", max_digits=12, decimal_places=2)
+    # The total of the previous alert (else the total entered in ZOHO, else 0): "new since the last alert".
+    previous_total = models.DecimalField("total at the previous alert", max_digits=12, decimal_places=2)
+    zoho_payment_id = models.CharField(max_length=64)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    alert_error = models.TextField(blank=True)
+    entered_at = models.DateTimeField(null=True, blank=True)
+    entered_by = models.CharField(max_length=150, blank=True)
+    entered_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RefundManualEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "refund to enter in ZOHO"
+        verbose_name_plural = "refunds to enter in ZOHO"
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "refunded_total"], name="zoho_refund_entry_once_per_total"),
+            models.CheckConstraint(condition=Q(refunded_total__gte=0) & Q(previous_total__gte=0),
+                                   name="zoho_refund_entry_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"refund total R {self.refunded_total} on payment #{self.payment_id}"
 
 
 class ApiCallCounter(models.Model):

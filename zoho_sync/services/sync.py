@@ -19,9 +19,11 @@ Flow for one entity (no transaction is open during any HTTP call):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
@@ -29,8 +31,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from circletel.errors import ApplicationError
+from circletel.money import format_zar
 from zoho_sync.clients.zoho import ZohoClient, ZohoNotFoundError, ZohoValidationError, get_client
-from zoho_sync.models import SyncLog, SyncStatus
+from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
 from zoho_sync.services import mappers
 
 ENTITY_MODELS = {
@@ -41,6 +44,7 @@ ENTITY_MODELS = {
 }
 DEPENDENCY_ORDER = ("customer", "service", "invoice", "payment")
 BACKOFF_CAP_MINUTES = 240
+logger = logging.getLogger(__name__)
 
 
 class ZohoSyncError(ApplicationError):
@@ -437,6 +441,11 @@ def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
 
 # --- Payment ----------------------------------------------------------------------------------------
 MIRRORED_PAYMENT_STATUSES = ("completed", "refunded", "partially_refunded")
+# Stable markers of a refund ZOHO cannot take: the SyncLog note starts with MANUAL_REFUND_NOTE and
+# its response summary carries MANUAL_REFUND_KEY ({"state": "awaiting" | "entered", ...}).
+MANUAL_REFUND_NOTE = "refund awaits manual entry in ZOHO"
+MANUAL_REFUND_KEY = "manual_refund"
+ZERO = Decimal("0.00")
 
 
 def payment_sync(payment, client: ZohoClient) -> Outcome:
@@ -452,21 +461,129 @@ def payment_sync(payment, client: ZohoClient) -> Outcome:
     body = mappers.payment_body(payment, customer_zoho_id=customer_zoho_id, invoice_zoho_id=invoice_zoho_id,
                                 applied=applied)
     req = mappers.summary(body, applied_to=invoice_zoho_id or "unapplied")
-    note = ""
-    if payment.amount_refunded > 0:
-        # CONTRACTS 1.8 lists no refund endpoint for ZOHO Billing payments: logged, not guessed.
-        note = f"refund of {mappers.amount(payment.amount_refunded)} not mirrored: no refund endpoint in the contract"
     if payment.zoho_id:
-        return Outcome(SyncLog.Action.SKIP if note else SyncLog.Action.UPDATE, payment.zoho_id, req,
-                       {"payment_id": payment.zoho_id, "unchanged": True},
-                       SyncLog.Status.SKIPPED if note else SyncLog.Status.SUCCESS, note)
-    existing = [p for p in client.list_payments(customer_zoho_id) if p.get("reference_number") == payment.reference]
-    if existing:
-        return Outcome(SyncLog.Action.LINK, existing[0]["payment_id"], req, {"payment_id": existing[0]["payment_id"]},
-                       note=note)
-    zp = client.create_payment(body)
-    return Outcome(SyncLog.Action.CREATE, zp["payment_id"], req,
-                   {"payment_id": zp["payment_id"], "status": zp.get("status", "")}, note=note)
+        outcome = Outcome(SyncLog.Action.UPDATE, payment.zoho_id, req, {"payment_id": payment.zoho_id, "unchanged": True})
+    else:
+        existing = [p for p in client.list_payments(customer_zoho_id) if p.get("reference_number") == payment.reference]
+        if existing:
+            outcome = Outcome(SyncLog.Action.LINK, existing[0]["payment_id"], req,
+                              {"payment_id": existing[0]["payment_id"]})
+        else:
+            zp = client.create_payment(body)
+            outcome = Outcome(SyncLog.Action.CREATE, zp["payment_id"], req,
+                              {"payment_id": zp["payment_id"], "status": zp.get("status", "")})
+    # CONTRACTS 1.8 lists no refund endpoint for ZOHO Billing payments: never guessed; a human enters it.
+    refund = _refund_manual_check(payment, zoho_payment_id=outcome.zoho_id, customer_zoho_id=customer_zoho_id)
+    if refund is not None:
+        outcome.response = {**outcome.response, MANUAL_REFUND_KEY: refund["summary"]}
+        outcome.note = refund["note"]
+        if payment.zoho_id and refund["summary"]["state"] == "awaiting":
+            outcome.action, outcome.log_status = SyncLog.Action.SKIP, SyncLog.Status.SKIPPED
+    return outcome
+
+
+def _refund_entered_total(payment) -> Decimal:
+    """The refunded total staff last marked as entered in ZOHO (0.00 if none)."""
+    last = (RefundManualEntry.objects.filter(payment_id=payment.pk, entered_at__isnull=False)
+            .order_by("-entered_at", "-pk").values_list("refunded_total", flat=True).first())
+    return ZERO if last is None else last
+
+
+def _refund_manual_check(payment, *, zoho_payment_id: str, customer_zoho_id: str) -> dict | None:
+    """When our refunded total differs from what staff entered in ZOHO, make sure a RefundManualEntry
+    exists for it and ops were alerted once (the entry's unique total and the alert's idempotency key
+    make a re-run a no-op). Returns {"summary", "note"} for the SyncLog, or None without refunds."""
+    total = payment.amount_refunded
+    entered = _refund_entered_total(payment)
+    if total == entered:
+        if total == ZERO:
+            return None
+        return {"summary": {"state": "entered", "refunded_total": mappers.amount(total)},
+                "note": f"refund total {format_zar(total)} was entered in ZOHO by hand (marked by staff)"}
+    last_alerted = (RefundManualEntry.objects.filter(payment_id=payment.pk, alerted_at__isnull=False)
+                    .exclude(refunded_total=total).order_by("-pk").values_list("refunded_total", flat=True).first())
+    entry, _ = RefundManualEntry.objects.get_or_create(
+        payment_id=payment.pk, refunded_total=total,
+        defaults={"previous_total": entered if last_alerted is None else last_alerted,
+                  "zoho_payment_id": zoho_payment_id})
+    if entry.alerted_at is not None:
+        alert = "already sent"
+    else:
+        alert = _refund_manual_alert(entry, payment=payment, entered=entered, zoho_payment_id=zoho_payment_id,
+                                     customer_zoho_id=customer_zoho_id)
+    summary = {"state": "awaiting", "entry_id": entry.pk, "refunded_total": mappers.amount(total),
+               "entered_in_zoho": mappers.amount(entered), "since_last_alert": mappers.amount(total - entry.previous_total),
+               "alert": alert}
+    note = (f"{MANUAL_REFUND_NOTE}: {format_zar(total)} refunded in total, {format_zar(entered)} entered in ZOHO; "
+            f"set ZOHO payment {zoho_payment_id} to {format_zar(total)} refunded by hand (no refund endpoint in "
+            f"CONTRACTS 1.8); ops alert: {alert}")
+    return {"summary": summary, "note": note}
+
+
+def _refund_manual_alert(entry, *, payment, entered: Decimal, zoho_payment_id: str, customer_zoho_id: str) -> str:
+    """Best effort, once per refunded total: tell ops exactly what to record in ZOHO. Never raises
+    (the sync must not fail for an alert); a failure is kept on the entry and retried by the next
+    sync of the payment (same idempotency key, so never sent twice)."""
+    from notifications.services import notify_ops
+    total = entry.refunded_total
+    customer = payment.customer
+    who = f"{customer.account_number} {customer.display_name}".strip()
+    if total > entered:
+        todo = (f"Record a refund of {format_zar(total - entered)} on ZOHO payment {zoho_payment_id} so that ZOHO "
+                f"shows {format_zar(total)} refunded in total.")
+    else:  # a refund was reversed after staff had entered more in ZOHO
+        todo = (f"A refund was reversed here: reduce the refund on ZOHO payment {zoho_payment_id} by "
+                f"{format_zar(entered - total)} so that ZOHO shows {format_zar(total)} refunded in total.")
+    context = {
+        "title": f"Enter a refund in ZOHO by hand: {payment.reference}",
+        "severity": "warning",
+        "message": (f"Payment {payment.reference} of {who} has {format_zar(total)} refunded. ZOHO Billing has no refund "
+                    f"endpoint we may use, so the sync cannot mirror it. {todo} Then mark it entered in the admin "
+                    f"(ZOHO sync > Refunds to enter in ZOHO)."),
+        "fields": {"customer": who, "ZOHO customer id": customer_zoho_id, "our payment reference": payment.reference,
+                   "ZOHO payment id": zoho_payment_id, "payment amount": format_zar(payment.amount),
+                   "refunded in total": format_zar(total), "already entered in ZOHO": format_zar(entered),
+                   "new since the last alert": format_zar(total - entry.previous_total),
+                   "admin": "/admin/zoho_sync/refundmanualentry/?state=awaiting"},
+    }
+    try:
+        with transaction.atomic():
+            logs = notify_ops(event="ops_alert", context=context,
+                              idempotency_key=f"zoho_refund_manual:{payment.pk}:{mappers.amount(total)}")
+    except Exception as exc:  # never undo or fail the sync for an alert
+        logger.exception("could not alert ops about refund %s of payment %s to enter in ZOHO", total, payment.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        RefundManualEntry.objects.filter(pk=entry.pk).update(alert_error=error[:2000])
+        return f"failed ({error[:200]})"
+    RefundManualEntry.objects.filter(pk=entry.pk, alerted_at__isnull=True).update(alerted_at=timezone.now(),
+                                                                                  alert_error="")
+    return "sent" if logs else "none written (already sent, or no ops recipient configured)"
+
+
+def refund_manual_entry_mark_entered(*, entry_id: int, actor: str, reason: str) -> RefundManualEntry:
+    """Staff recorded this refunded total in ZOHO by hand: the payment stops counting as awaiting.
+
+    Only the entry for the payment's current refunded total can be marked (an older one is out of
+    date: the sync has raised, or will raise, an entry for the new total)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ZohoSyncError("Say how the refund was entered in ZOHO: a reason is required.")
+    with transaction.atomic():
+        entry = (RefundManualEntry.objects.select_for_update(of=("self",)).select_related("payment")
+                 .filter(pk=entry_id).first())
+        if entry is None:
+            raise ZohoSyncError(f"refund entry #{entry_id} does not exist")
+        if entry.entered_at is not None:
+            raise ZohoSyncError(f"already marked entered in ZOHO by {entry.entered_by or 'someone'} on "
+                                f"{timezone.localtime(entry.entered_at):%Y-%m-%d %H:%M}")
+        if entry.refunded_total != entry.payment.amount_refunded:
+            raise ZohoSyncError(f"out of date: payment {entry.payment.reference} now has "
+                                f"{format_zar(entry.payment.amount_refunded)} refunded, not {format_zar(entry.refunded_total)}")
+        entry.entered_at = timezone.now()
+        entry.entered_by = actor[:150]
+        entry.entered_reason = reason
+        entry.save(update_fields=["entered_at", "entered_by", "entered_reason"])
+    return entry
 
 
 SYNCERS = {"customer": customer_sync, "service": service_sync, "invoice": invoice_sync, "payment": payment_sync}
