@@ -54,6 +54,7 @@ REFUND_LIVE = (RefundState.PENDING, RefundState.SUCCEEDED)  # the provider holds
 # Stripe Refund.status (CONTRACTS 3.3): pending | requires_action | succeeded | failed | canceled.
 REFUND_SUCCEEDED = "succeeded"
 REFUND_FAILED = ("failed", "canceled")
+PAYPAL_REFUND_WORDS = {"FAILED": "failed", "CANCELLED": "canceled"}  # others: succeeded (see _provider_refund)
 DEPOSIT_REFUND_KIND = "reservation_deposit"
 
 
@@ -259,8 +260,11 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
 def _provider_refund(r: Reservation) -> tuple[str, str]:
     """Call the provider (never inside a transaction). Returns (refund id, status word).
 
-    Stripe's word is passed on as it is; PayPal and sandbox answers count as succeeded (as before).
-    A non-blank `refund_id` here is a Stripe refund that failed: this is a new attempt after it.
+    Stripe's word is passed on as it is. PayPal's FAILED / CANCELLED are failed; its other words
+    (COMPLETED, PENDING) count as succeeded, as for invoice refunds (the contract names no PayPal
+    refund-status event that could finish a pending one later). Sandbox answers succeed.
+    A non-blank `refund_id` here is a refund that failed: this is a new attempt after it, under a new
+    idempotency key (the old one would replay the failed answer).
     """
     if r.sandbox:
         return f"re_sandbox_{r.reference}", REFUND_SUCCEEDED
@@ -276,9 +280,10 @@ def _provider_refund(r: Reservation) -> tuple[str, str]:
         return refund.id, refund.status
     from payments.clients import paypal as paypal_client
 
+    request_id = f"reservation-{r.pk}-refund" + (f"-after-{r.refund_id}" if r.refund_id else "")
     refund = paypal_client.capture_refund(capture_id=r.external_payment_id, note="Deposit refund",
-                                          request_id=f"reservation-{r.pk}-refund")
-    return refund.id, REFUND_SUCCEEDED
+                                          request_id=request_id)
+    return refund.id, PAYPAL_REFUND_WORDS.get((refund.status or "").upper(), REFUND_SUCCEEDED)
 
 
 def _refunded(r: Reservation, *, refund_id: str) -> None:

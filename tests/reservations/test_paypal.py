@@ -156,3 +156,38 @@ def test_paypal_return_page_captures_and_shows_success(client, paypal_settings):
     assert response.redirect_chain[-1][0] == f"/puppies/checkout/{r.reference}/success/"
     assert 'data-status="paid"' in response.content.decode()
     assert capture.calls[0].request.headers["PayPal-Request-Id"] == f"reservation-{r.pk}-capture"
+
+
+def _paid_paypal_deposit_refund_requested():
+    from reservations import services
+    from reservations.services import reservation_confirm_payment
+
+    r = reserve(PuppyFactory().pk, **BUYER)
+    reservation_confirm_payment(reference=r.reference, provider="paypal", external_payment_id="3C679366HH908993F",
+                                amount=Decimal("500.00"), currency="ZAR")
+    services.reservation_request_refund(reservation_id=r.pk, reason="litter cancelled")
+    return r
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_paypal_deposit_refund_paypal_fails_is_owed_again_and_retried_under_a_new_request_id(paypal_settings):
+    from reservations.tasks import refund_reservation
+
+    r = _paid_paypal_deposit_refund_requested()
+    responses.post(f"{PP}/v1/oauth2/token", json={"access_token": "A21AA-token", "expires_in": 32400})
+    url = f"{PP}/v2/payments/captures/3C679366HH908993F/refund"
+    responses.post(url, status=201, json={"id": "1FAILED0001", "status": "FAILED"})
+
+    refund_reservation(r.pk)
+
+    r.refresh_from_db()
+    assert (r.status, r.refund_state, r.refund_id, r.refunded_at) == ("paid", "failed", "1FAILED0001", None)
+
+    responses.replace(responses.POST, url, status=201, json={"id": "1DONE00002", "status": "COMPLETED"})
+    refund_reservation(r.pk)
+
+    r.refresh_from_db()
+    assert (r.status, r.refund_state, r.refund_id) == ("refunded", "succeeded", "1DONE00002")
+    ids = [c.request.headers["PayPal-Request-Id"] for c in responses.calls if c.request.url == url]
+    assert ids == [f"reservation-{r.pk}-refund", f"reservation-{r.pk}-refund-after-1FAILED0001"]
