@@ -106,9 +106,28 @@ def _intent_failed(event: WebhookEvent) -> None:
 
 @stripe_handler("charge.refunded")
 def _charge_refunded(event: WebhookEvent) -> None:
+    """An invoice payment's refunds (payments/services/stripe_payments.py); a reservation deposit's
+    charge refunded in full, every listed refund succeeded, goes to the reservations app."""
     from payments.services.stripe_payments import stripe_charge_refunded
 
-    stripe_charge_refunded(charge=event_object(event))
+    charge = event_object(event)
+    try:
+        stripe_charge_refunded(charge=charge)
+    except IgnoreEvent:
+        if not _deposit_charge_refunded(charge):
+            raise
+
+
+def _deposit_charge_refunded(charge: dict) -> bool:
+    from reservations.services import deposit_charge_refunded
+
+    listed = ((charge.get("refunds") or {}).get("data")) or []
+    if not charge.get("refunded") or not charge.get("payment_intent"):
+        return False  # partly refunded: deposits are refunded whole, by us
+    if any(r.get("status") != "succeeded" for r in listed):
+        return False  # a refund still pending: its refund events finish it
+    refund_id = listed[-1].get("id") if listed else f"{charge.get('id')}:refunded"
+    return deposit_charge_refunded(external_payment_id=charge["payment_intent"], refund_id=refund_id or "")
 
 
 @stripe_handler("refund.updated", "refund.failed", "charge.refund.updated")

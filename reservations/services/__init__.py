@@ -19,6 +19,7 @@ from reservations.services.checkout import (
 )
 from reservations.services.conversions import reservation_send_conversions
 from reservations.services.core import (
+    deposit_charge_refunded,
     deposit_refund_update,
     expire_reservations,
     puppy_mark_sold,
@@ -33,7 +34,7 @@ from reservations.services.core import (
 from reservations.services.monitoring import webhook_failures_alert, webhook_health
 
 __all__ = [
-    "AlreadyReserved", "checkout_urls", "deposit_refund_update", "paypal_order_for_reservation", "reservation_mark_refunded",
+    "AlreadyReserved", "checkout_urls", "deposit_charge_refunded", "deposit_refund_update", "paypal_order_for_reservation", "reservation_mark_refunded",
     "reservation_paypal_capture", "InvalidReservation", "InvalidTransition", "PuppyNotFound", "ReservationError",
     "ReservationNotFound", "expire_reservations", "puppy_mark_sold", "reservation_cancel",
     "reservation_confirm_payment", "reservation_refund", "reservation_request_refund", "reservation_send_conversions",

@@ -434,6 +434,23 @@ def puppy_mark_sold(*, puppy_id: int) -> Puppy:
     return puppy
 
 
+def deposit_charge_refunded(*, external_payment_id: str, refund_id: str) -> bool:
+    """Stripe reports the deposit's charge fully refunded with every listed refund succeeded
+    (`charge.refunded`), e.g. a refund staff made in Stripe's dashboard. Marks the deposit refunded
+    once, so the sweep never pays it back a second time. Returns False when no reservation holds
+    that payment intent. A refund of ours still pending at Stripe is left to its own refund events
+    (`deposit_refund_update`)."""
+    with transaction.atomic():
+        r = (Reservation.objects.select_for_update().select_related("puppy")
+             .filter(provider=Reservation.Provider.STRIPE, external_payment_id=external_payment_id).first())
+        if r is None:
+            return False
+        if r.status == Status.REFUNDED or r.refund_state == RefundState.PENDING:
+            return True
+        _refunded(r, refund_id=refund_id)
+    return True
+
+
 def reservation_mark_refunded(*, provider: str, external_payment_id: str, refund_id: str) -> Reservation | None:
     """A provider reports a refund of a deposit (ours, or one made in its dashboard). Idempotent.
 

@@ -223,3 +223,71 @@ def test_the_late_payers_page_says_refunded_only_once_it_is(client, refund_state
     page = client.get(f"/puppies/checkout/{r.reference}/success/").content.decode()
 
     assert "Deposit being refunded" in page and words in page
+
+
+# --- charge.refunded for a deposit (e.g. refunded in Stripe's dashboard) --------------------------------
+def _charge_refunded_event(event_id: str, refunds: list[tuple[str, str]], *, amount_refunded=50000):
+    charge = {"id": "ch_3Dep01", "object": "charge", "amount": 50000, "amount_captured": 50000,
+              "amount_refunded": amount_refunded, "refunded": amount_refunded == 50000, "payment_intent": PI,
+              "status": "succeeded", "paid": True, "captured": True,
+              "refunds": {"object": "list", "data": [
+                  {"id": rid, "object": "refund", "amount": 50000, "charge": "ch_3Dep01", "status": status,
+                   "currency": "zar"} for rid, status in refunds]}}
+    return {"id": event_id, "object": "event", "api_version": "2026-06-24.dahlia", "created": int(time.time()),
+            "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+            "type": "charge.refunded", "data": {"object": charge}}
+
+
+def _deliver_twice(client, payload):
+    from tests.webhooks import deliver
+
+    body, header = signed(payload)
+    for _ in range(2):
+        deliver(client, "/api/webhooks/stripe", body, HTTP_STRIPE_SIGNATURE=header)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_deposit_refunded_in_stripes_dashboard_is_booked_once_and_never_refunded_again(
+        client, stripe_settings, owner, tasks_run_inline):
+    from tests.webhooks import event_status
+
+    r = reserve(PuppyFactory().pk, **BUYER)
+    reservation_confirm_payment(reference=r.reference, provider="stripe", external_payment_id=PI,
+                                amount=Decimal("500.00"), currency="ZAR")
+    Reservation.objects.filter(pk=r.pk).update(refund_state="requested")  # owed: the sweep would pay it
+
+    _deliver_twice(client, _charge_refunded_event("evt_dash_1", [("re_dashboard1", "succeeded")]))
+
+    assert event_status("evt_dash_1") == "processed"
+    assert _state(r) == ("refunded", "succeeded", "re_dashboard1", True, "available")
+    assert len(_refund_mails()) == 2
+    refund_reservation(r.pk)  # the sweep finds nothing owed
+    assert not [c for c in responses.calls if c.request.url == STRIPE_REFUNDS]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_charge_refunded_listing_our_pending_refund_leaves_it_to_the_refund_events(
+        client, stripe_settings, owner, tasks_run_inline):
+    r, _ = _staff_refund_answered("pending")
+
+    _deliver_twice(client, _charge_refunded_event("evt_dash_2", [("re_3Pend01", "pending")]))
+
+    assert _state(r) == ("paid", "pending", "re_3Pend01", False, "reserved")
+    assert _refund_mails() == []
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_partly_refunded_deposit_charge_changes_nothing(client, stripe_settings, owner, tasks_run_inline):
+    from tests.webhooks import event_status
+
+    r = reserve(PuppyFactory().pk, **BUYER)
+    reservation_confirm_payment(reference=r.reference, provider="stripe", external_payment_id=PI,
+                                amount=Decimal("500.00"), currency="ZAR")
+
+    _deliver_twice(client, _charge_refunded_event("evt_dash_3", [("re_part", "succeeded")], amount_refunded=10000))
+
+    assert event_status("evt_dash_3") == "ignored"
+    assert _state(r)[:2] == ("paid", "")
