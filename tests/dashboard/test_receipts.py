@@ -60,3 +60,20 @@ def test_payment_rows_name_the_receipt_number_once_issued_without_extra_queries(
     assert all(f">{n}</a>" in page for n in numbers)
     waiting_link = reverse("dashboard:payment-receipt", args=[waiting.pk])
     assert f'href="{waiting_link}" title="Download the receipt (PDF)">PDF</a>' in page
+
+
+@pytest.mark.django_db
+def test_payment_rows_say_how_much_was_refunded_and_why_a_payment_failed(client):
+    customer = customer_with_login()
+    refunded = PaymentFactory(customer=customer, amount=Decimal("499.00"), amount_refunded=Decimal("150.00"),
+                              status=PaymentTransaction.Status.PARTIALLY_REFUNDED)
+    failed = PaymentFactory(customer=customer, status=PaymentTransaction.Status.FAILED,
+                            failure_reason="Your card has expired. Please update your card details.")
+    whole = PaymentFactory(customer=customer, status=PaymentTransaction.Status.COMPLETED)
+    _login(client, customer)
+
+    page = client.get(reverse("dashboard:payments")).content.decode()
+
+    assert f'data-testid="refunded-{refunded.pk}">R 150.00 refunded' in page
+    assert f'data-testid="failure-{failed.pk}">Your card has expired. Please update your card details.' in page
+    assert f"refunded-{whole.pk}" not in page and f"failure-{whole.pk}" not in page
