@@ -78,6 +78,12 @@ EVENTS: dict[str, EventSpec] = {
         "A refund of all or part of a payment (manual ones are paid back by finance).",
         ["manual", "fully_refunded"],
     ),
+    "refund_reversed": _c(
+        ["customer_name", "amount", "reference"],
+        "A refund the customer was told about failed at the provider afterwards: the money was not paid "
+        "back; it stays on the account (paying open invoices first) and staff will be in touch.",
+        ["method", "balance"],
+    ),
     "debit_order_upcoming": _c(
         ["customer_name", "amount", "debit_date"],
         "Advance notice of a debit order collection (amount and date).",

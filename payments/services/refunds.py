@@ -44,7 +44,8 @@ the money goes back onto the payment's open invoices (its own invoice first, the
 through `invoice_apply_payment` and its allocations, `amount_refunded` and the status
 (completed / partially_refunded / refunded) move back under the payment's row lock, the payment is
 flagged `needs_review`, ops are alerted once (`refund_failed:{pk}`) and ZOHO is queued. The customer,
-already told `refund_issued`, gets nothing automatic (no template for it): staff contact them.
+already told `refund_issued`, is told once that it did not go through (`refund_reversed`, with the
+balance now); staff contact them to pay it back another way.
 """
 
 from __future__ import annotations
@@ -332,6 +333,7 @@ def refund_fail(*, refund_id: int, reason: str, raw: dict | None = None) -> Refu
         if booked:
             _unbook(payment=payment, refund=refund, invoices=invoices, reason=reason)
             reason = f"{reason} (after it was booked: reversed by ledger refund-reversal:{refund.pk})"
+            _tell_customer_refund_reversed(payment=payment, refund=refund)
         refund.status = Refund.Status.FAILED
         refund.failure_reason = reason[:2000]
         refund.raw_response = raw or refund.raw_response
@@ -382,6 +384,17 @@ def _unbook(*, payment: PaymentTransaction, refund: Refund, invoices: dict, reas
     payment.review_note = f"{payment.review_note}\n{note}".strip()[:5000]
     payment.save(update_fields=["amount_refunded", "status", "needs_review", "review_note", "updated_at"])
     enqueue_sync(entity=payment)
+
+
+def _tell_customer_refund_reversed(*, payment: PaymentTransaction, refund: Refund) -> None:
+    """Once per refund (idempotency key): the customer was told `refund_issued`; now the truth."""
+    from billing.models import BillingAccount
+
+    customer = payment.customer
+    balance = BillingAccount.objects.filter(customer_id=customer.pk).values_list("balance", flat=True).first()
+    notify(event="refund_reversed", customer=customer, idempotency_key=f"refund_reversed:{refund.pk}",
+           context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(), "amount": refund.amount,
+                    "reference": payment.reference, "method": payment.method, "balance": balance})
 
 
 def _alert_refund_failed(*, payment: PaymentTransaction, refund: Refund, booked: bool) -> None:

@@ -35,6 +35,10 @@ CONTEXTS = {
         "customer_name": "Thandi Mokoena", "amount": Decimal("250.00"), "reference": "INV-2026-00123-RSTRI",
         "method": "card", "manual": False, "fully_refunded": False,
     },
+    "refund_reversed": {
+        "customer_name": "Thandi Mokoena", "amount": Decimal("250.00"), "reference": "INV-2026-00123-RSTRI",
+        "method": "card", "balance": Decimal("-250.00"),
+    },
     "debit_order_upcoming": {
         "customer_name": "Thandi Mokoena", "amount": Decimal("1034.85"), "debit_date": date(2026, 12, 8),
         "account_masked": "FNB ****4321", "invoice_number": "INV-2026-00123",
@@ -87,6 +91,9 @@ EXPECTED_TEXT = {
                         "Invoice: INV-2026-00123\nDate: 8 December 2026\nCredit on your account: R 465.15",
     "payment_failed": "Your payment of R 1,034.85 by debit order for invoice INV-2026-00123 did not go through.",
     "refund_issued": "We have refunded R 250.00 of your payment INV-2026-00123-RSTRI (card).",
+    "refund_reversed": "the payment provider could not complete that refund, so the money was not paid back.\n"
+                       "The amount stays on your CircleTel account: it pays your open invoices first, and "
+                       "anything left is credit.\nCredit on your account: R 250.00",
     "debit_order_upcoming": "a debit order of R 1,034.85 will be collected on 8 December 2026 from account FNB ****4321",
     "mandate_accepted": "Your first collection will be on 1 January 2027.",
     "mandate_declined": "Reason: The account holder did not accept the mandate",

@@ -150,6 +150,9 @@ def test_succeeded_refund_that_fails_later_is_reversed_once(client, stripe_on, o
     assert PaymentAllocation.objects.get(payment=payment).amount == Decimal("500.00")
     assert BillingAccount.objects.get(customer=payment.customer).balance == Decimal("0.00")
     assert NotificationLog.objects.filter(event="refund_issued").count() == 1  # the original one only
+    reversed_mail = NotificationLog.objects.get(event="refund_reversed")  # told once, over three deliveries
+    assert "R 200.00" in reversed_mail.subject and "did not go through" in reversed_mail.subject
+    assert "Your account is fully paid up" in reversed_mail.body
     assert NotificationLog.objects.filter(event="ops_alert").count() == 1
     assert zoho_spy == [payment.pk]
     assert [event_status(e) for e in ("evt_lf_1", "evt_lf_2", "evt_lf_3")] == ["processed", "ignored", "ignored"]
