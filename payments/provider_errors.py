@@ -163,9 +163,9 @@ def retry_policy() -> dict:
     starts once the budget has passed: a provider that timed out (20 s) is not asked again, and a
     web worker is not held past gunicorn's 30 s timeout."""
     cfg = getattr(settings, "PROVIDER_RETRY", None) or {}
-    return {"attempts": max(1, int(cfg.get("ATTEMPTS", 3))), "base": float(cfg.get("BASE_SECONDS", 0.5)),
-            "cap": float(cfg.get("CAP_SECONDS", 5)),
-            "max_seconds": float(cfg.get("BUDGET_SECONDS", 8))}  # not money: seconds
+    seconds = {"base": ("BASE_SECONDS", 0.5), "cap": ("CAP_SECONDS", 5), "max_seconds": ("BUDGET_SECONDS", 8)}
+    policy = {name: float(cfg.get(key, default)) for name, (key, default) in seconds.items()}  # not money
+    return {"attempts": max(1, int(cfg.get("ATTEMPTS", 3))), **policy}
 
 
 def is_retryable(exc: BaseException) -> bool:

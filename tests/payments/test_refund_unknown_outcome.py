@@ -24,8 +24,9 @@ def _stripe_down():
     responses.add(responses.POST, STRIPE_REFUNDS, status=503, json={"error": {"type": "api_error"}})
 
 
-def _stripe_refund(rid, cents, status="succeeded", http=200):
-    responses.add(responses.POST, STRIPE_REFUNDS, status=http, json={
+def _stripe_now_answers(rid, cents, status="succeeded"):
+    """Stripe is back: the refunds endpoint answers with refund `rid` (a replay, or made now)."""
+    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
         "id": rid, "object": "refund", "amount": cents, "charge": "ch_3TestCharge0001",
         "payment_intent": "pi_3Refundable01", "currency": "zar", "status": status, "metadata": {}})
 
@@ -60,9 +61,7 @@ def test_a_refund_whose_outcome_is_unknown_stays_reserved_and_is_booked_once_by_
     assert refunds_resolve_unknown()["booked"] == 0
     assert len(responses.calls) == 2
 
-    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
-        "id": "re_late", "object": "refund", "amount": 20000, "charge": "ch_3TestCharge0001",
-        "payment_intent": "pi_3Refundable01", "currency": "zar", "status": "succeeded", "metadata": {}})
+    _stripe_now_answers("re_late", 20000, "succeeded")
     assert refunds_resolve_unknown(now=_later(3)) == {"booked": 1, "pending": 0, "failed": 0, "unknown": 0,
                                                       "expired": 0}
     assert responses.calls[-1].request.headers["Idempotency-Key"] == key  # a replay, never a new refund
@@ -91,9 +90,7 @@ def test_the_providers_webhook_for_an_unknown_refund_waits_for_the_sweep_and_boo
     assert event_status("evt_unknown_1") == "failed"  # retried later
     assert _refund_entries(payment) == []
 
-    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
-        "id": "re_first", "object": "refund", "amount": 50000, "charge": "ch_3TestCharge0001",
-        "payment_intent": "pi_3Refundable01", "currency": "zar", "status": "succeeded", "metadata": {}})
+    _stripe_now_answers("re_first", 50000, "succeeded")
     assert refunds_resolve_unknown(now=_later(3))["booked"] == 1
 
     from payments.models import WebhookEvent
@@ -130,9 +127,7 @@ def test_the_sweep_leaves_a_pending_answer_to_stripes_refund_events(stripe_on):
     payment, _ = _paid()
     _stripe_down()
     refund = refund_create(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")
-    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
-        "id": "re_slow", "object": "refund", "amount": 10000, "charge": "ch_3TestCharge0001",
-        "payment_intent": "pi_3Refundable01", "currency": "zar", "status": "pending", "metadata": {}})
+    _stripe_now_answers("re_slow", 10000, "pending")
 
     assert refunds_resolve_unknown(now=_later(3))["pending"] == 1
 
