@@ -1,4 +1,5 @@
-"""Demo data for the ZOHO sync dashboard: a realistic mix of sync states and a few SyncLog rows.
+"""Demo data for the ZOHO sync dashboard: a realistic mix of sync states and a few SyncLog rows,
+and the demo's refunded payments waiting on the "refunds to enter in ZOHO" list (no alert is sent).
 
 Idempotent: states are a pure function of each row's id, and log rows are found by their demo
 marker before being created, so running `manage.py seed_demo` twice changes nothing.
@@ -10,7 +11,7 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from zoho_sync.models import SyncLog, SyncStatus
+from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
 from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS
 
 PER_TYPE = 25
@@ -64,4 +65,18 @@ def seed_demo(stdout) -> None:
                         response_summary={"code": 0} if status == SyncLog.Status.SUCCESS else {},
                         duration_ms=180 + pk % 400, error=ERRORS.get(state, ""))
             counts[entity_type] = len(rows)
-    stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items()) + "\n")
+        refunds = _refunds_awaiting_entry(now)
+    stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items())
+                 + f"; {refunds} refund(s) to enter in ZOHO by hand\n")
+
+
+def _refunds_awaiting_entry(now) -> int:
+    """Refunded demo payments already in ZOHO: their refunds await manual entry (as the payment sync
+    would record them; the unique (payment, total) constraint keeps a second run from adding rows)."""
+    Payment = apps.get_model("payments.PaymentTransaction")
+    refunded = Payment.objects.filter(amount_refunded__gt=0, zoho_sync_status=SyncStatus.SYNCED).exclude(zoho_id="")
+    for payment in refunded:
+        RefundManualEntry.objects.get_or_create(
+            payment=payment, refunded_total=payment.amount_refunded,
+            defaults={"previous_total": 0, "zoho_payment_id": payment.zoho_id, "alerted_at": now})
+    return refunded.count()

@@ -273,3 +273,30 @@ def test_admin_action_asks_for_a_reason_then_records_who_entered_it(synced_payme
     assert (entry.entered_by, entry.entered_reason) == ("lerato@example.co.za", "refund of R 300 posted on P1")
     assert health_report(check_api=False)["refunds_awaiting_zoho_entry"] == 0
     assert "PAY-5501" not in client.get(url, {"state": "awaiting"}).content.decode()
+
+
+@pytest.mark.django_db
+def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
+    import io
+
+    from payments.demo import seed_demo as seed_payments
+    from tests.factories import CustomerServiceFactory
+    from tests.payments.factories import make_invoice
+    from zoho_sync.demo import seed_demo as seed_zoho
+    from zoho_sync.models import RefundManualEntry
+
+    for i in range(3):
+        service = CustomerServiceFactory(provider_order_id=f"DEMO-{i:05d}")
+        make_invoice(service.customer, "499.00")
+    seed_payments(io.StringIO())
+    out = io.StringIO()
+    seed_zoho(out)
+    seed_zoho(out)
+
+    refunded = PaymentTransaction.objects.filter(amount_refunded__gt=0, zoho_sync_status="synced")
+    assert refunded.exists()
+    entries = RefundManualEntry.objects.awaiting()
+    assert sorted(entries.values_list("payment_id", "refunded_total")) == sorted(
+        refunded.values_list("pk", "amount_refunded"))
+    assert all(e.zoho_payment_id == e.payment.zoho_id for e in entries)
+    assert f"; {refunded.count()} refund(s) to enter in ZOHO by hand" in out.getvalue()
