@@ -33,4 +33,11 @@ def product_settings_check(app_configs, **kwargs):
             hint="Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
             id="circletel.W002",
         ))
+    if settings.NETCASH.get("PAYNOW_SERVICE_KEY") and not settings.NETCASH.get("PAYNOW_HMAC_SECRET"):
+        problems.append(Warning(
+            "NETCASH_PAYNOW_SERVICE_KEY is set but NETCASH_PAYNOW_HMAC_SECRET is not: Pay Now requests cannot be "
+            "signed, so online card/EFT payments are refused.",
+            hint="Set NETCASH_PAYNOW_HMAC_SECRET to a long random value.",
+            id="circletel.W003",
+        ))
     return problems

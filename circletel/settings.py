@@ -278,3 +278,11 @@ LOGGING = {
 
 # --- Provider and product settings, grouped per app --------------------------------------------------
 from circletel.settings_product import *  # noqa: E402,F403
+
+if DEBUG and not NETCASH["PAYNOW_HMAC_SECRET"]:  # noqa: F405
+    # Development only (`make run`): the sandbox gateway signs and checks its Pay Now requests with a
+    # secret derived from the dev SECRET_KEY, so paying an invoice works on a fresh machine.
+    # Production sets NETCASH_PAYNOW_HMAC_SECRET (without it, online payments are refused).
+    import hashlib
+
+    NETCASH = {**NETCASH, "PAYNOW_HMAC_SECRET": hashlib.sha256(f"paynow:{SECRET_KEY}".encode()).hexdigest()}  # noqa: F405

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
-from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS
+from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS, MIRRORED_PAYMENT_STATUSES
 
 PER_TYPE = 25
 ERRORS = {
@@ -39,7 +39,14 @@ def seed_demo(stdout) -> None:
         for entity_type in DEPENDENCY_ORDER:
             model = apps.get_model(ENTITY_MODELS[entity_type])
             rows = list(model.objects.order_by("pk").values_list("pk", flat=True)[:PER_TYPE])
+            not_mirrored = set()
+            if entity_type == "payment":  # as the real sync: declined/pending payments are skipped, never sent
+                not_mirrored = set(model.objects.filter(pk__in=rows).exclude(status__in=MIRRORED_PAYMENT_STATUSES)
+                                   .values_list("pk", flat=True))
             for pk in rows:
+                if pk in not_mirrored:
+                    _skipped_payment(model, pk, now)
+                    continue
                 state = _state_for(pk)
                 fields = {"zoho_sync_status": state, "zoho_last_error": ERRORS.get(state, "")}
                 if state == SyncStatus.SYNCED:
@@ -68,6 +75,16 @@ def seed_demo(stdout) -> None:
         refunds = _refunds_awaiting_entry(now)
     stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items())
                  + f"; {refunds} refund(s) to enter in ZOHO by hand\n")
+
+
+def _skipped_payment(model, pk: int, now) -> None:
+    model.objects.filter(pk=pk).update(zoho_sync_status=SyncStatus.SYNCED, zoho_id="", zoho_last_error="",
+                                       zoho_attempts=0, zoho_next_attempt_at=None, zoho_last_synced_at=now)
+    marker = {"demo": True, "entity": f"payment:{pk}"}
+    if not SyncLog.objects.filter(entity_type="payment", entity_id=pk, request_summary=marker).exists():
+        SyncLog.objects.create(entity_type="payment", entity_id=pk, action=SyncLog.Action.SKIP,
+                               status=SyncLog.Status.SKIPPED, request_summary=marker, response_summary={},
+                               duration_ms=0, error="only received payments are mirrored")
 
 
 def _refunds_awaiting_entry(now) -> int:

@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "CSRF_TRUSTED_ORIGINS": "https://billing.circletel.co.za",
     "FIELD_ENCRYPTION_KEYS": "Wm9vZy1UZXN0LUtleS1Pbmx5LUZvci1UZXN0cy0xMjM=",
     "NETCASH_PAYNOW_SERVICE_KEY": "1a2b3c4d-5e6f-7a8b-9c0d-ef1234567890",
+    "NETCASH_PAYNOW_HMAC_SECRET": "7c1f0e9a5b3d4c2e8f6a1b0d9c7e5f3a",
 }
 
 
@@ -38,3 +39,28 @@ def test_check_deploy_flags_the_sandbox_gateway_without_a_paynow_key(tmp_path):
 
     assert result.returncode != 0
     assert "circletel.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_flags_a_paynow_key_without_its_hmac_secret(tmp_path):
+    result = run_check(tmp_path, NETCASH_PAYNOW_HMAC_SECRET=None)
+
+    assert result.returncode != 0
+    assert "circletel.W003" in result.stderr + result.stdout
+
+
+def _paynow_secret_set(tmp_path, **overrides) -> bool:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}", "DJANGO_SETTINGS_MODULE": "circletel.settings",
+           **overrides}
+    code = "import django; django.setup(); from django.conf import settings; print(bool(settings.NETCASH['PAYNOW_HMAC_SECRET']))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={k: v for k, v in env.items() if v is not None},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "True"
+
+
+def test_make_run_can_take_sandbox_payments_without_a_paynow_secret(tmp_path):
+    # DEBUG (make run): a secret derived from the dev SECRET_KEY; production gets none unless set.
+    assert _paynow_secret_set(tmp_path, DEBUG="true") is True
+    assert _paynow_secret_set(tmp_path, DEBUG="false", SECRET_KEY=PRODUCTION_ENV["SECRET_KEY"],
+                              ALLOWED_HOSTS="x") is False

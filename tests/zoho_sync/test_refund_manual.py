@@ -300,3 +300,26 @@ def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
         refunded.values_list("pk", "amount_refunded"))
     assert all(e.zoho_payment_id == e.payment.zoho_id for e in entries)
     assert f"; {refunded.count()} refund(s) to enter in ZOHO by hand" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_never_shows_a_declined_payment_as_sent_to_zoho():
+    import io
+
+    from payments.demo import seed_demo as seed_payments
+    from tests.factories import CustomerServiceFactory
+    from tests.payments.factories import make_invoice
+    from zoho_sync.demo import seed_demo as seed_zoho
+    from zoho_sync.models import SyncLog
+
+    for i in range(3):
+        service = CustomerServiceFactory(provider_order_id=f"DEMO-{i:05d}")
+        make_invoice(service.customer, "499.00")
+    seed_payments(io.StringIO())
+    seed_zoho(io.StringIO())
+    seed_zoho(io.StringIO())
+
+    declined = PaymentTransaction.objects.get(status="failed")
+    assert (declined.zoho_id, declined.zoho_sync_status) == ("", "synced")
+    logs = SyncLog.objects.filter(entity_type="payment", entity_id=declined.pk)
+    assert list(logs.values_list("action", "status")) == [("skip", "skipped")]
