@@ -86,6 +86,17 @@ def test_exact_invoice_issued_email():
     assert 'href="https://billing.circletel.co.za/pay/INV-2026-00123"' in message.html
 
 
+@pytest.mark.parametrize("amount_due", [Decimal("0.00"), "0.00"])  # as passed, and as stored in the JSON log
+def test_invoice_covered_by_credit_asks_for_no_payment(amount_due):
+    message = render(event="invoice_issued", channel="email",
+                     context={**CONTEXTS["invoice_issued"], "amount_due": amount_due})
+
+    assert message.subject == "Invoice INV-2026-00123 from CircleTel (Pty) Ltd: paid from your credit"
+    assert "Nothing to pay: the credit on your account covers this invoice." in message.body
+    assert "To pay by EFT" not in message.body and "Pay online" not in message.body
+    assert "Nothing to pay" in message.html and "Pay now" not in message.html
+
+
 def test_payment_received_receipt_balance_wording():
     ctx = dict(CONTEXTS["payment_received"])
     owing = render(event="payment_received", channel="email", context={**ctx, "balance": Decimal("120.50")})
