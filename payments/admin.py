@@ -9,20 +9,31 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from circletel.admin_tools import ReadOnlyAdmin, ReasonForm, reason_action
+from billing.dashboard.reports import RECEIVED_STATUSES
+from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyAdmin, ReasonForm, reason_action, zar_column
 from circletel.errors import ApplicationError
+from circletel.money import format_zar
 from payments.models import (
     DebitOrderItem,
     DebitOrderRun,
+    IdempotencyKey,
     Mandate,
     PaymentAllocation,
     PaymentMethod,
     PaymentTransaction,
+    Receipt,
+    Refund,
+    StripeCustomer,
     WebhookEvent,
 )
 from payments.services.debit_orders import debit_order_item_return
 from payments.services.housekeeping import webhook_events_reprocess
 from payments.services.refunds import refund_create
+
+# Searching by who paid: the customer's name, email, company or account number.
+CUSTOMER_SEARCH = ("customer__first_name", "customer__last_name", "customer__email", "customer__account_number",
+                   "customer__company_name")
+PAYMENT_CUSTOMER_SEARCH = tuple(f"payment__{lookup}" for lookup in CUSTOMER_SEARCH)
 
 
 class RefundForm(ReasonForm):
@@ -34,20 +45,61 @@ class AllocationInline(admin.TabularInline):
     model = PaymentAllocation
     extra = 0
     can_delete = False
-    readonly_fields = ("invoice", "amount", "created_at")
+    amount_zar = staticmethod(zar_column("amount"))
+    readonly_fields = ("invoice", "amount_zar", "created_at")
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
+class ReceivedFilter(admin.SimpleListFilter):
+    """Money received: the payments the admin index counts as "Collected" and in the payment-method
+    mix (`RECEIVED_STATUSES`: completed, partly or fully refunded; its links use `?received=yes`)."""
+
+    title = "money received"
+    parameter_name = "received"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Received (completed, partly or fully refunded)"),
+                ("no", "Not received (pending, failed, reversed)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status__in=RECEIVED_STATUSES)
+        if self.value() == "no":
+            return queryset.exclude(status__in=RECEIVED_STATUSES)
+        return queryset
+
+
+def _refund_outcome(refund: Refund) -> str:
+    """What happened to a refund just made, in words for the action's message; a failed one raises."""
+    amount = format_zar(refund.amount)
+    try:
+        provider = PaymentTransaction.Provider(refund.provider).label
+    except ValueError:
+        provider = refund.provider
+    if refund.status == Refund.Status.FAILED:
+        raise ApplicationError(f"{amount} not refunded through {provider}: {refund.failure_reason}")
+    if refund.status == Refund.Status.SUCCEEDED:
+        return f"{amount} refunded through {provider} ({refund.provider_refund_id})."
+    if refund.status == Refund.Status.MANUAL:
+        return f"{amount} recorded; finance pays it back by hand."
+    if refund.provider_refund_id:
+        return (f"{amount} sent to {provider}; {provider} has not completed it yet, so it is booked "
+                f"(and the customer emailed) when {provider} confirms it.")
+    # Pending without a provider id: the outcome of our call is unknown (payments.services.refunds).
+    return (f"{amount} sent to {provider} but the provider did not answer; retried automatically "
+            "(nothing is booked until it answers).")
+
+
 @admin.register(PaymentTransaction)
-class PaymentTransactionAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "customer", "invoice", "amount", "method", "provider", "status", "needs_review",
-                    "completed_at", "created_at")
-    list_filter = ("provider", "status", "method", "needs_review", ("created_at", admin.DateFieldListFilter),
-                   "zoho_sync_status")
-    search_fields = ("reference", "provider_transaction_id", "customer__account_number", "invoice__number")
+class PaymentTransactionAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
+    list_display = ("reference", "customer", "invoice", "amount", "amount_refunded", "method", "provider", "status",
+                    "needs_review", "completed_at", "created_at")
+    list_filter = ("provider", "status", ReceivedFilter, "method", "needs_review",
+                   ("created_at", admin.DateFieldListFilter), "zoho_sync_status")
+    search_fields = ("reference", "provider_transaction_id", "invoice__number", *CUSTOMER_SEARCH)
     list_select_related = ("customer", "invoice")
     raw_id_fields = ("customer", "invoice", "payment_method")
     date_hierarchy = "created_at"
@@ -60,15 +112,14 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
         actor = request.user.get_username()
 
         def apply(payment, data):
-            refund = refund_create(payment=payment, amount=data["amount"], reason=data["reason"], actor=actor)
-            if refund.status == refund.Status.FAILED:
-                raise ApplicationError(f"the provider refused the refund: {refund.failure_reason}")
-            if refund.status == refund.Status.PENDING:
-                self.message_user(request, f"{payment}: the provider accepted the refund but has not completed it; "
-                                           "it is booked (and the customer told) when it succeeds.", messages.WARNING)
+            return _refund_outcome(refund_create(payment=payment, amount=data["amount"], reason=data["reason"],
+                                                 actor=actor))
 
-        return reason_action(self, request, queryset, title="Refund payments", apply=apply, form_class=RefundForm,
-                             intro="This changes money on customer accounts.")
+        return reason_action(
+            self, request, queryset, title="Refund payments", apply=apply, form_class=RefundForm,
+            intro="This changes money on customer accounts. A refund takes the money back from the payment's "
+                  "unused credit first, then off the invoices it paid (they may reopen as unpaid or overdue), "
+                  "and the customer is emailed once the refund is booked.")
 
 
 @admin.register(WebhookEvent)
@@ -97,7 +148,7 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
 
     list_display = ("display_name", "customer", "method_type", "mandate_status", "is_primary", "deleted_at")
     list_filter = ("method_type", "mandate_status", "is_primary")
-    search_fields = ("customer__account_number", "display_name", "mandate_reference")
+    search_fields = ("display_name", "mandate_reference", *CUSTOMER_SEARCH)
     list_select_related = ("customer",)
     fields = ("customer", "method_type", "display_name", "last_four", "card_expiry_month", "card_expiry_year",
               "mandate_reference", "mandate_status", "is_primary", "deleted_at", "created_at")
@@ -105,10 +156,10 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Mandate)
-class MandateAdmin(ReadOnlyAdmin):
+class MandateAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("account_reference", "customer", "status", "mandate_amount", "created_at")
     list_filter = ("status",)
-    search_fields = ("account_reference", "customer__account_number")
+    search_fields = ("account_reference", *CUSTOMER_SEARCH)
     list_select_related = ("customer",)
     raw_id_fields = ("customer", "payment_method")
 
@@ -117,7 +168,8 @@ class DebitOrderItemInline(admin.TabularInline):
     model = DebitOrderItem
     extra = 0
     can_delete = False
-    fields = ("invoice", "customer", "amount", "status", "hold_reason", "payment")
+    amount_zar = staticmethod(zar_column("amount"))
+    fields = ("invoice", "customer", "amount_zar", "status", "hold_reason", "payment")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -125,7 +177,7 @@ class DebitOrderItemInline(admin.TabularInline):
 
 
 @admin.register(DebitOrderRun)
-class DebitOrderRunAdmin(ReadOnlyAdmin):
+class DebitOrderRunAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("batch_name", "action_date", "status", "item_count", "held_count", "total_amount", "created_at")
     list_filter = ("status", "action_date")
     search_fields = ("batch_name", "file_token")
@@ -133,10 +185,10 @@ class DebitOrderRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DebitOrderItem)
-class DebitOrderItemAdmin(ReadOnlyAdmin):
+class DebitOrderItemAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("invoice", "customer", "action_date", "amount", "status", "hold_reason", "run")
     list_filter = ("status", "action_date")
-    search_fields = ("invoice__number", "customer__account_number", "account_reference")
+    search_fields = ("invoice__number", "account_reference", *CUSTOMER_SEARCH)
     list_select_related = ("invoice", "customer", "run")
     raw_id_fields = ("invoice", "customer", "payment_method", "payment", "run")
     actions = ["mark_returned"]
@@ -150,17 +202,16 @@ class DebitOrderItemAdmin(ReadOnlyAdmin):
 
 
 # --- Payments II: refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------
-from payments.models import IdempotencyKey, Receipt, Refund, StripeCustomer  # noqa: E402
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     """Refunds are made through `POST /api/payments/refund` (staff) or reported by provider webhooks."""
 
     list_display = ("pk", "payment", "amount", "state", "provider", "provider_refund_id", "actor", "source",
                     "created_at")
     list_filter = ("status", "provider", "source")
-    search_fields = ("payment__reference", "provider_refund_id", "payment__customer__account_number")
+    search_fields = ("payment__reference", "provider_refund_id", *PAYMENT_CUSTOMER_SEARCH)
     list_select_related = ("payment",)
     raw_id_fields = ("payment",)
 
@@ -177,7 +228,7 @@ class RefundAdmin(ReadOnlyAdmin):
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdmin):
     list_display = ("number", "payment", "issued_at", "pdf")
-    search_fields = ("number", "payment__reference", "payment__customer__account_number")
+    search_fields = ("number", "payment__reference", *PAYMENT_CUSTOMER_SEARCH)
     list_select_related = ("payment",)
     raw_id_fields = ("payment",)
 
@@ -194,6 +245,6 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
 @admin.register(StripeCustomer)
 class StripeCustomerAdmin(ReadOnlyAdmin):
     list_display = ("customer", "stripe_customer_id", "created_at")
-    search_fields = ("customer__account_number", "stripe_customer_id")
+    search_fields = ("stripe_customer_id", *CUSTOMER_SEARCH)
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import models
 
 from billing.models import Customer, Invoice
+from circletel.money import format_zar
 from zoho_sync.models import ZohoSyncMixin
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -22,29 +23,30 @@ class PaymentTransaction(ZohoSyncMixin):
     transaction that completes it.
     """
 
+    # Labels follow the house wording (circletel.money.PAYMENT_METHOD_WORDS), capitalised for lists.
     class Method(models.TextChoices):
-        CARD = "card"
-        DEBIT_ORDER = "debit_order"
-        EFT = "eft"
-        INSTANT_EFT = "instant_eft"
-        STRIPE = "stripe"
-        PAYPAL = "paypal"
-        CASH = "cash"
+        CARD = "card", "Card"
+        DEBIT_ORDER = "debit_order", "Debit order"
+        EFT = "eft", "EFT"
+        INSTANT_EFT = "instant_eft", "Instant EFT"
+        STRIPE = "stripe", "Card (Stripe)"
+        PAYPAL = "paypal", "PayPal"
+        CASH = "cash", "Cash"
 
     class Provider(models.TextChoices):
-        NETCASH = "netcash"
-        STRIPE = "stripe"
-        PAYPAL = "paypal"
-        SANDBOX = "sandbox"
-        MANUAL = "manual"
+        NETCASH = "netcash", "NetCash"
+        STRIPE = "stripe", "Stripe"
+        PAYPAL = "paypal", "PayPal"
+        SANDBOX = "sandbox", "Sandbox"
+        MANUAL = "manual", "Manual"
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        COMPLETED = "completed"
-        FAILED = "failed"
-        REFUNDED = "refunded"
-        PARTIALLY_REFUNDED = "partially_refunded"
-        REVERSED = "reversed"  # a settled debit order later returned unpaid
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REVERSED = "reversed", "Reversed"  # a settled debit order later returned unpaid
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
@@ -87,7 +89,7 @@ class PaymentTransaction(ZohoSyncMixin):
         ]
 
     def __str__(self):
-        return f"{self.reference} R {self.amount} ({self.status})"
+        return f"{self.reference} {format_zar(self.amount)} ({self.get_status_display().lower()})"
 
 
 class WebhookEvent(models.Model):
@@ -151,7 +153,7 @@ class PaymentAllocation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.payment_id} -> {self.invoice_id}: {self.amount}"
+        return f"{format_zar(self.amount)} of payment #{self.payment_id} to invoice #{self.invoice_id}"
 
 
 class PaymentMethod(models.Model):
@@ -164,9 +166,9 @@ class PaymentMethod(models.Model):
     """
 
     class Type(models.TextChoices):
-        DEBIT_ORDER = "debit_order"
-        CARD = "card"
-        EFT = "eft"
+        DEBIT_ORDER = "debit_order", "Debit order"
+        CARD = "card", "Card"
+        EFT = "eft", "EFT"
 
     class MandateStatus(models.TextChoices):
         NONE = "none"
@@ -320,7 +322,8 @@ class DebitOrderItem(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.invoice_id} on {self.action_date}: {self.amount} ({self.status})"
+        return (f"invoice #{self.invoice_id} on {self.action_date}: {format_zar(self.amount)} "
+                f"({self.get_status_display().lower()})")
 
 
 # --- Payments II: Stripe customers, refunds, receipts, API idempotency keys --------------------------------
@@ -380,7 +383,7 @@ class Refund(models.Model):
         ]
 
     def __str__(self):
-        return f"refund {self.pk} of {self.payment_id}: R {self.amount} ({self.status})"
+        return f"refund {self.pk} of payment #{self.payment_id}: {format_zar(self.amount)} ({self.get_status_display().lower()})"
 
 
 class Receipt(models.Model):

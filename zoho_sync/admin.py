@@ -1,6 +1,7 @@
 """The ZOHO sync operations console: a dashboard page (via the SyncDashboard proxy), the
 read-only SyncLog, and the refunds staff must enter in ZOHO by hand (with a "mark entered" action)."""
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
@@ -10,7 +11,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from circletel.admin_tools import ReadOnlyMixin, reason_action
+from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyMixin, reason_action
 from zoho_sync import selectors
 from zoho_sync.models import RefundManualEntry, SyncDashboard, SyncLog
 from zoho_sync.services.health import refunds_awaiting_zoho_entry
@@ -53,9 +54,15 @@ class SyncDashboardAdmin(ReadOnlyMixin, admin.ModelAdmin):
             status = None
         page = Paginator(selectors.logs(entity_type=entity_type, status=status), 25).get_page(request.GET.get("page"))
         failures = selectors.recent_failures()
-        labels = selectors.entity_labels([(r.entity_type, r.entity_id) for r in [*page.object_list, *failures]])
-        for row in [*page.object_list, *failures]:
+        rows = [*page.object_list, *failures]
+        labels = selectors.entity_labels([(r.entity_type, r.entity_id) for r in rows])
+        # A payment shows as its reference and its amount; the template formats the amount (`zar`).
+        payments = _payment_references_and_amounts({r.entity_id for r in rows if r.entity_type == "payment"})
+        for row in rows:
             row.label = labels.get((row.entity_type, row.entity_id), "")
+            row.amount = None
+            if row.entity_type == "payment" and row.entity_id in payments:
+                row.label, row.amount = payments[row.entity_id]
         stats = selectors.dashboard_stats()
         context = {
             **self.admin_site.each_context(request),
@@ -97,6 +104,15 @@ class SyncDashboardAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:zoho_sync_syncdashboard_changelist"))
 
 
+def _payment_references_and_amounts(ids) -> dict:
+    """{payment id: (reference, amount)} for the dashboard's log rows (one query)."""
+    if not ids:
+        return {}
+    model = apps.get_model(ENTITY_MODELS["payment"])
+    return {pk: (reference, amount)
+            for pk, reference, amount in model.objects.filter(pk__in=ids).values_list("pk", "reference", "amount")}
+
+
 class RefundEntryStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
@@ -116,7 +132,7 @@ class RefundEntryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundManualEntry)
-class RefundManualEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Refunded totals the sync cannot send to ZOHO (no refund endpoint): staff enter them in ZOHO
     by hand, then record that here with "Mark refund entered in ZOHO" (asks for a reason)."""
 
@@ -124,8 +140,14 @@ class RefundManualEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "previous_total", "state", "alerted_at", "entered_by", "entered_at"]
     list_filter = [RefundEntryStateFilter]
     list_select_related = ["payment", "payment__customer"]
-    search_fields = ["payment__reference", "zoho_payment_id", "payment__customer__account_number"]
+    search_fields = ["payment__reference", "zoho_payment_id", "payment__customer__account_number",
+                     "payment__customer__first_name", "payment__customer__last_name", "payment__customer__email",
+                     "payment__customer__company_name"]
     actions = ["mark_entered"]
+
+    def get_queryset(self, request):
+        # The action's confirmation page and messages name each row by its payment (__str__).
+        return super().get_queryset(request).select_related("payment")
 
     @admin.display(description="payment", ordering="payment__reference")
     def payment_reference(self, obj):

@@ -4,6 +4,8 @@ refunds staff must enter in ZOHO by hand (RefundManualEntry)."""
 from django.db import models
 from django.db.models import F, Q
 
+from circletel.money import format_zar
+
 
 class SyncStatus(models.TextChoices):
     PENDING = "pending"
@@ -113,7 +115,9 @@ class RefundManualEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"refund total R {self.refunded_total} on payment #{self.payment_id}"
+        payment = self.payment
+        return (f"{format_zar(self.refunded_total)} refunded in total on payment {payment.reference} "
+                f"({format_zar(payment.amount)})")
 
 
 class ApiCallCounter(models.Model):

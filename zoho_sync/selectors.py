@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from circletel.money import format_zar
 from zoho_sync.models import SyncLog, SyncStatus
 from zoho_sync.ratelimit import calls_today
 from zoho_sync.services.sync import ENTITY_MODELS
@@ -108,7 +109,7 @@ def entity_labels(pairs) -> dict:
                 labels[(entity_type, i.pk)] = i.number
         else:
             for p in qs.only("reference", "amount"):
-                labels[(entity_type, p.pk)] = f"{p.reference} R {p.amount}"
+                labels[(entity_type, p.pk)] = f"{p.reference} {format_zar(p.amount)}"
     return labels
 
 

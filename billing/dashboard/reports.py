@@ -1,6 +1,14 @@
 """Receivables reports for the admin index: aging, DSO, collections and payment-method mix.
 
-Each figure carries the admin changelist URL (filtered) that lists the rows behind it.
+Each figure carries the admin changelist URL that lists the rows behind it, filtered the way the
+figure is computed (same statuses, same dates).
+
+"Collected" (this month) and the payment-method mix (last `DSO_DAYS` days) count the same money:
+every payment *received* in the period (status completed, partially_refunded or refunded, by
+`completed_at`) net of what has been refunded of it so far (`amount - amount_refunded`; a refund
+still pending at the provider is not subtracted until it is booked). A fully refunded payment
+still counts as a payment (count) but adds R 0.00; a reversed payment (a debit order returned
+unpaid) was never collected and is left out, as are pending and failed ones.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, Sum, Value
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -19,7 +27,13 @@ from billing.models import Invoice
 from payments.models import PaymentTransaction
 
 OPEN = ",".join(Invoice.OPEN_STATUSES)
+NOT_VOID = ",".join(s for s in Invoice.Status.values if s != Invoice.Status.VOID)
 DSO_DAYS = 90
+# Money received (see the module docstring); the payments admin's "received" filter lists the same statuses.
+RECEIVED_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Status.PARTIALLY_REFUNDED,
+                     PaymentTransaction.Status.REFUNDED)
+COLLECTED_HELP = ("Payments received (completed, partly or fully refunded) net of what was refunded of them; "
+                  "reversed debit orders are not counted.")
 
 
 def admin_changelist_url(app_label: str, model: str, query: str = "") -> str | None:
@@ -42,6 +56,17 @@ class Bar:
 
 def _sum(expr_filter: Q):
     return Coalesce(Sum("amount_due", filter=expr_filter), Value(ZERO), output_field=MONEY_FIELD)
+
+
+def _received(first: date, last: date):
+    """Payments received from `first` to `last` (inclusive, local dates), with `net` = amount - amount_refunded."""
+    return (PaymentTransaction.objects.filter(status__in=RECEIVED_STATUSES, completed_at__date__gte=first,
+                                              completed_at__date__lte=last)
+            .annotate(net=F("amount") - F("amount_refunded")))
+
+
+def _received_query(first: date, last: date) -> str:
+    return f"received=yes&completed_at__date__gte={first}&completed_at__date__lte={last}"
 
 
 def receivables_report(today: date | None = None) -> dict:
@@ -77,26 +102,29 @@ def receivables_report(today: date | None = None) -> dict:
     invoiced = (Invoice.objects.filter(issue_date__gte=month_start, issue_date__lte=today)
                 .exclude(status=Invoice.Status.VOID)
                 .aggregate(s=Coalesce(Sum("total"), Value(ZERO), output_field=MONEY_FIELD))["s"])
-    paid_q = PaymentTransaction.objects.filter(status=PaymentTransaction.Status.COMPLETED,
-                                               completed_at__date__gte=month_start, completed_at__date__lte=today)
-    collected = paid_q.aggregate(s=Coalesce(Sum("amount"), Value(ZERO), output_field=MONEY_FIELD))["s"]
+    collected = (_received(month_start, today)
+                 .aggregate(s=Coalesce(Sum("net"), Value(ZERO), output_field=MONEY_FIELD))["s"])
     coll_top = max(invoiced, collected)
     collections = {
         "invoiced": invoiced, "collected": collected,
         "invoiced_pct": int((invoiced * 100 / coll_top).to_integral_value(ROUND_HALF_UP)) if coll_top else 0,
         "collected_pct": int((collected * 100 / coll_top).to_integral_value(ROUND_HALF_UP)) if coll_top else 0,
         "rate": (collected * 100 / invoiced).quantize(Decimal("0.1"), ROUND_HALF_UP) if invoiced else None,
-        "invoiced_url": admin_changelist_url("billing", "invoice", f"issue_date__gte={month_start}"),
+        "invoiced_url": admin_changelist_url(
+            "billing", "invoice", f"status__in={NOT_VOID}&issue_date__gte={month_start}&issue_date__lte={today}"),
         "collected_url": admin_changelist_url("payments", "paymenttransaction",
-                                              f"status=completed&completed_at__date__gte={month_start}"),
+                                              _received_query(month_start, today)),
+        "collected_help": COLLECTED_HELP,
     }
 
-    mix_rows = (PaymentTransaction.objects.filter(status=PaymentTransaction.Status.COMPLETED,
-                                                  completed_at__date__gt=since)
-                .values("method").annotate(n=Count("pk"), s=Sum("amount")).order_by("-s"))
+    mix_start = since + timedelta(days=1)  # the last DSO_DAYS days: after `since`, up to today
+    mix_rows = (_received(mix_start, today).values("method")
+                .annotate(n=Count("pk"), s=Coalesce(Sum("net"), Value(ZERO), output_field=MONEY_FIELD))
+                .order_by("-s", "method"))
     labels = dict(PaymentTransaction.Method.choices)
-    mix = [Bar(label=labels.get(r["method"], r["method"]), amount=r["s"] or ZERO, count=r["n"],
-               url=admin_changelist_url("payments", "paymenttransaction", f"status=completed&method={r['method']}"))
+    mix = [Bar(label=labels.get(r["method"], r["method"]), amount=r["s"], count=r["n"],
+               url=admin_changelist_url("payments", "paymenttransaction",
+                                        f"{_received_query(mix_start, today)}&method__exact={r['method']}"))
            for r in mix_rows]
     mix_total = sum((b.amount for b in mix), ZERO)
     for b in mix:

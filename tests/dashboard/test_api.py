@@ -239,7 +239,7 @@ def test_receivables_report_buckets_dso_collections_and_mix(db):
     assert r["collections"]["collected"] == Decimal("1000.00")
     assert r["collections"]["rate"] == Decimal("41.7")
     assert [(b.label, b.amount, b.percent) for b in r["mix"]] == [("Card", Decimal("899.00"), 90),
-                                                                  ("Eft", Decimal("101.00"), 10)]
+                                                                  ("EFT", Decimal("101.00"), 10)]
 
 
 def test_admin_index_shows_the_reports(client, world):

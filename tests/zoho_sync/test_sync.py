@@ -92,7 +92,7 @@ def test_payment_for_unsynced_customer_and_invoice_syncs_all_three_in_order(clie
     assert body_of(rsps, "POST", "/payments") == {
         "customer_id": "C1", "payment_mode": "banktransfer", "amount": "999.00",
         "date": timezone.localdate(payment.completed_at).isoformat(), "reference_number": "PAY-1001",
-        "description": "CircleTel payment PAY-1001 (Debit Order)",
+        "description": "CircleTel payment PAY-1001 (Debit order)",
         "invoices": [{"invoice_id": "I1", "amount_applied": "999.00"}]}
     inv_body = body_of(rsps, "POST", "/invoices")
     assert inv_body["invoice_items"] == [{"name": "Fibre installation", "description": "Fibre installation",
