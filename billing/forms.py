@@ -4,7 +4,27 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 
 from billing.models import Customer
-from billing.models.customers import e164_validator
+from billing.services.orders import phone_normalise
+
+PHONE_INVALID = "Enter a valid phone number, e.g. 082 123 4567 or +27 82 123 4567."
+
+
+class PhoneField(forms.CharField):
+    """A phone number typed the way people write it (spaces, dashes, brackets, a leading 0), cleaned
+    to E.164 by the project's one normaliser (`phone_normalise`, also used for order imports)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 25)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "e.g. 082 123 4567 or +27 82 123 4567.")
+        kwargs.setdefault("widget", forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        try:
+            return phone_normalise(super().clean(value))
+        except ValueError:
+            raise forms.ValidationError(PHONE_INVALID, code="invalid_phone") from None
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -15,8 +35,7 @@ class SignUpForm(forms.Form):
     first_name = forms.CharField(max_length=100)
     last_name = forms.CharField(max_length=100)
     email = forms.EmailField()
-    phone = forms.CharField(max_length=16, required=False, validators=[e164_validator],
-                            help_text="International form, e.g. +27821234567.")
+    phone = PhoneField()
     account_type = forms.ChoiceField(choices=Customer.AccountType.choices, initial=Customer.AccountType.PERSONAL)
     company_name = forms.CharField(max_length=200, required=False)
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from circletel.money import format_zar
-
 BILLING_DAYS = (1, 5, 25, 30)
 CENT = Decimal("0.01")
 
@@ -89,8 +87,9 @@ class ProrataExplanation:
         return self.days_charged == self.days_in_period
 
     def describe(self) -> str:
-        """`17/31 days of R 499.00`."""
-        return f"{self.days_charged}/{self.days_in_period} days of {format_zar(self.monthly_price)}"
+        """`17 of 31 days`: the customer's wording. Money stays in the line's amount columns, and the
+        unrounded amount on the line row (staff see it in the admin), not in the text."""
+        return f"{self.days_charged} of {self.days_in_period} days"
 
 
 def prorata_days(monthly_price: Decimal, days_charged: int, days_in_period: int) -> tuple[Decimal, Decimal]:

@@ -1,6 +1,7 @@
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import REDIRECT_FIELD_NAME, login
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from billing.forms import SignUpForm
@@ -8,8 +9,20 @@ from billing.services.customers import CustomerError, customer_sign_up
 
 
 def home(request):
-    customer = getattr(request.user, "customer", None) if request.user.is_authenticated else None
-    return render(request, "home.html", {"customer": customer})
+    """The public landing page. Signed in, it sends people where their work is (`LOGIN_REDIRECT_URL`
+    points here): an explicit, same-site `?next=` first, then a customer's dashboard, then the
+    operations console for staff. A sign-in linked to neither gets the page saying so."""
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
+    wanted = request.GET.get(REDIRECT_FIELD_NAME, "")
+    if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(wanted)
+    if getattr(request.user, "customer", None) is not None:
+        return redirect("dashboard:home")
+    if request.user.is_staff:
+        return redirect("admin:index")
+    return render(request, "home.html")
 
 
 @require_http_methods(["GET", "POST"])

@@ -31,15 +31,43 @@ def puppy_list(request):
     })
 
 
-def _detail_context(puppy: Puppy, **extra) -> dict:
+# The holds made in this browser: {str(puppy pk): {"reference": ..., "checkout_url": ...}}, so a buyer
+# who comes back to the puppy's page is told it is their reservation, not "another family's".
+# Only a reservation that is still pending or paid, on that puppy, counts (the database decides).
+SESSION_HOLDS = "reservations_held"
+SESSION_HOLDS_MAX = 5
+
+
+def _remember_hold(request, reservation: Reservation, checkout_url: str) -> None:
+    held = dict(request.session.get(SESSION_HOLDS) or {})
+    held.pop(str(reservation.puppy_id), None)
+    held[str(reservation.puppy_id)] = {"reference": reservation.reference, "checkout_url": checkout_url}
+    request.session[SESSION_HOLDS] = dict(list(held.items())[-SESSION_HOLDS_MAX:])
+
+
+def _own_hold(request, puppy: Puppy) -> dict | None:
+    """This browser's active reservation of `puppy` with the link back to its checkout, else None."""
+    if puppy.status != Puppy.Status.RESERVED:
+        return None
+    entry = (request.session.get(SESSION_HOLDS) or {}).get(str(puppy.pk))
+    if not isinstance(entry, dict):
+        return None
+    r = selectors.reservation_by_reference(entry.get("reference", ""))
+    if r is None or r.puppy_id != puppy.pk or r.status not in Reservation.ACTIVE:
+        return None
+    return {"reservation": r, "checkout_url": entry.get("checkout_url", "")}
+
+
+def _detail_context(request, puppy: Puppy, **extra) -> dict:
     providers = [(value, label) for value, label in Reservation.Provider.choices
                  if provider_configured(value) or sandbox_enabled()]
-    return {"puppy": puppy, "providers": providers, "sandbox": sandbox_enabled(), "errors": {}, "form": {}, **extra}
+    return {"puppy": puppy, "providers": providers, "sandbox": sandbox_enabled(), "errors": {}, "form": {},
+            "mine": _own_hold(request, puppy), **extra}
 
 
 def puppy_detail(request, slug):
     puppy = get_object_or_404(Puppy, slug=slug)
-    return render(request, "reservations/puppy_detail.html", _detail_context(puppy))
+    return render(request, "reservations/puppy_detail.html", _detail_context(request, puppy))
 
 
 @require_POST
@@ -52,11 +80,14 @@ def puppy_reserve(request, slug):
             client_user_agent=request.headers.get("User-Agent", ""), ga_client_id=_ga_client_id(request))
     except services.AlreadyReserved as exc:
         puppy.refresh_from_db()
-        return render(request, "reservations/puppy_detail.html",
-                      _detail_context(puppy, conflict=public_message(exc), form=form), status=409)
+        context = _detail_context(request, puppy, form=form)
+        if context["mine"] is None:  # the buyer's own hold (a second submit) is not a conflict
+            context["conflict"] = public_message(exc)
+        return render(request, "reservations/puppy_detail.html", context, status=409)
     except services.InvalidReservation as exc:
         return render(request, "reservations/puppy_detail.html",
-                      _detail_context(puppy, errors=exc.extra.get("fields", {}), form=form, error=public_message(exc)),
+                      _detail_context(request, puppy, errors=exc.extra.get("fields", {}), form=form,
+                                      error=public_message(exc)),
                       status=400)
     try:
         url = services.reservation_start_checkout(
@@ -64,6 +95,7 @@ def puppy_reserve(request, slug):
     except ApplicationError as exc:
         messages.error(request, f"We could not start the payment: {public_message(exc)} Please try again.")
         return redirect("reservations:detail", slug=puppy.slug)
+    _remember_hold(request, reservation, url)
     return redirect(url)
 
 

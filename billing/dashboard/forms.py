@@ -3,6 +3,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
+from billing.forms import PhoneField
 from billing.models import Customer, Invoice
 from payments.models import PaymentTransaction
 
@@ -48,11 +49,13 @@ class DebitOrderForm(forms.Form):
 
 
 class ProfileForm(forms.ModelForm):
+    phone = PhoneField(label="Phone")
+
     class Meta:
         model = Customer
         fields = ["first_name", "last_name", "company_name", "phone", "address_line1", "address_line2", "city",
                   "province", "postal_code"]
-        help_texts = {"phone": "International form, e.g. +27821234567."}
+
 
 
 class InvoiceFilterForm(forms.Form):

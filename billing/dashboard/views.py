@@ -217,9 +217,13 @@ def payment_receipt(request, customer, pk):
 
 @customer_required
 def statement(request, customer):
-    form = StatementForm(request.GET or None, initial=StatementForm.default_initial())
+    # Without dates in the query the page shows the default range it pre-fills (bound, so the
+    # first load already has a statement rather than an empty "press Show" card).
+    chosen = "date_from" in request.GET or "date_to" in request.GET
+    form = StatementForm(request.GET if chosen else {
+        k: v.isoformat() for k, v in StatementForm.default_initial().items()})
     stmt = None
-    if request.GET and form.is_valid():
+    if form.is_valid():
         stmt = selectors.statement(customer=customer, **form.cleaned_data)
         if request.GET.get("format") == "pdf":
             data = statement_pdf_bytes(stmt)

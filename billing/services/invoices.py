@@ -76,10 +76,26 @@ def _d(value: date) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
+def date_span(first: date, last: date) -> str:
+    """Inclusive days, as short as stays clear: "15-31 Jan 2026", "25 Jan - 24 Feb 2026",
+    "25 Dec 2025 - 24 Jan 2026", "31 Jan 2026"."""
+    if first == last:
+        return _d(first)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}-{_d(last)}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} - {_d(last)}"
+    return f"{_d(first)} - {_d(last)}"
+
+
 def explanation_line(service: CustomerService, e: ProrataExplanation, *, label: str = "") -> LineSpec:
-    """A service charge line that explains itself: "Fibre 50/50, 15 Jan 2026 - 31 Jan 2026 (17/31 days of R 499.00)"."""
+    """A service charge line that explains itself: "Fibre 50/50, 15-31 Jan 2026 (17 of 31 days)".
+
+    The text is what the customer reads (invoice page, PDF, ZOHO); the monthly price and the
+    unrounded amount stay in their own columns of the line for staff. Lines issued before this
+    wording keep their stored text ("15 Jan 2026 - 31 Jan 2026 (17/31 days of R 499.00)")."""
     last_day = e.period_end - timedelta(days=1)
-    text = f"{label or service.package_name}, {_d(e.period_start)} - {_d(last_day)}"
+    text = f"{label or service.package_name}, {date_span(e.period_start, last_day)}"
     if not e.is_full_period:
         text += f" ({e.describe()})"
     return LineSpec(description=text, amount=e.amount, unit_price=e.amount, period_start=e.period_start,

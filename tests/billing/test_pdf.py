@@ -20,7 +20,7 @@ def _invoice():
 def test_html_has_everything_the_customer_needs():
     invoice = _invoice()
     html = invoice_pdf_html(invoice)
-    for text in (invoice.number, invoice.customer.account_number, "CircleTel (Pty) Ltd", "17/31 days of R 499.00",
+    for text in (invoice.number, invoice.customer.account_number, "CircleTel (Pty) Ltd", "15-31 Jan 2026 (17 of 31 days)",
                  "R 1,365.15", "R 178.06", "R 1,365.15", "First National Bank", "Payment reference",
                  "15 January 2026", "22 January 2026"):
         assert text in html, text
@@ -40,3 +40,14 @@ def test_task_renders_and_stores_the_pdf():
     invoice.refresh_from_db()
     assert invoice.pdf.storage.exists(invoice.pdf.name)
     assert invoice.pdf.name == first_name or not invoice.pdf.storage.exists(first_name)
+
+
+def test_customer_invoice_names_the_days_once_and_keeps_audit_detail_off_it():
+    """The unrounded amount is audit detail: stored on the line (shown in the admin), not printed."""
+    invoice = _invoice()
+    line = invoice.lines.order_by("position").first()
+    assert line.unrounded_amount == Decimal("273.6451612903")  # still stored, unchanged
+    html = invoice_pdf_html(invoice)
+    assert html.count("17 of 31 days") == 1
+    assert "unrounded" not in html and "273.645" not in html
+    assert "R 499.00" not in html  # the monthly price is not repeated in the line text

@@ -70,7 +70,7 @@ def test_prorata_table(price, activation, day, expected, days):
 
 def test_explanation_describes_the_line_and_keeps_the_unrounded_amount():
     e = explain_prorata(D("499.00"), date(2026, 1, 15), 1)
-    assert e.describe() == "17/31 days of R 499.00"
+    assert e.describe() == "17 of 31 days"
     assert e.unrounded == D("499.00") * 17 / 31
     assert e.period_end == date(2026, 2, 1)
 

@@ -46,7 +46,8 @@ def test_sign_up_creates_user_customer_and_billing_account_and_signs_in(client):
     assert customer.account_number == f"CT-{timezone.localdate().year}-00001"
     assert BillingAccount.objects.get().customer_id == customer.pk
     assert int(client.session["_auth_user_id"]) == user.pk
-    home = client.get(reverse("home"))
+    home = client.get(reverse("home"), follow=True)  # a signed-in customer's home is the dashboard
+    assert home.redirect_chain == [("/dashboard/", 302)]
     assert customer.account_number.encode() in home.content
 
 
@@ -80,14 +81,22 @@ def test_used_email_in_any_case_is_a_form_error_and_nothing_is_created(client, e
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("phone", ["0821234501", "+27 82 123 4501", "12345", "+0821234501"])
+@pytest.mark.parametrize("phone", ["12345", "+0821234501", "082 123 45", "+27 82 123 45011"])
 def test_malformed_phone_is_a_form_error(client, phone):
     response = client.post(reverse("signup"), signup_data(phone=phone))
 
     assert response.status_code == 200
     assert response.context["form"].errors["phone"] == [
-        "Enter the phone number in international form, e.g. +27821234567."]
+        "Enter a valid phone number, e.g. 082 123 4567 or +27 82 123 4567."]
     assert_nothing_created()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("phone", ["0821234501", "082 123 4501", "+27 82 123 4501", "(082) 123-4501", "27821234501"])
+def test_phone_is_taken_as_people_write_it_and_stored_in_e164(client, phone):
+    client.post(reverse("signup"), signup_data(phone=phone, email=f"p{len(phone)}@example.co.za"))
+
+    assert Customer.objects.get().phone == "+27821234501"
 
 
 @pytest.mark.django_db

@@ -255,3 +255,35 @@ def test_staff_admin_index_reports(page, customer):
     assert page.locator("text=Accounts receivable aging").is_visible()
     assert page.locator(".ar-row").count() >= 5
     shot(page, "15-admin-reports")
+
+
+def test_recent_activity_fits_its_cards_at_1280px(page, customer):
+    invoice = customer.invoices.filter(status="unpaid").get()
+    PaymentFactory(customer=customer, invoice=invoice, amount=Decimal("12345.67"), method="card",
+                   reference="PAY-CARD-LONG-REFERENCE-1", status="failed", failure_reason="Insufficient funds")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, customer.user)
+    cards = page.locator(".cols.recent > .card")
+    expect(cards).to_have_count(2)
+    for i in range(2):  # no scrolling inside a card: every column (Amount, Receipt) is in view
+        assert cards.nth(i).evaluate("el => el.scrollWidth - el.clientWidth") <= 0
+    amounts = cards.nth(1).locator("td[data-label=Amount] .cell")
+    expect(amounts.first).to_be_visible()
+    # "R" and its figure on one line: the amount's text is a single line box.
+    lines = amounts.evaluate_all("""els => els.map(el => {
+        const range = document.createRange(); range.selectNodeContents(el.firstChild);
+        return range.getClientRects().length; })""")
+    assert lines and all(n == 1 for n in lines), lines
+    shot(page, "16-dashboard-1280")
+
+
+def test_mobile_failed_badge_keeps_its_size_beside_the_reason(page, customer):
+    PaymentFactory(customer=customer, amount=Decimal("899.00"), status="failed",
+                   failure_reason="The bank declined the card: insufficient funds on the account")
+    page.set_viewport_size({"width": 375, "height": 800})
+    sign_in(page, customer.user, "/dashboard/payments/")
+    badge = page.locator(".badge-failed").first
+    expect(badge).to_be_visible()
+    text_height = page.locator("td[data-label=Date]").first.bounding_box()["height"]
+    assert badge.bounding_box()["height"] <= text_height  # one line tall, not stretched to the reason's height
+    shot(page, "17-mobile-failed-payment")

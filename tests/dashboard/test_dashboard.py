@@ -12,13 +12,14 @@ from billing.models import BillingAccount, Customer
 from notifications.templatetags.money import format_zar
 from tests.dashboard.factories import (
     InvoiceFactory,
+    InvoiceLineFactory,
     LedgerEntryFactory,
     PaymentFactory,
     UsageFactory,
     customer_with_login,
     payment_method,
 )
-from tests.factories import CustomerServiceFactory
+from tests.factories import CustomerServiceFactory, UserFactory
 
 
 def test_zar_format():
@@ -158,10 +159,26 @@ def test_profile_rejects_bad_phone_and_changes_nothing(client, db):
     customer = customer_with_login()
     before = customer.phone
     client.force_login(customer.user)
-    data = {"first_name": "X", "last_name": "Y", "phone": "0821234567"}
-    assert client.post("/dashboard/profile/", data).status_code == 200
+    data = {"first_name": "X", "last_name": "Y", "phone": "082 123 45"}  # a digit short of a number
+    response = client.post("/dashboard/profile/", data)
+    assert response.status_code == 200
+    assert "Enter a valid phone number" in response.content.decode()
     customer.refresh_from_db()
     assert customer.phone == before and customer.first_name != "X"
+
+
+@pytest.mark.parametrize("typed", ["082 123 4501", "082-123-4501", "0821234501", "+27 (82) 123-4501", "27821234501"])
+def test_profile_accepts_phone_numbers_as_people_type_them_and_stores_e164(client, db, typed):
+    """Same rule as order imports (`phone_normalise`): local and spaced numbers become +27..."""
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    data = {"first_name": "Thandi", "last_name": "Mokoena", "company_name": "", "phone": typed,
+            "address_line1": "5 Oak Avenue", "address_line2": "", "city": "Durban", "province": "KZN",
+            "postal_code": "4001"}
+    response = client.post("/dashboard/profile/", data)
+    assert response.status_code == 302, response.context["form"].errors
+    customer.refresh_from_db()
+    assert customer.phone == "+27821234501"
 
 
 def test_contact_update_refuses_email_change(db):
@@ -205,6 +222,24 @@ def test_statement_page_and_pdf(client, db):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
+
+
+def test_statement_first_load_shows_the_prefilled_range(client, db):
+    customer = customer_with_login()
+    today = timezone.localdate()
+    LedgerEntryFactory(customer=customer, amount=Decimal("123.45"), effective_date=today, description="Invoice X1")
+    LedgerEntryFactory(customer=customer, amount=Decimal("50.00"), effective_date=today - timedelta(days=400))
+    client.force_login(customer.user)
+    response = client.get("/dashboard/statement/")
+    assert response.status_code == 200
+    s = response.context["s"]
+    assert (s.date_from, s.date_to) == ((today - timedelta(days=90)).replace(day=1), today)
+    assert (s.opening_balance, s.closing_balance) == (Decimal("50.00"), Decimal("173.45"))
+    body = response.content.decode()
+    assert "Invoice X1" in body and "R 173.45" in body
+    assert f'value="{s.date_from.isoformat()}"' in body  # the dates shown are the dates used
+    pdf = client.get("/dashboard/statement/?format=pdf")  # no dates: the same default range
+    assert pdf["Content-Type"] == "application/pdf"
 
 
 def test_statement_rejects_reversed_range(client, db):
@@ -267,3 +302,91 @@ def test_invoice_pdf_rendered_on_demand_when_not_stored(client, db):
     assert response.content.startswith(b"%PDF")
     invoice.refresh_from_db()
     assert not invoice.pdf  # served, not stored: a GET writes nothing
+
+
+def test_invoice_detail_names_the_prorata_days_once(client, db):
+    customer = customer_with_login()
+    invoice = InvoiceFactory(customer=customer)
+    InvoiceLineFactory(invoice=invoice, description="Fibre 100/50, 9-30 Nov 2026 (22 of 30 days)",
+                       unit_price=Decimal("659.27"), amount=Decimal("659.27"), period_start=date(2026, 11, 9),
+                       period_end=date(2026, 12, 1), days_charged=22, days_in_period=30,
+                       unrounded_amount=Decimal("659.2666666667"))
+    client.force_login(customer.user)
+    body = client.get(f"/dashboard/invoices/{invoice.pk}/").content.decode()
+    assert "Fibre 100/50, 9-30 Nov 2026 (22 of 30 days)" in body
+    assert body.count("22 of 30 days") == 1
+    assert "659.266" not in body
+
+
+# --- landing after sign-in ---------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery"
+
+
+def _sign_in(client, user, **query):
+    from urllib.parse import urlencode
+
+    url = "/accounts/login/" + (f"?{urlencode(query)}" if query else "")
+    response = client.post(url, {"username": user.email, "password": PASSWORD, **query})
+    assert response.status_code == 302
+    return client.get(response.url) if response.url == "/" else response
+
+
+def test_customer_lands_on_the_dashboard_after_sign_in(client, db):
+    customer = customer_with_login()
+    landing = _sign_in(client, customer.user)
+    assert landing.status_code == 302 and landing.url == "/dashboard/"
+    assert client.get("/").url == "/dashboard/"  # the home link of a signed-in customer, too
+
+
+def test_sign_in_keeps_an_explicit_next(client, db):
+    customer = customer_with_login()
+    landing = _sign_in(client, customer.user, next="/dashboard/invoices/")
+    assert landing.url == "/dashboard/invoices/"
+    assert client.get("/?next=/dashboard/usage/").url == "/dashboard/usage/"
+    assert client.get("/?next=https://evil.example.com/").url == "/dashboard/"  # off-site: ignored
+
+
+def test_staff_without_a_customer_land_on_the_admin(client, db):
+    staff = UserFactory(is_staff=True)
+    assert _sign_in(client, staff).url == "/admin/"
+
+
+def test_home_page_for_anonymous_and_unlinked_sign_ins(client, db):
+    anonymous = client.get("/")
+    assert anonymous.status_code == 200 and "Create an account" in anonymous.content.decode()
+    client.force_login(UserFactory())
+    unlinked = client.get("/")
+    assert unlinked.status_code == 200 and "not linked to a customer account" in unlinked.content.decode()
+
+
+# --- payment result --------------------------------------------------------------------------------
+
+def test_declined_payment_try_again_goes_to_the_invoice_pay_page_for_its_customer(client, db):
+    customer = customer_with_login()
+    invoice = InvoiceFactory(customer=customer)
+    failed = PaymentFactory(customer=customer, invoice=invoice, status="failed", failure_reason="Card declined")
+    url = f"/payments/result/{failed.reference}"
+
+    assert 'href="/pay/"' in client.get(url).content.decode()  # anonymous payer: the public form
+
+    client.force_login(customer_with_login().user)  # someone else's sign-in: still the public form
+    assert 'href="/pay/"' in client.get(url).content.decode()
+
+    client.force_login(customer.user)
+    body = client.get(url).content.decode()
+    assert f'href="/billing/invoices/{invoice.number}/pay"' in body and 'href="/pay/"' not in body
+
+
+# --- site chrome -----------------------------------------------------------------------------------
+
+def test_pages_link_a_favicon_that_exists(client, db, admin_client):
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("favicon.svg")
+    link = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    assert link in client.get("/").content.decode()
+    customer = customer_with_login()
+    client.force_login(customer.user)
+    assert link in client.get("/dashboard/").content.decode()
+    assert link in admin_client.get("/admin/").content.decode()

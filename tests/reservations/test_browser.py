@@ -40,7 +40,7 @@ def page(live_server, settings):
         browser.close()
 
 
-def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page):
+def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page, live_server):
     puppy = PuppyFactory(name="Bella", slug="bella", breed="Beagle", deposit_amount=Decimal("500.00"))
 
     page.goto("/puppies/")
@@ -57,11 +57,25 @@ def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page):
     assert reservation.status == "pending"
     assert Puppy.objects.get(pk=puppy.pk).status == "reserved"
 
+    page.goto("/puppies/bella/")  # back on the puppy's page: it is their hold, with the way back to paying
+    assert "You are reserving Bella: finish paying your deposit" in page.inner_text("#yours")
+    page.click("#finish-paying")
+    page.wait_for_url("**/sandbox/")
+
     page.click("#approve")
     page.wait_for_url("**/success/")
     assert page.get_attribute("#result", "data-status") == "paid"
     assert Reservation.objects.get(pk=reservation.pk).status == "paid"
 
     page.goto("/puppies/bella/")
-    assert "is reserved by another family" in page.inner_text("#unavailable")
+    assert "You reserved Bella: your R 500.00 deposit is confirmed" in page.inner_text("#yours")
     assert page.locator("#reserve-stripe").count() == 0
+
+    other = page.context.browser.new_context(base_url=live_server.url)  # another family's browser
+    try:
+        stranger = other.new_page()
+        stranger.goto("/puppies/bella/")
+        assert "is reserved by another family" in stranger.inner_text("#unavailable")
+        assert stranger.locator("#reserve-stripe").count() == 0
+    finally:
+        other.close()

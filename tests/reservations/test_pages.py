@@ -76,6 +76,42 @@ def test_sandbox_decline_frees_the_puppy(client, no_providers):
 
 
 @pytest.mark.django_db
+def test_buyer_returning_to_the_puppy_is_told_it_is_their_reservation(client, no_providers):
+    from django.test import Client
+
+    PuppyFactory(slug="bella", name="Bella", deposit_amount=Decimal("500.00"))
+    checkout = client.post("/puppies/bella/reserve", FORM)["Location"]
+    r = Reservation.objects.get()
+
+    mine = client.get("/puppies/bella/").content.decode()
+    assert "You are reserving Bella:" in mine and f'href="{checkout}"' in mine
+    assert "another family" not in mine and "Reserve with card" not in mine
+
+    stranger = Client().get("/puppies/bella/").content.decode()  # another browser: not theirs
+    assert "reserved by another family" in stranger and "You are reserving" not in stranger
+
+    again = client.post("/puppies/bella/reserve", FORM)  # a second submit is not a conflict with themselves
+    assert again.status_code == 409 and "You are reserving Bella:" in again.content.decode()
+    assert "reserved by someone else" not in again.content.decode() and Reservation.objects.count() == 1
+
+    client.post(checkout, {"action": "approve"})
+    paid = client.get("/puppies/bella/").content.decode()
+    assert "You reserved Bella: your R 500.00 deposit is confirmed" in paid and r.reference in paid
+
+
+@pytest.mark.django_db
+def test_a_remembered_hold_that_ended_no_longer_counts(client, no_providers):
+    PuppyFactory(slug="bella", name="Bella")
+    checkout = client.post("/puppies/bella/reserve", FORM)["Location"]
+    client.post(checkout, {"action": "decline"})  # released: Bella is available again
+    assert "Reserve with card" in client.get("/puppies/bella/").content.decode()
+    ReservationFactory(puppy=Puppy.objects.get(slug="bella"))  # someone else holds her now
+    Puppy.objects.filter(slug="bella").update(status=Puppy.Status.RESERVED)
+    html = client.get("/puppies/bella/").content.decode()
+    assert "reserved by another family" in html and "You are reserving" not in html
+
+
+@pytest.mark.django_db
 def test_reserve_conflict_is_a_clear_409(client, no_providers):
     ReservationFactory(puppy=PuppyFactory(slug="bella", status=Puppy.Status.RESERVED))
     response = client.post("/puppies/bella/reserve", FORM)

@@ -8,6 +8,7 @@ from billing.services.invoices import (
     InvoiceError,
     LineSpec,
     credit_note_create,
+    date_span,
     invoice_create,
     invoice_reissue,
     invoice_void,
@@ -112,3 +113,13 @@ def test_credit_notes_cannot_exceed_what_is_uncredited():
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID and invoice.amount_due == D("0.00")
     assert balance(customer) == D("0.00") == ledger_balance(customer_id=customer.pk)
+
+
+@pytest.mark.parametrize("first, last, text", [
+    (date(2026, 1, 15), date(2026, 1, 31), "15-31 Jan 2026"),
+    (date(2026, 1, 25), date(2026, 2, 24), "25 Jan - 24 Feb 2026"),
+    (date(2025, 12, 25), date(2026, 1, 24), "25 Dec 2025 - 24 Jan 2026"),
+    (date(2026, 1, 31), date(2026, 1, 31), "31 Jan 2026"),
+])
+def test_line_dates_are_short_but_unambiguous(first, last, text):
+    assert date_span(first, last) == text
