@@ -1,13 +1,17 @@
 """The billing ops console: customers, services (lifecycle actions), invoices, credit notes, ledger.
 
 Actions only parse input and call services; domain errors are shown with `messages.error`.
-Money-changing and lifecycle actions ask for a reason on an intermediate form. Logs and ledger
-rows are read-only; issued invoices are never edited here (void + reissue or credit instead).
+Money-changing and lifecycle actions ask for a reason on an intermediate form and report each row's
+outcome. Logs and ledger rows are read-only; issued invoices are never edited here (void + reissue or
+credit instead), so their change page is view-only. Money reads "R 1,234.56" everywhere (list columns
+through `MoneyColumnsMixin`, read-only fields through `zar_column`); the zoho_* bookkeeping is the sync
+worker's and sits read-only in a collapsed "ZOHO mirror" fieldset.
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,55 +31,118 @@ from billing.models import (
     ServiceActionLog,
     Suspension,
 )
-from circletel.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, reason_action
+from circletel.admin_tools import (
+    MoneyColumnsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonForm,
+    reason_action,
+    zar_column,
+)
+from circletel.money import format_zar
 from circletel.queue import enqueue_document
 from zoho_sync.admin_actions import sync_now
+
+# --- shared: the ZOHO mirror fieldset, recent rows on the customer page ------------------------------------
+
+ZOHO_FIELDS = ("zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error", "zoho_attempts",
+               "zoho_next_attempt_at")
+
+
+class ZohoMirrorMixin:
+    """The zoho_* fields are the sync worker's bookkeeping (`ZohoSyncMixin`): never edited by hand (staff
+    retry with "Sync to ZOHO now"), so they are read-only and shown last, in a collapsed fieldset."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly + [name for name in ZOHO_FIELDS if name not in readonly]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [(title, {**options, "fields": [f for f in options["fields"] if f not in ZOHO_FIELDS]})
+                     for title, options in super().get_fieldsets(request, obj)]
+        if obj is None:
+            return fieldsets  # nothing is mirrored before the row exists
+        return [*fieldsets, ("ZOHO mirror", {"classes": ("collapse",), "fields": ZOHO_FIELDS})]
+
+
+class RecentRowsInline(ReadOnlyInline):
+    """A long per-customer history (inlines have no pagination): only the latest `recent_limit` rows,
+    newest first (`ordering`), with a "view all" link to the changelist filtered to the customer.
+
+    The limit is a correlated subquery (the pks of the same customer's latest rows), not a slice: the
+    inline formset filters the queryset by the parent afterwards, which a sliced queryset refuses."""
+
+    recent_limit = 20
+    parent_field = "customer"
+    template = "admin/billing/edit_inline/recent_rows.html"
+
+    def get_queryset(self, request):
+        ordering = self.get_ordering(request) or self.model._meta.ordering
+        latest = (self.model._default_manager.filter(**{self.parent_field: OuterRef(self.parent_field)})
+                  .order_by(*ordering).values("pk")[:self.recent_limit])
+        return super().get_queryset(request).filter(pk__in=Subquery(latest))
+
+    @property
+    def view_all_url_name(self) -> str:
+        return f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+
+    @property
+    def view_all_lookup(self) -> str:
+        return f"{self.parent_field}__id__exact"
+
 
 # --- customers ---------------------------------------------------------------------------------------------
 
 class BillingAccountInline(admin.StackedInline):
     model = BillingAccount
     can_delete = False
-    readonly_fields = ("balance",)
+    exclude = ("balance",)  # moves only with ledger postings; shown read-only as "R 1,234.56"
+    readonly_fields = ("balance_zar",)
+
+    @admin.display(description="balance (owed)")
+    def balance_zar(self, obj):
+        return format_zar(obj.balance)
 
 
 class CustomerServiceInline(ReadOnlyInline, admin.TabularInline):
     model = CustomerService
-    fields = ("service_type", "package_name", "monthly_price", "billing_day", "status", "next_billing_date")
+    fields = ("service_type", "package_name", zar_column("monthly_price", "monthly price"), "billing_day", "status",
+              "next_billing_date")
     readonly_fields = fields
 
 
-class CustomerInvoiceInline(ReadOnlyInline, admin.TabularInline):
+class CustomerInvoiceInline(RecentRowsInline, admin.TabularInline):
     model = Invoice
-    fields = ("number", "invoice_type", "issue_date", "due_date", "total", "amount_paid", "status")
+    fields = ("number", "invoice_type", "issue_date", "due_date", zar_column("total"),
+              zar_column("amount_paid", "amount paid"), "status")
     readonly_fields = fields
     ordering = ("-issue_date", "-pk")
 
 
-class CustomerLedgerInline(ReadOnlyInline, admin.TabularInline):
+class CustomerLedgerInline(RecentRowsInline, admin.TabularInline):
     model = LedgerEntry
-    fields = ("effective_date", "entry_type", "reference", "description", "amount")
+    fields = ("effective_date", "entry_type", "reference", "description", zar_column("amount"))
     readonly_fields = fields
+    ordering = ("-effective_date", "-pk")
     show_change_link = False
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
     list_display = ("account_number", "display_name", "email", "phone", "account_type", "status", "balance",
                     "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
     search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone")
-    readonly_fields = ("account_number", "balance", "created_at", "updated_at", "zoho_id", "zoho_sync_status",
-                       "zoho_last_synced_at", "zoho_last_error")
+    readonly_fields = ("account_number", "balance", "created_at", "updated_at")
     raw_id_fields = ("user",)
     list_select_related = ("billing_account",)
     inlines = [BillingAccountInline, CustomerServiceInline, CustomerInvoiceInline, CustomerLedgerInline]
     actions = [sync_now]
 
-    @admin.display(description="Balance (owed)")
+    @admin.display(description="Balance (owed)", ordering="billing_account__balance")
     def balance(self, obj):
         account = getattr(obj, "billing_account", None)
-        return f"R {account.balance:,.2f}" if account else "-"
+        return format_zar(account.balance) if account else "-"
 
 
 @admin.register(Order)
@@ -121,7 +188,7 @@ class SuspensionInline(ReadOnlyInline, admin.TabularInline):
 
 
 @admin.register(CustomerService)
-class CustomerServiceAdmin(admin.ModelAdmin):
+class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
     list_display = ("pk", "customer", "service_type", "package_name", "monthly_price", "billing_day", "status",
                     "next_billing_date")
     list_filter = ("status", "service_type", "billing_day")
@@ -130,8 +197,7 @@ class CustomerServiceAdmin(admin.ModelAdmin):
     raw_id_fields = ("customer",)
     list_select_related = ("customer",)
     readonly_fields = ("status", "activation_date", "suspension_date", "cancellation_date", "next_billing_date",
-                       "zoho_id", "zoho_sync_status", "zoho_last_synced_at", "zoho_last_error", "created_at",
-                       "updated_at")
+                       "created_at", "updated_at")
     inlines = [SuspensionInline, ServiceActionLogInline]
     actions = ["activate", "suspend", "reactivate", "cancel", sync_now]
 
@@ -142,38 +208,51 @@ class CustomerServiceAdmin(admin.ModelAdmin):
     def activate(self, request, queryset):
         from billing.services.lifecycle import service_activate
 
-        return self._lifecycle(request, queryset, "Activate services", ReasonForm,
-                               lambda s, d: service_activate(service=s, reason=d["reason"], actor=request.user))
+        def apply(service, data):
+            invoice = service_activate(service=service, reason=data["reason"], actor=request.user)
+            return f"activated; first invoice {invoice.number} for {format_zar(invoice.total)} issued"
+
+        return self._lifecycle(request, queryset, "Activate services", ReasonForm, apply)
 
     @admin.action(description="Suspend")
     def suspend(self, request, queryset):
         from billing.services.lifecycle import service_suspend
 
-        return self._lifecycle(request, queryset, "Suspend services", SuspendForm,
-                               lambda s, d: service_suspend(service=s, reason=d["reason"], kind=d["kind"],
-                                                            skip_billing=d["skip_billing"], actor=request.user))
+        def apply(service, data):
+            suspension = service_suspend(service=service, reason=data["reason"], kind=data["kind"],
+                                         skip_billing=data["skip_billing"], actor=request.user)
+            days = "; the suspended days are not billed" if suspension.skip_billing else ""
+            return f"suspended ({suspension.get_kind_display().lower()}){days}"
+
+        return self._lifecycle(request, queryset, "Suspend services", SuspendForm, apply)
 
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):
         from billing.services.lifecycle import service_reactivate
 
-        return self._lifecycle(request, queryset, "Reactivate services", ReasonForm,
-                               lambda s, d: service_reactivate(service=s, reason=d["reason"], actor=request.user))
+        def apply(service, data):
+            service_reactivate(service=service, reason=data["reason"], actor=request.user)
+            return "reactivated"
+
+        return self._lifecycle(request, queryset, "Reactivate services", ReasonForm, apply)
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
         from billing.services.lifecycle import service_cancel
 
-        return self._lifecycle(request, queryset, "Cancel services", ReasonForm,
-                               lambda s, d: service_cancel(service=s, reason=d["reason"], actor=request.user))
+        def apply(service, data):
+            service_cancel(service=service, reason=data["reason"], actor=request.user)
+            return "cancelled; no further invoices (later periods already invoiced are voided or credited)"
+
+        return self._lifecycle(request, queryset, "Cancel services", ReasonForm, apply)
 
 
 # --- invoices, credit notes, ledger -----------------------------------------------------------------------
 
 class InvoiceLineInline(ReadOnlyInline, admin.TabularInline):
     model = InvoiceLine
-    fields = ("position", "description", "quantity", "unit_price", "amount", "days_charged", "days_in_period",
-              "unrounded_amount")
+    fields = ("position", "description", "quantity", zar_column("unit_price", "unit price"), zar_column("amount"),
+              "days_charged", "days_in_period", "unrounded_amount")
     readonly_fields = fields
     show_change_link = False
 
@@ -181,14 +260,14 @@ class InvoiceLineInline(ReadOnlyInline, admin.TabularInline):
 class InvoiceLedgerInline(ReadOnlyInline, admin.TabularInline):
     model = LedgerEntry
     fk_name = "invoice"
-    fields = ("effective_date", "entry_type", "reference", "amount", "created_by")
+    fields = ("effective_date", "entry_type", "reference", zar_column("amount"), "created_by")
     readonly_fields = fields
     show_change_link = False
 
 
 class CreditNoteInline(ReadOnlyInline, admin.TabularInline):
     model = CreditNote
-    fields = ("number", "issue_date", "total", "applied_amount", "reason")
+    fields = ("number", "issue_date", zar_column("total"), zar_column("applied_amount", "applied"), "reason")
     readonly_fields = fields
 
 
@@ -202,7 +281,8 @@ def _payment_inline():
         """The invoice's payments with their ZOHO sync state (read-only)."""
 
         model = PaymentAllocation
-        fields = ("payment", "amount", "created_at", "payment_status", "zoho_status", "zoho_id", "zoho_error")
+        fields = ("payment", zar_column("amount"), "created_at", "payment_status", "zoho_status", "zoho_id",
+                  "zoho_error")
         readonly_fields = fields
         verbose_name = "payment"
         verbose_name_plural = "payments (with ZOHO sync state)"
@@ -231,9 +311,12 @@ def _payment_inline():
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ("number", "customer", "invoice_type", "issue_date", "due_date", "total", "amount_due", "status",
-                    "pdf_link")
+class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
+    """View-only change page (no Save buttons): an issued invoice changes only through the actions,
+    which need the real change permission (`has_lifecycle_permission`)."""
+
+    list_display = ("number", "customer", "invoice_type", "issue_date", "due_date", "total",
+                    zar_column("amount_due", "amount due"), "status", "pdf_link")
     list_filter = ("status", "invoice_type", "prices_include_vat", "issue_date")
     search_fields = ("number", "customer__account_number", "customer__email", "customer__last_name")
     raw_id_fields = ("customer", "service")
@@ -242,15 +325,31 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [InvoiceLineInline, CreditNoteInline, InvoiceLedgerInline, *_payment_inline()]
     actions = ["void_invoices", "render_pdfs", sync_now]
     change_list_template = "admin/billing/invoice/change_list.html"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["replaced_by_link", "pdf_link"]
+    fieldsets = (
+        (None, {"fields": ("number", "customer", "service", "invoice_type", "status", "issue_date", "due_date",
+                           "period_start", "period_end", "replaces", "replaced_by_link", "notes")}),
+        ("Amounts", {"fields": ("prices_include_vat", zar_column("subtotal"), zar_column("vat_amount", "VAT"),
+                                zar_column("total"), zar_column("amount_paid", "amount paid"),
+                                zar_column("amount_due", "amount due"))}),
+        ("PDF and reminders", {"fields": ("pdf_link", "pdf_generated_at", "pre_due_reminder_sent_at",
+                                          "overdue_notified_at", "reminders_sent", "last_reminder_at")}),
+        ("Void", {"fields": ("voided_at", "void_reason")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # nothing on the page is editable: Django then shows it view-only, without Save buttons
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_lifecycle_permission(self, request):
+        """Void / reissue / render again: staff who hold the model's change permission."""
+        return super().has_change_permission(request)
 
     @admin.display(description="Replaced by")
     def replaced_by_link(self, obj):
@@ -284,20 +383,21 @@ class InvoiceAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/billing/confirm_generate.html", {
             **self.admin_site.each_context(request), "title": "Generate invoices now", "opts": self.model._meta})
 
-    @admin.action(description="Void (optionally reissue)")
+    @admin.action(description="Void (optionally reissue)", permissions=["lifecycle"])
     def void_invoices(self, request, queryset):
         from billing.services.invoices import invoice_reissue, invoice_void
 
         def apply(invoice, data):
             actor = request.user.get_username()
             if data["reissue"]:
-                invoice_reissue(invoice=invoice, reason=data["reason"], actor=actor)
-            else:
-                invoice_void(invoice=invoice, reason=data["reason"], actor=actor)
+                replacement = invoice_reissue(invoice=invoice, reason=data["reason"], actor=actor)
+                return f"voided; replaced by {replacement.number} for {format_zar(replacement.total)}"
+            invoice_void(invoice=invoice, reason=data["reason"], actor=actor)
+            return "voided; what was still owed on it is taken off the balance"
 
         return reason_action(self, request, queryset, title="Void invoices", form_class=VoidForm, apply=apply)
 
-    @admin.action(description="Render PDF again")
+    @admin.action(description="Render PDF again", permissions=["lifecycle"])
     def render_pdfs(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         enqueue_document("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
@@ -305,16 +405,24 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyAdmin):
+class CreditNoteAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("number", "invoice", "customer", "issue_date", "total", "applied_amount", "created_by")
+    fields = ("number", "invoice", "customer", "issue_date", "reason", zar_column("subtotal"),
+              zar_column("vat_amount", "VAT"), zar_column("total"), zar_column("applied_amount", "applied amount"),
+              "created_by", "created_at", "zoho_id")
+    readonly_fields = fields
     search_fields = ("number", "invoice__number", "customer__account_number")
     list_select_related = ("invoice", "customer")
     raw_id_fields = ("invoice", "customer")
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("effective_date", "customer", "entry_type", "reference", "amount", "created_by")
+    ordering = ("-effective_date", "-pk")  # newest first (the model's order is oldest first, for statements)
+    fields = ("customer", "effective_date", "entry_type", zar_column("amount"), "reference", "description",
+              "invoice", "payment", "credit_note", "created_by", "created_at")
+    readonly_fields = fields
     list_filter = ("entry_type", "effective_date")
     search_fields = ("reference", "customer__account_number", "description")
     list_select_related = ("customer",)

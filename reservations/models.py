@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
+from circletel.money import format_zar
 from payments.models import WebhookEvent
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -92,7 +93,7 @@ class Reservation(models.Model):
         REFUNDED = "refunded", "Refunded"
 
     class RefundState(models.TextChoices):
-        NONE = "", "-"
+        NONE = "", "No refund"
         REQUESTED = "requested", "Requested"
         FAILED = "failed", "Failed (will retry)"
         PENDING = "pending", "Pending at provider"
@@ -148,7 +149,9 @@ class Reservation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.reference} {self.puppy_id} R {self.deposit_amount} ({self.status})"
+        # "RSV-2026-00002 Bella R 2,000.00 (paid)": what staff read in admin messages and the action pages.
+        status = self.get_status_display().lower()
+        return f"{self.reference} {self.puppy.name} {format_zar(self.deposit_amount)} ({status})"
 
     @property
     def is_active(self) -> bool:

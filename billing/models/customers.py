@@ -21,13 +21,13 @@ class Customer(ZohoSyncMixin):
     """
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        SUSPENDED = "suspended"
-        CLOSED = "closed"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
 
     class AccountType(models.TextChoices):
-        PERSONAL = "personal"
-        BUSINESS = "business"
+        PERSONAL = "personal", "Personal"
+        BUSINESS = "business", "Business"
 
     account_number = models.CharField(max_length=20, unique=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
@@ -111,10 +111,10 @@ class Order(models.Model):
     """A consumer order (from the website or a legacy export), linked to a customer once matched."""
 
     class Status(models.TextChoices):
-        NEW = "new"
-        SCHEDULED = "scheduled"
-        INSTALLED = "installed"
-        CANCELLED = "cancelled"
+        NEW = "new", "New"
+        SCHEDULED = "scheduled", "Scheduled"
+        INSTALLED = "installed", "Installed"
+        CANCELLED = "cancelled", "Cancelled"
 
     name = models.CharField(max_length=200)
     email = models.EmailField()
@@ -140,8 +140,8 @@ class OrderIssue(models.Model):
     """A validation error found while importing or linking orders, kept for staff to resolve."""
 
     class Source(models.TextChoices):
-        IMPORT = "import"
-        LINK = "link"
+        IMPORT = "import", "Import"
+        LINK = "link", "Link"
 
     source = models.CharField(max_length=10, choices=Source.choices)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="issues")

@@ -7,6 +7,7 @@ from django.db.models import F, Value
 
 from billing.models.customers import Customer
 from billing.models.services import CustomerService
+from circletel.money import format_zar
 from zoho_sync.models import ZohoSyncMixin
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -23,18 +24,18 @@ class Invoice(ZohoSyncMixin):
     """
 
     class InvoiceType(models.TextChoices):
-        RECURRING = "recurring"
-        PRO_RATA = "pro_rata"
-        INSTALLATION = "installation"
-        EQUIPMENT = "equipment"
-        ADJUSTMENT = "adjustment"
+        RECURRING = "recurring", "Recurring"
+        PRO_RATA = "pro_rata", "Pro-rata"
+        INSTALLATION = "installation", "Installation"
+        EQUIPMENT = "equipment", "Equipment"
+        ADJUSTMENT = "adjustment", "Adjustment"
 
     class Status(models.TextChoices):
-        UNPAID = "unpaid"
-        PARTIAL = "partial"
-        PAID = "paid"
-        OVERDUE = "overdue"
-        VOID = "void"
+        UNPAID = "unpaid", "Unpaid"
+        PARTIAL = "partial", "Partial"
+        PAID = "paid", "Paid"
+        OVERDUE = "overdue", "Overdue"
+        VOID = "void", "Void"
 
     OPEN_STATUSES = (Status.UNPAID, Status.PARTIAL, Status.OVERDUE)
 
@@ -127,7 +128,7 @@ class InvoiceLine(models.Model):
         ordering = ["invoice_id", "position", "pk"]
 
     def __str__(self):
-        return f"{self.description}: {self.amount}"
+        return f"{self.description}: {format_zar(self.amount)}"
 
 
 class CreditNote(models.Model):
@@ -173,13 +174,13 @@ class LedgerEntry(models.Model):
     """
 
     class EntryType(models.TextChoices):
-        INVOICE = "invoice"
-        PAYMENT = "payment"
-        REFUND = "refund"
-        CREDIT_NOTE = "credit_note"
-        ADJUSTMENT = "adjustment"
-        REVERSAL = "reversal"
-        VOID = "void"
+        INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
+        REFUND = "refund", "Refund"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REVERSAL = "reversal", "Reversal"
+        VOID = "void", "Void"
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="ledger_entries")
     entry_type = models.CharField(max_length=12, choices=EntryType.choices)
@@ -202,4 +203,4 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["customer", "effective_date", "id"], name="ledger_customer_date_idx")]
 
     def __str__(self):
-        return f"{self.reference}: {self.amount}"
+        return f"{self.reference}: {format_zar(self.amount)}"

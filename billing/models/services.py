@@ -20,16 +20,16 @@ class CustomerService(ZohoSyncMixin):
     """
 
     class ServiceType(models.TextChoices):
-        FIBRE = "fibre"
-        LTE = "lte"
+        FIBRE = "fibre", "Fibre"
+        LTE = "lte", "LTE"
         FIVE_G = "5g", "5G"
-        WIRELESS = "wireless"
+        WIRELESS = "wireless", "Wireless"
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        ACTIVE = "active"
-        SUSPENDED = "suspended"
-        CANCELLED = "cancelled"
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CANCELLED = "cancelled", "Cancelled"
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="services")
     service_type = models.CharField(max_length=10, choices=ServiceType.choices)
@@ -79,11 +79,11 @@ class ServiceActionLog(models.Model):
     """Audit of every lifecycle action. Append-only: never updated or deleted."""
 
     class Action(models.TextChoices):
-        ACTIVATE = "activate"
-        SUSPEND = "suspend"
-        REACTIVATE = "reactivate"
-        CANCEL = "cancel"
-        UPDATE = "update"
+        ACTIVATE = "activate", "Activate"
+        SUSPEND = "suspend", "Suspend"
+        REACTIVATE = "reactivate", "Reactivate"
+        CANCEL = "cancel", "Cancel"
+        UPDATE = "update", "Update"
 
     service = models.ForeignKey(CustomerService, on_delete=models.CASCADE, related_name="action_logs")
     action = models.CharField(max_length=12, choices=Action.choices)
@@ -107,10 +107,10 @@ class Suspension(models.Model):
     """A period during which a service was suspended. `skip_billing` days are not invoiced."""
 
     class Kind(models.TextChoices):
-        NON_PAYMENT = "non_payment"
-        CUSTOMER_REQUEST = "customer_request"
-        TECHNICAL = "technical"
-        FRAUD = "fraud"
+        NON_PAYMENT = "non_payment", "Non-payment"
+        CUSTOMER_REQUEST = "customer_request", "Customer request"
+        TECHNICAL = "technical", "Technical"
+        FRAUD = "fraud", "Fraud"
 
     service = models.ForeignKey(CustomerService, on_delete=models.CASCADE, related_name="suspensions")
     kind = models.CharField(max_length=20, choices=Kind.choices)

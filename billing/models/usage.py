@@ -14,9 +14,9 @@ class UsageRecord(models.Model):
     """
 
     class Source(models.TextChoices):
-        INTERSTELLIO = "interstellio"
-        MANUAL = "manual"
-        ESTIMATED = "estimated"
+        INTERSTELLIO = "interstellio", "Interstellio"
+        MANUAL = "manual", "Manual"
+        ESTIMATED = "estimated", "Estimated"
 
     service = models.ForeignKey(CustomerService, on_delete=models.CASCADE, related_name="usage_records")
     date = models.DateField()
