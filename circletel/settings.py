@@ -114,6 +114,7 @@ LOGOUT_REDIRECT_URL = "home"
 
 # --- I18N / time --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-za"
+FORMAT_MODULE_PATH = ["circletel.formats"]  # en_ZA display formats (circletel/formats/en_ZA)
 TIME_ZONE = "Africa/Johannesburg"
 USE_I18N = True
 USE_TZ = True
