@@ -66,3 +66,23 @@ def test_the_dashboard_shows_a_payments_amount_in_rands(staff, entry):
 
     assert "DEMO-PAY-1 R 1,000.00" in body  # in the recent failures and in the log
     assert "R 1000.00" not in body
+
+
+def test_the_dashboard_offers_retry_only_where_something_failed(staff, entry):
+    from billing.models import Customer
+
+    ok = SyncLog.objects.create(entity_type="customer", entity_id=entry.payment.customer_id, action="create",
+                                status="success", zoho_id="C1")
+    bad = SyncLog.objects.create(entity_type="payment", entity_id=entry.payment_id, action="create", status="failed",
+                                 error="ZohoServerError")
+    Customer.objects.filter(pk=entry.payment.customer_id).update(zoho_sync_status="synced", zoho_id="C1")
+    type(entry.payment).objects.filter(pk=entry.payment_id).update(zoho_sync_status="failed")
+
+    body = staff.get(reverse("admin:zoho_sync_syncdashboard_changelist")).content.decode()
+
+    # one Retry in the recent failures, one on the failed log row; none on the successful row
+    assert body.count('<button type="submit">Retry</button>') == 2
+    assert f'value="{bad.entity_id}"><button type="submit">Retry</button>' in body
+    assert f'name="entity_type" value="customer"><input type="hidden" name="entity_id" value="{ok.entity_id}"' \
+        not in body
+    assert "Retry failed payments" in body and "Retry failed customers" not in body
