@@ -31,6 +31,13 @@ def _stripe_now_answers(rid, cents, status="succeeded"):
         "payment_intent": "pi_3Refundable01", "currency": "zar", "status": status, "metadata": {}})
 
 
+def _unknown_refund(amount="100.00"):
+    """A completed R 500.00 Stripe payment and a refund of `amount` whose call Stripe never answered."""
+    payment, _ = _paid()
+    _stripe_down()
+    return payment, refund_create(payment=payment, amount=Decimal(amount), reason="x", actor="ops")
+
+
 def _later(minutes):
     return timezone.now() + timedelta(minutes=minutes)
 
@@ -108,9 +115,7 @@ def test_the_providers_webhook_for_an_unknown_refund_waits_for_the_sweep_and_boo
 @pytest.mark.django_db
 @responses.activate
 def test_the_sweep_fails_a_refund_the_provider_refuses(stripe_on):
-    payment, _ = _paid()
-    _stripe_down()
-    refund = refund_create(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")
+    payment, refund = _unknown_refund()
     responses.replace(responses.POST, STRIPE_REFUNDS, status=400, json={"error": {
         "type": "invalid_request_error", "code": "charge_already_refunded", "message": "Charge already refunded."}})
 
@@ -124,9 +129,7 @@ def test_the_sweep_fails_a_refund_the_provider_refuses(stripe_on):
 @pytest.mark.django_db
 @responses.activate
 def test_the_sweep_leaves_a_pending_answer_to_stripes_refund_events(stripe_on):
-    payment, _ = _paid()
-    _stripe_down()
-    refund = refund_create(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")
+    payment, refund = _unknown_refund()
     _stripe_now_answers("re_slow", 10000, "pending")
 
     assert refunds_resolve_unknown(now=_later(3))["pending"] == 1
@@ -141,9 +144,7 @@ def test_the_sweep_leaves_a_pending_answer_to_stripes_refund_events(stripe_on):
 def test_a_key_the_provider_no_longer_keeps_is_not_replayed_ops_are_told_once(stripe_on, settings):
     settings.OPS_EMAIL = "ops@circletel.test"
     settings.OPS_WEBHOOK_URL = ""
-    payment, _ = _paid()
-    _stripe_down()
-    refund = refund_create(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")
+    payment, refund = _unknown_refund()
     calls = len(responses.calls)
 
     assert refunds_resolve_unknown(now=_later(24 * 60))["expired"] == 1

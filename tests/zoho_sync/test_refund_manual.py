@@ -5,6 +5,7 @@ one: it records a RefundManualEntry for the payment's refunded total, alerts ops
 key `zoho_refund_manual:{payment}:{total}`), marks its SyncLog, and the health check counts the
 payment until staff mark the refund entered in ZOHO."""
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -275,20 +276,24 @@ def test_admin_action_asks_for_a_reason_then_records_who_entered_it(synced_payme
     assert "PAY-5501" not in client.get(url, {"state": "awaiting"}).content.decode()
 
 
-@pytest.mark.django_db
-def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
-    import io
-
+def _demo_payments():
+    """The payments demo (a declined, a fully and a partly refunded payment) on three demo services."""
     from payments.demo import seed_demo as seed_payments
     from tests.factories import CustomerServiceFactory
     from tests.payments.factories import make_invoice
-    from zoho_sync.demo import seed_demo as seed_zoho
-    from zoho_sync.models import RefundManualEntry
 
     for i in range(3):
         service = CustomerServiceFactory(provider_order_id=f"DEMO-{i:05d}")
         make_invoice(service.customer, "499.00")
     seed_payments(io.StringIO())
+
+
+@pytest.mark.django_db
+def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
+    from zoho_sync.demo import seed_demo as seed_zoho
+    from zoho_sync.models import RefundManualEntry
+
+    _demo_payments()
     out = io.StringIO()
     seed_zoho(out)
     seed_zoho(out)
@@ -304,18 +309,10 @@ def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
 
 @pytest.mark.django_db
 def test_demo_never_shows_a_declined_payment_as_sent_to_zoho():
-    import io
-
-    from payments.demo import seed_demo as seed_payments
-    from tests.factories import CustomerServiceFactory
-    from tests.payments.factories import make_invoice
     from zoho_sync.demo import seed_demo as seed_zoho
     from zoho_sync.models import SyncLog
 
-    for i in range(3):
-        service = CustomerServiceFactory(provider_order_id=f"DEMO-{i:05d}")
-        make_invoice(service.customer, "499.00")
-    seed_payments(io.StringIO())
+    _demo_payments()
     seed_zoho(io.StringIO())
     seed_zoho(io.StringIO())
 
