@@ -94,6 +94,13 @@ def issue_receipt(payment_id: int) -> str | None:  # Payments II: receipt row + 
     return receipt.number if receipt is not None else None
 
 
+def refresh_receipt(payment_id: int) -> str | None:  # the receipt PDF again, after a refund
+    from payments.services.receipts import receipt_refresh
+
+    receipt = receipt_refresh(payment_id=int(payment_id))
+    return receipt.number if receipt is not None else None
+
+
 def issue_missing_receipts(triggered_by: str = "schedule") -> dict:
     """Safety net for lost `issue_receipt` enqueues (see `receipts_issue_due`)."""
     from payments.services.receipts import receipts_issue_due

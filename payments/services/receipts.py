@@ -13,6 +13,10 @@ attaches it again). The key makes it once per payment whichever path issues the 
 (the task, or a dashboard/API download that got there before it); `Receipt.emailed_at` records
 when it was queued, so a re-run stops early.
 
+After a refund (booked, or reversed when the provider failed it) the stored PDF is rendered again
+on the documents queue (`receipt_refresh_queue`), so the download shows "Refunded since: R X" and
+where the money now sits; the number stays, and the email already sent keeps the original copy.
+
 PDF failure (decision): the payment stays completed and the customer is not left without a
 receipt email. If rendering raises, the email is queued at once without the attachment (it names
 the receipt number and links to the dashboard download, which renders the PDF on demand), and the
@@ -86,10 +90,18 @@ def receipt_pdf_bytes(*, receipt: Receipt) -> bytes:
 
 
 def receipt_render_pdf(*, receipt: Receipt, force: bool = False) -> Receipt:
+    """Render and store the PDF when missing (or always, with `force`). A re-render replaces the file
+    under the same name, so every reference to it (the receipt email's attachment) stays valid."""
     if receipt.pdf and not force:
         return receipt
     data = receipt_pdf_bytes(receipt=receipt)
-    receipt.pdf.save(f"{receipt.number}.pdf", ContentFile(data), save=False)
+    if receipt.pdf:
+        storage, name = receipt.pdf.storage, receipt.pdf.name
+        storage.delete(name)
+        stored = storage.save(name, ContentFile(data))
+        receipt.pdf.name = stored
+    else:
+        receipt.pdf.save(f"{receipt.number}.pdf", ContentFile(data), save=False)
     Receipt.objects.filter(pk=receipt.pk).update(pdf=receipt.pdf.name)
     return receipt
 
@@ -195,3 +207,20 @@ def receipt_queue(*, payment_id: int) -> None:
         enqueue_document("payments.tasks.issue_receipt", payment_id, group="receipts")
     except Exception:  # the payment stands; the receipt sweep or the download endpoint catches up
         logger.exception("could not queue the receipt for payment %s", payment_id)
+
+
+def receipt_refresh(*, payment_id: int) -> Receipt | None:
+    """Render the stored receipt PDF again (after a refund). None when the payment has no receipt yet:
+    it will be rendered with the refund when it is issued."""
+    receipt = Receipt.objects.select_related("payment", "payment__customer").filter(payment_id=payment_id).first()
+    if receipt is None:
+        return None
+    return receipt_render_pdf(receipt=receipt, force=True)
+
+
+def receipt_refresh_queue(*, payment_id: int) -> None:
+    """Queue `payments.tasks.refresh_receipt` (called on commit of a refund's booking or reversal)."""
+    try:
+        enqueue_document("payments.tasks.refresh_receipt", payment_id, group="receipts")
+    except Exception:  # the refund stands; the receipt keeps its earlier copy until the next refund
+        logger.exception("could not queue the receipt refresh for payment %s", payment_id)

@@ -281,6 +281,13 @@ def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
                     "manual": refund.provider in MANUAL_PROVIDERS or refund.status == Refund.Status.MANUAL,
                     "fully_refunded": payment.status == Status.REFUNDED})
     enqueue_sync(entity=payment)
+    _refresh_receipt_on_commit(payment.pk)
+
+
+def _refresh_receipt_on_commit(payment_id: int) -> None:
+    from payments.services.receipts import receipt_refresh_queue
+
+    transaction.on_commit(lambda: receipt_refresh_queue(payment_id=payment_id), robust=True)
 
 
 def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_id: str, amount: Decimal,
@@ -384,6 +391,7 @@ def _unbook(*, payment: PaymentTransaction, refund: Refund, invoices: dict, reas
     payment.review_note = f"{payment.review_note}\n{note}".strip()[:5000]
     payment.save(update_fields=["amount_refunded", "status", "needs_review", "review_note", "updated_at"])
     enqueue_sync(entity=payment)
+    _refresh_receipt_on_commit(payment.pk)
 
 
 def _tell_customer_refund_reversed(*, payment: PaymentTransaction, refund: Refund) -> None:

@@ -69,3 +69,38 @@ def test_a_receipt_without_pdf_is_rendered_on_the_next_call():
     again = receipt_issue(payment_id=payment.pk)
 
     assert again.number == receipt.number and again.pdf.name
+
+
+@pytest.mark.django_db
+def test_a_refund_queues_the_receipt_again_and_the_new_copy_shows_it(queued, monkeypatch,
+                                                                       django_capture_on_commit_callbacks):
+    from payments.services import receipts
+    from payments.services.refunds import refund_create
+    from payments.tasks import refresh_receipt
+
+    payment = _complete(CustomerFactory(), "RF1")
+    receipt = receipt_issue(payment_id=payment.pk)
+    name, before = receipt.pdf.name, receipt.pdf.open("rb").read()
+    with django_capture_on_commit_callbacks(execute=True):
+        refund_create(payment=payment, amount=Decimal("50.00"), reason="Goodwill", actor="ops")  # NetCash: manual
+
+    assert ("payments.tasks.refresh_receipt", (payment.pk,)) in queued
+    rendered = []
+    real = receipts.render_to_string
+    monkeypatch.setattr(receipts, "render_to_string", lambda *a, **k: rendered.append(real(*a, **k)) or rendered[-1])
+
+    assert refresh_receipt(payment.pk) == receipt.number
+
+    receipt.refresh_from_db()
+    assert receipt.pdf.name == name  # the same file: the receipt email's attachment reference stays valid
+    assert receipt.pdf.open("rb").read() != before
+    assert "Refunded since: R 50.00." in rendered[0]
+
+
+@pytest.mark.django_db
+def test_refreshing_a_payment_without_a_receipt_does_nothing():
+    from payments.tasks import refresh_receipt
+
+    payment = _complete(CustomerFactory(), "RF2")
+    assert refresh_receipt(payment.pk) is None
+    assert not Receipt.objects.exists()
