@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.models import Invoice
+from circletel.throttle import client_ip, over_limit
 from payments.api.views import FORM_TYPE, netcash_notify_response
 from payments.clients import netcash
 from payments.errors import PaymentError
@@ -45,19 +45,8 @@ def invoice_pay(request, number: str):
                                                              "amount": Decimal(form.fields["p4"])})
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
 def _rate_limited(request) -> bool:
-    key = f"payments:public_pay:{_client_ip(request)}"
-    cache.add(key, 0, PUBLIC_PAY_WINDOW)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, PUBLIC_PAY_WINDOW)
-        count = 1
-    return count > PUBLIC_PAY_LIMIT
+    return over_limit(f"payments:public_pay:{client_ip(request)}", limit=PUBLIC_PAY_LIMIT, window=PUBLIC_PAY_WINDOW)
 
 
 def public_pay(request):
@@ -65,7 +54,7 @@ def public_pay(request):
     context = {"form_error": "", "invoice_number": "", "account_number": ""}
     if request.method == "POST":
         if _rate_limited(request):
-            logger.warning("public pay rate limit hit from %s", _client_ip(request))
+            logger.warning("public pay rate limit hit from %s", client_ip(request))
             return render(request, "payments/public_pay.html",
                           {**context, "form_error": "Too many attempts. Please try again in a few minutes."},
                           status=429)

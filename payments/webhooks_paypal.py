@@ -16,7 +16,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -27,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circletel.http import ProviderError
+from circletel.throttle import client_ip, over_limit
 from payments.clients import paypal as paypal_client
 from payments.models import WebhookEvent
 from payments.webhooks import Handler, IgnoreEvent, webhook_accept, webhook_answer_json
@@ -182,35 +182,23 @@ def paypal_webhook(request):
 
 
 # --- buyer-facing order endpoints (PayPal JS buttons) -----------------------------------------------------
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")  # as the public /pay/ page counts
-
-
 def _rate_window() -> int:
     return settings.PAYPAL_INVOICE_RATE_WINDOW
 
 
 def _over_limit(key: str, limit: int) -> bool:
-    """A fixed-window counter in the Django cache, the same mechanism as the public /pay/ page."""
-    window = _rate_window()
-    cache.add(key, 0, window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, 1, window)
-        count = 1
-    return count > limit
+    return over_limit(key, limit=limit, window=_rate_window())  # the public /pay/ page's counter
 
 
 def _too_many(what: str, request) -> Response:
-    logger.warning("paypal invoice %s rate limit hit from %s", what, _client_ip(request))
+    logger.warning("paypal invoice %s rate limit hit from %s", what, client_ip(request))
     return Response({"message": "Too many attempts. Please try again in a few minutes.", "extra": {}}, status=429,
                     headers={"Retry-After": str(_rate_window())})
 
 
 def _ip_throttled(request, what: str) -> Response | None:
     limit = settings.PAYPAL_INVOICE_RATE_LIMIT_PER_IP
-    return _too_many(what, request) if _over_limit(f"payments:paypal_invoice:ip:{_client_ip(request)}", limit) else None
+    return _too_many(what, request) if _over_limit(f"payments:paypal_invoice:ip:{client_ip(request)}", limit) else None
 
 
 def _invoice_throttled(request, invoice_number: str) -> Response | None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
-from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS, MIRRORED_PAYMENT_STATUSES
+from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS, MIRRORED_PAYMENT_STATUSES, NOT_MIRRORED_NOTE
 
 PER_TYPE = 25
 ERRORS = {
@@ -84,7 +84,7 @@ def _skipped_payment(model, pk: int, now) -> None:
     if not SyncLog.objects.filter(entity_type="payment", entity_id=pk, request_summary=marker).exists():
         SyncLog.objects.create(entity_type="payment", entity_id=pk, action=SyncLog.Action.SKIP,
                                status=SyncLog.Status.SKIPPED, request_summary=marker, response_summary={},
-                               duration_ms=0, error="only received payments are mirrored")
+                               duration_ms=0, error=NOT_MIRRORED_NOTE)
 
 
 def _refunds_awaiting_entry(now) -> int:

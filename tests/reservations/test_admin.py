@@ -90,10 +90,15 @@ def test_cancel_action_asks_for_a_reason_and_records_it(admin_client):
                                            "cancelled; Bella can be reserved again")]
 
 
+def _apply(admin_client, action: str, reservation, reason: str):
+    """Confirm an admin action's reason form for one reservation (the second POST)."""
+    return admin_client.post(RESERVATIONS, {"action": action, "_selected_action": [reservation.pk], "apply": "1",
+                                            "reason": reason})
+
+
 def test_cancel_action_refuses_a_paid_reservation_and_changes_nothing(admin_client):
     paid = _paid(PuppyFactory(name="Max"))
-    response = admin_client.post(RESERVATIONS, {"action": "cancel_pending", "_selected_action": [paid.pk],
-                                                "apply": "1", "reason": "oops"})
+    response = _apply(admin_client, "cancel_pending", paid, "oops")
     paid.refresh_from_db()
     assert (paid.status, paid.status_reason) == ("paid", "")
     assert _messages(response) == [("error", f"{paid}: Only a pending reservation can be cancelled "
@@ -102,8 +107,7 @@ def test_cancel_action_refuses_a_paid_reservation_and_changes_nothing(admin_clie
 
 def test_refund_action_reports_what_happens_next(admin_client):
     paid = _paid(PuppyFactory(name="Max"))
-    response = admin_client.post(RESERVATIONS, {"action": "refund_deposit", "_selected_action": [paid.pk],
-                                                "apply": "1", "reason": "litter cancelled"})
+    response = _apply(admin_client, "refund_deposit", paid, "litter cancelled")
     assert Reservation.objects.get(pk=paid.pk).refund_state == "requested"
     assert _messages(response) == [("success", f"{paid}: deposit refund requested; the sweep pays it back "
                                                "through the provider")]

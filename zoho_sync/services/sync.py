@@ -441,6 +441,7 @@ def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
 
 # --- Payment ----------------------------------------------------------------------------------------
 MIRRORED_PAYMENT_STATUSES = ("completed", "refunded", "partially_refunded")
+NOT_MIRRORED_NOTE = "only received payments are mirrored"
 # Stable markers of a refund ZOHO cannot take: the SyncLog note starts with MANUAL_REFUND_NOTE and
 # its response summary carries MANUAL_REFUND_KEY ({"state": "awaiting" | "entered", ...}).
 MANUAL_REFUND_NOTE = "refund awaits manual entry in ZOHO"
@@ -451,7 +452,7 @@ ZERO = Decimal("0.00")
 def payment_sync(payment, client: ZohoClient) -> Outcome:
     if payment.status not in MIRRORED_PAYMENT_STATUSES:
         return Outcome(SyncLog.Action.SKIP, payment.zoho_id, {"payment_status": payment.status}, {},
-                       SyncLog.Status.SKIPPED, "only received payments are mirrored")
+                       SyncLog.Status.SKIPPED, NOT_MIRRORED_NOTE)
     customer_zoho_id = _ensure_synced("customer", payment.customer, client)
     invoice_zoho_id = None
     applied = None
