@@ -423,14 +423,15 @@ def _alert_refund_failed(*, payment: PaymentTransaction, refund: Refund, booked:
 
 def refunds_resolve_unknown(*, now=None) -> dict:
     """Ask the provider again, with the same idempotency key, about refunds whose first call ended
-    with an unknown outcome (module docstring). Returns counts: booked, pending, failed, unknown,
-    expired (alerted for staff)."""
+    with an unknown outcome (module docstring). Any reserved Stripe/PayPal refund without the
+    provider's id is one, whatever the reason: the call timed out, or the process died between the
+    reservation and the call (no note was written then). Returns counts: booked, pending, failed,
+    unknown, expired (alerted for staff)."""
     now = now or timezone.now()
     counts = {"booked": 0, "pending": 0, "failed": 0, "unknown": 0, "expired": 0}
     candidates = (Refund.objects.select_related("payment", "payment__customer", "payment__invoice")
                   .filter(status=Refund.Status.PENDING, provider_refund_id__isnull=True,
-                          provider__in=list(UNKNOWN_OUTCOME_KEY_LIFETIME), created_at__lt=now - UNKNOWN_OUTCOME_MIN_AGE,
-                          failure_reason__startswith=UNKNOWN_OUTCOME)
+                          provider__in=list(UNKNOWN_OUTCOME_KEY_LIFETIME), created_at__lt=now - UNKNOWN_OUTCOME_MIN_AGE)
                   .order_by("created_at"))
     for refund in candidates:
         if refund.created_at < now - UNKNOWN_OUTCOME_KEY_LIFETIME[refund.provider]:

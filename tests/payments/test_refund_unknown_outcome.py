@@ -25,8 +25,8 @@ def _stripe_down():
 
 
 def _stripe_now_answers(rid, cents, status="succeeded"):
-    """Stripe is back: the refunds endpoint answers with refund `rid` (a replay, or made now)."""
-    responses.replace(responses.POST, STRIPE_REFUNDS, status=200, json={
+    """Stripe (back) answers the refunds endpoint with refund `rid` (a replay, or made now)."""
+    responses.upsert(responses.POST, STRIPE_REFUNDS, status=200, json={
         "id": rid, "object": "refund", "amount": cents, "charge": "ch_3TestCharge0001",
         "payment_intent": "pi_3Refundable01", "currency": "zar", "status": status, "metadata": {}})
 
@@ -180,3 +180,19 @@ def test_a_paypal_refund_with_unknown_outcome_is_replayed_with_the_same_request_
     assert (refund.status, refund.provider_refund_id) == ("succeeded", "1JU08902781691411")
     request_ids = {c.request.headers.get("PayPal-Request-Id") for c in responses.calls if c.request.url == url}
     assert request_ids == {f"refund-{refund.pk}"}
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_refund_reserved_by_a_process_that_died_before_calling_stripe_is_made_once_by_the_sweep(stripe_on):
+    from payments.services.refunds import refund_reserve
+
+    payment, _ = _paid()
+    refund = refund_reserve(payment=payment, amount=Decimal("100.00"), reason="x", actor="ops")  # then: killed
+    _stripe_now_answers("re_after_crash", 10000)
+
+    assert refunds_resolve_unknown(now=_later(3))["booked"] == 1
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider_refund_id) == ("succeeded", "re_after_crash")
+    assert [c.request.headers["Idempotency-Key"] for c in responses.calls] == [f"refund:{refund.pk}"]
