@@ -62,6 +62,8 @@ AMOUNT = Decimal("10.00")
 
 
 def netcash_requests(invoices: list, unique: int) -> list:
+    from django.conf import settings
+
     from payments.clients import netcash
 
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -73,7 +75,7 @@ def netcash_requests(invoices: list, unique: int) -> list:
             "Reference": reference, "Amount": netcash.rands(AMOUNT), "Extra1": "invoice",
             "Extra2": netcash.rands(AMOUNT), "Extra3": netcash.paynow_signature(reference=reference, amount=AMOUNT),
             "Method": "1"})
-        requests.append(["/api/payments/netcash/webhook", body, headers])
+        requests.append([f"/api/payments/netcash/notify/{settings.NETCASH['NOTIFY_TOKEN']}", body, headers])
     return requests
 
 

@@ -3,22 +3,31 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+NOTIFY_TOKEN_MIN_LENGTH = 32
+
 
 @register()
 def product_settings_check(app_configs, **kwargs):
     problems = []
     if settings.SANDBOX_GATEWAY_ENABLED and not settings.DEBUG:
-        if getattr(settings, "SANDBOX_GATEWAY_EXPLICIT", None) is True:
-            # Explicitly on: the sandbox really serves checkouts, so anyone can "pay" an invoice.
-            message = "The sandbox payment gateway is explicitly enabled (SANDBOX_GATEWAY_ENABLED=true) with DEBUG=False."
-        else:
-            # On by default (no Pay Now key): the gateway refuses with DEBUG=False, so online payments are off.
-            message = ("No NETCASH_PAYNOW_SERVICE_KEY: the sandbox payment gateway would stand in, but it refuses "
-                       "with DEBUG=False, so online card/EFT payments are unavailable.")
+        # Explicitly on with DEBUG off: the sandbox really confirms payments, so anyone can "pay".
         problems.append(Warning(
-            message,
-            hint="Set NETCASH_PAYNOW_SERVICE_KEY (and SANDBOX_GATEWAY_ENABLED=false) in production.",
+            "The sandbox payment gateway is enabled (SANDBOX_GATEWAY_ENABLED=true) with DEBUG=False: anyone can "
+            "mark invoices and deposits paid without paying.",
+            hint="Unset SANDBOX_GATEWAY_ENABLED (or set it false) in production and configure the providers.",
             id="circletel.W001",
+        ))
+    netcash = settings.NETCASH
+    token = netcash.get("NOTIFY_TOKEN") or ""
+    if netcash.get("PAYNOW_SERVICE_KEY") and len(token) < NOTIFY_TOKEN_MIN_LENGTH:
+        # Without the secret notify path no NetCash notify is accepted, so money taken by Pay Now is
+        # never applied: refuse to run rather than take payments we cannot book.
+        problems.append(Error(
+            "NETCASH_PAYNOW_SERVICE_KEY is set but NETCASH_NOTIFY_TOKEN is missing or shorter than "
+            f"{NOTIFY_TOKEN_MIN_LENGTH} characters: Pay Now notifies could not be authenticated.",
+            hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))' and paste "
+                 "<SITE_URL>/api/payments/netcash/notify/<token> as the Notify URL in the NetCash portal.",
+            id="circletel.E002",
         ))
     zoho = settings.ZOHO
     if settings.ENABLE_ZOHO_SYNC and not (zoho["CLIENT_ID"] and zoho["REFRESH_TOKEN"] and zoho["ORGANIZATION_ID"]):

@@ -287,3 +287,8 @@ if DEBUG and not NETCASH["PAYNOW_HMAC_SECRET"]:  # noqa: F405
     import hashlib
 
     NETCASH = {**NETCASH, "PAYNOW_HMAC_SECRET": hashlib.sha256(f"paynow:{SECRET_KEY}".encode()).hexdigest()}  # noqa: F405
+if DEBUG and not NETCASH["NOTIFY_TOKEN"]:  # noqa: F405
+    # Development only: the sandbox gateway posts its notify to the secret path with this token.
+    import hashlib
+
+    NETCASH = {**NETCASH, "NOTIFY_TOKEN": hashlib.sha256(f"notify:{SECRET_KEY}".encode()).hexdigest()}  # noqa: F405

@@ -34,8 +34,13 @@ NETCASH = {
     "DEBIT_ORDER_SERVICE_KEY": env("NETCASH_DEBIT_ORDER_SERVICE_KEY", default=""),
     "ACCOUNT_SERVICE_KEY": env("NETCASH_ACCOUNT_SERVICE_KEY", default=""),
     "SOFTWARE_VENDOR_KEY": env("NETCASH_SOFTWARE_VENDOR_KEY", default=""),
-    # Our own HMAC secret for Pay Now requests (NetCash does not sign notifies).
+    # Our own HMAC of (reference, amount) in the Pay Now form: a tamper check only. It passes through
+    # the customer's browser, so it never proves that NetCash took the money (CONTRACTS 2.1).
     "PAYNOW_HMAC_SECRET": env("NETCASH_PAYNOW_HMAC_SECRET", default=""),
+    # The secret path segment of the server-to-server Notify URL pasted into the NetCash portal
+    # (/api/payments/netcash/notify/<token>). NetCash does not sign notifies; this unguessable
+    # path, which no browser ever sees, is what makes a notify proof of payment (ADR 0010).
+    "NOTIFY_TOKEN": env("NETCASH_NOTIFY_TOKEN", default=""),
     "PAYNOW_URL": env("NETCASH_PAYNOW_URL", default="https://paynow.netcash.co.za/site/paynow.aspx"),
     "WS_URL": env("NETCASH_WS_URL", default="https://ws.netcash.co.za/NIWS/niws_nif.svc"),
     "PER_LINE_LIMIT": Decimal(env("NETCASH_PER_LINE_LIMIT", default="10000.00")),
@@ -43,11 +48,10 @@ NETCASH = {
     # Fee invoiced when a settled debit order is returned unpaid (0 = none).
     "UNPAID_FEE": Decimal(env("NETCASH_UNPAID_FEE", default="0.00")),
 }
-# The built-in sandbox gateway: on when no Pay Now key is set; refused with DEBUG off unless forced.
-# SANDBOX_GATEWAY_EXPLICIT is the env var as given (None when unset): only an explicit true forces it on.
-SANDBOX_GATEWAY_EXPLICIT = env.bool("SANDBOX_GATEWAY_ENABLED", default=None)
-SANDBOX_GATEWAY_ENABLED = (SANDBOX_GATEWAY_EXPLICIT if SANDBOX_GATEWAY_EXPLICIT is not None
-                           else not NETCASH["PAYNOW_SERVICE_KEY"])
+# The built-in sandbox gateway (invoices and deposits alike; `circletel.sandbox.sandbox_gateway_active`):
+# on by default only with DEBUG (`make run`). With DEBUG off it confirms nothing unless this is
+# explicitly true, and the system check circletel.W001 says so.
+SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=env.bool("DEBUG", default=False))
 
 # --- Stripe / PayPal ---------------------------------------------------------------------------------------
 STRIPE = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -16,13 +17,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.models import Invoice
+from circletel.sandbox import sandbox_gateway_active
 from circletel.throttle import client_ip, over_limit
 from payments.api.views import FORM_TYPE, netcash_notify_response
 from payments.clients import netcash
 from payments.errors import PaymentError
 from payments.models import PaymentTransaction
-from payments.services.checkout import invoice_checkout, sandbox_gateway_active
-from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX, parse_form
+from payments.services.checkout import invoice_checkout
+from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX
+from payments.services.references import invoice_number_from_reference
 
 logger = logging.getLogger(__name__)
 PUBLIC_PAY_LIMIT = 10  # lookups per client address per window
@@ -76,9 +79,40 @@ def public_pay(request):
     return render(request, "payments/public_pay.html", context)
 
 
+# Our Pay Now references: `<target>-<6 hex>` (payments/services/references.py); anything else in a
+# return URL is not ours, so it shows "not found" (never a 500 from reversing a URL with a "/").
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RESULT_REFRESH_SECONDS = 5
+RESULT_REFRESH_LIMIT = 24  # about two minutes of "we are confirming" before the page stops refreshing
+_S = PaymentTransaction.Status
+RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDED: "paid",
+                 _S.FAILED: "declined", _S.PENDING: "pending"}
+
+
 def payment_result(request, reference: str):
-    payment = PaymentTransaction.objects.filter(reference=reference).only("status", "amount", "reference").first()
-    return render(request, "payments/result.html", {"payment": payment, "reference": reference})
+    """What we know of a Pay Now payment, read from our own rows only. While no notify has landed
+    it says "we are confirming your payment" and refreshes itself for a couple of minutes."""
+    if not REFERENCE_RE.match(reference):
+        raise Http404("No such payment")
+    payment = (PaymentTransaction.objects.select_related("invoice")
+               .filter(reference=reference).order_by("-created_at").first())
+    invoice = payment.invoice if payment else None
+    if invoice is None:
+        number = invoice_number_from_reference(reference)
+        invoice = Invoice.objects.filter(number=number).first() if number else None
+    owner = bool(invoice and request.user.is_authenticated and invoice.customer.user_id == request.user.pk)
+    try:
+        check = max(0, int(request.GET.get("check") or 0))
+    except ValueError:
+        check = 0
+    state = RESULT_STATES.get(payment.status, "confirming") if payment else "confirming"
+    waiting = state in ("confirming", "pending")
+    refresh = waiting and check < RESULT_REFRESH_LIMIT
+    return render(request, "payments/result.html", {
+        "payment": payment, "state": state, "reference": reference, "invoice": invoice if owner else None,
+        "refresh": refresh, "refresh_seconds": RESULT_REFRESH_SECONDS, "next_check": check + 1,
+        "gave_up": waiting and not refresh,
+    })
 
 
 def _sandbox_or_404():
@@ -101,7 +135,9 @@ def sandbox_checkout(request):
 
 @require_POST
 def sandbox_complete(request):
-    """Send the notify NetCash would send, through the real webhook code, then show the result."""
+    """Play NetCash: post the server-to-server notify NetCash would send to our secret notify path
+    (same token check, same code as a real notify), then send the browser to the result page,
+    which only reads what the notify recorded."""
     _sandbox_or_404()
     approve = request.POST.get("decision") == "approve"
     reference = request.POST.get("p2", "")
@@ -113,31 +149,32 @@ def sandbox_complete(request):
         "Extra1": request.POST.get("m4", ""), "Extra2": request.POST.get("m5", ""),
         "Extra3": request.POST.get("m6", ""), "Method": "1",
     }
-    # Applied inline: the result page the browser goes to next must show the payment.
-    response = netcash_notify_response(body=urlencode(notify).encode(), content_type=FORM_TYPE,
+    # Applied inline: the sandbox is the server here, and the result page it sends the browser to
+    # next should show the outcome at once (a real notify is applied by the queued task).
+    response = netcash_notify_response(token=settings.NETCASH.get("NOTIFY_TOKEN") or "",
+                                       body=urlencode(notify).encode(), content_type=FORM_TYPE,
                                        headers={"User-Agent": "circletel-sandbox-gateway"}, apply_inline=True)
     if response.status_code != 200:
-        logger.warning("sandbox notify refused by the webhook: %s", response.status_code)
+        logger.warning("sandbox notify refused by the notify endpoint: %s", response.status_code)
         messages.error(request, "The payment could not be confirmed.")
-    return redirect("payments:result", reference=reference)
+    return _result_redirect(reference)
 
 
-@csrf_exempt  # NetCash posts the customer's browser back here (Accept / Decline URL in the portal)
-def netcash_return(request):
-    """The customer's return from Pay Now. A POST carries the same fields as the notify and goes
-    through the same code (record + apply once, under the invoice locks), so whichever of the two
-    arrives first applies the payment and the other changes nothing."""
-    reference = (request.GET.get("Reference") or "").strip()[:64]
-    if request.method == "POST":
-        body = request.read(settings.WEBHOOK_MAX_BODY_BYTES + 1)
-        try:
-            reference = (parse_form(body.decode("utf-8")).get("Reference") or reference).strip()[:64]
-        except (UnicodeDecodeError, ValueError):
-            pass  # the shared path below answers 400 and we just show "processing"
-        response = netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
-                                           headers={k: v for k, v in request.headers.items()}, apply_inline=True)
-        if response.status_code != 200:
-            logger.warning("netcash return not applied (%s) for %s", response.status_code, reference)
-    if not reference:
+def _result_redirect(reference: str):
+    if not REFERENCE_RE.match(reference or ""):
         raise Http404("No payment reference")
     return redirect("payments:result", reference=reference)
+
+
+@csrf_exempt  # NetCash sends the customer's browser back here with a cross-site form post
+def netcash_return(request):
+    """The customer's return from Pay Now (the Accept, Decline and Redirect URLs in the portal).
+
+    It only displays: whatever the browser posts (`TransactionAccepted=true` included) is read for
+    the reference alone and sends the browser to the result page, which shows what our own rows say.
+    Money changes only on NetCash's server-to-server notify (`payments.api.views.netcash_notify`).
+    """
+    reference = request.GET.get("Reference") or request.GET.get("p2") or ""
+    if request.method == "POST":
+        reference = request.POST.get("Reference") or request.POST.get("p2") or reference
+    return _result_redirect(reference.strip())

@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from circletel.errors import ApplicationError, public_message
+from circletel.sandbox import sandbox_gateway_active
 from reservations import selectors, services
 from reservations.models import Puppy, Reservation
-from reservations.services.checkout import provider_configured, sandbox_enabled
+from reservations.services.checkout import provider_configured
 
 PAGE_SIZE = 12
 
@@ -60,8 +61,8 @@ def _own_hold(request, puppy: Puppy) -> dict | None:
 
 def _detail_context(request, puppy: Puppy, **extra) -> dict:
     providers = [(value, label) for value, label in Reservation.Provider.choices
-                 if provider_configured(value) or sandbox_enabled()]
-    return {"puppy": puppy, "providers": providers, "sandbox": sandbox_enabled(), "errors": {}, "form": {},
+                 if provider_configured(value) or sandbox_gateway_active()]
+    return {"puppy": puppy, "providers": providers, "sandbox": sandbox_gateway_active(), "errors": {}, "form": {},
             "mine": _own_hold(request, puppy), **extra}
 
 
@@ -109,7 +110,7 @@ def _reservation(reference) -> Reservation:
 @require_http_methods(["GET", "POST"])
 def sandbox_checkout(request, reference):
     r = _reservation(reference)
-    if not sandbox_enabled() or not r.sandbox:
+    if not sandbox_gateway_active() or not r.sandbox:
         raise Http404("The sandbox gateway is not enabled")
     if request.method == "POST":
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from django.conf import settings
@@ -23,11 +24,23 @@ def _reject(status: int, message: str, extra: dict | None = None) -> JsonRespons
     return JsonResponse({"message": message, "extra": extra or {}}, status=status)
 
 
-def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | None = None,
+def netcash_notify_token_valid(token: str) -> bool:
+    """The secret path segment of our Notify URL (NETCASH_NOTIFY_TOKEN), compared in constant time.
+    No token configured means no notify is accepted (fail closed)."""
+    expected = settings.NETCASH.get("NOTIFY_TOKEN") or ""
+    return bool(expected) and hmac.compare_digest(expected.encode(), (token or "").encode())
+
+
+def netcash_notify_response(*, token: str, body: bytes, content_type: str, headers: dict | None = None,
                             apply_inline: bool | None = None) -> HttpResponse:
-    """Everything the webhook does after reading the socket (the sandbox gateway and the return page
-    call this too, with `apply_inline=True`). `None` follows WEBHOOK_APPLY_INLINE: off, the
-    payment is applied by a task queued on commit and the answer is "OK queued"."""
+    """Everything a Pay Now notify does after reading the socket: the secret-path check first (404
+    and nothing stored on a wrong token), then the body checks, record and apply once. The sandbox
+    gateway calls this too, with the configured token, so its notify takes the real path.
+    `apply_inline=None` follows WEBHOOK_APPLY_INLINE: off, the payment is applied by a task queued
+    on commit and the answer is "OK queued"."""
+    if not netcash_notify_token_valid(token):
+        logger.warning("netcash notify refused: unknown notify path")
+        return _reject(404, "Not found.")
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         logger.warning("netcash notify rejected: body too large (%s bytes)", len(body))
         return _reject(413, "Request body too large.")
@@ -56,7 +69,15 @@ def netcash_notify_response(*, body: bytes, content_type: str, headers: dict | N
 
 @csrf_exempt
 @require_POST
-def netcash_webhook(request: HttpRequest) -> HttpResponse:
+def netcash_notify(request: HttpRequest, token: str) -> HttpResponse:
+    """NetCash's server-to-server Pay Now Notify, at the secret URL pasted into the NetCash portal
+    (`/api/payments/netcash/notify/<NETCASH_NOTIFY_TOKEN>`). This is the only request that changes
+    money for Pay Now: the Accept/Decline/Redirect posts come through the customer's browser and
+    only display (`payments.views.netcash_return`). CONTRACTS 2.1 (corrected 2026-12), ADR 0010."""
+    if not netcash_notify_token_valid(token):
+        # Before reading the body: a wrong path stores and parses nothing.
+        logger.warning("netcash notify refused: unknown notify path")
+        return _reject(404, "Not found.")
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -66,7 +87,7 @@ def netcash_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("netcash notify rejected: declared body too large (%s bytes)", declared)
         return _reject(413, "Request body too large.")
     body = request.read(limit + 1)
-    return netcash_notify_response(body=body, content_type=request.META.get("CONTENT_TYPE", ""),
+    return netcash_notify_response(token=token, body=body, content_type=request.META.get("CONTENT_TYPE", ""),
                                    headers={k: v for k, v in request.headers.items()})
 
 

@@ -1,8 +1,9 @@
-"""Building a Pay Now checkout for an invoice (server side), and the sandbox gateway switch.
+"""Building a Pay Now checkout for an invoice (server side).
 
 The browser gets an auto-submitting form: to NetCash when a Pay Now service key is configured,
-otherwise to the built-in sandbox gateway (`/payments/sandbox/checkout`), which sends a correctly
-signed notify through the same code the real webhook runs (`netcash_notify_response`).
+otherwise, when the sandbox switch is on (`circletel.sandbox`), to the built-in sandbox gateway
+(`/payments/sandbox/checkout`), which posts its notify to the secret notify path through the same
+code a real NetCash notify takes (`netcash_notify_response`).
 """
 
 from __future__ import annotations
@@ -13,30 +14,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from billing.models import Invoice
+from circletel.sandbox import sandbox_gateway_active
 from payments.clients import netcash
 from payments.errors import PaymentError
 from payments.services.references import invoice_payment_reference
 
 logger = logging.getLogger(__name__)
-
-
-def sandbox_gateway_active() -> bool:
-    """On when SANDBOX_GATEWAY_ENABLED; with DEBUG=False only if it was explicitly set true
-    (`SANDBOX_GATEWAY_EXPLICIT`, None when the env var is unset), not merely defaulted on
-    because no Pay Now key is configured."""
-    if not settings.SANDBOX_GATEWAY_ENABLED:
-        return False
-    if settings.DEBUG:
-        return True
-    if settings.SANDBOX_GATEWAY_EXPLICIT is True:
-        logger.warning("sandbox payment gateway in use with DEBUG=False (explicitly enabled by SANDBOX_GATEWAY_ENABLED)")
-        return True
-    logger.error("sandbox payment gateway refused: DEBUG=False and SANDBOX_GATEWAY_ENABLED is not explicitly on")
-    return False
-
-
-def paynow_available() -> bool:
-    return bool(settings.NETCASH.get("PAYNOW_SERVICE_KEY")) or sandbox_gateway_active()
 
 
 def invoice_checkout(*, invoice: Invoice, include_contact: bool = True) -> netcash.PayNowForm:
@@ -50,6 +33,10 @@ def invoice_checkout(*, invoice: Invoice, include_contact: bool = True) -> netca
     if not netcash.hmac_configured():
         raise PaymentError("Online payments are not available right now.")
     use_netcash = bool(settings.NETCASH.get("PAYNOW_SERVICE_KEY"))
+    if use_netcash and not settings.NETCASH.get("NOTIFY_TOKEN"):
+        # No secret notify path: NetCash could take the money but we could never book it.
+        logger.error("Pay Now refused: NETCASH_NOTIFY_TOKEN is not set (system check circletel.E002)")
+        raise PaymentError("Online payments are not available right now.")
     if not use_netcash and not sandbox_gateway_active():
         raise PaymentError("Online payments are not available right now.")
     action = None if use_netcash else reverse("payments:sandbox-checkout")

@@ -93,6 +93,9 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     records a failed payment and raises `PaymentDeclined` (customer-safe message; raw text for staff
     in `raw_response`).
     """
+    if not stripe_client.is_configured():
+        # Checked before anything is reserved: no key means no card payments, never a 500.
+        raise PaymentError("Card payments are not available right now.")
     amount = _invoice_amount_due(invoice)
     card_id = None
     stripe_customer_id = None

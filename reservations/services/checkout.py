@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from circletel.http import PermanentProviderError, ProviderError
+from circletel.sandbox import sandbox_gateway_active
 from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
 from reservations.errors import InvalidTransition, ReservationError
@@ -23,10 +24,6 @@ from reservations.models import Reservation
 from reservations.services.core import reservation_cancel
 
 KIND = "reservation_deposit"
-
-
-def sandbox_enabled() -> bool:
-    return bool(getattr(settings, "SANDBOX_GATEWAY_ENABLED", False))
 
 
 def provider_configured(provider: str) -> bool:
@@ -66,7 +63,7 @@ def reservation_start_checkout(*, reservation: Reservation, success_url: str, ca
             Reservation.objects.filter(pk=reservation.pk).update(checkout_id=checkout_id, updated_at=timezone.now())
             reservation.checkout_id = checkout_id
             return url
-        if sandbox_enabled():
+        if sandbox_gateway_active():
             Reservation.objects.filter(pk=reservation.pk).update(sandbox=True, updated_at=timezone.now())
             reservation.sandbox = True
             return sandbox_url
@@ -121,7 +118,7 @@ def sandbox_paypal_event(r: Reservation) -> dict:
 
 def sandbox_approve(*, reservation: Reservation):
     """Pay a sandbox deposit: send a signed provider event through the real webhook code path."""
-    if not sandbox_enabled() or not reservation.sandbox:
+    if not sandbox_gateway_active() or not reservation.sandbox:
         raise ReservationError("The sandbox gateway is not enabled for this reservation.")
     if reservation.provider == Reservation.Provider.STRIPE:
         import stripe

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": "Wm9vZy1UZXN0LUtleS1Pbmx5LUZvci1UZXN0cy0xMjM=",
     "NETCASH_PAYNOW_SERVICE_KEY": "1a2b3c4d-5e6f-7a8b-9c0d-ef1234567890",
     "NETCASH_PAYNOW_HMAC_SECRET": "7c1f0e9a5b3d4c2e8f6a1b0d9c7e5f3a",
+    "NETCASH_NOTIFY_TOKEN": "Jx3mQ9vT2pLk8sWc4nRy7bFh1dGz6aEu5oKi0tVw",
 }
 
 
@@ -34,11 +35,31 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
-def test_check_deploy_flags_the_sandbox_gateway_without_a_paynow_key(tmp_path):
-    result = run_check(tmp_path, NETCASH_PAYNOW_SERVICE_KEY=None)
+def test_check_deploy_flags_the_sandbox_gateway_explicitly_enabled_in_production(tmp_path):
+    result = run_check(tmp_path, SANDBOX_GATEWAY_ENABLED="true")
 
     assert result.returncode != 0
     assert "circletel.W001" in result.stderr + result.stdout
+
+
+def test_production_without_a_paynow_key_has_no_sandbox(tmp_path):
+    # No key and no explicit switch: the sandbox is simply off (nothing stands in for NetCash).
+    result = run_check(tmp_path, NETCASH_PAYNOW_SERVICE_KEY=None, NETCASH_NOTIFY_TOKEN=None)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "circletel.W001" not in result.stderr + result.stdout
+
+
+def test_a_paynow_key_without_a_notify_token_is_an_error_even_without_deploy(tmp_path):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'e002.sqlite3'}", **PRODUCTION_ENV}
+    for token in (None, "short-token"):
+        env_now = {k: v for k, v in {**env, "NETCASH_NOTIFY_TOKEN": token}.items() if v is not None}
+        result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env_now,
+                                capture_output=True, text=True, timeout=120)
+
+        assert result.returncode != 0
+        assert "circletel.E002" in result.stderr + result.stdout
 
 
 def test_check_deploy_flags_a_paynow_key_without_its_hmac_secret(tmp_path):

@@ -8,7 +8,6 @@ from tests.payments.payments2_helpers import WHSEC
 @pytest.fixture(autouse=True)
 def _sandbox_explicitly_on(settings):
     # settings_test runs with DEBUG=False; the sandbox gateway needs the explicit switch then.
-    settings.SANDBOX_GATEWAY_EXPLICIT = True
     settings.SANDBOX_GATEWAY_ENABLED = True
 
 

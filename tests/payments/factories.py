@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Invoice
@@ -43,8 +44,13 @@ def notify_fields(reference, amount, *, accepted=True, trace="TRACE-1", reason="
     }
 
 
-def post_notify(client, fields, *, run_tasks=True, **extra):
-    """Post a notify as NetCash does (`tests.webhooks.deliver`: with `run_tasks` the queued apply
-    task runs before this returns)."""
-    return deliver(client, "/api/payments/netcash/webhook", urlencode(fields),
+def notify_url(token=None):
+    """The secret Notify URL pasted into the NetCash portal (NETCASH_NOTIFY_TOKEN in the settings)."""
+    return f"/api/payments/netcash/notify/{token if token is not None else settings.NETCASH['NOTIFY_TOKEN']}"
+
+
+def post_notify(client, fields, *, run_tasks=True, url=None, **extra):
+    """Post a notify as NetCash does, to the secret notify path (`tests.webhooks.deliver`: with
+    `run_tasks` the queued apply task runs before this returns)."""
+    return deliver(client, url or notify_url(), urlencode(fields),
                    content_type="application/x-www-form-urlencoded", run_tasks=run_tasks, **extra)

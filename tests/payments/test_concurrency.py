@@ -10,14 +10,14 @@ from notifications.models import NotificationLog
 from payments.models import PaymentTransaction, WebhookEvent
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory
-from tests.payments.factories import make_invoice, notify_fields
+from tests.payments.factories import make_invoice, notify_fields, notify_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _hammer(bodies):
     def post(body):
-        return Client().post("/api/payments/netcash/webhook", data=body,
+        return Client().post(notify_url(), data=body,
                              content_type="application/x-www-form-urlencoded").status_code
 
     statuses = run_concurrently(post, [(b,) for b in bodies])

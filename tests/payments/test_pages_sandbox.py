@@ -63,29 +63,20 @@ def test_sandbox_cannot_forge_an_amount(client, owner_invoice):
     assert WebhookEvent.objects.count() == 0
 
 
-def test_sandbox_refused_with_debug_off_unless_explicit(client, owner_invoice, settings, caplog):
-    # Given: no Pay Now key, so the sandbox is on only by default (SANDBOX_GATEWAY_ENABLED unset).
+def test_sandbox_off_refuses_every_sandbox_page(client, owner_invoice, settings):
+    # Production default: no Pay Now key and the switch off (DEBUG=False, SANDBOX_GATEWAY_ENABLED unset).
     user, invoice = owner_invoice
-    settings.SANDBOX_GATEWAY_EXPLICIT = None
-    settings.SANDBOX_GATEWAY_ENABLED = True
+    settings.SANDBOX_GATEWAY_ENABLED = False
     client.force_login(user)
     resp = client.get(f"/billing/invoices/{invoice.number}/pay")
     assert resp.status_code == 302
     assert client.post("/payments/sandbox/checkout", {"p4": "499.00"}).status_code == 404
-    assert "sandbox payment gateway refused" in caplog.text
-    assert PaymentTransaction.objects.count() == 0
+    assert client.post("/payments/sandbox/complete", {"p2": f"{invoice.number}-ABCDEF", "p4": "499.00",
+                                                      "decision": "approve"}).status_code == 404
+    assert PaymentTransaction.objects.count() == 0 and WebhookEvent.objects.count() == 0
 
 
-def test_sandbox_explicitly_off_is_off_even_with_debug(client, owner_invoice, settings):
-    settings.DEBUG = True
-    settings.SANDBOX_GATEWAY_EXPLICIT = False
-    settings.SANDBOX_GATEWAY_ENABLED = False
-    assert client.post("/payments/sandbox/checkout", {"p4": "499.00"}).status_code == 404
-
-
-def test_sandbox_on_by_default_with_debug(client, owner_invoice, settings):
-    settings.DEBUG = True
-    settings.SANDBOX_GATEWAY_EXPLICIT = None
+def test_sandbox_on_serves_its_checkout(client, owner_invoice, settings):
     settings.SANDBOX_GATEWAY_ENABLED = True
     page = client.post("/payments/sandbox/checkout", {"p4": "499.00"})
     assert page.status_code == 200

@@ -109,17 +109,21 @@ def test_task_for_a_missing_event_is_harmless(db):
     assert process_webhook_event(987654) == "missing"
 
 
-def test_customer_return_applies_a_still_queued_notify_inline(client, invoice, queued):
+def test_customer_return_never_applies_a_still_queued_notify(client, invoice, queued):
     fields = notify_fields(f"{invoice.number}-FAST04", "499.00")
     post_notify(client, fields)  # queued, the worker has not run yet
     assert PaymentTransaction.objects.count() == 0
     resp = client.post("/payments/netcash/return", data=urlencode(fields),
                        content_type="application/x-www-form-urlencoded")
     assert resp.status_code == 302
-    _one_payment_applied(invoice)
+    # The browser's post only displays: still nothing applied, the page says "confirming"
+    assert PaymentTransaction.objects.count() == 0
+    assert WebhookEvent.objects.get().status == "pending"
+    assert client.get(resp["Location"]).context["state"] == "confirming"
+    # The queued task applies it, once
     event = WebhookEvent.objects.get()
-    assert event.status == "processed"
-    # The queued task then finds it done and changes nothing
+    assert process_webhook_event(event.pk) == "processed"
+    _one_payment_applied(invoice)
     assert process_webhook_event(event.pk) == "processed"
     _one_payment_applied(invoice)
 
