@@ -54,9 +54,17 @@ _SECRET_KV = re.compile(
     r"((?:[\"']?\s*[:=]\s*[\"']?|\s+)(?:(?:bearer|basic|token|zoho-oauthtoken)\s+)?)([^\s,;&'\"]+)"
 )
 _LONG_DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
+# Provider callbacks authenticated by a secret last path segment (the Pay Now Notify URL, ADR 0010;
+# the eMandate postback): the path itself is the secret, so it never reaches a log line.
+_SECRET_PATH = re.compile(r"(/netcash/(?:notify|mandate)/)[^/\s?#\"']+")
+
+
+def redact_path(text: str) -> str:
+    return _SECRET_PATH.sub(r"\1***", text)
 
 
 def redact(text: str) -> str:
+    text = redact_path(text)
     text = _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     return _LONG_DIGITS.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
 

@@ -1,18 +1,22 @@
 """NetCash Pay Now: authenticate a notify, record it, apply it once.
 
-    paynow_notify_receive(fields=..., body=..., headers=..., apply_inline=False)  # webhook view, sandbox, return
+    paynow_notify_receive(fields=..., body=..., headers=..., apply_inline=False)  # notify view, sandbox
 
-1. `paynow_notify_authenticate`: fail closed without a secret; our HMAC of (reference, signed
-   amount) in Extra3 must verify (constant-time); the amount must match what we signed; the
-   reference must name one of our invoices (or a registered prefix such as deposits).
+0. Authenticity is the secret notify path, checked by the view before this runs
+   (`payments.api.views.netcash_notify`, ADR 0010): NetCash does not sign notifies, and everything
+   in the Pay Now form (m5/m6 included) has passed through the customer's browser.
+1. `paynow_notify_authenticate` (a tamper check): fail closed without a secret; our HMAC of
+   (reference, signed amount) in Extra3 must verify (constant-time); the amount must match what we
+   signed; the reference must name one of our invoices (or a registered prefix such as deposits).
    Anything else raises `NotifyRejected` (4xx) and nothing is stored.
 2. `webhook_accept` (payments/webhooks.py) records it under (netcash, "<RequestTrace>:<Reference>")
    (a redelivery is a no-op) and applies it with the handler for the outcome (accepted / pending /
    declined), which completes, records pending or fails the payment in one transaction:
    - deferred (the webhook's default, `WEBHOOK_APPLY_INLINE=false`): the view answers after the one
      INSERT; the task `payments.tasks.process_webhook_event` is queued on commit.
-   - inline (`apply_inline=True`: the sandbox gateway and the customer's return page): applied
-     before answering, so the result page shows the payment at once.
+   - inline (`apply_inline=True`: the sandbox gateway, which plays NetCash server-side): applied
+     before answering, so the result page shows the payment at once. The customer's return page
+     never calls this: it only displays.
    The handler re-authenticates the stored body, so what is applied is exactly what was verified.
 """
 

@@ -76,6 +76,10 @@ def test_context_filter_adds_request_and_job_ids():
     ("debit order to account 62012345678 branch 250655", "debit order to account *******5678 branch 250655"),
     ("card 4111111111111111 declined", "card ************1111 declined"),
     ("invoice INV-2026-00042 for CT-2026-00001 R 1234.56", "invoice INV-2026-00042 for CT-2026-00001 R 1234.56"),
+    ("Not Found: /api/payments/netcash/notify/Jx3mQ9vT2pLk8sWc", "Not Found: /api/payments/netcash/notify/***"),
+    ("POST /api/payments/netcash/notify/Jx3mQ9vT/ HTTP/1.1", "POST /api/payments/netcash/notify/***/ HTTP/1.1"),
+    ("POST /api/payments/netcash/mandate/abc123?x=1", "POST /api/payments/netcash/mandate/***?x=1"),
+    ("GET /payments/netcash/return?Reference=INV-2026-00001-ABC123", "GET /payments/netcash/return?Reference=INV-2026-00001-ABC123"),
 ])
 def test_redact(text, expected):
     assert redact(text) == expected
@@ -106,3 +110,32 @@ def test_redact_filter_keeps_a_record_with_a_bad_format_string():
     record = make_record("%d items", "not a number")
 
     assert RedactFilter().filter(record) is True
+
+
+def test_gunicorn_access_log_redacts_the_notify_token():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from circletel.gunicorn import RedactingLogger
+
+    logger = RedactingLogger(Config())
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": "/api/payments/netcash/notify/Jx3mQ9vT2pLk8sWc",
+               "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/api/payments/netcash/notify/Jx3mQ9vT2pLk8sWc"}
+    atoms = logger.atoms(SimpleNamespace(status="200 OK", sent=2, headers=[]), SimpleNamespace(headers=[]),
+                         environ, timedelta(milliseconds=3))
+
+    assert atoms["r"] == "POST /api/payments/netcash/notify/*** HTTP/1.1"
+    assert atoms["U"] == "/api/payments/netcash/notify/***"
+    # Positive control: other paths are logged as they are.
+    environ |= {"RAW_URI": "/pay/", "PATH_INFO": "/pay/"}
+    assert logger.atoms(SimpleNamespace(status="200 OK", sent=2, headers=[]), SimpleNamespace(headers=[]),
+                        environ, timedelta(milliseconds=3))["U"] == "/pay/"
+
+
+def test_gunicorn_conf_uses_the_redacting_logger():
+    from pathlib import Path
+
+    conf = (Path(__file__).resolve().parents[2] / "gunicorn.conf.py").read_text()
+    assert 'logger_class = "circletel.gunicorn.RedactingLogger"' in conf
