@@ -50,6 +50,24 @@ class IgnoreEvent(Exception):
     """Raised by a handler to mark an event ignored (nothing to do) with a reason."""
 
 
+EVENT_ID_MAX = WebhookEvent._meta.get_field("event_id").max_length  # 200
+EVENT_TYPE_MAX = WebhookEvent._meta.get_field("event_type").max_length  # 100
+
+
+def event_envelope_problem(*, event_id, event_type, type_field: str = "type") -> str | None:
+    """Why a parsed event's id / type cannot be stored as they are (None when they can).
+
+    The receivers call this before `webhook_accept`: an id that is not a string (an object, number,
+    list, null) would otherwise be stored as its Python repr, and one longer than the column would
+    be cut, so two different ids could meet as one "duplicate". Nothing is stored for such an event.
+    """
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= EVENT_ID_MAX:
+        return f"id must be a string of 1 to {EVENT_ID_MAX} characters"
+    if not isinstance(event_type, str) or not 1 <= len(event_type) <= EVENT_TYPE_MAX:
+        return f"{type_field} must be a string of 1 to {EVENT_TYPE_MAX} characters"
+    return None
+
+
 def safe_headers(headers: Mapping[str, str]) -> dict:
     """Keep only the headers needed to re-verify or debug an event (never cookies or auth)."""
     return {k: v for k, v in headers.items() if k.lower() in _HEADER_ALLOWLIST}

@@ -1,7 +1,7 @@
 """PayPal: `POST /api/paypal/webhook` (verified with PayPal's verify-webhook-signature call before
 anything is stored or applied), plus `create-order` and `capture` for deposits and invoices (the
-invoice ones are anonymous and rate limited per client address and per invoice; see
-`PayPalCreateOrderView`).
+invoice ones need the invoice + account number or the signed-in owner, answer every refusal the
+same, and are rate limited per client address and per invoice; see `PayPalCreateOrderView`).
 
 Handlers are a dict (`PAYPAL_HANDLERS`) keyed by event type; each is idempotent by state. The
 capture's `custom_id` carries our reference; `CUSTOM_ID_HANDLERS` routes by its prefix so invoice
@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +30,7 @@ from circletel.http import ProviderError
 from circletel.throttle import client_ip, over_limit
 from payments.clients import paypal as paypal_client
 from payments.models import WebhookEvent
-from payments.webhooks import Handler, IgnoreEvent, webhook_accept, webhook_answer_json
+from payments.webhooks import Handler, IgnoreEvent, event_envelope_problem, webhook_accept, webhook_answer_json
 
 logger = logging.getLogger(__name__)
 
@@ -149,12 +150,23 @@ def paypal_event_receive(*, body: str, headers: dict | None = None,
         parsed = json.loads(body)
     except ValueError:
         return 400, {"message": "invalid payload", "extra": {}}
-    if not isinstance(parsed, dict) or not parsed.get("id") or not parsed.get("event_type"):
-        return 400, {"message": "not a PayPal event", "extra": {}}
-    event, created = webhook_accept(provider=PROVIDER, event_id=str(parsed["id"]),
-                                    event_type=str(parsed["event_type"]), body=body, headers=headers or {},
-                                    handlers=PAYPAL_HANDLERS, apply_inline=apply_inline)
+    if refused := _not_an_event(parsed):
+        return 400, refused
+    event, created = webhook_accept(provider=PROVIDER, event_id=parsed["id"], event_type=parsed["event_type"],
+                                    body=body, headers=headers or {}, handlers=PAYPAL_HANDLERS,
+                                    apply_inline=apply_inline)
     return 200, webhook_answer_json(event, created)
+
+
+def _not_an_event(parsed) -> dict | None:
+    """The 400 body for a payload that is not an event we can store (an id or type that is not a
+    string would otherwise be stored as its Python repr); None when it is one."""
+    if not isinstance(parsed, dict):
+        return {"message": "not a PayPal event", "extra": {}}
+    if problem := event_envelope_problem(event_id=parsed.get("id"), event_type=parsed.get("event_type"),
+                                         type_field="event_type"):
+        return {"message": "not a PayPal event", "extra": {"reason": problem}}
+    return None
 
 
 @csrf_exempt
@@ -170,6 +182,8 @@ def paypal_webhook(request):
         parsed = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         return JsonResponse({"message": "invalid payload", "extra": {}}, status=400)
+    if refused := _not_an_event(parsed):  # before asking PayPal: nothing to verify or store
+        return JsonResponse(refused, status=400)
     try:
         verified = paypal_client.webhook_verify(headers=dict(request.headers), event=parsed)
     except ProviderError as exc:  # PayPal retries the delivery when we answer 5xx
@@ -207,6 +221,12 @@ def _invoice_throttled(request, invoice_number: str) -> Response | None:
                                                               limit) else None
 
 
+def _posted(request, field: str):
+    """One field of the posted body, or None (also for a JSON body that is not an object: the
+    serializer then answers 400 instead of the view failing)."""
+    return request.data.get(field) if hasattr(request.data, "get") else None
+
+
 def _create_order_schema():
     from reservations.serializers import PayPalCreateOrderSerializer
 
@@ -221,35 +241,38 @@ def _capture_schema():
 
 class PayPalCreateOrderView(APIView):
     """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}` or
-    `{"kind": "invoice", "invoice_number": "INV-..."}`.
+    `{"kind": "invoice", "invoice_number": "INV-...", "account_number": "CT-..."}`.
 
-    Invoice orders are anonymous (pay by link), so they are rate limited in fixed windows of
-    PAYPAL_INVOICE_RATE_WINDOW seconds (600) kept in the Django cache, like the public /pay/ page:
-    every invoice create-order and invoice capture post from one client address counts towards
-    PAYPAL_INVOICE_RATE_LIMIT_PER_IP (20), and create-order posts for one existing invoice, from any
-    address, towards PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE (30; generous, as anyone holding the number
-    can use it up). Over a limit: 429 `{"message", "extra": {}}` with `Retry-After` (the window), and
-    nothing is created. A repeat within the limit reuses the invoice's pending order
-    (`paypal_order_create_for_invoice`), so it costs no PayPal call. Deposits are not throttled here.
+    Invoice orders need what the public /pay/ page needs, the invoice number and the customer's
+    account number, or the invoice's customer signed in (session; then the account number may be
+    left out, and Django's CSRF check applies as to any session post). Anonymous without an account
+    number: 400 on the field, before any lookup. Every other refusal (no such invoice, wrong account
+    number, someone else's, paid, void, nothing due) is the same 404 `{"message": "We could not find
+    an open invoice with those details.", "extra": {}}` (`InvoiceOrderRefused`), and a PayPal
+    decline (402) carries no payment id or reference of ours: the answers reveal nothing about an
+    invoice the caller cannot prove is theirs.
+
+    Rate limits, fixed windows of PAYPAL_INVOICE_RATE_WINDOW seconds (600) in the Django cache, like
+    the public /pay/ page: every invoice create-order and invoice capture post from one client address
+    counts towards PAYPAL_INVOICE_RATE_LIMIT_PER_IP (20), and create-order posts naming one invoice
+    number, from any address, towards PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE (30). The per-invoice
+    count is taken before the lookup, for numbers that do not exist too (so a 429 says nothing about
+    existence), and it caps guessing the account number of a known invoice from many addresses;
+    anyone holding the number can use it up for a window. Over a limit: 429 `{"message", "extra": {}}`
+    with `Retry-After` (the window), and nothing is created. A repeat within the limit reuses the
+    invoice's pending order (`paypal_order_create_for_invoice`), so it costs no PayPal call.
+
+    Deposits are not throttled here; `paypal_order_for_reservation` orders only for a pending
+    reservation's reference (`reservation_start_checkout` refuses any other status).
     """
 
-    authentication_classes: list = []
+    authentication_classes = [SessionAuthentication]  # the signed-in owner; CSRF-checked when signed in
     permission_classes = [AllowAny]
 
     @extend_schema(tags=["paypal"], request=_create_order_schema(), responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        if request.data.get("kind") == "invoice":  # Payments II: pay an invoice (like the public pay page)
-            from payments.api.serializers import PayPalInvoiceOrderInput
-            from payments.services.paypal_payments import paypal_order_create_for_invoice
-
-            if limited := _ip_throttled(request, "create-order"):
-                return limited
-            data = PayPalInvoiceOrderInput(data=request.data)
-            data.is_valid(raise_exception=True)
-            if limited := _invoice_throttled(request, data.validated_data["invoice"].number):
-                return limited
-            return Response(paypal_order_create_for_invoice(invoice=data.validated_data["invoice"],
-                                                            build_url=request.build_absolute_uri), status=201)
+        if _posted(request, "kind") == "invoice":  # Payments II: pay an invoice (like the public pay page)
+            return self._invoice(request)
         from reservations.serializers import PayPalCreateOrderSerializer
         from reservations.services import paypal_order_for_reservation
 
@@ -259,12 +282,35 @@ class PayPalCreateOrderView(APIView):
                                              build_url=request.build_absolute_uri)
         return Response(order, status=201)
 
+    def _invoice(self, request):
+        from payments.api.serializers import PayPalInvoiceOrderInput
+        from payments.services.paypal_payments import paypal_order_create_for_payer
+
+        if limited := _ip_throttled(request, "create-order"):
+            return limited
+        data = PayPalInvoiceOrderInput(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if limited := _invoice_throttled(request, v["invoice_number"]):
+            return limited
+        order = paypal_order_create_for_payer(invoice_number=v["invoice_number"],
+                                              account_number=v.get("account_number", ""), user=request.user,
+                                              build_url=request.build_absolute_uri)
+        return Response(order, status=201)
+
 
 class PayPalCaptureView(APIView):
     """`POST /api/paypal/capture` `{"order_id": "..."}` -> the reservation's or invoice payment's status.
-    Captures of invoice orders count towards the per-address limit of `PayPalCreateOrderView`."""
 
-    authentication_classes: list = []
+    An invoice order (one we created for an invoice, or any post with `"kind": "invoice"` or an
+    `invoice_number`) needs the same proof as its create-order: `invoice_number` + `account_number`
+    of the order's own invoice, or the invoice's customer signed in. Any refusal, including an order
+    that is not ours or not that invoice's, is the create-order 404 (`InvoiceOrderRefused`), and
+    nothing is captured. Captures of invoice orders count towards the per-address limit of
+    `PayPalCreateOrderView`. Deposit orders are captured by order id alone, as before.
+    """
+
+    authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
 
     @extend_schema(tags=["paypal"], request=_capture_schema(), responses={200: OpenApiTypes.OBJECT})
@@ -274,13 +320,25 @@ class PayPalCaptureView(APIView):
 
         data = PayPalCaptureSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        from payments.services.paypal_payments import paypal_capture_for_invoice, paypal_payment_for_order
+        order_id = data.validated_data["order_id"]
+        from payments.services.paypal_payments import paypal_payment_for_order
 
-        if paypal_payment_for_order(data.validated_data["order_id"]) is not None:  # Payments II: an invoice order
-            if limited := _ip_throttled(request, "capture"):
-                return limited
-            p = paypal_capture_for_invoice(order_id=data.validated_data["order_id"])
-            return Response({"reference": p.reference, "status": p.status,
-                             "invoice": p.invoice.number if p.invoice else None})
-        r = reservation_paypal_capture(order_id=data.validated_data["order_id"])
+        if (_posted(request, "kind") == "invoice" or _posted(request, "invoice_number") is not None
+                or paypal_payment_for_order(order_id) is not None):  # Payments II: an invoice order
+            return self._invoice(request, order_id)
+        r = reservation_paypal_capture(order_id=order_id)
         return Response({"reference": r.reference, "status": r.status, "refund_state": r.refund_state})
+
+    def _invoice(self, request, order_id: str):
+        from payments.api.serializers import PayPalInvoiceCaptureInput
+        from payments.services.paypal_payments import paypal_capture_for_payer
+
+        if limited := _ip_throttled(request, "capture"):
+            return limited
+        data = PayPalInvoiceCaptureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        p = paypal_capture_for_payer(order_id=order_id, invoice_number=v.get("invoice_number", ""),
+                                     account_number=v.get("account_number", ""), user=request.user)
+        return Response({"reference": p.reference, "status": p.status,
+                         "invoice": p.invoice.number if p.invoice else None})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from rest_framework import serializers
 
-from billing.models import Invoice
 from payments.models import PaymentMethod, PaymentTransaction, Receipt, Refund
 
 
@@ -84,15 +84,46 @@ class HistoryFilter(serializers.Serializer):
         return attrs
 
 
-class PayPalInvoiceOrderInput(serializers.Serializer):
-    """`POST /api/paypal/create-order` `{"kind": "invoice", "invoice_number": "INV-2026-00042"}`."""
+INVOICE_NUMBER_RE = re.compile(r"^INV-\d{4}-\d{5,}$", re.IGNORECASE)
+ACCOUNT_NUMBER_RE = re.compile(r"^CT-\d{4}-\d{5,}$", re.IGNORECASE)
+
+
+class _PayPalInvoiceProof(serializers.Serializer):
+    """Shape only (no lookup, so a 400 here says nothing about any invoice): the invoice number and
+    the customer's account number as on the public /pay/ page (trimmed, any case, stored upper
+    case). Who may pay is decided by `payments.services.paypal_payments`."""
+
+    invoice_number = serializers.RegexField(INVOICE_NUMBER_RE, max_length=32)
+    account_number = serializers.RegexField(ACCOUNT_NUMBER_RE, max_length=20, required=False)
+
+    def validate_invoice_number(self, value: str) -> str:
+        return value.upper()
+
+    def validate_account_number(self, value: str) -> str:
+        return value.upper()
+
+
+class PayPalInvoiceOrderInput(_PayPalInvoiceProof):
+    """`POST /api/paypal/create-order` `{"kind": "invoice", "invoice_number": "INV-2026-00042",
+    "account_number": "CT-2026-00017"}`; a signed-in customer may leave out the account number.
+
+    Context: `user` (the request's). Without a signed-in user the account number is required; that
+    is decided from the request alone, before any lookup."""
 
     kind = serializers.ChoiceField(choices=["invoice"])
-    invoice_number = serializers.RegexField(r"^INV-\d{4}-\d{5,}$", max_length=32)
 
     def validate(self, attrs):
-        invoice = Invoice.objects.select_related("customer").filter(number=attrs["invoice_number"]).first()
-        if invoice is None:
-            raise serializers.ValidationError({"invoice_number": "No such invoice."})
-        attrs["invoice"] = invoice
+        user = self.context.get("user")
+        if not attrs.get("account_number") and not getattr(user, "is_authenticated", False):
+            raise serializers.ValidationError(
+                {"account_number": "Give the account number on the invoice (CT-YYYY-NNNNN), or sign in."})
         return attrs
+
+
+class PayPalInvoiceCaptureInput(_PayPalInvoiceProof):
+    """`POST /api/paypal/capture` for an invoice order: `{"order_id", "invoice_number",
+    "account_number"}` (what create-order was given), or just `order_id` when the invoice's
+    customer is signed in."""
+
+    kind = serializers.ChoiceField(choices=["invoice"], required=False)
+    invoice_number = serializers.RegexField(INVOICE_NUMBER_RE, max_length=32, required=False)

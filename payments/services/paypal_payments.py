@@ -11,6 +11,14 @@ One PayPal order per invoice and amount: create-order reuses the invoice's pendi
 (and its order) while the amount due is unchanged and the order is young enough; otherwise that
 payment is closed out as failed with the reason and a new one is made. The invoice row is locked
 while deciding, so two concurrent requests cannot both make a pending payment.
+
+The public endpoints (`/api/paypal/create-order` and `/capture`, anyone can call them) go through
+`paypal_order_create_for_payer` and `paypal_capture_for_payer`: the payer proves what the public
+/pay/ page asks for (invoice number + the customer's account number) or is the invoice's customer
+signed in. Every refusal there is the one `InvoiceOrderRefused` (404, the same words, no extra),
+whatever the reason (no such invoice, wrong account number, someone else's, paid, void, nothing
+due, an order that is not that invoice's), so the answers reveal nothing about an invoice; and a
+provider's decline is answered without our payment id or reference.
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from billing.models import Invoice
 from circletel.http import ProviderError
@@ -38,6 +50,25 @@ from payments.webhooks import IgnoreEvent
 logger = logging.getLogger(__name__)
 Status = PaymentTransaction.Status
 PROVIDER = PaymentTransaction.Provider.PAYPAL
+
+
+class InvoiceNotPayable(PaymentError):
+    """The invoice is paid, void or has nothing due (the signed-in dashboard shows these words)."""
+
+    def __init__(self, invoice: Invoice):
+        super().__init__("This invoice has nothing left to pay.", {"invoice": invoice.number})
+
+
+INVOICE_REFUSED_MESSAGE = "We could not find an open invoice with those details."
+
+
+class InvoiceOrderRefused(PaymentNotFound):
+    """The one answer of the public PayPal endpoints to every payer they refuse: 404 and the same
+    words for an unknown invoice, a wrong account number, someone else's invoice, a paid, void or
+    nothing-due invoice, and an order that is not the invoice's, so it reveals none of these."""
+
+    def __init__(self):
+        super().__init__(INVOICE_REFUSED_MESSAGE, {})
 
 
 def _pending_order_age_limit() -> timedelta:
@@ -60,7 +91,7 @@ def _reserve_payment(*, invoice: Invoice) -> PaymentTransaction:
         # Lock order as in payment_complete: the invoice first, then its payment rows.
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)  # no join: lock only the invoice row
         if not invoice.is_open or invoice.amount_due <= 0:
-            raise PaymentError("This invoice has nothing left to pay.", {"invoice": invoice.number})
+            raise InvoiceNotPayable(invoice)
         amount = invoice.amount_due
         fresh_after = timezone.now() - _pending_order_age_limit()
         reuse = None
@@ -96,7 +127,7 @@ def paypal_order_create_for_invoice(*, invoice: Invoice, build_url: Callable[[st
         raise PaymentError("PayPal payments are not available right now.")
     invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
     if not invoice.is_open or invoice.amount_due <= 0:  # checked again under the lock
-        raise PaymentError("This invoice has nothing left to pay.", {"invoice": invoice.number})
+        raise InvoiceNotPayable(invoice)
     payment = _reserve_payment(invoice=invoice)
     raw = payment.raw_response or {}
     if raw.get("order_id") and raw.get("approve_url"):
@@ -119,6 +150,73 @@ def paypal_order_create_for_invoice(*, invoice: Invoice, build_url: Callable[[st
             raw_response={"order_id": order.id, "approve_url": order.approve_url, "order_status": order.status})
     return {"order_id": order.id, "approve_url": order.approve_url, "reference": payment.reference,
             "status": order.status}
+
+
+# --- the public endpoints: the payer proves the invoice is theirs ----------------------------------------
+def _signed_in(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False))
+
+
+def _payer_may_pay(invoice: Invoice, *, invoice_number: str, account_number: str, user) -> bool:
+    """The public /pay/ page's proof (both numbers; compared in constant time, the account number
+    being the secret half), or the invoice's own customer signed in. Staff get no way around it:
+    they are not the payer."""
+    if _signed_in(user) and invoice.customer.user_id == user.pk:
+        return True
+    return bool(account_number) and constant_time_compare(invoice_number, invoice.number) and constant_time_compare(
+        account_number, invoice.customer.account_number)
+
+
+def paypal_invoice_for_payer(*, invoice_number: str, account_number: str = "", user=None) -> Invoice:
+    """The open invoice with something due that this payer may pay (the `_payer_may_pay` rule, as
+    one query), else `InvoiceOrderRefused`."""
+    proofs = [Q(customer__account_number=account_number)] if account_number else []
+    if _signed_in(user):
+        proofs.append(Q(customer__user_id=user.pk))
+    if not proofs:
+        raise InvoiceOrderRefused()
+    invoice = Invoice.objects.select_related("customer").filter(reduce(or_, proofs), number=invoice_number).first()
+    if invoice is None or not invoice.is_open or invoice.amount_due <= 0:
+        raise InvoiceOrderRefused()
+    return invoice
+
+
+def _without_our_ids(exc: PaymentDeclined) -> PaymentDeclined:
+    """The same decline (customer words, code, retryable) minus our payment id and reference."""
+    return PaymentDeclined(exc.info)
+
+
+def paypal_order_create_for_payer(*, invoice_number: str, account_number: str = "", user=None,
+                                  build_url: Callable[[str], str]) -> dict:
+    """`paypal_order_create_for_invoice` for the public endpoint: the payer's proof first
+    (`paypal_invoice_for_payer`), every refusal `InvoiceOrderRefused`, declines without our ids."""
+    if not paypal_client.is_configured():  # before the lookup: the same answer for every invoice
+        raise PaymentError("PayPal payments are not available right now.")
+    invoice = paypal_invoice_for_payer(invoice_number=invoice_number, account_number=account_number, user=user)
+    try:
+        return paypal_order_create_for_invoice(invoice=invoice, build_url=build_url)
+    except InvoiceNotPayable:  # paid meanwhile (under the invoice lock)
+        raise InvoiceOrderRefused() from None
+    except PaymentDeclined as exc:
+        raise _without_our_ids(exc) from exc
+
+
+def paypal_capture_for_payer(*, order_id: str, invoice_number: str = "", account_number: str = "",
+                             user=None) -> PaymentTransaction:
+    """Capture an invoice order for the public endpoint: only the order we created for the invoice
+    the payer proves (`_payer_may_pay`); every refusal `InvoiceOrderRefused`, declines without our
+    ids. The invoice need not be open any more: a repeat after the capture answers the payment's
+    status from our row."""
+    payment = paypal_payment_for_order(order_id)
+    if payment is None or payment.invoice is None:
+        raise InvoiceOrderRefused()
+    invoice = Invoice.objects.select_related("customer").get(pk=payment.invoice_id)
+    if not _payer_may_pay(invoice, invoice_number=invoice_number, account_number=account_number, user=user):
+        raise InvoiceOrderRefused()
+    try:
+        return paypal_capture_for_invoice(order_id=order_id)
+    except PaymentDeclined as exc:
+        raise _without_our_ids(exc) from exc
 
 
 def paypal_payment_for_order(order_id: str) -> PaymentTransaction | None:

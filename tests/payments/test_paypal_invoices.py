@@ -36,7 +36,12 @@ def _order(invoice, client):
     responses.add(responses.POST, f"{API}/v2/checkout/orders", status=201, json={
         "id": "5O190127TN364715T", "status": "PAYER_ACTION_REQUIRED",
         "links": [{"rel": "payer-action", "href": "https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T"}]})
-    return client.post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": invoice.number}, format="json")
+    return client.post("/api/paypal/create-order", _proof(invoice, kind="invoice"), format="json")
+
+
+def _proof(invoice, **more):
+    """What the public flow knows: the invoice number and the customer's account number."""
+    return {"invoice_number": invoice.number, "account_number": invoice.customer.account_number, **more}
 
 
 def _ordered():
@@ -79,7 +84,7 @@ def test_create_order_then_capture_completes_the_invoice_once(paypal_on):
     responses.add(responses.POST, f"{API}/v2/checkout/orders/5O190127TN364715T/capture",
                   json=_capture_response(payment))
     with TestCase.captureOnCommitCallbacks(execute=True):  # the receipt task runs after the capture commits
-        captured = client.post("/api/paypal/capture", {"order_id": "5O190127TN364715T"}, format="json")
+        captured = client.post("/api/paypal/capture", _proof(invoice, order_id="5O190127TN364715T"), format="json")
     webhook = _webhook(client, _capture_event("WH-1", "PAYMENT.CAPTURE.COMPLETED", payment))
 
     assert created.status_code == 201
@@ -151,12 +156,15 @@ def test_unverified_webhook_changes_nothing(paypal_on):
 
 
 @pytest.mark.django_db
-def test_create_order_for_unknown_invoice_is_400(paypal_on):
-    response = APIClient().post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": "INV-2026-99999"},
+def test_create_order_for_unknown_invoice_is_the_generic_404(paypal_on):
+    """More refusals, each with its control: tests/payments/test_paypal_invoice_access.py."""
+    customer = CustomerFactory()
+    response = APIClient().post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": "INV-2026-99999",
+                                                             "account_number": customer.account_number},
                                 format="json")
 
-    assert response.status_code == 400
-    assert response.json()["extra"]["fields"] == {"invoice_number": ["No such invoice."]}
+    assert response.status_code == 404
+    assert response.json() == {"message": "We could not find an open invoice with those details.", "extra": {}}
     assert PaymentTransaction.objects.count() == 0
 
 
@@ -175,7 +183,7 @@ def _order_mock(order_id, *, status=201):
 
 
 def _create(client, invoice, ip="203.0.113.7"):
-    return client.post("/api/paypal/create-order", {"kind": "invoice", "invoice_number": invoice.number},
+    return client.post("/api/paypal/create-order", _proof(invoice, kind="invoice"),
                        format="json", REMOTE_ADDR=ip)
 
 
@@ -216,7 +224,7 @@ def test_changed_amount_due_closes_the_old_order_and_creates_a_new_one(paypal_on
     type(invoice).objects.filter(pk=invoice.pk).update(amount_paid=Decimal("40.00"), status="partial")
 
     second = _create(client, invoice)
-    late_capture = client.post("/api/paypal/capture", {"order_id": ORDER_A}, format="json")
+    late_capture = client.post("/api/paypal/capture", _proof(invoice, order_id=ORDER_A), format="json")
 
     assert (first.json()["order_id"], second.status_code, second.json()["order_id"]) == (ORDER_A, 201, ORDER_B)
     assert json.loads(_order_creates()[1].request.body)["purchase_units"][0]["amount"]["value"] == "60.00"
@@ -299,7 +307,8 @@ def test_invoice_capture_counts_towards_the_address_limit(paypal_on, settings):
     client = APIClient()
     _create(client, invoice)
 
-    captured = client.post("/api/paypal/capture", {"order_id": ORDER_A}, format="json", REMOTE_ADDR="203.0.113.7")
+    captured = client.post("/api/paypal/capture", _proof(invoice, order_id=ORDER_A), format="json",
+                           REMOTE_ADDR="203.0.113.7")
 
     assert captured.status_code == 429
     assert captured.json()["extra"] == {}
@@ -310,14 +319,15 @@ def test_invoice_capture_counts_towards_the_address_limit(paypal_on, settings):
 @pytest.mark.django_db
 @responses.activate
 @pytest.mark.parametrize(("status", "paid"), [("paid", "100.00"), ("void", "0.00"), ("unpaid", "100.00")])
-def test_create_order_for_a_settled_invoice_is_400_without_calling_paypal(paypal_on, status, paid):
+def test_create_order_for_a_settled_invoice_is_the_generic_404_without_calling_paypal(paypal_on, status, paid):
     invoice = make_invoice(CustomerFactory(), "100.00")
     type(invoice).objects.filter(pk=invoice.pk).update(status=status, amount_paid=Decimal(paid))  # unpaid: zero due
 
     response = _create(APIClient(), invoice)
 
-    assert response.status_code == 400
-    assert response.json()["message"] == "This invoice has nothing left to pay."
+    # The same answer as an unknown invoice: the public endpoint does not tell that it is paid.
+    assert response.status_code == 404
+    assert response.json() == {"message": "We could not find an open invoice with those details.", "extra": {}}
     assert len(responses.calls) == 0
     assert PaymentTransaction.objects.count() == 0
 

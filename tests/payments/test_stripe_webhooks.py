@@ -339,3 +339,117 @@ def test_failure_and_refund_emails_word_the_method_once_from_its_code(client, st
     refunded = NotificationLog.objects.get(event="refund_issued")
     assert failed.context["method"] == refunded.context["method"] == "stripe"
     assert "by card (Stripe)" in failed.body and "(card (Stripe))" in refunded.body
+
+
+# --- issue 13: signature timestamps in the future, event ids that are not strings --------------------------
+@pytest.mark.django_db
+@pytest.mark.parametrize("ahead", [301, 600, 86400])
+def test_signatures_dated_in_the_future_are_refused_and_nothing_is_stored(client, stripe_on, pending, ahead):
+    payload = event("evt_future", "payment_intent.succeeded", intent(pending))
+    body, header = signed(payload, timestamp=int(time.time()) + ahead)
+
+    response = client.post("/api/webhooks/stripe", data=body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=header)
+
+    assert response.status_code == 400
+    assert response.json() == {"message": "invalid Stripe signature",
+                               "extra": {"reason": "timestamp outside the tolerance zone"}}
+    assert WebhookEvent.objects.count() == 0
+    assert PaymentTransaction.objects.get() == pending
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+    assert LedgerEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("skew", [0, 60, -60])
+def test_signatures_dated_now_or_within_the_tolerance_are_applied_once(client, stripe_on, pending, skew):
+    """The positive control: t=now (or a clock a minute off either way), a string id."""
+    payload = event("evt_now", "payment_intent.succeeded", intent(pending))
+
+    first = post_event(client, payload, timestamp=int(time.time()) + skew)
+    again = post_event(client, payload, timestamp=int(time.time()) + skew)
+
+    assert (first.json(), again.json()) == ({"status": "queued"}, {"status": "duplicate"})
+    assert event_status("evt_now") == "processed"
+    pending.refresh_from_db()
+    assert pending.status == "completed"
+    assert LedgerEntry.objects.filter(payment=pending).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_first_t_in_the_header_is_the_one_checked(client, stripe_on, pending):
+    """The SDK verifies the first `t=`; a later `t=now` appended to a future-dated header changes nothing."""
+    payload = event("evt_two_t", "payment_intent.succeeded", intent(pending))
+    body, header = signed(payload, timestamp=int(time.time()) + 86400)
+
+    response = client.post("/api/webhooks/stripe", data=body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=f"{header},t={int(time.time())}")
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("event_id", [{"evt": "x"}, 12345, ["evt_1"], None, True, "", "e" * 201])
+def test_event_id_that_is_not_a_string_is_refused_and_nothing_is_stored(client, stripe_on, pending, event_id):
+    payload = event("placeholder", "payment_intent.succeeded", intent(pending)) | {"id": event_id}
+
+    response = post_event(client, payload)
+
+    assert response.status_code == 400
+    assert response.json() == {"message": "not a Stripe event",
+                               "extra": {"reason": "id must be a string of 1 to 200 characters"}}
+    assert WebhookEvent.objects.count() == 0
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+    assert LedgerEntry.objects.count() == 0
+    # Control: the same event with a string id (sent twice) is stored and applied once.
+    control = payload | {"id": "evt_string_id"}
+    assert [post_event(client, control).json() for _ in range(2)] == [{"status": "queued"}, {"status": "duplicate"}]
+    assert list(WebhookEvent.objects.values_list("event_id", "status")) == [("evt_string_id", "processed")]
+    assert LedgerEntry.objects.filter(payment=pending).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("event_type", [{"t": 1}, 7, ["payment_intent.succeeded"]])
+def test_event_type_that_is_not_a_string_is_refused_and_nothing_is_stored(client, stripe_on, pending, event_type):
+    payload = event("evt_bad_type", "payment_intent.succeeded", intent(pending)) | {"type": event_type}
+
+    response = post_event(client, payload)
+    control = post_event(client, event("evt_good_type", "payment_intent.succeeded", intent(pending)))
+
+    assert response.status_code == 400
+    assert response.json()["extra"] == {"reason": "type must be a string of 1 to 100 characters"}
+    assert control.status_code == 200
+    assert list(WebhookEvent.objects.values_list("event_id", flat=True)) == ["evt_good_type"]
+
+
+@pytest.mark.django_db
+def test_reservation_sandbox_events_still_pass_the_receiver():
+    """Reservations' sandbox signs its checkout event at t=now through the same receiver."""
+    import stripe
+
+    from payments.webhooks_stripe import stripe_webhook_receive
+
+    body = '{"id": "evt_sbx_1", "object": "event", "type": "checkout.session.expired", "data": {"object": {}}}'
+    future = stripe.WebhookSignature.generate_signature_header(body, WHSEC, timestamp=int(time.time()) + 600)
+    now = stripe.WebhookSignature.generate_signature_header(body, WHSEC)
+
+    assert stripe_webhook_receive(body=body.encode(), signature=future, secret=WHSEC, apply_inline=True)[0] == 400
+    status, answer = stripe_webhook_receive(body=body.encode(), signature=now, secret=WHSEC, apply_inline=True)
+    assert (status, answer) == (200, {"status": "ignored"})
+    assert WebhookEvent.objects.get().event_id == "evt_sbx_1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("missing", ["id", "type"])
+def test_event_without_an_id_or_type_is_refused_with_the_reason(client, stripe_on, pending, missing):
+    payload = event("evt_missing", "payment_intent.succeeded", intent(pending))
+    del payload[missing]
+
+    response = post_event(client, payload)
+
+    assert response.status_code == 400
+    assert response.json()["extra"]["reason"].startswith(f"{missing} must be a string")
+    assert WebhookEvent.objects.count() == 0
