@@ -32,6 +32,7 @@ from billing.models import (
     Suspension,
 )
 from circletel.admin_tools import (
+    ConsoleModelAdmin,
     MoneyColumnsMixin,
     ReadOnlyAdmin,
     ReadOnlyInline,
@@ -128,7 +129,7 @@ class CustomerLedgerInline(RecentRowsInline, admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
+class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     list_display = ("account_number", "display_name", "email", "phone", "account_type", "status", "balance",
                     "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
@@ -146,7 +147,7 @@ class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ConsoleModelAdmin):
     list_display = ("pk", "name", "email", "package", "status", "customer", "created_at")
     list_filter = ("status", "package")
     search_fields = ("name", "email", "phone", "external_ref", "customer__account_number")
@@ -155,7 +156,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderIssue)
-class OrderIssueAdmin(admin.ModelAdmin):
+class OrderIssueAdmin(ConsoleModelAdmin):
     list_display = ("created_at", "source", "row_ref", "reason", "resolved")
     list_filter = ("source", "resolved")
     search_fields = ("row_ref", "reason")
@@ -188,7 +189,7 @@ class SuspensionInline(ReadOnlyInline, admin.TabularInline):
 
 
 @admin.register(CustomerService)
-class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
+class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     list_display = ("pk", "customer", "service_type", "package_name", "monthly_price", "billing_day", "status",
                     "next_billing_date")
     list_filter = ("status", "service_type", "billing_day")
@@ -311,7 +312,7 @@ def _payment_inline():
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, admin.ModelAdmin):
+class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     """View-only change page (no Save buttons): an issued invoice changes only through the actions,
     which need the real change permission (`has_lifecycle_permission`)."""
 

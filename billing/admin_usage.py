@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from billing.models import UsageRecord, UsageThresholdAlert
 from billing.services.usage import usage_record_manual
+from circletel.admin_tools import ConsoleModelAdmin
 from circletel.errors import ApplicationError
 
 
@@ -53,7 +54,7 @@ class ManualUsageForm(forms.ModelForm):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ConsoleModelAdmin):
     form = ManualUsageForm
     list_display = ("date", "service", "account_number", "upload_mb", "download_mb", "total_mb", "source",
                     "cycle_start", "updated_by", "updated_at")
@@ -100,7 +101,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageThresholdAlert)
-class UsageThresholdAlertAdmin(admin.ModelAdmin):
+class UsageThresholdAlertAdmin(ConsoleModelAdmin):
     list_display = ("created_at", "service", "account_number", "cycle_start", "threshold", "used_mb", "cap_mb")
     list_filter = ("threshold", "cycle_start")
     search_fields = ("service__customer__account_number",)

@@ -1,11 +1,23 @@
 from django.contrib import messages
-from django.contrib.auth import REDIRECT_FIELD_NAME, login
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, login
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from billing.forms import SignUpForm
-from billing.services.customers import CustomerError, customer_sign_up
+from billing.forms import SignUpForm, SignUpPasswordForm
+from billing.services.customers import (
+    SIGN_UP_LINK_DAYS,
+    CustomerError,
+    customer_sign_up_confirm,
+    customer_sign_up_pending,
+    customer_sign_up_request,
+)
+from circletel.throttle import client_ip, over_limit
+
+# Each accepted sign-up sends an email: a cap per client address keeps the form from being a mail cannon.
+SIGN_UP_LIMIT = 20
+SIGN_UP_WINDOW = 3600
+SIGN_UP_TOO_MANY = "Too many sign-ups from your network in the last hour. Please try again later."
 
 
 def home(request):
@@ -27,21 +39,40 @@ def home(request):
 
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
+    """Step 1: the details, then the same "check your email" page whether or not the address has an
+    account (the email itself differs; see `customer_sign_up_request`)."""
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            customer = customer_sign_up(
-                email=data["email"], password=data["password1"], first_name=data["first_name"],
-                last_name=data["last_name"], phone=data["phone"], account_type=data["account_type"],
-                company_name=data["company_name"],
-            )
-        except CustomerError as exc:
-            form.add_error(exc.extra.get("field"), exc.message)
-        else:
-            login(request, customer.user, backend="circletel.auth.EmailBackend")
-            messages.success(request, f"Welcome to CircleTel. Your account number is {customer.account_number}.")
-            return redirect("home")
+        if over_limit(f"billing:sign_up:{client_ip(request)}", limit=SIGN_UP_LIMIT, window=SIGN_UP_WINDOW):
+            form.add_error(None, SIGN_UP_TOO_MANY)
+            return render(request, "registration/signup.html", {"form": form}, status=429)
+        customer_sign_up_request(**form.cleaned_data)
+        return redirect("signup_sent")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def sign_up_sent(request):
+    return render(request, "registration/signup_sent.html", {"valid_days": SIGN_UP_LINK_DAYS})
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up_confirm(request, token):
+    """Step 2, from the emailed link: choose a password; the account is created and signed in."""
+    try:
+        pending = customer_sign_up_pending(token=token)
+    except CustomerError as exc:
+        return render(request, "registration/signup_confirm.html", {"error": exc.message})
+    user = get_user_model()(username=pending.email, email=pending.email, first_name=pending.first_name,
+                            last_name=pending.last_name)
+    form = SignUpPasswordForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = customer_sign_up_confirm(token=token, password=form.cleaned_data["password1"])
+        except CustomerError as exc:
+            return render(request, "registration/signup_confirm.html", {"error": exc.message})
+        login(request, customer.user, backend="circletel.auth.EmailBackend")
+        messages.success(request, f"Welcome to CircleTel. Your account number is {customer.account_number}.")
+        return redirect("home")
+    return render(request, "registration/signup_confirm.html", {"form": form, "pending": pending})

@@ -1,11 +1,18 @@
 """Shared admin building blocks: logs, ledgers and provider records are read-only in the console;
-money columns read "R 1,234.56"; money-changing actions ask for a reason."""
+money columns read "R 1,234.56"; money-changing actions ask for a reason; every changelist bounds its search
+and turns a lookup the database refuses into the admin's "invalid lookup" answer (`ConsoleAdminMixin`)."""
+
+from itertools import islice
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import DataError, NotSupportedError, models, router, transaction
+from django.db.models.constants import LOOKUP_SEP
 from django.template.response import TemplateResponse
+from django.utils.text import smart_split
 
 from circletel.errors import ApplicationError
 from circletel.money import format_zar
@@ -55,7 +62,99 @@ class ReadOnlyMixin:
         return False
 
 
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+SEARCH_MAX_TERMS = 5
+SEARCH_MAX_LENGTH = 100
+
+
+def search_term_limit(search_term: str, *, max_terms: int = SEARCH_MAX_TERMS,
+                      max_length: int = SEARCH_MAX_LENGTH) -> tuple[str, str]:
+    """(the search actually run, a note for the user or "") for an admin search box entry: the first
+    `max_terms` words (quoted phrases count as one, as the admin splits them) of its first `max_length`
+    characters."""
+    words = list(islice(smart_split(search_term[:max_length]), max_terms + 1))
+    if len(words) > max_terms:
+        return " ".join(words[:max_terms]), f"Only the first {max_terms} search words were used."
+    if len(search_term) > max_length:
+        return " ".join(words), f"Only the first {max_length} characters of the search were used."
+    return search_term, ""
+
+
+class SearchLimitMixin:
+    """Bounded admin search. Django ORs every search field per word and ANDs the words, so a search's SQL
+    and its cost grow with the number of words (1,040 words timed the payments changelist out): only the
+    first `search_max_terms` words of the first `search_max_length` characters are searched, and the
+    changelist says so when some were dropped. Autocomplete (which searches through here too) is bounded
+    the same way, silently."""
+
+    search_max_terms = SEARCH_MAX_TERMS
+    search_max_length = SEARCH_MAX_LENGTH
+
+    def get_search_results(self, request, queryset, search_term):
+        limited, note = search_term_limit(search_term, max_terms=self.search_max_terms,
+                                          max_length=self.search_max_length)
+        if note and SEARCH_VAR in request.GET:
+            self.message_user(request, note, messages.WARNING, fail_silently=True)
+        return super().get_search_results(request, queryset, limited)
+
+
+# Refused on changelists: the pattern is the caller's, so a bad one is a database error (PostgreSQL: DataError,
+# SQLite: OperationalError from Python's re) and a slow one holds a worker.
+DISALLOWED_LOOKUPS = frozenset({"regex", "iregex"})
+
+
+class SafeLookupsMixin:
+    """A changelist's query string is the caller's. Regex lookups (`?name__regex=`) are not allowed (400, as
+    for any disallowed lookup); a NUL byte, or a value the database refuses when the list is counted
+    (PostgreSQL DataError, SQLite's unsupported JSON lookups and integer overflow), is the admin's usual
+    answer to wrong lookup parameters (a redirect to `?e=1`) instead of a 500. The changelist's queries run in
+    a savepoint so a refused one leaves the connection usable."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.rsplit(LOOKUP_SEP, 1)[-1] in DISALLOWED_LOOKUPS:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_changelist_instance(self, request):
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+            raise IncorrectLookupParameters("NUL byte in the query string")
+        try:
+            with transaction.atomic(using=router.db_for_read(self.model)):
+                return super().get_changelist_instance(request)
+        except (DataError, NotSupportedError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class ConsoleAdminMixin(SearchLimitMixin, SafeLookupsMixin):
+    """What every ModelAdmin on the console includes: ours through `ConsoleModelAdmin` or `ReadOnlyAdmin`,
+    third-party ones (auth, django-q2, DRF tokens, django-axes) through `console_admins_wrap()` at start-up."""
+
+
+class ConsoleModelAdmin(ConsoleAdminMixin, admin.ModelAdmin):
+    pass
+
+
+def console_admins_wrap(site=None) -> list[type]:
+    """Re-register every ModelAdmin on `site` (default: the admin site) that lacks `ConsoleAdminMixin` as a
+    subclass with it, keeping its name; returns the models re-registered. Runs from `CircletelConfig.ready()`,
+    after the admin has imported every app's admin module. Our own admins include the mixin in their class,
+    so only third-party ones are wrapped (tests/circletel/test_admin_request_limits.py fails if one of ours is)."""
+    site = site or admin.site
+    wrapped = []
+    for model, model_admin in list(site._registry.items()):
+        admin_class = type(model_admin)
+        if isinstance(model_admin, ConsoleAdminMixin):
+            continue
+        console_class = type(admin_class.__name__, (ConsoleAdminMixin, admin_class), {
+            "__module__": admin_class.__module__, "__qualname__": admin_class.__qualname__,
+            "console_wrapped_from": admin_class,
+        })
+        site.unregister(model)
+        site.register(model, console_class)
+        wrapped.append(model)
+    return wrapped
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, ConsoleModelAdmin):
     pass
 
 

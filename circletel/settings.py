@@ -4,6 +4,7 @@ Every value comes from the environment through django-environ (a `.env` file in 
 root is read when present). `.env.example` documents each variable.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "anymail",
+    "csp",
+    "axes",  # sign-in lockout (circletel/login_throttle.py)
     "circletel",
     "billing",
     "payments",
@@ -49,13 +52,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "circletel.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
+    "circletel.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "circletel.middleware.RejectNulBytesMiddleware",  # 400 for %00 before anything queries with it
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a sign-in lockout into the 429 page
 ]
 
 ROOT_URLCONF = "circletel.urls"
@@ -101,7 +108,10 @@ else:
     }
 
 # --- Auth -------------------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = ["circletel.auth.EmailBackend"]
+# AxesStandaloneBackend first: it refuses a locked-out sign-in before any password is checked. It needs
+# the request, so tests sign in with `client.force_login(user)` or by posting the login form, never
+# `client.login()` (which calls authenticate() without one and raises AxesBackendRequestParameterRequired).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "circletel.auth.EmailBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -111,6 +121,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Sign-in lockout (django-axes; circletel/login_throttle.py, docs/adr/0009-login-throttling.md) ----
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # failures per account (email), any address
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)  # per address, any account
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))  # after the latest failure
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True  # forgets that account's failures from that address (LoginAttemptHandler)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True  # a try while locked restarts the wait: the page is exact
+AXES_HANDLER = "circletel.login_throttle.LoginAttemptHandler"
+AXES_USERNAME_CALLABLE = "circletel.login_throttle.attempt_username"
+AXES_CLIENT_IP_CALLABLE = "circletel.login_throttle.attempt_address"  # = circletel.throttle.client_ip
+AXES_LOCKOUT_CALLABLE = "circletel.login_throttle.lockout_response"
+AXES_ENABLE_ADMIN = False  # circletel/admin.py registers the console's own "Login attempts" pages
+# Proxies in front of gunicorn that append to X-Forwarded-For (1 behind one load balancer). 0 trusts
+# none: every client then shares the proxy's address for throttles and the per-address lockout.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- I18N / time --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-za"
@@ -235,6 +261,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI / Redoc assets served from our own static files (drf-spectacular-sidecar), no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No "valid" badge: it is an image from validator.swagger.io (outside our CSP) that hands them our schema URL.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     # Choice sets whose field name ("status", "provider", "kind") is reused by another choice set elsewhere in the
     # API: name them after their model so the generator does not fall back to hashed names (Status09aEnum ...).
@@ -292,3 +320,70 @@ if DEBUG and not NETCASH["NOTIFY_TOKEN"]:  # noqa: F405
     import hashlib
 
     NETCASH = {**NETCASH, "NOTIFY_TOKEN": hashlib.sha256(f"notify:{SECRET_KEY}".encode()).hexdigest()}  # noqa: F405
+
+# --- Content-Security-Policy (django-csp 4.0) and Permissions-Policy ------------------------------------------
+# Every response carries this policy (csp.middleware.CSPMiddleware). Only our own origin by default; an
+# inline <script> runs only with the per-request nonce (`<script nonce="{{ request.csp_nonce }}">`), no
+# plugins, no framing (X-Frame-Options DENY says the same to old browsers), no <base> hijack.
+# - form-action: our own forms, NetCash Pay Now (payments/paynow_redirect.html auto-submits its POST
+#   there) and, when configured, Stripe Checkout / PayPal approval: a reservation form's POST answers
+#   with a redirect to them, and browsers apply form-action to the redirects after a form submission.
+# - No page loads Stripe.js or the PayPal JS SDK (cards arrive as pm_ ids through the API), so no
+#   provider appears in script-src, frame-src or connect-src.
+# - Styles: style="" attributes are allowed (style-src-attr 'unsafe-inline'): our pages and the admin
+#   widgets draw percentage bars with `width: NN%`, and the admin's and Swagger UI's scripts set styles.
+#   An attribute has no selectors and can fetch only what img-src/default-src allow (our origin, data:),
+#   so it cannot read page content nor send it anywhere. <style> elements need the nonce
+#   (style-src-elem), stylesheets come from our origin. `style-src` is the fallback for browsers
+#   without the -elem/-attr split.
+# - API docs: the Swagger UI and Redoc templates are overridden in templates/drf_spectacular/ to carry
+#   the nonce and to load no Google Fonts. /api/redoc/ alone also allows inline <style> elements, blob:
+#   workers and Redocly's logo image (billing/dashboard/urls.py says why).
+# CSP_REPORT_URI (optional) receives violation reports; CSP_REPORT_ONLY=true sends the same policy as
+# Content-Security-Policy-Report-Only (to try a change in production without breaking pages).
+from urllib.parse import urlsplit  # noqa: E402
+
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+_csp_form_action = [SELF, _origin(NETCASH["PAYNOW_URL"])]  # noqa: F405
+if STRIPE["SECRET_KEY"]:  # noqa: F405
+    _csp_form_action.append("https://checkout.stripe.com")
+if PAYPAL["CLIENT_ID"]:  # noqa: F405
+    _csp_form_action.append("https://www.sandbox.paypal.com" if "sandbox" in PAYPAL["API_BASE"]  # noqa: F405
+                            else "https://www.paypal.com")
+_csp_report_uri = env("CSP_REPORT_URI", default="")
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [a for a in _csp_form_action if a],
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    },
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
+
+# Browser features no page of ours uses are off for us and anything we embed; `payment` stays ours (the
+# Payment Request API, should a card form use it), `fullscreen` ours (PDF viewers).
+PERMISSIONS_POLICY = {
+    "accelerometer": [], "camera": [], "display-capture": [], "geolocation": [],
+    "gyroscope": [], "hid": [], "idle-detection": [], "magnetometer": [], "microphone": [], "midi": [],
+    "payment": ["self"], "fullscreen": ["self"], "publickey-credentials-get": ["self"], "serial": [],
+    "screen-wake-lock": [], "usb": [], "xr-spatial-tracking": [], "browsing-topics": [],
+}

@@ -86,6 +86,8 @@ PAYPAL_ORDER_REUSE_SECONDS = env.int("PAYPAL_ORDER_REUSE_SECONDS", default=3 * 6
 PAYPAL_INVOICE_RATE_WINDOW = env.int("PAYPAL_INVOICE_RATE_WINDOW", default=600)
 PAYPAL_INVOICE_RATE_LIMIT_PER_IP = env.int("PAYPAL_INVOICE_RATE_LIMIT_PER_IP", default=20)
 PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE = env.int("PAYPAL_INVOICE_RATE_LIMIT_PER_INVOICE", default=30)
+# Saved payment methods (cards, debit orders) a customer may keep at once; removed ones do not count.
+PAYMENT_METHODS_MAX_PER_CUSTOMER = env.int("PAYMENT_METHODS_MAX_PER_CUSTOMER", default=10)
 
 # --- ZOHO Billing ---------------------------------------------------------------------------------------------
 ZOHO = {

@@ -3,13 +3,15 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from circletel.admin_tools import ConsoleModelAdmin
 from circletel.errors import ApplicationError
 from notifications.delivery import notification_resend
+from notifications.events import is_secret
 from notifications.models import NotificationLog
 
 
 @admin.register(NotificationLog)
-class NotificationLogAdmin(admin.ModelAdmin):
+class NotificationLogAdmin(ConsoleModelAdmin):
     list_display = ("created_at", "event", "channel", "recipient", "status", "attempts", "sent_at",
                     "next_attempt_at", "customer")
     list_filter = ("channel", "status", "event", ("created_at", admin.DateFieldListFilter))
@@ -19,9 +21,18 @@ class NotificationLogAdmin(admin.ModelAdmin):
     raw_id_fields = ("customer",)
     actions = ["resend_failed"]
     fields = ("event", "channel", "recipient", "customer", "status", "attempts", "next_attempt_at", "sent_at",
-              "provider_message_id", "idempotency_key", "error", "subject", "body", "html_preview", "context",
-              "attachments", "created_at")
+              "provider_message_id", "idempotency_key", "error", "subject", "body_text", "html_preview",
+              "context_shown", "attachments", "created_at")
     readonly_fields = fields
+    HIDDEN = "Hidden: this message carries a one-time link for the recipient only."
+
+    @admin.display(description="Body")
+    def body_text(self, obj):
+        return self.HIDDEN if is_secret(obj.event) else obj.body
+
+    @admin.display(description="Context")
+    def context_shown(self, obj):
+        return self.HIDDEN if is_secret(obj.event) else obj.context
 
     def has_add_permission(self, request):
         return False
@@ -34,6 +45,8 @@ class NotificationLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="HTML")
     def html_preview(self, obj):
+        if is_secret(obj.event):
+            return self.HIDDEN
         if not obj.html_body:
             return "-"
         # Sandboxed: the stored email HTML is shown without scripts or same-origin access.

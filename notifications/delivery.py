@@ -28,6 +28,7 @@ from circletel.errors import ApplicationError
 from circletel.http import ProviderError, RetryableProviderError
 from circletel.queue import enqueue
 from notifications.clients import SendResult
+from notifications.events import is_secret
 from notifications.models import NotificationLog
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ Status = NotificationLog.Status
 Channel = NotificationLog.Channel
 
 MAX_ATTEMPTS = 5
+# What a sent message with a one-time secret (EventSpec.secret) keeps of its body.
+SCRUBBED = "[removed after sending: this message carried a one-time link]"
 BACKOFF_BASE = timedelta(minutes=2)
 BACKOFF_CAP = timedelta(hours=1)
 SEND_LEASE = timedelta(minutes=10)  # a claim older than this belonged to a worker that died
@@ -156,8 +159,9 @@ def notification_deliver(*, log_id: int, now=None) -> NotificationLog | None:
     except Exception as exc:  # an unexpected bug or library error: keep it on the row, try again later
         logger.exception("notification %s: unexpected error while sending", log.pk)
         return _failed_attempt(log, exc, retryable=True, retry_after=None)
+    scrub = {"body": SCRUBBED, "html_body": "", "context": {}} if is_secret(log.event) else {}
     return _record(log, status=Status.SENT, sent_at=timezone.now(), provider_message_id=result.message_id[:200],
-                   error="", next_attempt_at=None)
+                   error="", next_attempt_at=None, **scrub)
 
 
 def _failed_attempt(log: NotificationLog, exc: Exception, *, retryable: bool, retry_after) -> NotificationLog:

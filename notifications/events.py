@@ -27,10 +27,18 @@ class EventSpec:
     description: str
     optional: tuple[str, ...] = field(default_factory=tuple)
     audience: str = "customer"  # customer | ops
+    # The message carries a one-time secret (a sign-up link): staff never see it in the admin, and the
+    # stored body, HTML and context are scrubbed once it is sent (`notifications.delivery`).
+    secret: bool = False
 
 
-def _c(required, description, optional=()):
-    return EventSpec(required=tuple(required), description=description, optional=tuple(optional))
+def _c(required, description, optional=(), *, secret=False):
+    return EventSpec(required=tuple(required), description=description, optional=tuple(optional), secret=secret)
+
+
+def is_secret(event: str) -> bool:
+    spec = EVENTS.get(event)
+    return bool(spec and spec.secret)
 
 
 def _ops(required, description, optional=()):
@@ -124,6 +132,18 @@ EVENTS: dict[str, EventSpec] = {
         ["customer_name", "package_name", "used_gb", "cap_gb"],
         "Data usage passed 95% of the monthly cap.",
         ["account_number", "reset_date"],
+    ),
+    # --- Accounts (sign-up; billing.services.customers) ------------------------------------------------
+    "signup_confirm": _c(
+        ["customer_name", "confirm_url"],
+        "Sign-up to a new address: the link to choose a password and create the account (nothing exists before).",
+        ["valid_days"], secret=True,
+    ),
+    "signup_existing_account": _c(
+        ["customer_name", "sign_in_url", "reset_url"],
+        "Sign-up to an address that already has an account: tells its owner, who can sign in or reset the "
+        "password (has_login), or ask us for a login (a customer without one). The page shows the same either way.",
+        ["has_login", "account_number"],
     ),
     # --- Reservations (deposits) -----------------------------------------------------------------------
     "deposit_confirmed": _c(

@@ -9,6 +9,13 @@ class PaymentConflict(ConflictError):
     pass
 
 
+class PaymentMethodLimitReached(PaymentError):
+    """The customer already has `settings.PAYMENT_METHODS_MAX_PER_CUSTOMER` saved methods (409: it
+    conflicts with what is stored; removing one makes the same request succeed)."""
+
+    status_code = 409
+
+
 class PaymentNotFound(NotFoundError):
     pass
 

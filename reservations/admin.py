@@ -5,7 +5,7 @@ Money reads "R 1,234.56" (list columns through `MoneyColumnsMixin`, the rest thr
 from django.contrib import admin, messages
 from django.db.models import Q
 
-from circletel.admin_tools import MoneyColumnsMixin, reason_action, zar_column
+from circletel.admin_tools import ConsoleModelAdmin, MoneyColumnsMixin, reason_action, zar_column
 from circletel.errors import ApplicationError
 from circletel.money import format_zar
 from reservations import selectors, services
@@ -13,7 +13,7 @@ from reservations.models import Puppy, Reservation
 
 
 @admin.register(Puppy)
-class PuppyAdmin(MoneyColumnsMixin, admin.ModelAdmin):
+class PuppyAdmin(MoneyColumnsMixin, ConsoleModelAdmin):
     list_display = ("name", "breed", "sex", "price", "deposit_amount", "status", "n_pending", "n_paid", "n_expired",
                     "n_refunded", "deposits_paid")
     list_filter = ("status", "breed", "sex")
@@ -86,7 +86,7 @@ _MONEY_FIELDS = {"deposit_amount": zar_column("deposit_amount", "deposit amount"
 
 
 @admin.register(Reservation)
-class ReservationAdmin(MoneyColumnsMixin, admin.ModelAdmin):
+class ReservationAdmin(MoneyColumnsMixin, ConsoleModelAdmin):
     """View-only change page (no Save buttons): reservations change only through services, here the
     actions, which need the real change permission (`has_lifecycle_permission`)."""
 

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyMixin, reason_action
+from circletel.admin_tools import ConsoleModelAdmin, MoneyColumnsMixin, ReadOnlyMixin, reason_action
 from zoho_sync import selectors
 from zoho_sync.models import RefundManualEntry, SyncDashboard, SyncLog
 from zoho_sync.services.health import refunds_awaiting_zoho_entry
@@ -20,7 +20,7 @@ from zoho_sync.services.sync import ENTITY_MODELS, refund_manual_entry_mark_ente
 
 
 @admin.register(SyncLog)
-class SyncLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SyncLogAdmin(ReadOnlyMixin, ConsoleModelAdmin):
     list_display = ["created_at", "entity_type", "entity_id", "action", "status", "zoho_id", "duration_ms",
                     "short_error"]
     list_filter = ["entity_type", "status", "action"]
@@ -34,7 +34,7 @@ class SyncLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(SyncDashboard)
-class SyncDashboardAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SyncDashboardAdmin(ReadOnlyMixin, ConsoleModelAdmin):
     """"ZOHO sync" page: totals, success rate, latency, calls today, failures, filtered log, retries."""
 
     def has_view_permission(self, request, obj=None):
@@ -132,7 +132,7 @@ class RefundEntryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundManualEntry)
-class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, ConsoleModelAdmin):
     """Refunded totals the sync cannot send to ZOHO (no refund endpoint): staff enter them in ZOHO
     by hand, then record that here with "Mark refund entered in ZOHO" (asks for a reason)."""
 

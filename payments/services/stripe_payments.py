@@ -24,10 +24,10 @@ from django.utils import timezone
 from billing.models import Customer, Invoice
 from circletel.http import ProviderError
 from payments.clients import stripe as stripe_client
-from payments.errors import PaymentError, PaymentNotFound
+from payments.errors import PaymentError, PaymentMethodLimitReached, PaymentNotFound
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
 from payments.provider_errors import ProviderErrorInfo, classify, classify_stripe_error
-from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.methods import payment_method_create, payment_method_delete, payment_method_limit_check
 from payments.services.payments import payment_complete, payment_fail
 from payments.services.references import invoice_payment_reference
 from payments.webhooks import IgnoreEvent
@@ -180,6 +180,7 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
                                             deleted_at__isnull=True).first()
     if existing is not None:
         return existing
+    payment_method_limit_check(customer=customer)  # at the limit: do not attach the card at Stripe at all
     try:
         stripe_customer_id = stripe_customer_for(customer=customer)
         card = stripe_client.payment_method_attach(payment_method_id=payment_method_id, customer=stripe_customer_id)
@@ -187,14 +188,18 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
         raise PaymentDeclined(classify(exc)) from exc
     if not card.last4:
         raise PaymentError("Only cards can be saved here.", {"payment_method_id": payment_method_id})
-    with transaction.atomic():
-        method = PaymentMethod.objects.create(
-            customer=customer, method_type=PaymentMethod.Type.CARD,
+    try:
+        return payment_method_create(
+            customer=customer, make_primary=make_primary, method_type=PaymentMethod.Type.CARD,
             display_name=f"{card.brand.title()[:20]} ***{card.last4}", last_four=card.last4,
             card_expiry_month=card.exp_month, card_expiry_year=card.exp_year, provider_token=card.id)
-        if make_primary:
-            payment_method_set_primary(method=method)
-    return method
+    except PaymentMethodLimitReached:
+        # Another add took the last place while we called Stripe: do not leave the card attached there.
+        try:
+            stripe_client.payment_method_detach(payment_method_id=card.id)
+        except ProviderError as exc:
+            logger.warning("card %s attached at Stripe but refused by the limit; detach failed: %s", card.id, exc)
+        raise
 
 
 def stripe_card_detach(*, method: PaymentMethod) -> PaymentMethod:

@@ -1,26 +1,31 @@
-"""Sign-up, sign-in by email and password reset (Django auth views with the email as the login)."""
+"""Sign-up (two steps: details, then a password from the emailed link), sign-in by email and password
+reset (Django auth views with the email as the login). Sign-up never tells the visitor whether an
+address has an account."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core import mail
+from django.core import mail, signing
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import BillingAccount, Customer
 from billing.services.customers import CustomerError, customer_sign_up
+from notifications.models import NotificationLog
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, UserFactory
 
 User = get_user_model()
 PASSWORD = "Kalahari-Sunset-2031"
+CHECK_EMAIL = "Check your email to continue"
 
 
 def signup_data(**overrides):
     data = {"first_name": "Thandiwe", "last_name": "Nkosi", "email": "Thandiwe.Nkosi@Example.co.za",
-            "phone": "+27821234501", "account_type": "personal", "company_name": "",
-            "password1": PASSWORD, "password2": PASSWORD}
+            "phone": "+27821234501", "account_type": "personal", "company_name": ""}
     return {**data, **overrides}
 
 
@@ -30,16 +35,62 @@ def assert_nothing_created():
     assert BillingAccount.objects.count() == 0
 
 
-@pytest.mark.django_db
-def test_sign_up_creates_user_customer_and_billing_account_and_signs_in(client):
-    response = client.post(reverse("signup"), signup_data())
+@pytest.fixture
+def sign_up(client, tasks_run_inline, django_capture_on_commit_callbacks):
+    """Post the sign-up form as a browser would; the email it queues is sent at once (mail.outbox)."""
+    def post(browser=None, **overrides):
+        with django_capture_on_commit_callbacks(execute=True):
+            return (browser or client).post(reverse("signup"), signup_data(**overrides))
+    return post
 
+
+def confirm_link(message) -> str:
+    return re.search(r"http://[^/\s]+(/accounts/signup/confirm/\S+/)", message.body).group(1)
+
+
+@pytest.fixture
+def complete_sign_up(client, sign_up):
+    """The whole flow: details, the emailed link, a password. Returns the password page's response."""
+    def run(password=PASSWORD, **overrides):
+        sign_up(**overrides)
+        link = confirm_link(mail.outbox[-1])
+        return client.post(link, {"password1": password, "password2": password})
+    return run
+
+
+@pytest.mark.django_db
+def test_sign_up_emails_a_link_and_creates_nothing_until_the_password_is_chosen(client, sign_up):
+    response = sign_up()
+
+    assert response.status_code == 302 and response.url == reverse("signup_sent")
+    assert_nothing_created()
+    assert "_auth_user_id" not in client.session
+    (message,) = mail.outbox
+    assert message.to == ["thandiwe.nkosi@example.co.za"]
+    assert message.subject == "Finish creating your CircleTel account"
+    assert message.body.startswith("Hi Thandiwe Nkosi,\n\nThank you for signing up with CircleTel. To finish creating "
+                                   "your account, choose your password here:\nhttp://")
+    assert "The link works once and for 3 days." in message.body
+    page = client.get(response.url)
+    assert page.status_code == 200 and CHECK_EMAIL in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_link_creates_user_customer_and_billing_account_and_signs_in(client, sign_up):
+    sign_up()
+    link = confirm_link(mail.outbox[0])
+
+    form = client.get(link)
+    response = client.post(link, {"password1": PASSWORD, "password2": PASSWORD})
+
+    assert form.status_code == 200 and "Thandiwe Nkosi" in form.content.decode()
+    assert "thandiwe.nkosi@example.co.za" in form.content.decode()
     assert response.status_code == 302 and response.url == reverse("home")
     user = User.objects.get()
     customer = Customer.objects.get()
     assert (user.username, user.email, user.first_name, user.last_name) == (
         "thandiwe.nkosi@example.co.za", "thandiwe.nkosi@example.co.za", "Thandiwe", "Nkosi")
-    assert user.check_password(PASSWORD)
+    assert user.check_password(PASSWORD) and user.is_active
     assert customer.user_id == user.pk
     assert (customer.email, customer.phone, customer.account_type, customer.status) == (
         "thandiwe.nkosi@example.co.za", "+27821234501", "personal", "active")
@@ -49,35 +100,156 @@ def test_sign_up_creates_user_customer_and_billing_account_and_signs_in(client):
     home = client.get(reverse("home"), follow=True)  # a signed-in customer's home is the dashboard
     assert home.redirect_chain == [("/dashboard/", 302)]
     assert customer.account_number.encode() in home.content
+    assert f"Your account number is {customer.account_number}." in home.content.decode()
 
 
 @pytest.mark.django_db
-def test_second_sign_up_gets_the_next_number(client):
-    client.post(reverse("signup"), signup_data())
-    client.logout()
-    client.post(reverse("signup"), signup_data(email="pieter.vdm@example.co.za", first_name="Pieter",
-                                               last_name="van der Merwe", phone=""))
+def test_new_account_signs_out_and_in_again_with_its_password(client, complete_sign_up):
+    complete_sign_up()
+    client.post(reverse("logout"))
+
+    response = client.post(reverse("login"), {"username": "Thandiwe.Nkosi@example.co.za", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert int(client.session["_auth_user_id"]) == User.objects.get().pk
+    assert client.get("/dashboard/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_link_works_once(client, complete_sign_up):
+    complete_sign_up()
+    link = confirm_link(mail.outbox[0])
+    client.post(reverse("logout"))
+
+    again = client.get(link)
+    reused = client.post(link, {"password1": "Another-Secret-2032", "password2": "Another-Secret-2032"})
+
+    for response in (again, reused):
+        assert response.status_code == 200
+        assert ("This sign-up link was already used: the account exists. Sign in, or reset your password."
+                in response.content.decode())
+    assert (User.objects.count(), Customer.objects.count()) == (1, 1)
+    assert User.objects.get().check_password(PASSWORD)
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("tamper", "message"), [
+    (lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+     "This sign-up link is not valid. Check that you opened the whole link, or sign up again."),
+    (lambda token: signing.dumps({"email": "x@example.co.za"}, salt="billing.customers.sign_up"),
+     "This sign-up link is not valid. Check that you opened the whole link, or sign up again."),
+])
+def test_a_forged_link_creates_nothing(client, sign_up, tamper, message):
+    sign_up()
+    token = confirm_link(mail.outbox[0]).split("/")[-2]
+
+    response = client.post(reverse("signup_confirm", args=[tamper(token)]),
+                           {"password1": PASSWORD, "password2": PASSWORD})
+
+    assert response.status_code == 200 and message in response.content.decode()
+    assert_nothing_created()
+
+
+@pytest.mark.django_db
+def test_an_expired_link_creates_nothing(client, sign_up, monkeypatch):
+    sign_up()
+    link = confirm_link(mail.outbox[0])
+    later = timezone.now().timestamp() + 3 * 86400 + 1
+    monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: later))  # 3 days and a second on
+
+    response = client.post(link, {"password1": PASSWORD, "password2": PASSWORD})
+
+    assert "This sign-up link has expired. Sign up again to get a new one." in response.content.decode()
+    assert_nothing_created()
+
+
+@pytest.mark.django_db
+def test_second_sign_up_gets_the_next_number(client, complete_sign_up):
+    complete_sign_up()
+    client.post(reverse("logout"))
+    complete_sign_up(email="pieter.vdm@example.co.za", first_name="Pieter", last_name="van der Merwe", phone="")
 
     year = timezone.localdate().year
     assert sorted(Customer.objects.values_list("account_number", flat=True)) == [
         f"CT-{year}-00001", f"CT-{year}-00002"]
 
 
+# --- an address that already has an account: the visitor cannot tell ------------------------------------
+
+def _visible(response, browser):
+    """Everything the visitor sees: status, where it sends them, that page, and whether they are signed in."""
+    page = browser.get(response.url)
+    return (response.status_code, response.url, page.status_code, [t.name for t in page.templates],
+            page.content, "_auth_user_id" in browser.session, sorted(response.cookies))
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("existing", ["user", "customer"])
-def test_used_email_in_any_case_is_a_form_error_and_nothing_is_created(client, existing):
+@pytest.mark.parametrize("existing", ["user", "customer_with_login", "customer_without_login"])
+def test_taken_and_new_addresses_get_the_same_answer_and_only_the_owner_is_told(sign_up, existing):
+    owner = "thandiwe.nkosi@example.co.za"
     if existing == "user":
-        UserFactory(email="thandiwe.nkosi@example.co.za", username="thandiwe.nkosi@example.co.za")
+        UserFactory(email=owner, username=owner, first_name="Thandiwe", last_name="Nkosi")
+    elif existing == "customer_with_login":
+        CustomerFactory(email=owner, user=UserFactory(email=owner, username=owner), first_name="Thandiwe",
+                        last_name="Nkosi")
     else:
-        CustomerFactory(email="thandiwe.nkosi@example.co.za")
+        CustomerFactory(email=owner, first_name="Thandiwe", last_name="Nkosi")
     users, customers = User.objects.count(), Customer.objects.count()
+    taken_browser, new_browser = Client(), Client()
 
-    response = client.post(reverse("signup"), signup_data(email="THANDIWE.Nkosi@example.CO.ZA"))
+    taken = sign_up(taken_browser, email="THANDIWE.Nkosi@example.CO.ZA")
+    new = sign_up(new_browser, email="Lerato.Dlamini@example.co.za", first_name="Lerato", last_name="Dlamini")
 
-    assert response.status_code == 200
-    assert response.context["form"].errors["email"] == [
-        "An account with this email already exists. Sign in or reset your password."]
-    assert (User.objects.count(), Customer.objects.count()) == (users, customers)
+    assert _visible(taken, taken_browser) == _visible(new, new_browser)
+    assert taken.status_code == 302 and taken.url == reverse("signup_sent")
+    assert CHECK_EMAIL in taken_browser.get(taken.url).content.decode()
+    assert (User.objects.count(), Customer.objects.count()) == (users, customers)  # nothing yet, for either
+    assert sorted(m.to[0] for m in mail.outbox) == ["lerato.dlamini@example.co.za", owner]
+    (notice,) = [m for m in mail.outbox if m.to == [owner]]
+    assert notice.subject == "Someone tried to sign up with your email address"
+    assert notice.body.startswith("Hi Thandiwe Nkosi,\n\nSomeone, perhaps you, tried to create a new CircleTel "
+                                  "account with this email address.")
+    assert "/accounts/signup/confirm/" not in notice.body
+    if existing == "customer_without_login":
+        assert "Your account has no online sign-in yet. If it was you, contact us at accounts@circletel.co.za" in notice.body
+    else:
+        assert ("If it was you, sign in instead: http://127.0.0.1:8000/accounts/login/\n"
+                "Forgotten your password? Reset it here: http://127.0.0.1:8000/accounts/password_reset/\n") in notice.body
+    # Only the new address can go on to create an account.
+    new_browser.post(confirm_link([m for m in mail.outbox if m.to != [owner]][0]),
+                     {"password1": PASSWORD, "password2": PASSWORD})
+    assert Customer.objects.filter(email="lerato.dlamini@example.co.za").count() == 1
+    assert Customer.objects.filter(email__iexact=owner).count() == (0 if existing == "user" else 1)
+    assert User.objects.filter(email__iexact=owner).count() == (0 if existing == "customer_without_login" else 1)
+
+
+@pytest.mark.django_db
+def test_repeated_sign_ups_send_one_email_per_address_per_quarter_hour(sign_up):
+    UserFactory(email="owner@example.co.za", username="owner@example.co.za")
+
+    for _ in range(3):
+        sign_up(email="owner@example.co.za")
+        sign_up(email="new@example.co.za")
+
+    assert sorted(m.to[0] for m in mail.outbox) == ["new@example.co.za", "owner@example.co.za"]
+    assert NotificationLog.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_too_many_sign_ups_from_one_address_are_refused_alike(sign_up, client):
+    UserFactory(email="owner@example.co.za", username="owner@example.co.za")
+    for n in range(20):
+        sign_up(email=f"person{n}@example.co.za")
+
+    taken = sign_up(email="owner@example.co.za")
+    new = sign_up(email="someone.new@example.co.za")
+
+    for response in (taken, new):
+        assert response.status_code == 429
+        assert response.context["form"].non_field_errors() == [
+            "Too many sign-ups from your network in the last hour. Please try again later."]
+    assert len(mail.outbox) == 20
 
 
 @pytest.mark.django_db
@@ -89,12 +261,13 @@ def test_malformed_phone_is_a_form_error(client, phone):
     assert response.context["form"].errors["phone"] == [
         "Enter a valid phone number, e.g. 082 123 4567 or +27 82 123 4567."]
     assert_nothing_created()
+    assert NotificationLog.objects.count() == 0
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("phone", ["0821234501", "082 123 4501", "+27 82 123 4501", "(082) 123-4501", "27821234501"])
-def test_phone_is_taken_as_people_write_it_and_stored_in_e164(client, phone):
-    client.post(reverse("signup"), signup_data(phone=phone, email=f"p{len(phone)}@example.co.za"))
+def test_phone_is_taken_as_people_write_it_and_stored_in_e164(complete_sign_up, phone):
+    complete_sign_up(phone=phone, email=f"p{len(phone)}@example.co.za")
 
     assert Customer.objects.get().phone == "+27821234501"
 
@@ -106,22 +279,31 @@ def test_phone_is_taken_as_people_write_it_and_stored_in_e164(client, phone):
     ("password1234", "This password is too common."),
     ("thandiwe.nkosi", "The password is too similar to the username."),
 ])
-def test_weak_password_is_a_form_error(client, password, error):
-    response = client.post(reverse("signup"), signup_data(password1=password, password2=password))
+def test_weak_password_is_a_form_error(client, complete_sign_up, password, error):
+    response = complete_sign_up(password=password)
 
     assert response.status_code == 200
     assert error in response.context["form"].errors["password1"]
     assert_nothing_created()
+    assert "_auth_user_id" not in client.session
 
 
 @pytest.mark.django_db
-def test_mismatched_passwords_and_business_without_company_are_form_errors(client):
-    response = client.post(reverse("signup"), signup_data(password2="Other-Password-99", account_type="business"))
+def test_mismatched_passwords_are_a_form_error(client, sign_up):
+    sign_up()
 
-    errors = response.context["form"].errors
-    assert errors["password2"] == ["The two passwords do not match."]
-    assert errors["company_name"] == ["A business account needs a company name."]
+    response = client.post(confirm_link(mail.outbox[0]), {"password1": PASSWORD, "password2": "Other-Password-99"})
+
+    assert response.context["form"].errors["password2"] == ["The two passwords do not match."]
     assert_nothing_created()
+
+
+@pytest.mark.django_db
+def test_business_without_company_is_a_form_error(client):
+    response = client.post(reverse("signup"), signup_data(account_type="business"))
+
+    assert response.context["form"].errors["company_name"] == ["A business account needs a company name."]
+    assert NotificationLog.objects.count() == 0
 
 
 @pytest.mark.django_db

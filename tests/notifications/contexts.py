@@ -65,6 +65,11 @@ CONTEXTS = {
                  "cap_gb": 100, "reset_date": date(2026, 12, 1)},
     "usage_95": {"customer_name": "Thandi Mokoena", "package_name": "LTE 100GB", "used_gb": Decimal("95.2"),
                  "cap_gb": 100, "reset_date": date(2026, 12, 1)},
+    "signup_confirm": {"customer_name": "Thandi Mokoena", "valid_days": 3,
+                       "confirm_url": "https://billing.circletel.co.za/accounts/signup/confirm/eyJlbWFpbCI6/"},
+    "signup_existing_account": {"customer_name": "Thandi Mokoena", "has_login": True, "account_number": "CT-2026-00042",
+                                "sign_in_url": "https://billing.circletel.co.za/accounts/login/",
+                                "reset_url": "https://billing.circletel.co.za/accounts/password_reset/"},
     "deposit_confirmed": {
         "buyer_name": "Pieter van der Merwe", "item_name": "Bella (Golden Retriever)", "amount": Decimal("2000.00"),
         "reference": "RES-2026-00009", "balance_due": Decimal("6000.00"), "owner_name": "Sunny Acres Kennels",
@@ -102,6 +107,11 @@ EXPECTED_TEXT = {
     "service_reactivated": "your Fibre 50/50 service has been reactivated",
     "usage_80": "You have used 80.4 GB of your 100 GB data allowance on LTE 100GB (80% or more).",
     "usage_95": "You have used 95.2 GB of your 100 GB data allowance on LTE 100GB (95% or more).",
+    "signup_confirm": "choose your password here:\nhttps://billing.circletel.co.za/accounts/signup/confirm/eyJlbWFpbCI6/\n\n"
+                      "The link works once and for 3 days.",
+    "signup_existing_account": "It already has an account (CT-2026-00042), so we did not create another.\n\n"
+                               "If it was you, sign in instead: https://billing.circletel.co.za/accounts/login/\n"
+                               "Forgotten your password? Reset it here: https://billing.circletel.co.za/accounts/password_reset/",
     "deposit_confirmed": "deposit of R 2,000.00 and Bella (Golden Retriever) is now reserved for you",
     "deposit_new_owner": "Pieter van der Merwe has paid a deposit of R 2,000.00 and reserved Bella (Golden Retriever).",
     "ops_alert": "NetCash rejected the batch file.\n\nrun: DO-2026-12-01\nitems: 42",

@@ -60,3 +60,29 @@ def test_resend_action_requeues_failed_rows_and_reports_others(staff_client, dja
     assert failed.error == ""
     assert NotificationLog.objects.get(pk=sent.pk).attempts == 1
     assert len(mail.outbox) == 1
+
+
+def test_a_one_time_link_is_hidden_in_the_admin_and_scrubbed_once_sent(staff_client):
+    from notifications.delivery import SCRUBBED, notification_deliver
+
+    link = "https://billing.circletel.co.za/accounts/signup/confirm/eyJlbWFpbCI6/"
+    secret = NotificationLogFactory(event="signup_confirm", body=f"choose your password here:\n{link}",
+                                    html_body=f'<a href="{link}">Choose</a>', context={"confirm_url": link})
+    plain = NotificationLogFactory(event="service_reactivated")
+
+    page = staff_client.get(reverse("admin:notifications_notificationlog_change", args=[secret.pk]))
+    assert page.status_code == 200 and link.encode() not in page.content
+    assert b"Hidden: this message carries a one-time link" in page.content
+
+    notification_deliver(log_id=secret.pk)
+    notification_deliver(log_id=plain.pk)
+
+    (sent_secret, sent_plain) = mail.outbox
+    assert link in sent_secret.body  # the recipient gets the link
+    secret.refresh_from_db()
+    assert (secret.status, secret.body, secret.html_body, secret.context) == ("sent", SCRUBBED, "", {})
+    # Positive control: an ordinary message keeps its body for support, and the admin shows it.
+    plain.refresh_from_db()
+    assert plain.status == "sent" and plain.body == sent_plain.body
+    shown = staff_client.get(reverse("admin:notifications_notificationlog_change", args=[plain.pk]))
+    assert plain.body.splitlines()[0].encode() in shown.content
