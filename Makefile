@@ -54,6 +54,7 @@ check: install-dev
 	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=circletel.settings_test $(PY) manage.py spectacular --fail-on-warn --validate --file /dev/null
+	$(PY) -m pytest -q -p no:randomly tests/test_layering.py  # imports point down only (ARCHITECTURE "Layering")
 
 browsers:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

@@ -15,8 +15,8 @@ def fresh_bench_database(*, script: str, force: bool) -> None:
     from django_q.brokers import get_broker
 
     from billing.models import Customer
+    from inbox.models import WebhookEvent
     from notifications.models import NotificationLog
-    from payments.models import WebhookEvent
 
     if connection.vendor != "postgresql":
         sys.exit(f"{script} needs PostgreSQL: set DATABASE_URL=postgres://.../circletel_..._bench")

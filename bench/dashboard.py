@@ -100,8 +100,9 @@ def fill(model, given: dict) -> tuple[list[str], list]:
 def seed(customers: int, invoices: int, usage_days: int) -> None:
     from django.contrib.auth import get_user_model
 
-    from billing.models import BillingAccount, Customer, CustomerService, Invoice, UsageRecord
+    from billing.models import BillingAccount, Customer, CustomerService, Invoice
     from payments.models import PaymentTransaction
+    from usage.models import UsageRecord
 
     User = get_user_model()
     t0 = time.perf_counter()

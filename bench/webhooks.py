@@ -14,7 +14,7 @@ its original):
   the webhook creates the payment.
 - `stripe`: `payment_intent.succeeded` events signed with the real SDK
   (`stripe.WebhookSignature.generate_signature_header`) for seeded pending Stripe payments.
-Both webhooks record the event and queue `payments.tasks.process_webhook_event` on commit
+Both webhooks record the event and queue `inbox.tasks.process_webhook_event` on commit
 (django-q2, ORM broker unless REDIS_URL is set). The queue is then drained by a `qcluster` started
 after the posting (`--drain after`, the default: the webhook figures are the request path alone),
 or running while posting (`--drain during`: web and worker share the 2 cores, as in production),
@@ -139,8 +139,9 @@ def main() -> None:
     from django.db.models import Count
 
     from billing.models import LedgerEntry
+    from inbox.models import WebhookEvent
     from notifications.models import NotificationLog
-    from payments.models import PaymentTransaction, Receipt, WebhookEvent
+    from payments.models import PaymentTransaction, Receipt
 
     fresh_bench_database(script="bench/webhooks.py", force=args.force)
     invoices = open_invoices(args.customers)
@@ -199,7 +200,7 @@ def main() -> None:
     from django_q.models import OrmQ
 
     from billing.models import Invoice
-    from payments.tasks import process_webhook_event
+    from inbox.tasks import process_webhook_event
 
     open_statuses = [WebhookEvent.Status.PENDING, WebhookEvent.Status.PROCESSING]
     drain_start = time.perf_counter()

@@ -17,7 +17,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing import admin_usage  # noqa: F401  (usage records and alerts)
 from billing.models import (
     BillingAccount,
     CreditNote,

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.demo_usage import seed_demo as seed_usage_demo
 from billing.models import Customer, CustomerService, Invoice, Suspension
 from billing.services.invoice_run import invoice_run
 from billing.services.invoices import invoice_reissue
@@ -70,7 +69,6 @@ def seed_demo(stdout) -> None:
                      f"{reissued} reissued.")
     else:
         stdout.write("billing: demo services already present.")
-    seed_usage_demo(stdout)
     _seed_orders(stdout)
 
 

@@ -7,6 +7,4 @@ SCHEDULES = [
                  "Daily 02:00 SAST: recurring invoices for services billed within the lead days."),
     ScheduleSpec("dunning", "billing.tasks.run_dunning", "0 7 * * *",
                  "Daily 07:00 SAST: overdue marking, pre-due and overdue reminders, non-payment suspension."),
-    ScheduleSpec("sync_usage", "billing.tasks.sync_usage", "5 * * * *",
-                 "Hourly at :05 SAST: daily usage from Interstellio for active services; data-cap warnings."),
 ]

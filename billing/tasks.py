@@ -47,10 +47,11 @@ def run_dunning(run_date: str | date | None = None, triggered_by: str = "schedul
     return dunning_run(today=run_date, triggered_by=triggered_by)
 
 
-def sync_usage(service_id: int | None = None, date_from: str | date | None = None, date_to: str | date | None = None,
-               dry_run: bool = False, triggered_by: str = "schedule") -> int:
-    """The hourly usage sync (:05 every hour, SAST): every active service with a subscriber id. Returns the JobRun id."""
-    from billing.services.usage import usage_sync_run
+def sync_usage(*args, **kwargs) -> int:
+    """DEPRECATED shim, remove one release after usage moved out of billing: the usage sync is
+    `usage.tasks.sync_usage`. Kept so tasks queued and schedules saved under this dotted path still run
+    (`setup_schedules` rewrites saved schedules to the new path). Resolved by its dotted path, like
+    django-q2 does, because billing does not import usage (usage sits above billing)."""
+    from django.utils.module_loading import import_string
 
-    return usage_sync_run(service_id=service_id, date_from=date_from, date_to=date_to, dry_run=dry_run,
-                          triggered_by=triggered_by)
+    return import_string("usage.tasks.sync_usage")(*args, **kwargs)

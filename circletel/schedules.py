@@ -3,6 +3,11 @@
 Each entry: name, func (dotted path), cron (SAST, since TIME_ZONE is Africa/Johannesburg) and an
 optional comment. `manage.py setup_schedules` creates or updates the django-q2 rows idempotently
 and removes rows it used to own that are no longer declared.
+
+A task that moved to another module is declared under its new path, and the app that now owns it
+lists `MOVED_TASKS = {"old.dotted.path": "new.dotted.path"}` in its `schedules.py`: `setup_schedules`
+rewrites every saved schedule (ours or hand-made) still pointing at the old path. The old path keeps
+a thin shim for one release for tasks already queued.
 """
 
 from dataclasses import dataclass
@@ -25,18 +30,29 @@ class ScheduleSpec:
         return f"{OWNED_PREFIX}{self.name}"
 
 
-def declared_schedules() -> list[ScheduleSpec]:
-    specs: list[ScheduleSpec] = []
+def _schedule_modules():
     for config in apps.get_app_configs():
         try:
-            module = import_module(f"{config.name}.schedules")
+            yield import_module(f"{config.name}.schedules")
         except ModuleNotFoundError as exc:
             if exc.name != f"{config.name}.schedules":
                 raise
-            continue
+
+
+def declared_schedules() -> list[ScheduleSpec]:
+    specs: list[ScheduleSpec] = []
+    for module in _schedule_modules():
         specs.extend(getattr(module, "SCHEDULES", []))
     names = [s.name for s in specs]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ValueError(f"schedule names declared twice: {sorted(duplicates)}")
     return specs
+
+
+def moved_tasks() -> dict[str, str]:
+    """Old dotted task path -> new one, from every app's `MOVED_TASKS`."""
+    moved: dict[str, str] = {}
+    for module in _schedule_modules():
+        moved.update(getattr(module, "MOVED_TASKS", {}))
+    return moved

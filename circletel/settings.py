@@ -42,8 +42,10 @@ INSTALLED_APPS = [
     "csp",
     "axes",  # sign-in lockout (circletel/login_throttle.py)
     "circletel",
+    "inbox",
     "billing",
     "payments",
+    "usage",  # above billing: daily usage, Interstellio sync, data-cap warnings
     "zoho_sync",
     "reservations",
     "notifications",

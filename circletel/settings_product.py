@@ -116,13 +116,15 @@ ZOHO_SYNC = {  # worker, mapping and alert knobs (see docs/zoho-sync.md)
     # ZOHO item code used on credit-note lines (must exist in the organisation).
     "CREDIT_NOTE_ITEM_CODE": env("ZOHO_CREDIT_NOTE_ITEM_CODE", default="circletel-credit"),
 }
+# Days of per-attempt ZOHO sync logs kept (pruned daily by zoho_sync.tasks.prune_sync_logs).
+ZOHO_SYNC_LOG_RETENTION_DAYS = env.int("ZOHO_SYNC_LOG_RETENTION_DAYS", default=90)
 
 # --- Usage (Interstellio) -----------------------------------------------------------------------------------
 INTERSTELLIO = {
     "API_URL": env("INTERSTELLIO_API_URL", default=""),
     "API_TOKEN": env("INTERSTELLIO_API_TOKEN", default=""),
     "DOMAIN": env("INTERSTELLIO_DOMAIN", default=""),
-    # Usage sync (billing/clients/interstellio.py); the usage path is the adapter boundary, see the client.
+    # Usage sync (usage/clients/interstellio.py); the usage path is the adapter boundary, see the client.
     "TELEMETRY_URL": env("INTERSTELLIO_TELEMETRY_URL", default="https://telemetry-za.nebularstack.com"),
     "TENANT_ID": env("INTERSTELLIO_TENANT_ID", default=""),
     "USAGE_PATH": env("INTERSTELLIO_USAGE_PATH", default="/v1/subscriber/{subscriber_id}/data/daily"),

@@ -1,7 +1,5 @@
 """Root URLs. Each app adds its own `urls.py` (pages) and `api/urls.py` (DRF) below."""
 
-from importlib.util import find_spec
-
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -18,16 +16,18 @@ urlpatterns = [
     path("", include("billing.urls")),
 ]
 
-# Apps mount their page and API routes when they have them.
-for app in ("billing", "payments", "zoho_sync", "reservations", "notifications"):
-    if app != "billing" and find_spec(f"{app}.urls"):
-        urlpatterns.append(path("", include(f"{app}.urls")))
-    if find_spec(f"{app}.api") and find_spec(f"{app}.api.urls"):
-        urlpatterns.append(path("api/", include(f"{app}.api.urls")))
-
-# Provider endpoints (Stripe, PayPal webhooks and flows) shared by payments and reservations.
-if find_spec("payments.urls_providers"):
-    urlpatterns.append(path("", include("payments.urls_providers")))
+# Each app's pages (`<app>/urls.py`) and API (`<app>/api/urls.py`, under /api/).
+urlpatterns += [
+    path("", include("payments.urls")),
+    path("", include("reservations.urls")),
+    path("api/", include("billing.api.urls")),
+    path("api/", include("inbox.api.urls")),
+    path("api/", include("payments.api.urls")),
+    path("api/", include("reservations.api.urls")),
+    path("api/", include("zoho_sync.api.urls")),
+    # Provider endpoints: NetCash notify and mandate postback, Stripe and PayPal webhooks.
+    path("", include("payments.providers.urls")),
+]
 
 if settings.DEBUG:
     from django.conf.urls.static import static

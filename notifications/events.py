@@ -173,7 +173,3 @@ EVENTS: dict[str, EventSpec] = {
         ["pending_count", "oldest_at", "last_error", "admin_url", "fields"],
     ),
 }
-
-
-def event_spec(event: str) -> EventSpec | None:
-    return EVENTS.get(event)

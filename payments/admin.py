@@ -6,8 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.contrib import admin
 
 from billing.dashboard.reports import RECEIVED_STATUSES
 from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyAdmin, ReasonForm, reason_action, zar_column
@@ -24,10 +23,8 @@ from payments.models import (
     Receipt,
     Refund,
     StripeCustomer,
-    WebhookEvent,
 )
 from payments.services.debit_orders import debit_order_item_return
-from payments.services.housekeeping import webhook_events_reprocess
 from payments.services.refunds import refund_create
 
 # Searching by who paid: the customer's name, email, company or account number.
@@ -120,26 +117,6 @@ class PaymentTransactionAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
             intro="This changes money on customer accounts. A refund takes the money back from the payment's "
                   "unused credit first, then off the invoices it paid (they may reopen as unpaid or overdue), "
                   "and the customer is emailed once the refund is booked.")
-
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "provider", "event_type", "event_id", "status", "attempts", "next_attempt_at")
-    list_filter = ("provider", "status", "event_type")
-    search_fields = ("event_id",)
-    readonly_fields = ("provider", "event_id", "event_type", "status", "attempts", "received_at",
-                       "processing_started_at", "processed_at", "next_attempt_at", "error", "headers", "raw_body")
-    exclude = ("body",)
-    actions = ["reprocess"]
-
-    @admin.display(description="Raw body")
-    def raw_body(self, obj):
-        return format_html('<pre style="white-space: pre-wrap; max-width: 80em">{}</pre>', obj.body)
-
-    @admin.action(description="Reprocess selected events (safe to repeat)")
-    def reprocess(self, request, queryset):
-        counts = webhook_events_reprocess(ids=list(queryset.values_list("pk", flat=True)))
-        messages.info(request, ", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
 @admin.register(PaymentMethod)

@@ -1,11 +1,7 @@
-from circletel.errors import ApplicationError, ConflictError, NotFoundError
+from circletel.errors import ApplicationError, NotFoundError
 
 
 class PaymentError(ApplicationError):
-    pass
-
-
-class PaymentConflict(ConflictError):
     pass
 
 

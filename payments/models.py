@@ -92,46 +92,6 @@ class PaymentTransaction(ZohoSyncMixin):
         return f"{self.reference} {format_zar(self.amount)} ({self.get_status_display().lower()})"
 
 
-class WebhookEvent(models.Model):
-    """Every provider's raw webhook event, stored before it is processed.
-
-    Invariant: unique on (provider, event_id): a redelivered event finds its row and changes
-    nothing. The row is committed before processing, so a processing error stays visible here
-    and the event can be reprocessed.
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        PROCESSING = "processing"
-        PROCESSED = "processed"
-        FAILED = "failed"
-        IGNORED = "ignored"
-
-    provider = models.CharField(max_length=20)
-    event_id = models.CharField(max_length=200)
-    event_type = models.CharField(max_length=100, blank=True)
-    body = models.TextField()
-    headers = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    received_at = models.DateTimeField(auto_now_add=True)
-    processing_started_at = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-received_at"]
-        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="webhookevent_unique_provider_event")]
-        indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="webhookevent_status_next_idx"),
-            models.Index(fields=["provider", "-received_at"], name="webhookevent_provider_recv_idx"),
-        ]
-
-    def __str__(self):
-        return f"{self.provider}:{self.event_id} ({self.status})"
-
-
 class PaymentAllocation(models.Model):
     """How much of a payment went to which invoice.
 

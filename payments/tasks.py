@@ -1,7 +1,7 @@
 """django-q2 entry points: primitive arguments, one service each, safe twice.
 
-Scheduled jobs write a JobRun per run. `process_webhook_event` runs once per received webhook
-(queued on commit by the webhook view) and writes no JobRun: the WebhookEvent row is its record.
+Scheduled jobs write a JobRun per run. The webhook tasks live in `inbox.tasks`; the shims below keep
+their old dotted paths working for one release.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from payments.services.debit_orders import (
     debit_orders_reconcile,
     pending_payments_flag_stale,
 )
-from payments.services.housekeeping import webhook_event_process, webhook_events_prune, webhook_events_reprocess
 
 
 def process_debit_orders(run_date: str | None = None, dry_run: bool = False, triggered_by: str = "schedule") -> dict:
@@ -60,31 +59,25 @@ def reconcile_pending_payments(triggered_by: str = "schedule") -> int:
     return run.id
 
 
+# --- moved to inbox.tasks: thin shims for one release, so tasks queued and schedules saved under the
+# old dotted paths still run (setup_schedules rewrites the schedules to the new paths) -----------------
 def process_webhook_event(event_id: int) -> str:
-    """Apply one stored webhook event; returns its final status ("missing" if it is gone)."""
-    event = webhook_event_process(event_id=int(event_id))
-    return event.status if event is not None else "missing"
+    from inbox.tasks import process_webhook_event as moved
 
-
-# A sweep takes up to 10 batches of 200 (a lost queue of notifications is caught up quickly,
-# and one run still ends well inside the task timeout).
-REPROCESS_MAX_BATCHES = 10
+    return moved(event_id)
 
 
 def reprocess_webhook_events(provider: str | None = None, failed_only: bool = False, ids=None,
                              triggered_by: str = "schedule") -> dict:
-    with job_run("reprocess_webhook_events", triggered_by=triggered_by) as run:
-        counts = webhook_events_reprocess(provider=provider, failed_only=failed_only, ids=ids, run=run,
-                                          max_batches=REPROCESS_MAX_BATCHES)
-        run.details.update(counts)
-    return counts
+    from inbox.tasks import reprocess_webhook_events as moved
+
+    return moved(provider=provider, failed_only=failed_only, ids=ids, triggered_by=triggered_by)
 
 
 def prune_webhook_events(triggered_by: str = "schedule") -> int:
-    with job_run("prune_webhook_events", triggered_by=triggered_by) as run:
-        deleted = webhook_events_prune()
-        run.processed = deleted
-    return deleted
+    from inbox.tasks import prune_webhook_events as moved
+
+    return moved(triggered_by=triggered_by)
 
 
 def issue_receipt(payment_id: int) -> str | None:  # Payments II: receipt row + PDF, idempotent

@@ -19,10 +19,10 @@ from django.views.decorators.http import require_POST
 from billing.models import Invoice
 from circletel.sandbox import sandbox_gateway_active
 from circletel.throttle import client_ip, over_limit
-from payments.api.views import FORM_TYPE, netcash_notify_response
 from payments.clients import netcash
 from payments.errors import PaymentError
 from payments.models import PaymentTransaction
+from payments.providers.netcash import FORM_TYPE, netcash_notify_response
 from payments.services.checkout import invoice_checkout
 from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX
 from payments.services.references import invoice_number_from_reference
@@ -172,7 +172,7 @@ def netcash_return(request):
 
     It only displays: whatever the browser posts (`TransactionAccepted=true` included) is read for
     the reference alone and sends the browser to the result page, which shows what our own rows say.
-    Money changes only on NetCash's server-to-server notify (`payments.api.views.netcash_notify`).
+    Money changes only on NetCash's server-to-server notify (`payments.providers.netcash.netcash_notify`).
     """
     reference = request.GET.get("Reference") or request.GET.get("p2") or ""
     if request.method == "POST":

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from circletel.money import format_zar
-from payments.models import WebhookEvent
+from inbox.models import WebhookEvent
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 

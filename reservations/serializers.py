@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from reservations.models import Puppy, Reservation
+from reservations.models import Reservation
 
 STRIPE_PAYMENT_INTENT_RE = r"^pi_[A-Za-z0-9_]+$"
 # The task fixes PayPal order ids at 17+ upper-case alphanumerics (the observed format, e.g.
@@ -69,14 +69,6 @@ class PuppyPricingSerializer(serializers.Serializer):
         if attrs["deposit_amount"] > attrs["price"]:
             raise serializers.ValidationError({"deposit_amount": "The deposit may not exceed the price."})
         return attrs
-
-
-class PuppySerializer(PuppyPricingSerializer, serializers.ModelSerializer):
-    class Meta:
-        model = Puppy
-        fields = ["id", "name", "slug", "breed", "sex", "date_of_birth", "price", "deposit_amount", "photos",
-                  "description", "status"]
-        read_only_fields = ["id", "status"]
 
 
 class StripePaymentIntentIdField(serializers.RegexField):

@@ -13,7 +13,7 @@ def refund_reservation(reservation_id: int) -> int:
 
 
 def expire_reservations_job(triggered_by: str = "schedule") -> int:
-    """Every 5 minutes: expire lapsed holds, retry owed refunds, alert ops on webhook trouble."""
+    """Every 5 minutes: expire lapsed holds, retry owed refunds (webhook alerts: inbox.tasks.webhook_health_alert)."""
     with job_run("expire_reservations", triggered_by=triggered_by) as run:
         result = services.expire_reservations()
         run.processed += result.expired
@@ -21,5 +21,4 @@ def expire_reservations_job(triggered_by: str = "schedule") -> int:
         refunded, refund_failed = services.reservations_retry_refunds()
         run.details.update(expired=result.expired, refunds_succeeded=refunded, refunds_failed=refund_failed)
         run.failed += refund_failed
-        run.details["webhook_alerts"] = services.webhook_failures_alert()
     return run.id

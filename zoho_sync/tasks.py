@@ -6,6 +6,8 @@
 - `retry_due()`: every 4 hours; everything due, rows stuck in syncing past their lease and pending
   rows whose task was lost, in dependency order, in bounded batches.
 - `monitor()`: every 4 hours (offset by 2 h); metrics + ops alerts once per condition per day.
+- `prune_sync_logs()`: daily; deletes SyncLog rows older than ZOHO_SYNC_LOG_RETENTION_DAYS (runs even
+  with the sync off: old logs are pruned either way).
 With `ENABLE_ZOHO_SYNC` off every task returns at once and nothing calls ZOHO.
 """
 
@@ -52,3 +54,11 @@ def monitor(*, triggered_by: str = "schedule") -> int:
                             "volume_24h": stats["volume_24h"], "calls_today": stats["calls_today"]})
         run.processed = 1
         return run.id
+
+
+def prune_sync_logs(*, triggered_by: str = "schedule") -> int:
+    """Daily: delete ZOHO sync log rows older than the retention (the log is per attempt and grows
+    with every sweep; the entity rows keep their own status and last error)."""
+    with job_run("zoho_prune_sync_logs", triggered_by=triggered_by) as run:
+        run.processed = monitoring.log_prune(keep_days=settings.ZOHO_SYNC_LOG_RETENTION_DAYS)
+    return run.processed

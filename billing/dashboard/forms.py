@@ -88,9 +88,3 @@ class StatementForm(forms.Form):
             if (end - start).days > 366 * 5:
                 raise forms.ValidationError("Choose a range of at most five years.")
         return data
-
-
-class UsageRangeForm(forms.Form):
-    service = forms.IntegerField()
-    date_from = forms.DateField(required=False)
-    date_to = forms.DateField(required=False)

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DecimalField, Max, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from billing.models import Customer, CustomerService, Invoice, LedgerEntry, UsageRecord
+from billing.models import Customer, CustomerService, Invoice, LedgerEntry
 from billing.proration import billing_period
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
+from usage.models import UsageRecord  # billing/dashboard moves to portal/ (above usage)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -322,7 +323,3 @@ def customer_by_id(customer_id) -> Customer:
         return Customer.objects.select_related("billing_account").get(pk=customer_id)
     except (Customer.DoesNotExist, ValueError, TypeError):
         raise Http404("No such customer.")
-
-
-def last_invoice_date(customer: Customer) -> date | None:
-    return Invoice.objects.filter(customer_id=customer.pk).aggregate(d=Max("issue_date"))["d"]

@@ -30,11 +30,11 @@ from billing.dashboard.services import (
     debit_order_mandate_retry,
     debit_order_method_add,
 )
-from billing.selectors_usage import usage_summary
 from circletel.errors import ApplicationError, public_message
 from payments.errors import PaymentError
 from payments.services.methods import payment_method_delete, payment_method_set_primary
 from payments.services.receipts import receipt_issue
+from usage.selectors import usage_summary  # billing/dashboard moves to portal/ (above usage)
 
 PAGE_SIZE = 20
 

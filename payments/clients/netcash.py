@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -35,7 +37,6 @@ CENT = Decimal("0.01")
 TIMEOUT = (5, 30)
 ERROR_CODES = {"100": "authentication failure (service key)", "101": "date format error",
                "102": "parameter error", "200": "general code exception"}
-SOAP_NS = "http://tempuri.org/"
 _AMOUNT_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
 
 
@@ -148,6 +149,63 @@ class PayNowNotify:
     @property
     def method_name(self) -> str:
         return METHOD_NAMES.get(self.method_code, "Card")
+
+
+NOTIFY_REQUIRED = ("TransactionAccepted", "RequestTrace", "Reference", "Amount")
+
+
+def parse_form(body: str) -> dict:
+    """Parse an x-www-form-urlencoded body strictly (first value wins). Raises ValueError."""
+    pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=bool(body), max_num_fields=100)
+    fields: dict = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
+
+
+def paynow_notify_from_fields(fields: Mapping[str, str]) -> PayNowNotify:
+    """Parse and tamper-check a Pay Now notify (pure: no database). Raises `NotifyRejected` (4xx).
+
+    Fail closed without an HMAC secret; our HMAC of (reference, signed amount) in Extra3 must verify
+    (constant-time) and the amount must match what we signed. This binds the amount to the
+    reference; it is NOT the authentication (the m5/m6 values passed through the customer's
+    browser): that is the secret notify path (payments.providers.netcash, ADR 0010).
+    """
+    from payments.errors import NotifyRejected
+
+    if not hmac_configured():
+        raise NotifyRejected("NetCash notifications are not accepted: no HMAC secret is configured.", status_code=503)
+    missing = [name for name in NOTIFY_REQUIRED if not (fields.get(name) or "").strip()]
+    if missing:
+        raise NotifyRejected("Missing fields.", status_code=400, extra={"missing": missing})
+    signature = (fields.get("Extra3") or "").strip()
+    signed_raw = (fields.get("Extra2") or "").strip()
+    if not signature or not signed_raw:
+        raise NotifyRejected("Unsigned notification.", status_code=401)
+    reference = fields["Reference"].strip()
+    trace = fields["RequestTrace"].strip()
+    if len(reference) > 64 or len(trace) > 100:
+        raise NotifyRejected("Reference or trace too long.", status_code=400)
+    try:
+        signed_amount = parse_rands(signed_raw)
+        amount = parse_rands(fields["Amount"])
+    except ValueError as exc:
+        raise NotifyRejected("Amount is not a Rand amount with two decimals.", status_code=400) from exc
+    if not paynow_verify(reference=reference, amount=signed_amount, signature=signature):
+        raise NotifyRejected("Bad signature.", status_code=403)
+    accepted = fields["TransactionAccepted"].strip().lower() == "true"
+    reason = (fields.get("Reason") or "").strip()[:300]
+    method_code = (fields.get("Method") or "1").strip()[:3]
+    pending = (not accepted and method_code in PENDING_METHODS and "pending" in reason.lower())
+    if accepted and (amount <= 0 or amount != signed_amount):
+        raise NotifyRejected("Amount does not match the amount requested.", status_code=400,
+                             extra={"amount": str(amount), "expected": str(signed_amount)})
+    if not accepted and amount not in (Decimal("0.00"), signed_amount):
+        raise NotifyRejected("Amount does not match the amount requested.", status_code=400)
+    kind = "accepted" if accepted else ("pending" if pending else "declined")
+    raw = {k: v for k, v in fields.items() if k not in ("ccToken",)}
+    return PayNowNotify(request_trace=trace, reference=reference, amount=amount, signed_amount=signed_amount,
+                        accepted=accepted, pending=pending, reason=reason, method_code=method_code, kind=kind, raw=raw)
 
 
 # --- web services (SOAP) ------------------------------------------------------------------------------------

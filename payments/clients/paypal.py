@@ -181,3 +181,12 @@ def webhook_verify(*, headers: dict, event: dict) -> bool:
     payload.update(webhook_id=webhook_id, webhook_event=event)
     data = _request("POST", "/v1/notifications/verify-webhook-signature", json=payload).json()
     return data.get("verification_status") == "SUCCESS"
+
+
+def capture_id_from_links(resource: dict) -> str:
+    """The capture a refund resource belongs to: its `up` link `.../v2/payments/captures/<id>`
+    (a refund may omit `custom_id`, so this is how it is matched to the capture)."""
+    for link in resource.get("links") or []:
+        if link.get("rel") == "up" and "/captures/" in link.get("href", ""):
+            return link["href"].rstrip("/").rsplit("/", 1)[-1]
+    return ""

@@ -270,11 +270,6 @@ def customer_create(*, email: str, name: str, reference: str, idempotency_key: s
     return _dict(obj)["id"]
 
 
-def payment_method_retrieve(payment_method_id: str) -> CardMethod:
-    return _card(_call(lambda: _client().v1.payment_methods.retrieve(payment_method_id), repeatable=True))
-
-
-# Attach and detach carry no idempotency key of ours: run once (see the module docstring).
 def payment_method_attach(*, payment_method_id: str, customer: str) -> CardMethod:
     return _card(_call(lambda: _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer}),
                        repeatable=False))

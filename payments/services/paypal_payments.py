@@ -38,6 +38,7 @@ from django.utils.crypto import constant_time_compare
 
 from billing.models import Invoice
 from circletel.http import ProviderError
+from inbox.errors import IgnoreEvent
 from payments.clients import paypal as paypal_client
 from payments.errors import PaymentError, PaymentNotFound
 from payments.models import PaymentTransaction
@@ -45,7 +46,6 @@ from payments.provider_errors import classify, info_for
 from payments.services.payments import payment_complete, payment_fail
 from payments.services.references import invoice_payment_reference
 from payments.services.stripe_payments import PaymentDeclined
-from payments.webhooks import IgnoreEvent
 
 logger = logging.getLogger(__name__)
 Status = PaymentTransaction.Status

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.models import Customer, Invoice
 from circletel.http import ProviderError
+from inbox.errors import IgnoreEvent
 from payments.clients import stripe as stripe_client
 from payments.errors import PaymentError, PaymentMethodLimitReached, PaymentNotFound
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
@@ -30,7 +31,6 @@ from payments.provider_errors import ProviderErrorInfo, classify, classify_strip
 from payments.services.methods import payment_method_create, payment_method_delete, payment_method_limit_check
 from payments.services.payments import payment_complete, payment_fail
 from payments.services.references import invoice_payment_reference
-from payments.webhooks import IgnoreEvent
 
 logger = logging.getLogger(__name__)
 Status = PaymentTransaction.Status
@@ -406,3 +406,21 @@ def _stripe_refund_seen(*, payment: PaymentTransaction, obj: dict, cap: Decimal 
         return None, (f"refund {rid} is not booked: refunds booked for {payment.reference} without Stripe ids may "
                       "already cover it; staff must compare with Stripe")
     return refund_record_from_provider(payment=payment, provider_refund_id=rid, amount=amount, raw=raw), ""
+
+
+# --- route matches for the inbox (payments/webhook_handlers.py) -------------------------------------------
+def stripe_intent_is_invoice_payment(intent: dict) -> bool:
+    return (intent.get("metadata") or {}).get("kind", "") == KIND
+
+
+def stripe_charge_is_invoice_payment(charge: dict) -> bool:
+    intent_id = charge.get("payment_intent")
+    return bool(intent_id) and PaymentTransaction.objects.filter(provider=PROVIDER,
+                                                                 provider_transaction_id=intent_id).exists()
+
+
+def stripe_refund_is_invoice_refund(refund: dict) -> bool:
+    rid = refund.get("id")
+    if rid and Refund.objects.filter(provider=PROVIDER, provider_refund_id=rid).exists():
+        return True
+    return _payment_for_refund(refund) is not None

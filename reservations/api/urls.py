@@ -1,8 +1,7 @@
 from django.urls import path
 
-from reservations.api.views import ReserveView, WebhookHealthView
+from reservations.api.views import ReserveView
 
 urlpatterns = [
     path("reservations/", ReserveView.as_view(), name="api-reserve"),
-    path("health/webhooks", WebhookHealthView.as_view(), name="api-webhook-health"),
 ]

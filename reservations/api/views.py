@@ -35,15 +35,3 @@ class ReserveView(APIView):
         return Response({"reference": reservation.reference, "status": reservation.status,
                          "deposit_amount": f"{reservation.deposit_amount:.2f}", "expires_at": reservation.expires_at,
                          "checkout_url": url}, status=201)
-
-
-class WebhookHealthView(APIView):
-    """`GET /api/health/webhooks`: 200 when healthy, 503 when failures or backlog cross thresholds."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(tags=["health"], responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
-    def get(self, request):
-        health = services.webhook_health()
-        return Response(health, status=200 if health["healthy"] else 503)

@@ -31,7 +31,6 @@ from reservations.services.core import (
     reservations_retry_refunds,
     reserve,
 )
-from reservations.services.monitoring import webhook_failures_alert, webhook_health
 
 __all__ = [
     "AlreadyReserved", "checkout_urls", "deposit_charge_refunded", "deposit_refund_update", "paypal_order_for_reservation", "reservation_mark_refunded",
@@ -39,5 +38,5 @@ __all__ = [
     "ReservationNotFound", "expire_reservations", "puppy_mark_sold", "reservation_cancel",
     "reservation_confirm_payment", "reservation_refund", "reservation_request_refund", "reservation_send_conversions",
     "reservation_start_checkout", "reservations_retry_refunds", "reserve", "sandbox_approve", "sandbox_decline",
-    "sandbox_webhook_secret", "webhook_failures_alert", "webhook_health",
+    "sandbox_webhook_secret",
 ]

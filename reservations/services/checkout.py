@@ -123,14 +123,14 @@ def sandbox_approve(*, reservation: Reservation):
     if reservation.provider == Reservation.Provider.STRIPE:
         import stripe
 
-        from payments.webhooks_stripe import stripe_webhook_receive
+        from payments.providers.stripe import stripe_webhook_receive
 
         body = json.dumps(sandbox_stripe_event(reservation))
         header = stripe.WebhookSignature.generate_signature_header(body, sandbox_webhook_secret())
         return stripe_webhook_receive(body=body.encode(), signature=header, secret=sandbox_webhook_secret(),
                                       headers={"Stripe-Signature": header, "User-Agent": "circletel-sandbox"},
                                       apply_inline=True)
-    from payments.webhooks_paypal import paypal_event_receive
+    from payments.providers.paypal import paypal_event_receive
 
     body = json.dumps(sandbox_paypal_event(reservation))
     # In-process and trusted: the sandbox is the sender, so there is no PayPal signature to verify.

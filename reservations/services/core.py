@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from circletel.http import ProviderError
 from circletel.queue import enqueue
+from inbox.models import WebhookEvent
 from notifications.services import notify
-from payments.models import WebhookEvent
 from reservations.errors import (
     AlreadyReserved,
     InvalidReservation,

@@ -21,7 +21,7 @@ from tests.factories import CustomerFactory, PaymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-FIRST_PARTY_APPS = {"circletel", "billing", "payments", "zoho_sync", "reservations", "notifications"}
+FIRST_PARTY_APPS = {"circletel", "billing", "payments", "usage", "zoho_sync", "reservations", "notifications"}
 NUL_REFUSED = b"Request contains a NUL byte"
 PAYMENTS_URL = "/admin/payments/paymenttransaction/"
 

@@ -9,7 +9,8 @@ import pytest
 
 from billing.models import Invoice
 from circletel.sandbox import sandbox_gateway_active
-from payments.models import PaymentTransaction, WebhookEvent
+from inbox.models import WebhookEvent
+from payments.models import PaymentTransaction
 from reservations.errors import ReservationError
 from reservations.models import Puppy, Reservation
 from reservations.services import sandbox_approve

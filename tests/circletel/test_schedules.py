@@ -80,3 +80,16 @@ def test_new_rows_get_a_next_run_in_sast(declared):
     row = Schedule.objects.get(name="circletel:generate_invoices")
     local = row.next_run.astimezone(__import__("zoneinfo").ZoneInfo("Africa/Johannesburg"))
     assert (local.hour, local.minute) == (2, 0)
+
+
+@pytest.mark.django_db
+def test_a_saved_schedule_on_a_moved_task_path_follows_the_declaration():
+    """Without the monkeypatched specs: the real declarations move `circletel:sync_usage` to usage.tasks."""
+    Schedule.objects.create(name="circletel:sync_usage", func="billing.tasks.sync_usage",
+                            schedule_type=Schedule.CRON, cron="5 * * * *", repeats=-1)
+
+    call_command("setup_schedules", stdout=StringIO())
+
+    assert list(Schedule.objects.filter(name="circletel:sync_usage").values_list("func", "cron")) == [
+        ("usage.tasks.sync_usage", "5 * * * *")]
+    assert not Schedule.objects.filter(func="billing.tasks.sync_usage").exists()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import factory
 
-from billing.models import LedgerEntry, UsageRecord
+from billing.models import LedgerEntry
 from tests.factories import (  # noqa: F401  (re-exported for the dashboard tests)
     CustomerFactory,
     CustomerServiceFactory,
@@ -15,6 +15,7 @@ from tests.factories import (  # noqa: F401  (re-exported for the dashboard test
     PaymentFactory,
     UserFactory,
 )
+from usage.models import UsageRecord
 
 
 def customer_with_login(**kwargs):

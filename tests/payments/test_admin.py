@@ -1,6 +1,6 @@
 import pytest
 
-from payments.models import WebhookEvent
+from inbox.models import WebhookEvent
 from payments.services.methods import payment_method_add_debit_order
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice, notify_fields, post_notify
@@ -21,8 +21,9 @@ def test_admin_pages_render_and_methods_are_masked(staff, client):
                                    branch_code="250655")
     invoice = make_invoice(customer, "499.00")
     post_notify(client, notify_fields(f"{invoice.number}-ABC123", "499.00"))
-    for model in ("paymenttransaction", "webhookevent", "paymentmethod", "mandate", "debitorderrun", "debitorderitem"):
-        resp = staff.get(f"/admin/payments/{model}/")
+    for model in ("payments/paymenttransaction", "inbox/webhookevent", "payments/paymentmethod", "payments/mandate",
+                  "payments/debitorderrun", "payments/debitorderitem"):
+        resp = staff.get(f"/admin/{model}/")
         assert resp.status_code == 200, model
         assert "62001234567" not in resp.content.decode()
     from payments.models import PaymentMethod
@@ -31,7 +32,7 @@ def test_admin_pages_render_and_methods_are_masked(staff, client):
     assert detail.status_code == 200
     assert "62001234567" not in detail.content.decode() and "gAAAAA" not in detail.content.decode()
     event = WebhookEvent.objects.get()
-    page = staff.get(f"/admin/payments/webhookevent/{event.pk}/change/")
+    page = staff.get(f"/admin/inbox/webhookevent/{event.pk}/change/")
     assert page.status_code == 200 and "TransactionAccepted" in page.content.decode()
 
 
@@ -40,7 +41,7 @@ def test_reprocess_action_is_safe_to_repeat(staff):
     post_notify(staff, notify_fields(f"{invoice.number}-ABC123", "499.00"))
     event = WebhookEvent.objects.get()
     for _ in range(2):
-        resp = staff.post("/admin/payments/webhookevent/", {"action": "reprocess", "_selected_action": [event.pk]})
+        resp = staff.post("/admin/inbox/webhookevent/", {"action": "reprocess", "_selected_action": [event.pk]})
         assert resp.status_code == 302
     from payments.models import PaymentTransaction
 

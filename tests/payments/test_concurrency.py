@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 
 from billing.models import Invoice, LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
-from payments.models import PaymentTransaction, WebhookEvent
+from payments.models import PaymentTransaction
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice, notify_fields, notify_url
@@ -66,7 +67,7 @@ def test_queued_notify_applied_by_racing_workers_once(monkeypatch):
     body = urlencode(notify_fields(f"{invoice.number}-CONC03", "499.00"))
     assert _hammer([body] * 10) == [200] * 10
     event = WebhookEvent.objects.get()
-    assert queued == [("payments.tasks.process_webhook_event", (event.pk,))]
+    assert queued == [("inbox.tasks.process_webhook_event", (event.pk,))]
     assert PaymentTransaction.objects.count() == 0
 
     outcomes = run_concurrently(process_webhook_event, [(event.pk,)] * 4)

@@ -4,9 +4,10 @@ from urllib.parse import urlencode
 import pytest
 
 from billing.models import Invoice, LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
 from payments.clients import netcash
-from payments.models import PaymentTransaction, WebhookEvent
+from payments.models import PaymentTransaction
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice, notify_fields, notify_url, post_notify
 

@@ -3,7 +3,8 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Invoice
-from payments.models import PaymentTransaction, WebhookEvent
+from inbox.models import WebhookEvent
+from payments.models import PaymentTransaction
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
 

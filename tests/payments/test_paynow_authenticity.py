@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 import pytest
 
 from billing.models import Invoice, LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
-from payments.models import PaymentTransaction, Receipt, WebhookEvent
+from payments.models import PaymentTransaction, Receipt
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice, notify_url, post_notify
 

@@ -15,7 +15,8 @@ import responses
 from rest_framework.test import APIClient
 
 from billing.models import LedgerEntry
-from payments.models import PaymentTransaction, WebhookEvent
+from inbox.models import WebhookEvent
+from payments.models import PaymentTransaction
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
 from tests.payments.test_paypal_invoices import API, HEADERS, ORDER_A, _order_mock, _token

@@ -9,8 +9,9 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 from billing.models import LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
-from payments.models import PaymentTransaction, Refund, WebhookEvent
+from payments.models import PaymentTransaction, Refund
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
 from tests.webhooks import deliver, event_status

@@ -100,12 +100,11 @@ def test_the_providers_webhook_for_an_unknown_refund_waits_for_the_sweep_and_boo
     _stripe_now_answers("re_first", 50000, "succeeded")
     assert refunds_resolve_unknown(now=_later(3))["booked"] == 1
 
-    from payments.models import WebhookEvent
-    from payments.webhooks import webhook_process
-    from payments.webhooks_stripe import STRIPE_HANDLERS
+    from inbox.models import WebhookEvent
+    from inbox.services import webhook_process
 
     WebhookEvent.objects.filter(event_id="evt_unknown_1").update(next_attempt_at=timezone.now())
-    webhook_process(event=WebhookEvent.objects.get(event_id="evt_unknown_1"), handlers=STRIPE_HANDLERS)
+    webhook_process(event=WebhookEvent.objects.get(event_id="evt_unknown_1"))
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("500.00"))
     assert _refund_entries(payment) == [(f"refund:{refund.pk}", Decimal("500.00"))]

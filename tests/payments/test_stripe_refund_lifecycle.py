@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from billing.models import BillingAccount, LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
-from payments.models import PaymentAllocation, Refund, WebhookEvent
+from payments.models import PaymentAllocation, Refund
 from payments.services.refunds import RefundError, refund_create, refundable_amount
 from tests.factories import UserFactory
 from tests.payments.payments2_helpers import charge_refunded, event, post_event

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from billing.models import LedgerEntry
+from inbox.models import WebhookEvent
 from notifications.models import NotificationLog
-from payments.models import PaymentTransaction, Refund, WebhookEvent
+from payments.models import PaymentTransaction, Refund
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
 from tests.payments.payments2_helpers import WHSEC, charge_refunded, event, intent, post_event, signed
@@ -167,12 +168,12 @@ def test_charge_refunded_without_expanded_refunds_books_the_difference(client, s
 
 
 # --- the queued path (what production runs: WEBHOOK_APPLY_INLINE=false) ----------------------------------
-TASK = "payments.tasks.process_webhook_event"
+TASK = "inbox.tasks.process_webhook_event"
 
 
 @pytest.mark.django_db
 def test_event_is_recorded_and_queued_then_the_task_applies_it_once(client, stripe_on, pending, queued):
-    from payments.tasks import process_webhook_event
+    from inbox.tasks import process_webhook_event
 
     payload = event("evt_q1", "payment_intent.succeeded", intent(pending))
     # When: Stripe delivers (the on-commit enqueue runs; the broker is a recorder here)
@@ -199,7 +200,7 @@ def test_event_is_recorded_and_queued_then_the_task_applies_it_once(client, stri
 @pytest.mark.django_db
 def test_tasks_run_out_of_order_never_move_the_payment_back(client, stripe_on, pending, queued):
     """Stripe sent succeeded then failed; the worker runs the failed one's task first."""
-    from payments.tasks import process_webhook_event
+    from inbox.tasks import process_webhook_event
 
     error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
              "message": "Your card was declined."}
@@ -223,7 +224,7 @@ def test_lost_enqueue_still_answers_200_and_the_sweep_applies_it(client, stripe_
 
     from django.utils import timezone
 
-    from payments.tasks import reprocess_webhook_events
+    from inbox.tasks import reprocess_webhook_events
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unavailable")
@@ -294,7 +295,7 @@ def test_orm_broker_queues_the_task_in_the_event_transaction(client, stripe_on, 
     from django_q.signing import SignedPackage
 
     from circletel import queue
-    from payments.tasks import process_webhook_event
+    from inbox.tasks import process_webhook_event
 
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "ORM", "default")  # the ORM broker even where REDIS_URL is set (CI)
@@ -311,14 +312,14 @@ def test_orm_broker_queues_the_task_in_the_event_transaction(client, stripe_on, 
     (row,) = OrmQ.objects.all()
     task = SignedPackage.loads(row.payload)
     assert (first.json(), again.json()) == ({"status": "queued"}, {"status": "duplicate"})
-    assert (task["func"], task["args"], stored.status) == ("payments.tasks.process_webhook_event", (stored.pk,),
+    assert (task["func"], task["args"], stored.status) == ("inbox.tasks.process_webhook_event", (stored.pk,),
                                                           "pending")
     assert process_webhook_event(*task["args"]) == "processed"
 
     def queue_down(*args, **kwargs):
         raise ConnectionError("queue table unavailable")
 
-    monkeypatch.setattr("payments.webhooks.webhook_enqueue", queue_down)
+    monkeypatch.setattr("inbox.services.webhook_enqueue", queue_down)
     client.raise_request_exception = False
     failed = post_event(client, event("evt_orm2", "payment_intent.succeeded", intent(payment)), run_tasks=False)
     assert failed.status_code == 500
@@ -430,7 +431,7 @@ def test_reservation_sandbox_events_still_pass_the_receiver():
     """Reservations' sandbox signs its checkout event at t=now through the same receiver."""
     import stripe
 
-    from payments.webhooks_stripe import stripe_webhook_receive
+    from payments.providers.stripe import stripe_webhook_receive
 
     body = '{"id": "evt_sbx_1", "object": "event", "type": "checkout.session.expired", "data": {"object": {}}}'
     future = stripe.WebhookSignature.generate_signature_header(body, WHSEC, timestamp=int(time.time()) + 600)

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 import responses
 
-from payments.models import WebhookEvent
+from inbox.models import WebhookEvent
 from reservations.models import Reservation
 from reservations.services import reserve
 from tests.reservations.factories import PuppyFactory

@@ -5,9 +5,9 @@ from unittest import mock
 import pytest
 import stripe
 
+from inbox.models import WebhookEvent
+from inbox.registry import routes
 from notifications.models import NotificationLog
-from payments.models import WebhookEvent
-from payments.webhooks_stripe import STRIPE_HANDLERS
 from reservations.models import Reservation
 from reservations.services import reserve
 from tests.concurrency import run_concurrently
@@ -128,7 +128,8 @@ def test_handler_error_keeps_the_event_failed_with_its_reason(client, stripe_set
 
 
 def test_handlers_dict_is_open_for_payment_intent_types():
-    assert {"checkout.session.completed", "checkout.session.async_payment_succeeded"} <= set(STRIPE_HANDLERS)
+    registered = {r.event_type for r in routes() if r.provider == "stripe" and r.owner == "reservations"}
+    assert {"checkout.session.completed", "checkout.session.async_payment_succeeded"} <= registered
 
 
 @pytest.mark.django_db
@@ -168,7 +169,7 @@ def test_no_provider_and_no_sandbox_cancels_the_hold(settings):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_apply_one_effect(stripe_settings):
-    from payments.webhooks_stripe import stripe_webhook_receive
+    from payments.providers.stripe import stripe_webhook_receive
 
     r = reserve(PuppyFactory().pk, **BUYER)
     deliveries = [signed(checkout_completed_event(r, event_id=f"evt_{i % 3}")) for i in range(12)]

@@ -28,7 +28,6 @@ PAYMENT_MODES = {
 }
 
 # Invoice types we create in ZOHO; recurring invoices are ZOHO's own (from the subscription), linked.
-MANUAL_INVOICE_TYPES = ("installation", "pro_rata", "equipment", "adjustment")
 
 
 def money(value) -> Decimal:

@@ -57,4 +57,3 @@ def enqueue_task(entity_type: str, pk: int) -> None:
     enqueue("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}")
 
 
-_enqueue_task = enqueue_task  # the name the first version used

@@ -1,11 +1,14 @@
 """Load realistic South African demo data. Idempotent: running it twice changes nothing.
 
 Each app adds its part through a `seed_demo(stdout)` function in `<app>/demo.py`; this command
-creates the admin login and the demo customers, then calls those in dependency order.
+creates the admin login and the demo customers, then calls those of every installed app in
+INSTALLED_APPS order (which is dependency order). The command names no app: an app above billing
+(payments, usage, ...) takes part by having a `demo.py`, never by billing importing it.
 """
 
 from importlib import import_module
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -31,7 +34,10 @@ DEMO_CUSTOMERS = [
      "3 Church Street", "Graaff-Reinet", "Eastern Cape", "6280"),
 ]
 
-APP_DEMOS = ["billing.demo", "payments.demo", "zoho_sync.demo", "reservations.demo", "notifications.demo"]
+
+def app_demo_modules() -> list[str]:
+    """`<app>.demo` for every installed app, in INSTALLED_APPS order (apps without one are skipped)."""
+    return [f"{config.name}.demo" for config in apps.get_app_configs()]
 
 
 class Command(BaseCommand):
@@ -50,7 +56,7 @@ class Command(BaseCommand):
                                             phone=phone, account_type=kind, company_name=company)
                 Customer.objects.filter(pk=customer.pk).update(address_line1=addr, city=city, province=prov,
                                                                postal_code=postal)
-        for module_name in APP_DEMOS:
+        for module_name in app_demo_modules():
             try:
                 module = import_module(module_name)
             except ModuleNotFoundError as exc:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_q.models import Schedule
 
-from circletel.schedules import OWNED_PREFIX, declared_schedules
+from circletel.schedules import OWNED_PREFIX, declared_schedules, moved_tasks
 
 
 class Command(BaseCommand):
@@ -22,7 +22,14 @@ class Command(BaseCommand):
                     row.next_run = row.calculate_next_run()
                     row.save(update_fields=["next_run"])
                 self.stdout.write(f"{'created' if created else 'updated'} {spec.name}: {spec.cron} -> {spec.func}")
-            stale = Schedule.objects.filter(name__startswith=OWNED_PREFIX).exclude(name__in=[s.row_name for s in specs])
+            # Declared rows follow their spec (above); any other row still on a task path that moved is rewritten.
+            declared = [s.row_name for s in specs]
+            for old, new in moved_tasks().items():
+                moved = Schedule.objects.filter(func=old).exclude(name__in=declared)
+                for name in moved.values_list("name", flat=True):
+                    self.stdout.write(f"moved {name}: {old} -> {new}")
+                moved.update(func=new)
+            stale = Schedule.objects.filter(name__startswith=OWNED_PREFIX).exclude(name__in=declared)
             for row in stale:
                 self.stdout.write(f"removed {row.name}")
             stale.delete()

@@ -1,1 +1,0 @@
-"""Provider clients used by billing services (one module per provider)."""

@@ -1,0 +1,31 @@
+"""Payments reads shared by the request side and the handlers (no writes)."""
+
+from __future__ import annotations
+
+from billing.models import Invoice
+from payments.errors import NotifyRejected
+from payments.services.references import invoice_number_from_reference
+
+INVOICE_PREFIX = "INV-"
+
+
+def paynow_invoice_status(reference: str) -> str | None:
+    """The status of the invoice a Pay Now reference names (None: not one of our invoices)."""
+    number = invoice_number_from_reference(reference) if reference.startswith(INVOICE_PREFIX) else ""
+    if not number:
+        return None
+    return next(iter(Invoice.objects.filter(number=number).order_by().values_list("status", flat=True)[:1]), None)
+
+
+def paynow_invoice(reference: str) -> Invoice | None:
+    number = invoice_number_from_reference(reference) if reference.startswith(INVOICE_PREFIX) else ""
+    return next(iter(Invoice.objects.select_related("customer").filter(number=number).order_by()[:1]), None) \
+        if number else None
+
+
+def paynow_invoice_check(status: str | None, reference: str) -> None:
+    """A Pay Now notify must name one of our invoices that is not void (else 404 / 409, nothing stored)."""
+    if status is None:
+        raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": reference})
+    if status == Invoice.Status.VOID:
+        raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": reference})

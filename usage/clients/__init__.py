@@ -1,0 +1,1 @@
+"""Provider clients used by usage services (one module per provider)."""
