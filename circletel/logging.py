@@ -69,8 +69,14 @@ def redact(text: str) -> str:
     return _LONG_DIGITS.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)
 
 
+# What every LogRecord carries; anything else on a record is an `extra` the JSON formatter prints.
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_PLAIN = (str, int, float, bool, type(None))
+
+
 class RedactFilter(logging.Filter):
     def filter(self, record):
+        self._redact_extras(record)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record
@@ -83,3 +89,18 @@ class RedactFilter(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+    @staticmethod
+    def _redact_extras(record) -> None:
+        """Extras reach the JSON log too: Django's `django.request` records carry `request`, whose
+        repr holds the full path (a secret notify URL included). Objects become their redacted text."""
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD_ATTRS or key in ("request_id", "job_run_id", "log_context"):
+                continue
+            if isinstance(value, str):
+                cleaned = redact(value)
+            elif isinstance(value, _PLAIN):
+                continue
+            else:
+                cleaned = redact(str(value))
+            setattr(record, key, cleaned)

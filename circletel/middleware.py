@@ -5,20 +5,40 @@ from django.http import HttpResponseBadRequest
 NUL = "\x00"
 
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
 def _has_nul(request) -> bool:
     parts = [request.path, *request.COOKIES.keys(), *request.COOKIES.values()]
     for key, values in request.GET.lists():
         parts += [key, *values]
-    return any(NUL in part for part in parts)
+    return any(NUL in part for part in parts) or _form_body_has_nul(request)
+
+
+def _form_body_has_nul(request) -> bool:
+    """A form body (url-encoded: a page's form, NetCash's notify; or multipart) with a NUL. Read as bytes: `request.body`
+    keeps the bytes, so a view that reads the raw stream afterwards still gets all of it, and a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE is Django's own 400 (RequestDataTooBig)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return False
+    content_type = (request.content_type or "").lower()
+    if content_type == FORM_TYPE:
+        body = request.body
+        return b"\x00" in body or b"%00" in body
+    if content_type == "multipart/form-data":
+        # Parsed once here and kept on the request for the view (no view reads a multipart body raw).
+        return any(NUL in part for key, values in request.POST.lists() for part in (key, *values))
+    return False
 
 
 class RejectNulBytesMiddleware:
-    """400 "Request contains a NUL byte" for a NUL (`%00`) in the path, a query-string key or value, or a cookie.
+    """400 "Request contains a NUL byte" for a NUL (`%00`) in the path, a query-string key or value, a cookie or a
+    url-encoded form body (the public /pay/ form read request.POST straight into a query: a 500).
 
     PostgreSQL text cannot hold a NUL: wherever such a value reaches a query (an admin list filter, a char primary
     key in an admin URL, a session key unquoted from a cookie's `"...\\000"`) the database raises DataError, a 500,
-    and no legitimate client sends one. The body is not read here: webhook views read the raw stream themselves,
-    and form fields already refuse NUL (`ProhibitNullCharactersValidator`). Django logs the 400 (django.request).
+    and no legitimate client sends one. JSON and multipart bodies are left to their parsers and forms
+    (`ProhibitNullCharactersValidator`); the webhook inbox refuses NUL in event ids. Django logs the 400.
     """
 
     def __init__(self, get_response):

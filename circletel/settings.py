@@ -247,8 +247,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "circletel.drf.BoundedLimitOffsetPagination",  # at most 100 a page
     "PAGE_SIZE": 25,
+    "DEFAULT_PARSER_CLASSES": ["circletel.drf.SafeJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "circletel.errors.drf_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -60,7 +60,20 @@ def event_envelope_problem(*, event_id, event_type, type_field: str = "type") ->
         return f"id must be a string of 1 to {EVENT_ID_MAX} characters"
     if not isinstance(event_type, str) or not 1 <= len(event_type) <= EVENT_TYPE_MAX:
         return f"{type_field} must be a string of 1 to {EVENT_TYPE_MAX} characters"
+    if not _storable(event_id) or not _storable(event_type):
+        return "id and type must not contain NUL or unpaired surrogate characters"
     return None
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (a DataError, a 500, if we tried)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def safe_headers(headers: Mapping[str, str]) -> dict:

@@ -85,8 +85,8 @@ REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESULT_REFRESH_SECONDS = 5
 RESULT_REFRESH_LIMIT = 24  # about two minutes of "we are confirming" before the page stops refreshing
 _S = PaymentTransaction.Status
-RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDED: "paid",
-                 _S.FAILED: "declined", _S.PENDING: "pending"}
+RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDED: "refunded",
+                 _S.REVERSED: "reversed", _S.FAILED: "declined", _S.PENDING: "pending"}
 
 
 def payment_result(request, reference: str):

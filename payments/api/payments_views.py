@@ -12,13 +12,13 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.dashboard.selectors import customer_for_user
 from billing.models import Invoice
+from circletel.drf import BoundedLimitOffsetPagination
 from circletel.errors import ApplicationError, error_body
 from payments.api.serializers import (
     AddCardInput,
@@ -169,7 +169,7 @@ class PaymentHistoryView(APIView):
             qs = qs.filter(created_at__date__gte=v["date_from"])
         if v.get("date_to"):
             qs = qs.filter(created_at__date__lte=v["date_to"])
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs.order_by("-created_at", "-pk"), request, view=self)
         return paginator.get_paginated_response(PaymentOut(page, many=True).data)
 

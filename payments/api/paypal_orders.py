@@ -152,7 +152,15 @@ class PayPalCaptureView(APIView):
         if (_posted(request, "kind") == "invoice" or _posted(request, "invoice_number") is not None
                 or paypal_payment_for_order(order_id) is not None):  # Payments II: an invoice order
             return self._invoice(request, order_id)
-        r = reservation_paypal_capture(order_id=order_id)
+        from payments.services.paypal_payments import InvoiceOrderRefused
+        from reservations.errors import ReservationNotFound
+
+        try:
+            r = reservation_paypal_capture(order_id=order_id)
+        except ReservationNotFound:
+            # An order that is neither a deposit's nor an invoice's gets the invoice refusal's exact
+            # answer, so a probe cannot tell invoice orders from unknown ones.
+            raise InvoiceOrderRefused() from None
         return Response({"reference": r.reference, "status": r.status, "refund_state": r.refund_state})
 
     def _invoice(self, request, order_id: str):

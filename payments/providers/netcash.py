@@ -13,7 +13,7 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -92,16 +92,18 @@ def netcash_notify_response(*, token: str, body: bytes, content_type: str, heade
 
 
 @csrf_exempt
-@require_POST
 def netcash_notify(request: HttpRequest, token: str) -> HttpResponse:
     """NetCash's server-to-server Pay Now Notify, at the secret URL pasted into the NetCash portal
     (`/api/payments/netcash/notify/<NETCASH_NOTIFY_TOKEN>`). This is the only request that changes
     money for Pay Now: the Accept/Decline/Redirect posts come through the customer's browser and
     only display (`payments.views.netcash_return`). CONTRACTS 2.1 (corrected 2026-12), ADR 0010."""
     if not netcash_notify_token_valid(token):
-        # Before reading the body: a wrong path stores and parses nothing.
+        # Before the method or the body: a wrong path, with any method, is a plain 404 that stores
+        # and parses nothing (a 405 would tell a prober the route exists).
         logger.warning("netcash notify refused: unknown notify path")
         return _reject(404, "Not found.")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)

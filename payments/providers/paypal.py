@@ -30,7 +30,7 @@ def paypal_event_receive(*, body: str, headers: dict | None = None,
     `apply_inline=None` follows WEBHOOK_APPLY_INLINE; the reservation sandbox passes True."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return 400, {"message": "invalid payload", "extra": {}}
     if refused := _not_an_event(parsed):
         return 400, refused
@@ -61,7 +61,7 @@ def paypal_webhook(request):
     try:
         body = request.body.decode("utf-8")
         parsed = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return JsonResponse({"message": "invalid payload", "extra": {}}, status=400)
     if refused := _not_an_event(parsed):  # before asking PayPal: nothing to verify or store
         return JsonResponse(refused, status=400)

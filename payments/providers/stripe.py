@@ -70,7 +70,7 @@ def stripe_webhook_receive(*, body: bytes, signature: str | None, secret: str, h
         return 400, {"message": "invalid Stripe signature", "extra": {"reason": "timestamp outside the tolerance zone"}}
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return 400, {"message": "invalid payload", "extra": {}}
     if not isinstance(parsed, dict) or parsed.get("object") != "event":
         return 400, {"message": "not a Stripe event", "extra": {}}

@@ -139,3 +139,33 @@ def test_gunicorn_conf_uses_the_redacting_logger():
 
     conf = (Path(__file__).resolve().parents[2] / "gunicorn.conf.py").read_text()
     assert 'logger_class = "circletel.gunicorn.RedactingLogger"' in conf
+
+
+@pytest.mark.django_db
+def test_the_request_extra_of_django_request_records_is_redacted(client, settings):
+    """The probe found the notify token in the JSON log: Django's `django.request` warning for a
+    4xx on the secret path carries `request` (its repr holds the full path) as an extra."""
+    import io
+    import json as jsonlib
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactFilter())
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        token = settings.NETCASH["NOTIFY_TOKEN"]
+        client.post(f"/api/payments/netcash/notify/{token}", data="a=b",
+                    content_type="application/x-www-form-urlencoded")  # a 400 on the real path
+        client.get("/pay/does-not-exist")  # positive control: an ordinary 404 keeps its path
+    finally:
+        logger.removeHandler(handler)
+    lines = [jsonlib.loads(line) for line in stream.getvalue().splitlines()]
+    assert token not in stream.getvalue()
+    notify_line = next(line for line in lines if "netcash/notify" in line["message"])
+    assert "/netcash/notify/***" in notify_line["request"] and notify_line["status_code"] == 400
+    assert any("/pay/does-not-exist" in line.get("request", "") for line in lines)

@@ -205,3 +205,64 @@ def test_pay_now_is_refused_without_a_notify_token(client, owner_invoice, settin
     settings.NETCASH = {**settings.NETCASH, "NOTIFY_TOKEN": "t" * 40}
     page = client.get(f"/billing/invoices/{invoice.number}/pay")
     assert page.status_code == 200 and page.context["form"].action_url == settings.NETCASH["PAYNOW_URL"]
+
+
+@pytest.mark.parametrize("method", ["get", "put", "head", "delete"])
+def test_a_wrong_notify_path_is_404_whatever_the_method(client, method):
+    assert getattr(client, method)(notify_url("guess")).status_code == 404
+    # Positive control: the real path exists, and answers 405 to anything but POST.
+    assert getattr(client, method)(notify_url()).status_code == 405
+
+
+@pytest.mark.parametrize("field", ["RequestTrace", "Reason", "Reference"])
+def test_a_nul_in_a_notify_field_is_a_400_and_stores_nothing(client, owner_invoice, field):
+    from tests.payments.factories import notify_fields
+
+    _, invoice = owner_invoice
+    fields = notify_fields(f"{invoice.number}-NUL001", "499.00", trace="NUL-1")
+    fields[field] = fields[field] + "\x00x"
+
+    assert post_notify(client, fields).status_code == 400
+    _nothing_moved(invoice)
+    # Positive control: the same notify without the NUL is applied.
+    assert post_notify(client, notify_fields(f"{invoice.number}-NUL001", "499.00", trace="NUL-1")).status_code == 200
+    _paid_once(invoice)
+
+
+@pytest.mark.parametrize("status, state, words", [
+    ("refunded", "refunded", "Payment refunded"), ("reversed", "reversed", "Payment reversed"),
+    ("completed", "paid", "Payment received"),
+])
+def test_result_page_names_refunded_and_reversed_payments(client, owner_invoice, status, state, words):
+    from tests.payments.factories import notify_fields
+
+    _, invoice = owner_invoice
+    post_notify(client, notify_fields(f"{invoice.number}-STA001", "499.00", trace="STA-1"))
+    PaymentTransaction.objects.update(status=status)
+
+    page = client.get(f"/payments/result/{invoice.number}-STA001")
+
+    assert page.context["state"] == state and words in page.content.decode()
+    assert 'http-equiv="refresh"' not in page.content.decode()
+
+
+def test_netcash_urls_prints_what_to_paste_into_the_portal(settings, client):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.SITE_URL = "https://billing.example.co.za"
+    out = StringIO()
+    call_command("netcash_urls", stdout=out)
+    text = out.getvalue()
+    notify = f"https://billing.example.co.za/api/payments/netcash/notify/{settings.NETCASH['NOTIFY_TOKEN']}"
+    assert notify in text and "https://billing.example.co.za/payments/netcash/return" in text
+    mandate_url = next(line.strip() for line in text.splitlines() if "/api/payments/netcash/mandate/" in line)
+    # The printed mandate URL is the one the postback view accepts (a 400 for an empty body, not a 403).
+    assert client.post(mandate_url.replace("https://billing.example.co.za", ""), data="",
+                       content_type="application/x-www-form-urlencoded").status_code == 400
+
+    settings.NETCASH = {**settings.NETCASH, "NOTIFY_TOKEN": "short"}
+    with pytest.raises(CommandError, match="NETCASH_NOTIFY_TOKEN"):
+        call_command("netcash_urls", stdout=StringIO())

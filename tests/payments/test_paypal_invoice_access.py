@@ -223,7 +223,7 @@ def _ordered_for_capture():
 @pytest.mark.django_db
 @responses.activate
 @pytest.mark.parametrize("case", ["order_id_only", "wrong_account_number", "attackers_own_invoice",
-                                  "not_our_order", "signed_in_non_owner"])
+                                  "not_our_order", "unknown_order_id_only", "signed_in_non_owner"])
 def test_invoice_capture_refusals_answer_the_same_and_capture_nothing(paypal_on, case):
     customer, invoice, payment = _ordered_for_capture()
     attacker = CustomerFactory()
@@ -238,6 +238,8 @@ def test_invoice_capture_refusals_answer_the_same_and_capture_nothing(paypal_on,
         body |= {"invoice_number": attackers_invoice.number, "account_number": attacker.account_number}
     elif case == "not_our_order":
         body |= {"order_id": "8XY12345AB6789012", "kind": "invoice"}
+    elif case == "unknown_order_id_only":  # neither a deposit's nor an invoice's: the same answer
+        body = {"order_id": "8XY12345AB6789012"}
     elif case == "signed_in_non_owner":
         client = _owner_client(attacker)
         body = {"order_id": ORDER_A}
