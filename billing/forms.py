@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 
 from billing.models import Customer
 from billing.services.orders import phone_normalise
+from circletel.auth import account_email, normalise_email
 
 PHONE_INVALID = "Enter a valid phone number, e.g. 082 123 4567 or +27 82 123 4567."
 
@@ -27,8 +28,40 @@ class PhoneField(forms.CharField):
             raise forms.ValidationError(PHONE_INVALID, code="invalid_phone") from None
 
 
+class AccountEmailField(forms.EmailField):
+    """An email that names an account, cleaned to its account key (`circletel.auth.normalise_email`)
+    before it is validated: ` Thandi@Example.co.za`, `ｔhandi@example.co.za` and `thandı@example.co.za`
+    all clean to `thandi@example.co.za`, so every form and the sign-in lockout see one account.
+
+    `new_account=True` (sign-up) refuses addresses whose look-alike letters we would have to fold
+    into another mailbox (`circletel.auth.account_email`); the answer depends only on what was typed,
+    never on whether an account exists."""
+
+    def __init__(self, *, new_account: bool = False, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+        self.new_account = new_account
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return value
+        if not self.new_account:
+            return normalise_email(value)
+        try:
+            return account_email(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = AccountEmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+
+class PasswordResetRequestForm(forms.Form):
+    """The password reset form: the email only. What happens next is `password_reset_request`."""
+
+    email = AccountEmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
 
 
 class SignUpForm(forms.Form):
@@ -38,13 +71,10 @@ class SignUpForm(forms.Form):
 
     first_name = forms.CharField(max_length=100)
     last_name = forms.CharField(max_length=100)
-    email = forms.EmailField()
+    email = AccountEmailField(new_account=True)
     phone = PhoneField()
     account_type = forms.ChoiceField(choices=Customer.AccountType.choices, initial=Customer.AccountType.PERSONAL)
     company_name = forms.CharField(max_length=200, required=False)
-
-    def clean_email(self):
-        return self.cleaned_data["email"].strip().lower()
 
     def clean(self):
         cleaned = super().clean()

@@ -1,16 +1,18 @@
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from billing.forms import SignUpForm, SignUpPasswordForm
+from billing.forms import PasswordResetRequestForm, SignUpForm, SignUpPasswordForm
 from billing.services.customers import (
     SIGN_UP_LINK_DAYS,
     CustomerError,
     customer_sign_up_confirm,
     customer_sign_up_pending,
     customer_sign_up_request,
+    password_reset_request,
 )
 from circletel.throttle import client_ip, over_limit
 
@@ -18,6 +20,10 @@ from circletel.throttle import client_ip, over_limit
 SIGN_UP_LIMIT = 20
 SIGN_UP_WINDOW = 3600
 SIGN_UP_TOO_MANY = "Too many sign-ups from your network in the last hour. Please try again later."
+# The same cap for password reset requests; per email address the service drops extras quietly.
+PASSWORD_RESET_LIMIT = 20
+PASSWORD_RESET_WINDOW = 3600
+PASSWORD_RESET_TOO_MANY = "Too many password reset requests from your network in the last hour. Please try again later."
 
 
 def home(request):
@@ -76,3 +82,27 @@ def sign_up_confirm(request, token):
         messages.success(request, f"Welcome to CircleTel. Your account number is {customer.account_number}.")
         return redirect("home")
     return render(request, "registration/signup_confirm.html", {"form": form, "pending": pending})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """`/accounts/password_reset/`: Django's page and its "check your email" answer, but the request
+    only counts and queues (`password_reset_request`): no lookup, token or email in the request, so
+    the answer and its timing are the same whether or not the address has an account.
+
+    Limits: `PASSWORD_RESET_LIMIT` requests per client address per hour, then HTTP 429 with the form
+    (it depends only on the caller's address, never on the email); past
+    `PASSWORD_RESET_EMAIL_LIMIT` per email address the same "check your email" page, and nothing sent.
+    The link, its token and the confirm pages stay Django's."""
+
+    form_class = PasswordResetRequestForm
+
+    def form_valid(self, form):
+        if over_limit(f"accounts:password_reset:ip:{client_ip(self.request)}", limit=PASSWORD_RESET_LIMIT,
+                      window=PASSWORD_RESET_WINDOW):
+            form.add_error(None, PASSWORD_RESET_TOO_MANY)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        password_reset_request(email=form.cleaned_data["email"])
+        return redirect(self.get_success_url())
+
+
+password_reset = PasswordResetView.as_view()

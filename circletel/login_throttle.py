@@ -4,10 +4,12 @@ Both sign-in pages (`/accounts/login/` for customers, `/admin/login/` for staff)
 `axes.backends.AxesStandaloneBackend` first, which refuses a locked-out attempt before any password
 is checked. Failures are rows in axes' `AccessAttempt` table (one per account, address and browser).
 
-- An account (the email typed, trimmed and lower-cased) is locked after `AXES_FAILURE_LIMIT`
-  failures from any address; an address after `LOGIN_ADDRESS_FAILURE_LIMIT` failures for any
-  accounts. Axes compares one number with one limit, so `LoginAttemptHandler.get_failures` reports
-  the account's failures, raised to the account limit when the address is over its own limit.
+- An account (the account key of the email typed, `circletel.auth.normalise_email`: the same key
+  sign-in, sign-up and password reset use, so no look-alike spelling gets a count of its own) is
+  locked after `AXES_FAILURE_LIMIT` failures from any address; an address after
+  `LOGIN_ADDRESS_FAILURE_LIMIT` failures for any accounts. Axes compares one number with one limit,
+  so `LoginAttemptHandler.get_failures` reports the account's failures, raised to the account limit
+  when the address is over its own limit.
 - A lock lasts `AXES_COOLOFF_TIME` after the latest failure (a failure while locked starts it again,
   so the wait shown is exact); only failures inside that window count.
 - A successful sign-in forgets that account's failures from that address (not its failures from
@@ -33,14 +35,15 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from circletel.auth import normalise_email
 from circletel.throttle import UNKNOWN_ADDRESS, client_ip
 
 
 def normalise_username(value: str | None) -> str | None:
-    """An account as sign-in sees it: `EmailBackend` matches the email case-insensitively, so
-    `A@x.com` and ` a@x.com ` are one account and must share one failure count."""
-    value = (value or "").strip().lower()
-    return value or None
+    """An account as sign-in sees it: `EmailBackend` signs in the user whose email has the typed
+    address's account key, so every spelling with that key (` A@x.com`, `a@x.com`, `ａ@x.com`, and
+    look-alikes such as `admın@x.com`) is one account and shares one failure count."""
+    return normalise_email(value) or None
 
 
 def attempt_username(request, credentials: dict | None) -> str | None:

@@ -133,7 +133,7 @@ EVENTS: dict[str, EventSpec] = {
         "Data usage passed 95% of the monthly cap.",
         ["account_number", "reset_date"],
     ),
-    # --- Accounts (sign-up; billing.services.customers) ------------------------------------------------
+    # --- Accounts (sign-up, password reset; billing.services.customers) ---------------------------------
     "signup_confirm": _c(
         ["customer_name", "confirm_url"],
         "Sign-up to a new address: the link to choose a password and create the account (nothing exists before).",
@@ -144,6 +144,12 @@ EVENTS: dict[str, EventSpec] = {
         "Sign-up to an address that already has an account: tells its owner, who can sign in or reset the "
         "password (has_login), or ask us for a login (a customer without one). The page shows the same either way.",
         ["has_login", "account_number"],
+    ),
+    "password_reset": _c(
+        ["email", "reset_url"],
+        "A reset link asked for on /accounts/password_reset/ (Django's token; billing.services.customers), sent to "
+        "the address stored on the login. Nothing is sent for an address without one; the page shows the same.",
+        ["customer_name", "valid_days"], secret=True,
     ),
     # --- Reservations (deposits) -----------------------------------------------------------------------
     "deposit_confirmed": _c(

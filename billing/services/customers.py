@@ -9,31 +9,66 @@ account (docs/adr/0009-login-throttling.md):
 2. `customer_sign_up_confirm`: whoever opens that link chooses the password, and only then are the
    login and the customer created (`customer_sign_up`). So no one can create an account, or park a
    password on one, for an address they cannot read.
+
+Every lookup of an account by email goes through `circletel.auth.rows_with_email` (the account key,
+`normalise_email`, compared in Python), the same rule sign-in and its lockout use, and emails go to
+the address as stored on the account, never to the spelling that was typed.
+
+Password reset (`password_reset_request`, then `password_reset_send` on the queue) likewise never
+shows or times whether an address has an account.
 """
 
 import hashlib
+import secrets
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from billing.models import BillingAccount, Customer
+from circletel.auth import account_email, normalise_email, rows_with_email
 from circletel.errors import ApplicationError
+from circletel.queue import enqueue
 from circletel.sequences import format_number, next_value
+from circletel.throttle import over_limit
 
 
 class CustomerError(ApplicationError):
     pass
 
 
-def _normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
+def _new_account_email(email: str) -> str:
+    """The key a new login stores (`circletel.auth.account_email`); CustomerError for a look-alike."""
+    try:
+        return account_email(email)
+    except ValueError as exc:
+        raise CustomerError(str(exc), {"field": "email"}) from None
+
+
+def _accounts_with_email(email: str):
+    """(the first user, the first customer) whose stored address has `email`'s account key; either
+    may be None. Always the same two queries, whatever is found."""
+    User = get_user_model()
+    users = rows_with_email(User._default_manager.all(), email, fields=("email", "username"))
+    customers = rows_with_email(Customer.objects.all(), email)
+    return (users[0] if users else None), (customers[0] if customers else None)
+
+
+def _stored_address(email: str, user, customer) -> str:
+    """The address as stored on the account that `email` names (never the typed spelling)."""
+    key = normalise_email(email)
+    for value in (getattr(user, "email", ""), getattr(user, "username", ""), getattr(customer, "email", "")):
+        if value and normalise_email(value) == key:
+            return value
+    raise ValueError("no stored address has this account key")
 
 
 @transaction.atomic
@@ -42,8 +77,8 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
                     address_line1: str = "", address_line2: str = "", city: str = "", province: str = "",
                     postal_code: str = "", user=None, billing_day: int = 1) -> Customer:
     """Create a customer with its `CT-YYYY-NNNNN` number and billing account, marked for ZOHO sync."""
-    email = _normalise_email(email)
-    if Customer.objects.filter(email__iexact=email).exists():
+    email = _new_account_email(email)
+    if rows_with_email(Customer.objects.all(), email):
         # The case-insensitive unique constraint is the real guard; this gives a clear message.
         raise CustomerError("A customer with this email already exists.", {"field": "email"})
     number = format_number("CT", timezone.localdate().year, next_value("customer_account"))
@@ -75,9 +110,9 @@ def _enqueue_zoho_customer_sync(customer: Customer) -> None:
 def customer_sign_up(*, email: str, password: str, first_name: str, last_name: str, phone: str = "",
                      account_type: str = Customer.AccountType.PERSONAL, company_name: str = "") -> Customer:
     """Create the login and the customer together: both or neither."""
-    email = _normalise_email(email)
+    email = _new_account_email(email)
     User = get_user_model()
-    if User.objects.filter(username__iexact=email).exists() or User.objects.filter(email__iexact=email).exists():
+    if rows_with_email(User._default_manager.all(), email, fields=("email", "username")):
         raise CustomerError("An account with this email already exists.", {"field": "email"})
     try:
         with transaction.atomic():
@@ -120,39 +155,41 @@ def _sign_up_email_key(event: str, email: str) -> str:
 
 
 def _email_taken(email: str) -> bool:
-    User = get_user_model()
-    return (User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).exists()
-            or Customer.objects.filter(email__iexact=email).exists())
+    user, customer = _accounts_with_email(email)
+    return user is not None or customer is not None
 
 
 def customer_sign_up_request(*, email: str, first_name: str, last_name: str, phone: str = "",
                              account_type: str = Customer.AccountType.PERSONAL, company_name: str = "") -> None:
     """Step 1 of sign-up: email the address a link to finish (a new address) or a notice to its
-    owner (a taken one). Returns nothing either way: the caller must answer both alike."""
+    owner (a taken one). Returns nothing either way: the caller must answer both alike. Both ways do
+    the same work (the same two lookups, a signed link built, exactly one notification queued) so
+    the answer takes about as long too.
+
+    `email` must be one a new account may use (`SignUpForm` checks it; CustomerError otherwise)."""
     from notifications.services import notify
 
-    details = SignUpRequest(email=_normalise_email(email), first_name=first_name.strip(), last_name=last_name.strip(),
-                            phone=(phone or "").strip(), account_type=account_type,
+    details = SignUpRequest(email=_new_account_email(email), first_name=first_name.strip(),
+                            last_name=last_name.strip(), phone=(phone or "").strip(), account_type=account_type,
                             company_name=(company_name or "").strip())
-    if not _email_taken(details.email):
-        token = signing.dumps(asdict(details), salt=_SIGN_UP_SALT, compress=True)
+    user, customer = _accounts_with_email(details.email)
+    token = signing.dumps(asdict(details), salt=_SIGN_UP_SALT, compress=True)
+    if user is None and customer is None:
         notify(event="signup_confirm", email=details.email,
                idempotency_key=_sign_up_email_key("signup_confirm", details.email),
                context={"customer_name": details.full_name, "valid_days": SIGN_UP_LINK_DAYS,
                         "confirm_url": settings.SITE_URL + reverse("signup_confirm", args=[token])})
         return
-    _notify_sign_up_with_taken_email(details.email)
+    _notify_sign_up_with_taken_email(details.email, user, customer)
 
 
-def _notify_sign_up_with_taken_email(email: str) -> None:
-    """Tell the owner; only they read this, so it may say which kind of account the address has."""
+def _notify_sign_up_with_taken_email(email: str, user, customer) -> None:
+    """Tell the owner, at the address stored on the account; only they read this, so it may say
+    which kind of account the address has."""
     from notifications.services import notify
 
-    User = get_user_model()
-    user = User.objects.filter(Q(email__iexact=email) | Q(username__iexact=email)).order_by("pk").first()
-    customer = Customer.objects.filter(email__iexact=email).order_by("pk").first()
     name = (user.get_full_name() if user else "") or (customer.full_name if customer else "")
-    notify(event="signup_existing_account", email=email,
+    notify(event="signup_existing_account", email=_stored_address(email, user, customer),
            idempotency_key=_sign_up_email_key("signup_existing_account", email),
            context={"customer_name": name, "has_login": bool(user and user.is_active),
                     "account_number": customer.account_number if customer else "",
@@ -185,3 +222,47 @@ def customer_sign_up_confirm(*, token: str, password: str) -> Customer:
         if exc.extra.get("field") == "email":  # the same link opened twice at once
             raise CustomerError(SIGN_UP_LINK_USED, {"reason": "used"}) from exc
         raise
+
+
+# --- Password reset ----------------------------------------------------------------------------------
+# Django's token generator and confirm views (`/accounts/reset/<uidb64>/<token>/`); only the request
+# step is ours, so that it is rate limited and does not show, or time, whether an address has an account.
+
+PASSWORD_RESET_EMAIL_LIMIT = 3  # reset requests per address (account key) per window; more are dropped quietly
+PASSWORD_RESET_EMAIL_WINDOW = 3600
+
+
+def password_reset_request(*, email: str) -> None:
+    """Ask for a reset link for `email`. The request only counts and queues: the lookup, the token
+    and the email happen in `password_reset_send` on the task queue, so the answer takes the same
+    time whether or not the address has an account. Past `PASSWORD_RESET_EMAIL_LIMIT` requests for
+    one address in the window, nothing more is queued (the caller answers the same regardless)."""
+    key = normalise_email(email)
+    if not key:
+        return
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    if over_limit(f"accounts:password_reset:email:{digest}", limit=PASSWORD_RESET_EMAIL_LIMIT,
+                  window=PASSWORD_RESET_EMAIL_WINDOW):
+        return
+    request_id = secrets.token_hex(8)  # one email per request, even if the task runs twice
+    transaction.on_commit(lambda: enqueue("billing.services.customers.password_reset_send", key, request_id,
+                                          group="accounts"))
+
+
+def password_reset_send(email: str, request_id: str) -> int:
+    """Task: email a reset link to each active user with a usable password whose stored email has
+    `email`'s account key, at that stored address. Returns how many were queued."""
+    from notifications.services import notify
+
+    User = get_user_model()
+    users = [u for u in rows_with_email(User._default_manager.filter(is_active=True), email)
+             if u.has_usable_password()]
+    for user in users:
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        link = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
+        with transaction.atomic():
+            notify(event="password_reset", email=user.email, idempotency_key=f"password_reset:{user.pk}:{request_id}",
+                   context={"customer_name": user.get_full_name(), "email": user.email,
+                            "reset_url": settings.SITE_URL + link,
+                            "valid_days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)})
+    return len(users)

@@ -1,14 +1,17 @@
-"""Sign-up (two steps: details, then a password from the emailed link), sign-in by email and password
-reset (Django auth views with the email as the login). Sign-up never tells the visitor whether an
-address has an account."""
+"""Sign-up (two steps: details, then a password from the emailed link) and sign-in by email (password
+reset: test_password_reset.py). Sign-up never tells the visitor whether an address has an account,
+and look-alike spellings of an address (ı, ſ, fullwidth, case) are the same account or refused."""
 
 import re
+import unicodedata
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail, signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -347,39 +350,6 @@ def test_inactive_user_cannot_sign_in(client):
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.django_db
-def test_password_reset_email_link_sets_the_new_password(client):
-    customer_sign_up(email="pieter.vdm@example.co.za", password=PASSWORD, first_name="Pieter", last_name="Botha")
-
-    response = client.post(reverse("password_reset"), {"email": "Pieter.VDM@example.co.za"})
-
-    assert response.status_code == 302 and response.url == reverse("password_reset_done")
-    assert len(mail.outbox) == 1
-    message = mail.outbox[0]
-    assert message.to == ["pieter.vdm@example.co.za"]
-    link = re.search(r"http://testserver(/accounts/reset/\S+/\S+/)", message.body).group(1)
-
-    confirm = client.get(link, follow=True)
-    assert confirm.status_code == 200 and confirm.context["validlink"] is True
-    set_url = confirm.redirect_chain[-1][0]
-    done = client.post(set_url, {"new_password1": "Drakensberg-Peak-77", "new_password2": "Drakensberg-Peak-77"})
-
-    assert done.status_code == 302 and done.url == reverse("password_reset_complete")
-    user = User.objects.get()
-    assert user.check_password("Drakensberg-Peak-77") and not user.check_password(PASSWORD)
-    # The link is single-use.
-    again = client.get(link, follow=True)
-    assert again.context["validlink"] is False
-
-
-@pytest.mark.django_db
-def test_password_reset_for_unknown_email_sends_nothing_but_looks_the_same(client):
-    response = client.post(reverse("password_reset"), {"email": "nobody@example.co.za"})
-
-    assert response.status_code == 302 and response.url == reverse("password_reset_done")
-    assert mail.outbox == []
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_submit_creates_one_account_and_a_clear_error():
@@ -408,3 +378,144 @@ def test_pages_render_and_sign_out_is_a_post(client):
 
     assert response.status_code == 302 and response.url == reverse("home")
     assert "_auth_user_id" not in client.session
+
+
+# --- look-alike addresses (docs/adr/0009, "Look-alike addresses"; run on PostgreSQL too) ----------------
+
+OWNER = "sipho@dlamini-logistics.example.co.za"
+SPELLINGS = {  # other ways to type the owner's address: Unicode NFKC and case make them the same one
+    "upper case": "SIPHO@DLAMINI-LOGISTICS.EXAMPLE.CO.ZA",
+    "fullwidth": "".join(chr(ord(c) + 0xFEE0) for c in "sipho@dlamini") + "-logistics.example.co.za",
+    "spaces and mixed case": "  Sipho@Dlamini-Logistics.Example.CO.ZA ",
+    "long s in the name": "\u017fipho@dlamini-logistics.example.co.za",  # ſ is a compatibility form of s
+    "long s in the domain": "sipho@dlamini-logi\u017ftics.example.co.za",
+}
+LOOKALIKES = {  # (a spelling a database folds onto the owner's address but that is not plain, one onto nobody's)
+    "dotless i in the domain": ("sipho@dlam\u0131ni-logistics.example.co.za",  # the probe's address
+                                "thabo@dlam\u0131ni-logistics.example.co.za"),
+    "dotless i in the name": ("s\u0131pho@dlamini-logistics.example.co.za",
+                              "s\u0131pho.m@dlamini-logistics.example.co.za"),
+    "dotless i in the domain, in punycode": ("sipho@xn--dlamn-logistics-blcb.example.co.za",
+                                             "thabo@xn--dlamn-logistics-blcb.example.co.za"),
+}
+DOMAIN_REFUSED = ("This email address contains a character we cannot tell apart from another "
+                  "(such as ı, ß or ς). Use another address, or contact us.")
+NAME_REFUSED = ("Use an email address with only the letters a-z, digits and . _ % + - before the @ "
+                "(no accented or look-alike letters such as ı or ſ).")
+
+
+def _owner(stored=OWNER):
+    """An existing customer with a login; `stored` is the address exactly as the rows hold it."""
+    user = UserFactory(email=stored, username=stored, first_name="Sipho", last_name="Dlamini")
+    return CustomerFactory(email=stored, user=user, first_name="Sipho", last_name="Dlamini",
+                           account_number="CT-2026-00003")
+
+
+def _form_answer(response):
+    return (response.status_code, [t.name for t in response.templates][:1],
+            response.context["form"].errors.get("email"), "_auth_user_id" in response.wsgi_request.session)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+def test_another_spelling_of_a_taken_address_tells_only_the_owner_at_the_stored_address(sign_up, spelling):
+    _owner(stored="Sipho@Dlamini-Logistics.example.co.za")  # an older row, stored in mixed case
+    taken_browser, new_browser = Client(), Client()
+
+    taken = sign_up(taken_browser, email=SPELLINGS[spelling])
+    new = sign_up(new_browser, email="lerato.dlamini@example.co.za", first_name="Lerato", last_name="Dlamini")
+
+    assert _visible(taken, taken_browser) == _visible(new, new_browser)
+    assert sorted(m.to[0] for m in mail.outbox) == ["Sipho@Dlamini-Logistics.example.co.za",
+                                                     "lerato.dlamini@example.co.za"]
+    (notice,) = [m for m in mail.outbox if m.to != ["lerato.dlamini@example.co.za"]]
+    assert notice.subject == "Someone tried to sign up with your email address" and "CT-2026-00003" in notice.body
+    assert NotificationLog.objects.count() == 2  # exactly one each
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lookalike", sorted(LOOKALIKES))
+def test_a_lookalike_address_sends_nothing_and_answers_alike_whether_or_not_it_is_taken(sign_up, lookalike):
+    """Refused for what was typed, never for whether it is taken: no email to the typed spelling
+    (which may be someone else's mailbox) and none to the owner either."""
+    taken_spelling, untaken_spelling = LOOKALIKES[lookalike]
+    _owner()
+
+    taken = sign_up(Client(), email=taken_spelling)
+    untaken = sign_up(Client(), email=untaken_spelling)
+
+    expected = [NAME_REFUSED if lookalike.endswith("name") else DOMAIN_REFUSED]
+    assert _form_answer(taken) == _form_answer(untaken) == (200, ["registration/signup.html"], expected, False)
+    assert mail.outbox == [] and NotificationLog.objects.count() == 0
+    assert (User.objects.count(), Customer.objects.count()) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_the_probe_address_no_longer_mails_the_account_number_to_the_typed_address(sign_up):
+    _owner()
+
+    response = sign_up(email="sipho@dlam\u0131ni-logistics.example.co.za")
+
+    assert response.status_code == 200
+    assert not any("CT-2026-00003" in m.body for m in mail.outbox)
+    assert NotificationLog.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_new_address_in_another_spelling_signs_up_under_its_plain_form(client, complete_sign_up):
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "Naledi") + "@Example.co.za"
+
+    complete_sign_up(email=fullwidth, first_name="Naledi", last_name="Mahlangu")
+
+    assert mail.outbox[0].to == ["naledi@example.co.za"]
+    user = User.objects.get()
+    assert (user.email, user.username, Customer.objects.get().email) == ("naledi@example.co.za",) * 3
+
+
+@pytest.mark.django_db
+def test_a_real_international_domain_signs_up_in_its_ascii_form_and_signs_in_either_way(client, complete_sign_up):
+    typed = unicodedata.normalize("NFC", "Lerato@M\u00fcller-Fibre.example")
+
+    complete_sign_up(email=typed, first_name="Lerato", last_name="Mokoena")
+    client.post(reverse("logout"))
+    unicode_spelling = client.post(reverse("login"), {"username": "lerato@m\u00fcller-fibre.example",
+                                                      "password": PASSWORD})
+
+    assert mail.outbox[0].to == ["lerato@xn--mller-fibre-thb.example"]
+    user = User.objects.get()
+    assert user.email == user.username == Customer.objects.get().email == "lerato@xn--mller-fibre-thb.example"
+    assert unicode_spelling.status_code == 302 and int(client.session["_auth_user_id"]) == user.pk
+
+
+@pytest.mark.django_db
+def test_a_lookalike_in_the_link_creates_nothing(client):
+    """A link signed before this rule (or by hand) for a look-alike of an existing address."""
+    _owner()
+    token = signing.dumps({"email": "s\u0131pho@dlamini-logistics.example.co.za", "first_name": "X", "last_name": "Y"},
+                          salt="billing.customers.sign_up", compress=True)
+
+    response = client.post(reverse("signup_confirm", args=[token]), {"password1": PASSWORD, "password2": PASSWORD})
+
+    assert "This sign-up link was already used" in response.content.decode()
+    assert (User.objects.count(), Customer.objects.count()) == (1, 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("existing", ["user", "customer_without_login"])
+def test_taken_and_new_addresses_do_the_same_work_in_the_request(existing):
+    """The same lookups and exactly one queued notification either way (the email is sent later, from
+    the queue), so the answer takes about as long whether or not the address is taken."""
+    if existing == "user":
+        UserFactory(email=OWNER, username=OWNER)
+    else:
+        CustomerFactory(email=OWNER)
+    work = {}
+    for name, email, address in (("taken", OWNER.upper(), "198.51.100.1"),
+                                 ("new", "lerato.dlamini@example.co.za", "198.51.100.2")):
+        with CaptureQueriesContext(connection) as queries:  # (own client address: a fresh rate-limit counter)
+            response = Client().post(reverse("signup"), signup_data(email=email), REMOTE_ADDR=address)
+        work[name] = (response.status_code, response.url, [q["sql"].split(" ", 1)[0] for q in queries.captured_queries])
+
+    assert work["taken"] == work["new"]
+    assert sorted(NotificationLog.objects.values_list("event", flat=True)) == ["signup_confirm",
+                                                                              "signup_existing_account"]

@@ -11,8 +11,8 @@ from rest_framework.authtoken.models import Token
 
 from circletel.login_throttle import lockout_message
 from circletel.throttle import client_ip
-from tests.dashboard.factories import customer_with_login
 from tests.factories import UserFactory
+from tests.portal.factories import customer_with_login
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +140,122 @@ def test_admin_counts_the_email_typed_as_the_account(client):
 
     assert right.status_code == 302 and int(client.session["_auth_user_id"]) == staff.pk
     assert AccessAttempt.objects.count() == 0  # reset by the email, though the username is "ops-lead"
+
+
+# --- look-alike addresses (docs/adr/0009, "Look-alike addresses") -----------------------------------------
+# PostgreSQL's UPPER() maps ı (dotless i) to I and ſ (long s) to S, so an `iexact` lookup found the real
+# account for these spellings while the lock counted them as other accounts. Run on PostgreSQL too.
+
+def _swap(email: str, part: str, old: str, new: str) -> str:
+    local, _, domain = email.partition("@")
+    if part == "local":
+        assert old in local
+        return f"{local.replace(old, new, 1)}@{domain}"
+    assert old in domain
+    return f"{local}@{domain.replace(old, new, 1)}"
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _punycode(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+LOOKALIKES = {
+    "dotless i in the name": lambda e: _swap(e, "local", "i", "\u0131"),
+    "long s in the name": lambda e: _swap(e, "local", "s", "\u017f"),
+    "dotless i in the domain": lambda e: _swap(e, "domain", "i", "\u0131"),
+    "long s in the domain": lambda e: _swap(e, "domain", "s", "\u017f"),
+    "dotless i in the domain, in punycode": lambda e: _punycode(_swap(e, "domain", "i", "\u0131")),
+    "upper case": str.upper,
+    "fullwidth": _fullwidth,
+    "mixed": lambda e: " " + _fullwidth(_swap(_swap(e, "local", "i", "\u0131"), "local", "s", "\u017f")).upper(),
+}
+LOOKALIKE_ACCOUNTS = {"customer": "sipho@dlamini-logistics.example.co.za", "admin": "sysadmin@ops.circletel.co.za"}
+
+
+@pytest.fixture(params=sorted(LOGINS))
+def lookalike_login(request):
+    """(login URL, a user there whose email has an i and an s on both sides of the @)."""
+    email = LOOKALIKE_ACCOUNTS[request.param]
+    if request.param == "customer":
+        user = UserFactory(email=email, username=email)
+        customer_with_login_for(user)
+        return LOGINS["customer"], user
+    return LOGINS["admin"], UserFactory(username="sysadmin", email=email, is_staff=True, is_superuser=True)
+
+
+def customer_with_login_for(user):
+    from tests.factories import CustomerFactory
+
+    return CustomerFactory(user=user, email=user.email)
+
+
+def test_every_lookalike_is_the_same_locked_account(client, lookalike_login):
+    url, user = lookalike_login
+    fail(client, url, user.email, 5)
+    (locked,) = AccessAttempt.objects.values_list("username", "failures_since_start")
+
+    refused = {name: sign_in(client, url, spell(user.email), PASSWORD) for name, spell in LOOKALIKES.items()}
+
+    for name, response in refused.items():
+        assert response.status_code == 429, name
+        assert_locked_out(response, url)
+    assert not signed_in(client)
+    assert AccessLog.objects.count() == 0
+    assert locked == (user.email, 5)
+    # Still one account, still locked: no spelling got a count of its own or cleared the real one.
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [user.email]
+    assert AccessAttempt.objects.get().failures_since_start >= 5
+    assert_locked_out(sign_in(client, url, user.email, PASSWORD), url)
+
+
+def test_failures_under_lookalike_spellings_count_against_the_real_account(client, lookalike_login):
+    url, user = lookalike_login
+    spellings = list(LOOKALIKES.values())[:4]
+
+    statuses = [sign_in(client, url, spell(user.email), WRONG).status_code for spell in spellings]
+    fifth = sign_in(client, url, LOOKALIKES["mixed"](user.email), WRONG)
+    right = sign_in(client, url, user.email, PASSWORD, address=ELSEWHERE)
+
+    assert statuses == [200, 200, 200, 200]
+    assert_locked_out(fifth, url)
+    assert_locked_out(right, url)
+    assert not signed_in(client)
+    assert set(AccessAttempt.objects.values_list("username", flat=True)) == {user.email}
+
+
+def test_a_lookalike_sign_in_forgives_no_more_than_the_genuine_one(client, lookalike_login):
+    """Before the lock a look-alike spelling with the right password is the account signing in (same
+    key, same password check); like any sign-in it forgets only that address's failures."""
+    url, user = lookalike_login
+    fail(client, url, user.email, 3, address=ELSEWHERE)  # someone guessing from elsewhere
+    fail(client, url, user.email, 1)
+
+    variant = sign_in(client, url, LOOKALIKES["dotless i in the name"](user.email), PASSWORD)
+    client.post("/accounts/logout/")
+    guesses = fail(client, url, LOOKALIKES["long s in the domain"](user.email), 2, address=ELSEWHERE)
+
+    assert variant.status_code == 302 and variant.wsgi_request.user.pk == user.pk
+    assert guesses == [200, 429]
+    assert list(AccessAttempt.objects.values_list("username", "ip_address", "failures_since_start")) == [
+        (user.email, ELSEWHERE, 5)]
+
+
+def test_the_genuine_email_signs_in_before_the_limit_and_other_addresses_stay_apart(client, lookalike_login):
+    url, user = lookalike_login
+    other = UserFactory(email=user.email.replace("@", "2@"), is_staff=True)
+    fail(client, url, other.email, 5)  # another account, locked
+
+    dotted_capital = sign_in(client, url, _swap(user.email, "local", "i", "\u0130"), PASSWORD)  # İ: not i
+    statuses = fail(client, url, user.email, 4)
+    right = sign_in(client, url, user.email, PASSWORD, address=ELSEWHERE)
+
+    assert dotted_capital.status_code == 200 and statuses == [200] * 4
+    assert right.status_code == 302 and int(client.session["_auth_user_id"]) == user.pk
 
 
 # --- per address -----------------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ CONTEXTS = {
     "signup_existing_account": {"customer_name": "Thandi Mokoena", "has_login": True, "account_number": "CT-2026-00042",
                                 "sign_in_url": "https://billing.circletel.co.za/accounts/login/",
                                 "reset_url": "https://billing.circletel.co.za/accounts/password_reset/"},
+    "password_reset": {"customer_name": "Thandi Mokoena", "email": "thandi@example.co.za", "valid_days": 3,
+                       "reset_url": "https://billing.circletel.co.za/accounts/reset/MQ/cz6j1u-0123456789abcdef/"},
     "deposit_confirmed": {
         "buyer_name": "Pieter van der Merwe", "item_name": "Bella (Golden Retriever)", "amount": Decimal("2000.00"),
         "reference": "RES-2026-00009", "balance_due": Decimal("6000.00"), "owner_name": "Sunny Acres Kennels",
@@ -112,6 +114,9 @@ EXPECTED_TEXT = {
     "signup_existing_account": "It already has an account (CT-2026-00042), so we did not create another.\n\n"
                                "If it was you, sign in instead: https://billing.circletel.co.za/accounts/login/\n"
                                "Forgotten your password? Reset it here: https://billing.circletel.co.za/accounts/password_reset/",
+    "password_reset": "password for your CircleTel account (thandi@example.co.za).\nChoose a new password here:\n"
+                      "https://billing.circletel.co.za/accounts/reset/MQ/cz6j1u-0123456789abcdef/\n\n"
+                      "The link works once and for 3 days.",
     "deposit_confirmed": "deposit of R 2,000.00 and Bella (Golden Retriever) is now reserved for you",
     "deposit_new_owner": "Pieter van der Merwe has paid a deposit of R 2,000.00 and reserved Bella (Golden Retriever).",
     "ops_alert": "NetCash rejected the batch file.\n\nrun: DO-2026-12-01\nitems: 42",
