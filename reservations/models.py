@@ -77,7 +77,10 @@ class Reservation(models.Model):
     provider call happens outside any transaction and is swept until it succeeds. States:
     requested / failed = owed (the sweep calls the provider); pending = Stripe accepted the refund
     (`refund_id`) but has not finished it: nothing claims the money is back until Stripe says
-    succeeded (status refunded, `refunded_at`, the refunded emails); succeeded = the money is back.
+    succeeded (status refunded, `refunded_at`, the refunded emails); succeeded = the money is back;
+    refused = the provider refused it for good (a permanent error, `MAX_REFUND_ATTEMPTS` failed
+    refunds, or no answer for as long as the provider keeps our idempotency key): never retried,
+    ops alerted and the buyer told once; staff pay it back by hand and record it.
     While owed, a non-blank `refund_id` is a Stripe refund that failed (`refund_error` says why).
     """
 
@@ -98,6 +101,7 @@ class Reservation(models.Model):
         FAILED = "failed", "Failed (will retry)"
         PENDING = "pending", "Pending at provider"
         SUCCEEDED = "succeeded", "Succeeded"
+        REFUSED = "refused", "Refused by the provider (pay back by hand)"
 
     ACTIVE = (Status.PENDING, Status.PAID)
 
@@ -123,6 +127,10 @@ class Reservation(models.Model):
     refund_state = models.CharField(max_length=10, choices=RefundState.choices, default="", blank=True)
     refund_id = models.CharField(max_length=100, blank=True)
     refund_error = models.TextField(blank=True)
+    # The one refund engine's retry policy (payments/services/refund_engine.py): refunds the provider
+    # took and then failed, and since when the current idempotency key has had no answer.
+    refund_attempts = models.PositiveSmallIntegerField(default=0)
+    refund_unanswered_since = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
     conversions_sent_at = models.DateTimeField(null=True, blank=True)
     # Captured at reservation time for server-side conversion events (GA4 / Meta CAPI).

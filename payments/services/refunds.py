@@ -64,11 +64,9 @@ from billing.services.ledger import invoice_apply_payment, ledger_post
 from circletel.http import ProviderError
 from circletel.money import format_zar
 from notifications.services import notify, notify_ops
-from payments.clients import paypal as paypal_client
-from payments.clients import stripe as stripe_client
 from payments.errors import PaymentError
 from payments.models import PaymentAllocation, PaymentTransaction, Refund
-from payments.provider_errors import classify
+from payments.services import refund_engine
 from payments.services.allocation import lock_open_invoices
 from zoho_sync.services.outbox import enqueue_sync
 
@@ -138,35 +136,28 @@ def refund_reserve(*, payment: PaymentTransaction, amount: Decimal | None, reaso
 
 
 def _provider_refund(refund: Refund) -> tuple[str | None, str, dict]:
-    """Step 2 (no transaction open). Returns (provider refund id, status word, raw)."""
+    """Step 2 (no transaction open), through the one refund engine. Returns (provider refund id,
+    status word, raw); NetCash / sandbox / manual payments: (None, "manual", {})."""
     payment = refund.payment
     full = refund.amount == payment.amount
-    if payment.provider == PaymentTransaction.Provider.STRIPE:
-        if not payment.provider_transaction_id:
-            raise RefundError("This Stripe payment has no payment intent to refund.", {"reference": payment.reference})
-        result = stripe_client.refund_create(
-            payment_intent=payment.provider_transaction_id, amount=None if full else refund.amount,
-            metadata={"reference": payment.reference, "refund": str(refund.pk)},
-            idempotency_key=f"refund:{refund.pk}")
-        return result.id, result.status, {"id": result.id, "status": result.status, "amount": result.amount}
-    if payment.provider == PaymentTransaction.Provider.PAYPAL:
-        if not payment.provider_transaction_id:
-            raise RefundError("This PayPal payment has no capture to refund.", {"reference": payment.reference})
-        result = paypal_client.capture_refund(capture_id=payment.provider_transaction_id,
-                                              amount=None if full else refund.amount, currency=payment.currency,
-                                              note=f"Refund {payment.reference}", request_id=f"refund-{refund.pk}")
-        return result.id, result.status, {"id": result.id, "status": result.status}
-    return None, "manual", {}
-
-
-FAILED_WORDS = {"failed", "canceled", "cancelled", "FAILED", "CANCELLED"}
+    keys = {PaymentTransaction.Provider.STRIPE: f"refund:{refund.pk}", PaymentTransaction.Provider.PAYPAL: f"refund-{refund.pk}"}
+    if payment.provider not in keys:
+        return None, "manual", {}
+    if not payment.provider_transaction_id:
+        what = "payment intent" if payment.provider == PaymentTransaction.Provider.STRIPE else "capture"
+        raise RefundError(f"This {payment.get_provider_display()} payment has no {what} to refund.",
+                          {"reference": payment.reference})
+    answer = refund_engine.provider_refund(
+        provider=payment.provider, payment_id=payment.provider_transaction_id, amount=None if full else refund.amount,
+        currency=payment.currency, key=keys[payment.provider], note=f"Refund {payment.reference}",
+        metadata={"reference": payment.reference, "refund": str(refund.pk)})
+    return answer.refund_id, answer.word, answer.raw
 UNKNOWN_OUTCOME = "outcome unknown, asked again by the sweep"
 # How long each provider keeps an idempotency key (CONTRACTS 3.4: Stripe 24 h; 4: PayPal 6 h),
 # less a margin: after that a repeat could make a second refund.
 UNKNOWN_OUTCOME_KEY_LIFETIME = {PaymentTransaction.Provider.STRIPE: timedelta(hours=23),
                                 PaymentTransaction.Provider.PAYPAL: timedelta(hours=5)}
 UNKNOWN_OUTCOME_MIN_AGE = timedelta(minutes=2)  # older than any request still making the first call
-STRIPE_SUCCEEDED = "succeeded"
 
 
 def refund_create(*, payment: PaymentTransaction, amount: Decimal | None = None, reason: str,
@@ -186,9 +177,9 @@ def _call_provider_and_finish(refund: Refund) -> Refund:
     try:
         provider_id, status_word, raw = _provider_refund(refund)
     except (ProviderError, RefundError) as exc:
-        info = classify(exc) if isinstance(exc, ProviderError) else None
-        detail = f"{info.code}: {info.raw}" if info else exc.message
-        if info is not None and info.retryable:
+        failure = refund_engine.call_failure(exc) if isinstance(exc, ProviderError) else None
+        detail = failure.detail if failure else exc.message
+        if failure is not None and failure.outcome == refund_engine.UNKNOWN:
             # It may have happened: keep it reserved; refunds_resolve_unknown asks again with the same key.
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
                 failure_reason=f"{UNKNOWN_OUTCOME}: {detail}"[:2000])
@@ -201,7 +192,8 @@ def _call_provider_and_finish(refund: Refund) -> Refund:
         refund.refresh_from_db()
         logger.warning("refund %s of %s failed: %s", refund.pk, payment.reference, detail[:200])
         return refund
-    if status_word in FAILED_WORDS:
+    outcome = refund_engine.outcome_of(payment.provider, status_word) if provider_id else refund_engine.SUCCEEDED
+    if outcome == refund_engine.FAILED:
         Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
             status=Refund.Status.FAILED, failure_reason=f"provider status {status_word}",
             provider_refund_id=provider_id, raw_response=raw, completed_at=timezone.now())
@@ -213,7 +205,7 @@ def _call_provider_and_finish(refund: Refund) -> Refund:
         # webhook finds this pending row by id and books it (refund_record_from_provider).
         Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(provider_refund_id=provider_id,
                                                                                  raw_response=raw, failure_reason="")
-    if payment.provider == PaymentTransaction.Provider.STRIPE and status_word != STRIPE_SUCCEEDED:
+    if outcome == refund_engine.PENDING:
         # Not final (pending / requires_action): stays reserved and unbooked until Stripe's refund
         # events say how it ended (module docstring, "Finality rule").
         refund.refresh_from_db()

@@ -35,6 +35,7 @@ from circletel.http import ProviderError
 from circletel.queue import enqueue
 from inbox.models import WebhookEvent
 from notifications.services import notify
+from payments.services import refund_engine
 from reservations.errors import (
     AlreadyReserved,
     InvalidReservation,
@@ -51,11 +52,11 @@ Status = Reservation.Status
 RefundState = Reservation.RefundState
 REFUND_OWED = (RefundState.REQUESTED, RefundState.FAILED)  # the sweep calls the provider
 REFUND_LIVE = (RefundState.PENDING, RefundState.SUCCEEDED)  # the provider holds `refund_id`
-# Stripe Refund.status (CONTRACTS 3.3): pending | requires_action | succeeded | failed | canceled.
-REFUND_SUCCEEDED = "succeeded"
-REFUND_FAILED = ("failed", "canceled")
-PAYPAL_REFUND_WORDS = {"FAILED": "failed", "CANCELLED": "canceled"}  # others: succeeded (see _provider_refund)
+REFUND_SUCCEEDED = refund_engine.SUCCEEDED
 DEPOSIT_REFUND_KIND = "reservation_deposit"
+# How long each provider keeps our idempotency key (CONTRACTS 3.4: Stripe 24 h; 4: PayPal 6 h), less a
+# margin: a refund call with no answer is asked again with the same key only within it.
+KEY_LIFETIME = {Reservation.Provider.STRIPE: timedelta(hours=23), Reservation.Provider.PAYPAL: timedelta(hours=5)}
 
 
 def hold_minutes() -> int:
@@ -258,32 +259,40 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
 
 
 def _provider_refund(r: Reservation) -> tuple[str, str]:
-    """Call the provider (never inside a transaction). Returns (refund id, status word).
+    """Call the provider through the one refund engine (never inside a transaction). Returns
+    (refund id, status word); sandbox answers succeed.
 
-    Stripe's word is passed on as it is. PayPal's FAILED / CANCELLED are failed; its other words
-    (COMPLETED, PENDING) count as succeeded, as for invoice refunds (the contract names no PayPal
-    refund-status event that could finish a pending one later). Sandbox answers succeed.
     A non-blank `refund_id` here is a refund that failed: this is a new attempt after it, under a new
     idempotency key (the old one would replay the failed answer).
     """
     if r.sandbox:
         return f"re_sandbox_{r.reference}", REFUND_SUCCEEDED
     if r.provider == Reservation.Provider.STRIPE:
-        from payments.clients import stripe as stripe_client
-
         metadata = {"kind": DEPOSIT_REFUND_KIND, "reference": r.reference}
         key = f"reservation:{r.pk}:refund"
         if r.refund_id:
             metadata["after"], key = r.refund_id, f"{key}:after:{r.refund_id}"
-        refund = stripe_client.refund_create(payment_intent=r.external_payment_id, reason="requested_by_customer",
-                                             metadata=metadata, idempotency_key=key)
-        return refund.id, refund.status
-    from payments.clients import paypal as paypal_client
+    else:
+        metadata, key = {}, f"reservation-{r.pk}-refund" + (f"-after-{r.refund_id}" if r.refund_id else "")
+    answer = refund_engine.provider_refund(provider=r.provider, payment_id=r.external_payment_id, amount=None,
+                                           currency=r.currency, key=key, metadata=metadata, note="Deposit refund")
+    return answer.refund_id, answer.word
 
-    request_id = f"reservation-{r.pk}-refund" + (f"-after-{r.refund_id}" if r.refund_id else "")
-    refund = paypal_client.capture_refund(capture_id=r.external_payment_id, note="Deposit refund",
-                                          request_id=request_id)
-    return refund.id, PAYPAL_REFUND_WORDS.get((refund.status or "").upper(), REFUND_SUCCEEDED)
+
+def _refuse(r: Reservation, *, reason: str) -> None:
+    """The refund will not go through automatically (r is locked): refused, never retried; ops are
+    alerted and the buyer told once (the one engine's "refused for good" path)."""
+    r.refund_state, r.refund_error, r.refund_unanswered_since = RefundState.REFUSED, reason[:2000], None
+    r.save(update_fields=["refund_state", "refund_error", "refund_unanswered_since", "updated_at"])
+    logger.warning("refund of reservation %s refused for good: %s", r.reference, reason[:200])
+    ctx = _context(r)
+    refund_engine.refund_refused_for_good(
+        key=f"deposit_refund_refused:{r.pk}", title=f"Deposit refund refused: {r.reference}",
+        message=(f"{r.get_provider_display()} will not refund the deposit of {ctx['amount']} for {ctx['item_name']}. "
+                 "Pay the buyer back by hand (bank transfer) and record it on the reservation. The buyer has been "
+                 "told we will contact them."),
+        fields={"reservation": r.reference, "buyer": r.buyer_email, "reason": reason[:300], "admin": ctx["admin_url"]},
+        payer_event="deposit_refund_refused", payer_email=r.buyer_email, payer_context=ctx)
 
 
 def _refunded(r: Reservation, *, refund_id: str) -> None:
@@ -309,33 +318,45 @@ def _refund_seen(r: Reservation, *, refund_id: str, status: str, reason: str, af
     attempt), or None when unknown: an unknown refund is taken on only as the answer to the attempt
     r is waiting for (still owed, and `refund_id` still the one that attempt followed).
     """
+    outcome = refund_engine.outcome_of("sandbox" if r.sandbox else r.provider, status)
     if r.refund_id == refund_id and r.refund_state in REFUND_LIVE:
-        if status == REFUND_SUCCEEDED and r.refund_state == RefundState.PENDING:
+        if outcome == refund_engine.SUCCEEDED and r.refund_state == RefundState.PENDING:
             _refunded(r, refund_id=refund_id)
             return ""
-        if status in REFUND_FAILED:
+        if outcome == refund_engine.FAILED:
             # pending -> failed, or succeeded -> failed (Stripe can fail a refund it reported
             # succeeded): owed again. A refunded status stays (the puppy may be gone).
             r.refund_state, r.refunded_at, r.refund_error = RefundState.FAILED, None, reason[:2000]
-            r.save(update_fields=["refund_state", "refunded_at", "refund_error", "updated_at"])
+            r.refund_attempts += 1
+            r.save(update_fields=["refund_state", "refunded_at", "refund_error", "refund_attempts", "updated_at"])
             logger.warning("refund %s of reservation %s: %s", refund_id, r.reference, reason)
+            _refuse_after_too_many_failures(r)
             return ""
         return f"refund {refund_id} of {r.reference} is already {r.refund_state}; {status!r} changes nothing"
     if r.refund_id == refund_id:
         return f"refund {refund_id} of {r.reference} failed before; {status!r} changes nothing"
     if after is None or r.refund_id != after or r.refund_state not in REFUND_OWED:
         return f"refund {refund_id} is not the refund {r.reference} is waiting for"
-    if status == REFUND_SUCCEEDED:
+    r.refund_unanswered_since = None  # the provider answered this key
+    if outcome == refund_engine.SUCCEEDED:
         _refunded(r, refund_id=refund_id)
-    elif status in REFUND_FAILED:
+    elif outcome == refund_engine.FAILED:
         r.refund_state, r.refund_id, r.refund_error = RefundState.FAILED, refund_id, reason[:2000]
-        r.save(update_fields=["refund_state", "refund_id", "refund_error", "updated_at"])
+        r.refund_attempts += 1
+        r.save(update_fields=["refund_state", "refund_id", "refund_error", "refund_attempts",
+                              "refund_unanswered_since", "updated_at"])
         logger.warning("refund %s of reservation %s: %s", refund_id, r.reference, reason)
+        _refuse_after_too_many_failures(r)
     else:  # pending / requires_action / anything not final: wait for Stripe's refund events
         r.refund_state, r.refund_id, r.refund_error = RefundState.PENDING, refund_id, ""
-        r.save(update_fields=["refund_state", "refund_id", "refund_error", "updated_at"])
+        r.save(update_fields=["refund_state", "refund_id", "refund_error", "refund_unanswered_since", "updated_at"])
         logger.info("refund %s of reservation %s is %s at the provider", refund_id, r.reference, status)
     return ""
+
+
+def _refuse_after_too_many_failures(r: Reservation) -> None:
+    if r.refund_attempts >= refund_engine.MAX_REFUND_ATTEMPTS:
+        _refuse(r, reason=f"{r.refund_attempts} refunds failed at the provider; last: {r.refund_error}")
 
 
 def reservation_refund(*, reservation_id: int) -> Reservation:
@@ -352,9 +373,7 @@ def reservation_refund(*, reservation_id: int) -> Reservation:
     try:
         refund_id, status = _provider_refund(r)
     except ProviderError as exc:
-        # Only if nothing moved meanwhile (a refund event may already have taken the new refund on).
-        Reservation.objects.filter(pk=r.pk, refund_state__in=REFUND_OWED, refund_id=after).update(
-            refund_state=RefundState.FAILED, refund_error=f"{exc.message} {exc.raw}"[:2000], updated_at=timezone.now())
+        _call_failed(r, after=after, failure=refund_engine.call_failure(exc))
         raise
     with transaction.atomic():
         r = _lock(reservation_id)
@@ -363,6 +382,30 @@ def reservation_refund(*, reservation_id: int) -> Reservation:
         if note:
             logger.info("refund answer for reservation %s: %s", r.reference, note)
     return r
+
+
+def _call_failed(r: Reservation, *, after: str, failure) -> None:
+    """The one engine's retry policy for a refund call that failed. Only if nothing moved meanwhile
+    (a refund event may already have taken the new refund on)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = (Reservation.objects.select_for_update().select_related("puppy")
+                  .filter(pk=r.pk, refund_state__in=REFUND_OWED, refund_id=after).first())
+        if locked is None:
+            return
+        if failure.outcome == refund_engine.REFUSED:
+            _refuse(locked, reason=f"the provider refused the refund: {failure.detail}")
+            return
+        # Unknown outcome: the refund may have happened; the sweep asks again with the same key while
+        # the provider still keeps it, then hands it to staff.
+        since = locked.refund_unanswered_since or now
+        if r.provider in KEY_LIFETIME and now - since > KEY_LIFETIME[r.provider]:
+            _refuse(locked, reason=f"no answer from the provider since {since:%Y-%m-%d %H:%M}; check its dashboard "
+                                   f"before paying back: {failure.detail}")
+            return
+        locked.refund_state, locked.refund_error, locked.refund_unanswered_since = (
+            RefundState.FAILED, f"outcome unknown, asked again by the sweep: {failure.detail}"[:2000], since)
+        locked.save(update_fields=["refund_state", "refund_error", "refund_unanswered_since", "updated_at"])
 
 
 def deposit_refund_update(*, provider_refund_id: str, status: str, raw: dict) -> bool:
