@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "usage",  # above billing: daily usage, Interstellio sync, data-cap warnings
     "zoho_sync",
     "reservations",
+    "portal",  # the top layer: customer pages, dashboard API, pay pages, staff reports
     "notifications",
 ]
 
@@ -342,7 +343,7 @@ if DEBUG and not NETCASH["NOTIFY_TOKEN"]:  # noqa: F405
 #   without the -elem/-attr split.
 # - API docs: the Swagger UI and Redoc templates are overridden in templates/drf_spectacular/ to carry
 #   the nonce and to load no Google Fonts. /api/redoc/ alone also allows inline <style> elements, blob:
-#   workers and Redocly's logo image (billing/dashboard/urls.py says why).
+#   workers and Redocly's logo image (circletel/urls.py says why).
 # CSP_REPORT_URI (optional) receives violation reports; CSP_REPORT_ONLY=true sends the same policy as
 # Content-Security-Policy-Report-Only (to try a change in production without breaking pages).
 from urllib.parse import urlsplit  # noqa: E402

@@ -8,7 +8,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 
-from billing.dashboard.reports import RECEIVED_STATUSES
 from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyAdmin, ReasonForm, reason_action, zar_column
 from circletel.errors import ApplicationError
 from circletel.money import format_zar
@@ -24,6 +23,7 @@ from payments.models import (
     Refund,
     StripeCustomer,
 )
+from payments.selectors import RECEIVED_STATUSES
 from payments.services.debit_orders import debit_order_item_return
 from payments.services.refunds import refund_create
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from billing.models import Invoice
 from payments.errors import NotifyRejected
+from payments.models import PaymentTransaction
 from payments.services.references import invoice_number_from_reference
 
 INVOICE_PREFIX = "INV-"
+# Money received: completed, partly or fully refunded (a reversed debit order was never collected).
+# The payments admin's "received" filter and the staff reports' "Collected" and payment-method mix
+# (portal/reports.py) count these statuses.
+RECEIVED_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Status.PARTIALLY_REFUNDED,
+                     PaymentTransaction.Status.REFUNDED)
 
 
 def paynow_invoice_status(reference: str) -> str | None:

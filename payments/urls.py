@@ -1,3 +1,6 @@
+"""The payment flow's pages (result, NetCash return, sandbox gateway). The pay pages that start a
+payment are the portal's (portal/urls.py)."""
+
 from django.urls import path
 
 from payments import views
@@ -5,8 +8,6 @@ from payments import views
 app_name = "payments"
 
 urlpatterns = [
-    path("billing/invoices/<str:number>/pay", views.invoice_pay, name="invoice_pay"),
-    path("pay/", views.public_pay, name="public_pay"),
     path("payments/result/<str:reference>", views.payment_result, name="result"),
     path("payments/netcash/return", views.netcash_return, name="netcash-return"),
     path("payments/sandbox/checkout", views.sandbox_checkout, name="sandbox-checkout"),

@@ -1,16 +1,15 @@
-"""Pages: pay an invoice (signed in or public), the sandbox gateway, the payment result."""
+"""Pages of the payment flow: the payment result, the NetCash return, the sandbox gateway. The pages
+that start a payment (the signed-in and the public pay page) are the customer portal's (portal/views.py)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import uuid
-from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -18,65 +17,13 @@ from django.views.decorators.http import require_POST
 
 from billing.models import Invoice
 from circletel.sandbox import sandbox_gateway_active
-from circletel.throttle import client_ip, over_limit
 from payments.clients import netcash
-from payments.errors import PaymentError
 from payments.models import PaymentTransaction
 from payments.providers.netcash import FORM_TYPE, netcash_notify_response
-from payments.services.checkout import invoice_checkout
 from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX
 from payments.services.references import invoice_number_from_reference
 
 logger = logging.getLogger(__name__)
-PUBLIC_PAY_LIMIT = 10  # lookups per client address per window
-PUBLIC_PAY_WINDOW = 600  # seconds
-
-
-@login_required
-def invoice_pay(request, number: str):
-    lookup = {"pk": int(number)} if number.isdigit() else {"number": number}
-    invoice = (Invoice.objects.select_related("customer")
-               .filter(customer__user_id=request.user.pk, **lookup).first())
-    if invoice is None:
-        raise Http404("No such invoice")
-    try:
-        form = invoice_checkout(invoice=invoice)
-    except PaymentError as exc:
-        messages.error(request, exc.message)
-        return redirect("/dashboard/invoices/")
-    return render(request, "payments/paynow_redirect.html", {"form": form, "invoice": invoice,
-                                                             "amount": Decimal(form.fields["p4"])})
-
-
-def _rate_limited(request) -> bool:
-    return over_limit(f"payments:public_pay:{client_ip(request)}", limit=PUBLIC_PAY_LIMIT, window=PUBLIC_PAY_WINDOW)
-
-
-def public_pay(request):
-    """Pay without signing in: invoice number + account number; shows only the amount due."""
-    context = {"form_error": "", "invoice_number": "", "account_number": ""}
-    if request.method == "POST":
-        if _rate_limited(request):
-            logger.warning("public pay rate limit hit from %s", client_ip(request))
-            return render(request, "payments/public_pay.html",
-                          {**context, "form_error": "Too many attempts. Please try again in a few minutes."},
-                          status=429)
-        number = (request.POST.get("invoice_number") or "").strip().upper()[:20]
-        account = (request.POST.get("account_number") or "").strip().upper()[:20]
-        context.update(invoice_number=number, account_number=account)
-        invoice = (Invoice.objects.select_related("customer")
-                   .filter(number=number, customer__account_number=account).first()) if number and account else None
-        if invoice is None:
-            context["form_error"] = "We could not find an invoice with those details."
-            return render(request, "payments/public_pay.html", context, status=400)
-        try:
-            form = invoice_checkout(invoice=invoice, include_contact=False)
-        except PaymentError as exc:
-            context["form_error"] = exc.message
-            return render(request, "payments/public_pay.html", context, status=400)
-        return render(request, "payments/public_pay_confirm.html",
-                      {"form": form, "amount": Decimal(form.fields["p4"]), "invoice_number": invoice.number})
-    return render(request, "payments/public_pay.html", context)
 
 
 # Our Pay Now references: `<target>-<6 hex>` (payments/services/references.py); anything else in a

@@ -35,17 +35,9 @@ EXEMPT = {"circletel/urls.py"}
 
 # (file, imported app): still pointing up, with the step that removes it.
 KNOWN_DEBT = {
-    # billing/dashboard is the customer portal: it moves to portal/ (issue 14, portal step).
-    ("billing/dashboard/api/serializers.py", "payments"), ("billing/dashboard/api/views.py", "payments"),
-    ("billing/dashboard/forms.py", "payments"), ("billing/dashboard/reports.py", "payments"),
-    ("billing/dashboard/selectors.py", "payments"), ("billing/dashboard/selectors.py", "usage"),
-    ("billing/dashboard/services.py", "payments"), ("billing/dashboard/views.py", "payments"),
-    ("billing/dashboard/views.py", "usage"),
     # The invoice admin and check_ledger read payment allocations: that half moves to payments,
     # registered with billing's admin and ledger check (issue 14 follow-up).
     ("billing/admin.py", "payments"), ("billing/services/ledger_check.py", "payments"),
-    # The PayPal order endpoints dispatch deposits to reservations: the dispatch moves to portal/.
-    ("payments/api/paypal_orders.py", "reservations"),
     # ZOHO mappers read billing models; they move to registration with zoho_sync (issue 14 follow-up).
     ("zoho_sync/services/sync.py", "billing"),
 }

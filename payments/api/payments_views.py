@@ -16,8 +16,8 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.dashboard.selectors import customer_for_user
 from billing.models import Invoice
+from billing.selectors import customer_for_user
 from circletel.drf import BoundedLimitOffsetPagination
 from circletel.errors import ApplicationError, error_body
 from payments.api.serializers import (

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from payments.api import payments_views as pv
-from payments.api import paypal_orders
 
 urlpatterns = [
     path("payments/process", pv.ProcessPaymentView.as_view(), name="payments-process"),
@@ -11,6 +10,4 @@ urlpatterns = [
     path("payments/methods/<int:pk>", pv.PaymentMethodDetailView.as_view(), name="payments-method-detail"),
     path("payments/<int:pk>", pv.PaymentDetailView.as_view(), name="payments-detail"),
     path("payments/<int:pk>/receipt", pv.PaymentReceiptView.as_view(), name="payments-receipt"),
-    path("paypal/create-order", paypal_orders.PayPalCreateOrderView.as_view(), name="paypal-create-order"),
-    path("paypal/capture", paypal_orders.PayPalCaptureView.as_view(), name="paypal-capture"),
 ]

@@ -15,14 +15,14 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentTransaction
-from tests.dashboard.factories import (
+from tests.factories import CustomerServiceFactory, UserFactory
+from tests.portal.factories import (
     InvoiceFactory,
     InvoiceLineFactory,
     PaymentFactory,
     UsageFactory,
     customer_with_login,
 )
-from tests.factories import CustomerServiceFactory, UserFactory
 from tests.reservations.factories import PuppyFactory
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from circletel.security import permissions_policy_header
-from tests.dashboard.factories import customer_with_login
 from tests.factories import UserFactory
 from tests.payments.factories import make_invoice
+from tests.portal.factories import customer_with_login
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

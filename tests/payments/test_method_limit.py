@@ -12,8 +12,8 @@ from payments.models import Mandate, PaymentMethod
 from payments.services import stripe_payments
 from payments.services.methods import payment_method_add_card, payment_method_add_debit_order, payment_method_delete
 from tests.concurrency import run_concurrently
-from tests.dashboard.factories import customer_with_login, payment_method
 from tests.factories import CustomerFactory
+from tests.portal.factories import customer_with_login, payment_method
 
 STRIPE = "https://api.stripe.com/v1"
 WS = "https://ws.netcash.example/NIWS/niws_nif.svc"

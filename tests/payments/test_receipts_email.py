@@ -186,7 +186,7 @@ def test_the_sweep_issues_and_emails_receipts_whose_task_was_lost():
 
 
 def test_a_download_before_the_task_sends_the_receipt_email_once(client):
-    from tests.dashboard.factories import customer_with_login
+    from tests.portal.factories import customer_with_login
 
     customer = customer_with_login()
     payment, _ = _complete(customer)

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from billing.dashboard.services import customer_contact_update
 from billing.models import Customer, CustomerService, Invoice
 from billing.services.customers import customer_sign_up
 from billing.services.invoices import LineSpec, credit_note_create, invoice_create, invoice_void
 from billing.services.lifecycle import service_activate, service_cancel, service_reactivate, service_suspend
 from payments.models import PaymentTransaction
 from payments.services.payments import payment_complete, payment_reverse
+from portal.services import customer_contact_update
 from tests.factories import CustomerFactory, CustomerServiceFactory
 from zoho_sync.models import SyncStatus
 

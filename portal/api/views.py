@@ -16,17 +16,18 @@ from rest_framework.permissions import BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.dashboard import selectors
-from billing.dashboard.api import serializers as s
-from billing.dashboard.pdf import invoice_pdf_bytes
-from billing.dashboard.services import debit_order_method_add
 from billing.models import Invoice, ServiceActionLog
 from billing.models.services import BILLING_DAYS
+from billing.selectors import customer_for_user
 from billing.services import lifecycle
 from billing.services.ledger import ledger_balance
 from circletel.errors import ApplicationError
 from payments.models import Mandate
 from payments.services.methods import payment_method_add_card, payment_method_delete, payment_method_set_primary
+from portal import selectors
+from portal.api import serializers as s
+from portal.pdf import invoice_pdf_bytes
+from portal.services import debit_order_method_add
 
 AUTH = [TokenAuthentication, SessionAuthentication]
 ERRORS = {401: OpenApiResponse(s.MessageSerializer, description="Not signed in"),
@@ -42,7 +43,7 @@ class IsCustomer(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         try:
-            request.customer = selectors.customer_for_user(request.user)
+            request.customer = customer_for_user(request.user)
         except Http404:
             return False
         return True

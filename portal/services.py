@@ -15,13 +15,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Sum
 
-from billing.dashboard.selectors import customer_payment_method, mandate_can_retry
 from billing.models import BillingAccount, Customer, CustomerService
 from circletel.errors import ApplicationError
 from circletel.http import ProviderError
 from payments.models import Mandate, PaymentMethod
 from payments.services.mandates import mandate_request
 from payments.services.methods import payment_method_add_debit_order
+from portal.selectors import customer_payment_method, mandate_can_retry
 from zoho_sync.services import outbox
 
 logger = logging.getLogger(__name__)

@@ -22,16 +22,14 @@ from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from billing.dashboard.selectors import MONEY_FIELD, ZERO
 from billing.models import Invoice
 from payments.models import PaymentTransaction
+from payments.selectors import RECEIVED_STATUSES
+from portal.selectors import MONEY_FIELD, ZERO
 
 OPEN = ",".join(Invoice.OPEN_STATUSES)
 NOT_VOID = ",".join(s for s in Invoice.Status.values if s != Invoice.Status.VOID)
 DSO_DAYS = 90
-# Money received (see the module docstring); the payments admin's "received" filter lists the same statuses.
-RECEIVED_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Status.PARTIALLY_REFUNDED,
-                     PaymentTransaction.Status.REFUNDED)
 COLLECTED_HELP = ("Payments received (completed, partly or fully refunded) net of what was refunded of them; "
                   "reversed debit orders are not counted.")
 

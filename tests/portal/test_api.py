@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.dashboard.reports import receivables_report
 from billing.models import CustomerService, ServiceActionLog, Suspension
 from payments.models import PaymentMethod
-from tests.dashboard.factories import InvoiceFactory, PaymentFactory, customer_with_login, payment_method
+from portal.reports import receivables_report
 from tests.factories import CustomerServiceFactory
+from tests.portal.factories import InvoiceFactory, PaymentFactory, customer_with_login, payment_method
 
 
 @pytest.fixture

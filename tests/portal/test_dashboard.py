@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.dashboard.selectors import dashboard_summary, next_invoice_preview, statement
-from billing.dashboard.services import DashboardError, billing_preferences_update, customer_contact_update
 from billing.models import BillingAccount, Customer
 from notifications.templatetags.money import format_zar
-from tests.dashboard.factories import (
+from portal.selectors import dashboard_summary, next_invoice_preview, statement
+from portal.services import DashboardError, billing_preferences_update, customer_contact_update
+from tests.factories import CustomerServiceFactory, UserFactory
+from tests.portal.factories import (
     InvoiceFactory,
     InvoiceLineFactory,
     LedgerEntryFactory,
@@ -19,7 +20,6 @@ from tests.dashboard.factories import (
     customer_with_login,
     payment_method,
 )
-from tests.factories import CustomerServiceFactory, UserFactory
 
 
 def test_zar_format():
@@ -289,7 +289,7 @@ def test_invoice_detail_shows_vat_and_pay_link(client, db):
     assert "R 117.26" in body and "R 899.00" in body
     from django.urls import reverse
 
-    assert reverse("payments:invoice_pay", args=[invoice.number]) == f"/billing/invoices/{invoice.number}/pay"
+    assert reverse("dashboard:invoice_pay", args=[invoice.number]) == f"/billing/invoices/{invoice.number}/pay"
     assert f'href="/billing/invoices/{invoice.number}/pay"' in body
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from billing.dashboard.selectors import Statement
 from billing.models import Invoice
 from billing.services import pdf as billing_pdf
+from portal.selectors import Statement
 
 
 def invoice_pdf_bytes(invoice: Invoice) -> bytes:

@@ -1,4 +1,4 @@
-"""The admin index reports (billing/dashboard/reports.py): what "Collected" and the payment-method
+"""The admin index reports (portal/reports.py): what "Collected" and the payment-method
 mix count, and that each figure's link lists exactly the rows behind it."""
 
 from datetime import date, datetime
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.dashboard.reports import receivables_report
+from portal.reports import receivables_report
 from tests.factories import CustomerFactory, InvoiceFactory, PaymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

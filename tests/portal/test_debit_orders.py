@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 import responses
 
-from billing.dashboard.services import debit_order_mandate_amount
 from payments.models import Mandate, PaymentMethod
-from tests.dashboard.factories import customer_with_login
+from portal.services import debit_order_mandate_amount
 from tests.factories import CustomerServiceFactory
+from tests.portal.factories import customer_with_login
 
 # adding a debit order calls NetCash, which refuses to run inside a transaction
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,7 +178,7 @@ def test_add_and_retry_need_post_and_sign_in(client, customer, no_netcash):
 
 
 def test_card_methods_have_no_retry(client, customer, no_netcash):
-    from tests.dashboard.factories import payment_method
+    from tests.portal.factories import payment_method
 
     card = payment_method(customer, primary=True)
     response = client.post(f"/dashboard/billing/methods/{card.pk}/mandate/", follow=True)

@@ -1,25 +1,13 @@
-"""Dashboard pages (/dashboard/...), the customer API (/api/dashboard/...), the staff API
-(/api/admin/...) and the OpenAPI schema and docs (/api/schema/, /api/docs/, /api/redoc/)."""
+"""The portal's pages and APIs, in the `dashboard` namespace: dashboard pages (/dashboard/...), the
+pay pages (/billing/invoices/<number>/pay, /pay/), the customer API (/api/dashboard/...) and the staff
+API (/api/admin/...). The PayPal order endpoints are in `portal/api/urls.py`."""
 
-from csp.constants import SELF, UNSAFE_INLINE
-from csp.decorators import csp_replace
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from billing.dashboard import views
-from billing.dashboard.api import views as api
+from portal import views
+from portal.api import views as api
 
 app_name = "dashboard"
-
-# Redoc's bundle cannot run under the site-wide policy (circletel/settings.py): at load, before any
-# nonce can reach it, it adds <style> elements; it builds its search index in a Worker from a blob:
-# URL; and its sidebar always shows Redocly's logo from their CDN. So this page alone allows inline
-# <style> elements, blob: workers and that one image host. It shows only our own schema.
-REDOC_CSP = {
-    "style-src-elem": [SELF, UNSAFE_INLINE],
-    "worker-src": [SELF, "blob:"],
-    "img-src": [SELF, "data:", "https://cdn.redoc.ly"],
-}
 
 urlpatterns = [
     path("dashboard/", views.home, name="home"),
@@ -38,6 +26,9 @@ urlpatterns = [
     path("dashboard/statement/", views.statement, name="statement"),
     path("dashboard/usage/", views.usage, name="usage"),
     path("dashboard/profile/", views.profile, name="profile"),
+    # paying an invoice: signed in, or public with the invoice and account numbers
+    path("billing/invoices/<str:number>/pay", views.invoice_pay, name="invoice_pay"),
+    path("pay/", views.public_pay, name="public_pay"),
     # customer API
     path("api/dashboard/summary", api.SummaryView.as_view(), name="api-summary"),
     path("api/dashboard/billing", api.BillingView.as_view(), name="api-billing"),
@@ -59,9 +50,4 @@ urlpatterns = [
     path("api/admin/billing/invoices/<int:pk>", api.AdminInvoiceView.as_view(), name="api-admin-invoice"),
     path("api/admin/customers/<int:customer_id>/services/<int:service_id>/audit",
          api.AdminServiceAuditView.as_view(), name="api-admin-service-audit"),
-    # OpenAPI
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="dashboard:schema"), name="api-docs"),
-    path("api/redoc/", csp_replace(REDOC_CSP)(csp_replace(REDOC_CSP, REPORT_ONLY=True)(
-        SpectacularRedocView.as_view(url_name="dashboard:schema"))), name="api-redoc"),
 ]

@@ -19,7 +19,7 @@ from django.utils import timezone
 from billing.models import Customer, CustomerService, Invoice, LedgerEntry
 from billing.proration import billing_period
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
-from usage.models import UsageRecord  # billing/dashboard moves to portal/ (above usage)
+from usage.models import UsageRecord
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -27,16 +27,6 @@ VAT_RATE = Decimal("0.15")
 LIVE_SERVICE_STATUSES = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE,
                          CustomerService.Status.SUSPENDED)
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
-
-
-def customer_for_user(user) -> Customer:
-    """The signed-in user's customer with its billing account (one query); Http404 when none."""
-    if not getattr(user, "is_authenticated", False):
-        raise Http404("Not signed in.")
-    try:
-        return Customer.objects.select_related("billing_account").get(user_id=user.pk)
-    except Customer.DoesNotExist:
-        raise Http404("This sign-in is not linked to a customer account.")
 
 
 # --- services and usage -------------------------------------------------------------------------

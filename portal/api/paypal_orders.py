@@ -1,8 +1,11 @@
 """PayPal order endpoints for the buyer's browser (PayPal JS buttons): `POST /api/paypal/create-order`
 and `POST /api/paypal/capture`, for deposits and invoices. The invoice ones need the invoice + account
 number or the signed-in owner, answer every refusal the same, and are rate limited per client address
-and per invoice (see `PayPalCreateOrderView`). Deposit orders are handed to the reservations app:
-this dispatch moves to the customer portal app in the next restructuring step (issue 14).
+and per invoice (see `PayPalCreateOrderView`).
+
+The portal dispatches: invoice orders to payments (`payments.services.paypal_payments`), deposit
+orders to reservations (`reservations.services`). Each app keeps its own services; only this
+routing sits above both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circletel.throttle import client_ip, over_limit
+from payments.api.serializers import PayPalInvoiceCaptureInput, PayPalInvoiceOrderInput
+from payments.services.paypal_payments import (
+    InvoiceOrderRefused,
+    paypal_capture_for_payer,
+    paypal_order_create_for_payer,
+    paypal_payment_for_order,
+)
+from reservations.errors import ReservationNotFound
+from reservations.serializers import PayPalCaptureSerializer, PayPalCreateOrderSerializer
+from reservations.services import paypal_order_for_reservation, reservation_paypal_capture
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +66,6 @@ def _posted(request, field: str):
     return request.data.get(field) if hasattr(request.data, "get") else None
 
 
-def _create_order_schema():
-    from reservations.serializers import PayPalCreateOrderSerializer
-
-    return PayPalCreateOrderSerializer
-
-
-def _capture_schema():
-    from reservations.serializers import PayPalCaptureSerializer
-
-    return PayPalCaptureSerializer
-
-
 class PayPalCreateOrderView(APIView):
     """`POST /api/paypal/create-order` `{"kind": "reservation_deposit", "reference": "RSV-..."}` or
     `{"kind": "invoice", "invoice_number": "INV-...", "account_number": "CT-..."}`.
@@ -95,13 +96,11 @@ class PayPalCreateOrderView(APIView):
     authentication_classes = [SessionAuthentication]  # the signed-in owner; CSRF-checked when signed in
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["paypal"], request=_create_order_schema(), responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["paypal"], request=PayPalCreateOrderSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        if _posted(request, "kind") == "invoice":  # Payments II: pay an invoice (like the public pay page)
+        if _posted(request, "kind") == "invoice":  # an invoice (like the public pay page): payments
             return self._invoice(request)
-        from reservations.serializers import PayPalCreateOrderSerializer
-        from reservations.services import paypal_order_for_reservation
-
+        # a deposit: reservations
         data = PayPalCreateOrderSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = paypal_order_for_reservation(reference=data.validated_data["reference"],
@@ -109,9 +108,6 @@ class PayPalCreateOrderView(APIView):
         return Response(order, status=201)
 
     def _invoice(self, request):
-        from payments.api.serializers import PayPalInvoiceOrderInput
-        from payments.services.paypal_payments import paypal_order_create_for_payer
-
         if limited := _ip_throttled(request, "create-order"):
             return limited
         data = PayPalInvoiceOrderInput(data=request.data, context={"user": request.user})
@@ -139,22 +135,14 @@ class PayPalCaptureView(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["paypal"], request=_capture_schema(), responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["paypal"], request=PayPalCaptureSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
-        from reservations.serializers import PayPalCaptureSerializer
-        from reservations.services import reservation_paypal_capture
-
         data = PayPalCaptureSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order_id = data.validated_data["order_id"]
-        from payments.services.paypal_payments import paypal_payment_for_order
-
         if (_posted(request, "kind") == "invoice" or _posted(request, "invoice_number") is not None
-                or paypal_payment_for_order(order_id) is not None):  # Payments II: an invoice order
+                or paypal_payment_for_order(order_id) is not None):  # an invoice order: payments
             return self._invoice(request, order_id)
-        from payments.services.paypal_payments import InvoiceOrderRefused
-        from reservations.errors import ReservationNotFound
-
         try:
             r = reservation_paypal_capture(order_id=order_id)
         except ReservationNotFound:
@@ -164,9 +152,6 @@ class PayPalCaptureView(APIView):
         return Response({"reference": r.reference, "status": r.status, "refund_state": r.refund_state})
 
     def _invoice(self, request, order_id: str):
-        from payments.api.serializers import PayPalInvoiceCaptureInput
-        from payments.services.paypal_payments import paypal_capture_for_payer
-
         if limited := _ip_throttled(request, "capture"):
             return limited
         data = PayPalInvoiceCaptureInput(data=request.data)

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.dashboard.factories import (
+from tests.factories import CustomerServiceFactory, UserFactory
+from tests.portal.factories import (
     InvoiceFactory,
     InvoiceLineFactory,
     PaymentFactory,
@@ -8,7 +9,6 @@ from tests.dashboard.factories import (
     customer_with_login,
     payment_method,
 )
-from tests.factories import CustomerServiceFactory, UserFactory
 
 
 @pytest.fixture

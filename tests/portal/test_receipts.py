@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from payments.models import PaymentTransaction, Receipt
-from tests.dashboard.factories import PaymentFactory, customer_with_login
+from tests.portal.factories import PaymentFactory, customer_with_login
 
 
 def _login(client, customer):

@@ -1,7 +1,9 @@
-"""Customer dashboard pages: parse input, call a selector or service, render."""
+"""Customer portal pages (the dashboard and the pay pages): parse input, call a selector or service, render."""
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -13,9 +15,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing.dashboard import selectors
-from billing.dashboard.charts import usage_chart
-from billing.dashboard.forms import (
+from billing.models import Invoice
+from billing.selectors import customer_for_user
+from circletel.errors import ApplicationError, public_message
+from circletel.throttle import client_ip, over_limit
+from payments.errors import PaymentError
+from payments.services.checkout import invoice_checkout
+from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.receipts import receipt_issue
+from portal import selectors
+from portal.charts import usage_chart
+from portal.forms import (
     DebitOrderForm,
     InvoiceFilterForm,
     PaymentFilterForm,
@@ -23,20 +33,19 @@ from billing.dashboard.forms import (
     ProfileForm,
     StatementForm,
 )
-from billing.dashboard.pdf import invoice_pdf_bytes, statement_pdf_bytes
-from billing.dashboard.services import (
+from portal.pdf import invoice_pdf_bytes, statement_pdf_bytes
+from portal.services import (
     billing_preferences_update,
     customer_contact_update,
     debit_order_mandate_retry,
     debit_order_method_add,
 )
-from circletel.errors import ApplicationError, public_message
-from payments.errors import PaymentError
-from payments.services.methods import payment_method_delete, payment_method_set_primary
-from payments.services.receipts import receipt_issue
-from usage.selectors import usage_summary  # billing/dashboard moves to portal/ (above usage)
+from usage.selectors import usage_summary
 
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 20
+PUBLIC_PAY_LIMIT = 10  # lookups per client address per window
+PUBLIC_PAY_WINDOW = 600  # seconds
 
 
 def customer_required(view):
@@ -46,7 +55,7 @@ def customer_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
-            customer = selectors.customer_for_user(request.user)
+            customer = customer_for_user(request.user)
         except Http404:
             return render(request, "dashboard/no_customer.html", status=404)
         request.user.customer = customer  # cache the reverse one-to-one for the nav (no query)
@@ -180,7 +189,7 @@ def invoices(request, customer):
 @customer_required
 def invoice_detail(request, customer, pk):
     invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
-    pay_url = reverse("payments:invoice_pay", args=[invoice.number]) if invoice.is_open else None
+    pay_url = reverse("dashboard:invoice_pay", args=[invoice.number]) if invoice.is_open else None
     return render(request, "dashboard/invoice_detail.html", {
         "invoice": invoice, "pay_url": pay_url, "nav": "invoices",
         "lines": list(invoice.lines.all()), "payments": list(invoice.payments.all())})
@@ -266,3 +275,55 @@ def profile(request, customer):
             messages.success(request, "Your contact details were saved.")
             return redirect("dashboard:profile")
     return render(request, "dashboard/profile.html", {"form": form, "customer": customer, "nav": "profile"})
+
+
+# --- paying an invoice: signed in (its customer) or public (invoice + account number) ----------------
+# Both hand the browser to NetCash Pay Now (or the sandbox gateway) through
+# `payments.services.checkout.invoice_checkout`; the payment flow after that (return, result page)
+# is payments' (payments/views.py).
+
+@login_required
+def invoice_pay(request, number: str):
+    lookup = {"pk": int(number)} if number.isdigit() else {"number": number}
+    invoice = (Invoice.objects.select_related("customer")
+               .filter(customer__user_id=request.user.pk, **lookup).first())
+    if invoice is None:
+        raise Http404("No such invoice")
+    try:
+        form = invoice_checkout(invoice=invoice)
+    except PaymentError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard:invoices")
+    return render(request, "payments/paynow_redirect.html", {"form": form, "invoice": invoice,
+                                                             "amount": Decimal(form.fields["p4"])})
+
+
+def _rate_limited(request) -> bool:
+    return over_limit(f"payments:public_pay:{client_ip(request)}", limit=PUBLIC_PAY_LIMIT, window=PUBLIC_PAY_WINDOW)
+
+
+def public_pay(request):
+    """Pay without signing in: invoice number + account number; shows only the amount due."""
+    context = {"form_error": "", "invoice_number": "", "account_number": ""}
+    if request.method == "POST":
+        if _rate_limited(request):
+            logger.warning("public pay rate limit hit from %s", client_ip(request))
+            return render(request, "payments/public_pay.html",
+                          {**context, "form_error": "Too many attempts. Please try again in a few minutes."},
+                          status=429)
+        number = (request.POST.get("invoice_number") or "").strip().upper()[:20]
+        account = (request.POST.get("account_number") or "").strip().upper()[:20]
+        context.update(invoice_number=number, account_number=account)
+        invoice = (Invoice.objects.select_related("customer")
+                   .filter(number=number, customer__account_number=account).first()) if number and account else None
+        if invoice is None:
+            context["form_error"] = "We could not find an invoice with those details."
+            return render(request, "payments/public_pay.html", context, status=400)
+        try:
+            form = invoice_checkout(invoice=invoice, include_contact=False)
+        except PaymentError as exc:
+            context["form_error"] = exc.message
+            return render(request, "payments/public_pay.html", context, status=400)
+        return render(request, "payments/public_pay_confirm.html",
+                      {"form": form, "amount": Decimal(form.fields["p4"]), "invoice_number": invoice.number})
+    return render(request, "payments/public_pay.html", context)

@@ -20,7 +20,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import BillingAccount
-from tests.dashboard.factories import (
+from tests.factories import CustomerServiceFactory, UserFactory
+from tests.portal.factories import (
     InvoiceFactory,
     InvoiceLineFactory,
     LedgerEntryFactory,
@@ -29,7 +30,6 @@ from tests.dashboard.factories import (
     customer_with_login,
     payment_method,
 )
-from tests.factories import CustomerServiceFactory, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
