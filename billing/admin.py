@@ -271,45 +271,6 @@ class CreditNoteInline(ReadOnlyInline, admin.TabularInline):
     readonly_fields = fields
 
 
-def _payment_inline():
-    try:
-        from payments.models import PaymentAllocation
-    except ImportError:  # pragma: no cover - payments app always installed
-        return []
-
-    class PaymentAllocationInline(ReadOnlyInline, admin.TabularInline):
-        """The invoice's payments with their ZOHO sync state (read-only)."""
-
-        model = PaymentAllocation
-        fields = ("payment", zar_column("amount"), "created_at", "payment_status", "zoho_status", "zoho_id",
-                  "zoho_error")
-        readonly_fields = fields
-        verbose_name = "payment"
-        verbose_name_plural = "payments (with ZOHO sync state)"
-
-        def get_queryset(self, request):
-            return super().get_queryset(request).select_related("payment")
-
-        @admin.display(description="payment status")
-        def payment_status(self, obj):
-            return obj.payment.get_status_display()
-
-        @admin.display(description="ZOHO sync")
-        def zoho_status(self, obj):
-            return obj.payment.get_zoho_sync_status_display()
-
-        @admin.display(description="ZOHO id")
-        def zoho_id(self, obj):
-            return obj.payment.zoho_id or "-"
-
-        @admin.display(description="last sync error")
-        def zoho_error(self, obj):
-            error = obj.payment.zoho_last_error
-            return (error[:200] + ("…" if len(error) > 200 else "")) if error else "-"
-
-    return [PaymentAllocationInline]
-
-
 @admin.register(Invoice)
 class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     """View-only change page (no Save buttons): an issued invoice changes only through the actions,
@@ -322,7 +283,9 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     raw_id_fields = ("customer", "service")
     list_select_related = ("customer",)
     date_hierarchy = "issue_date"
-    inlines = [InvoiceLineInline, CreditNoteInline, InvoiceLedgerInline, *_payment_inline()]
+    # Apps above billing add their own inlines here (payments adds the invoice's payments, in
+    # payments/admin.py): billing never imports them.
+    inlines = [InvoiceLineInline, CreditNoteInline, InvoiceLedgerInline]
     actions = ["void_invoices", "render_pdfs", sync_now]
     change_list_template = "admin/billing/invoice/change_list.html"
     fieldsets = (

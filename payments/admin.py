@@ -8,7 +8,15 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 
-from circletel.admin_tools import MoneyColumnsMixin, ReadOnlyAdmin, ReasonForm, reason_action, zar_column
+from billing.admin import InvoiceAdmin
+from circletel.admin_tools import (
+    MoneyColumnsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonForm,
+    reason_action,
+    zar_column,
+)
 from circletel.errors import ApplicationError
 from circletel.money import format_zar
 from payments.models import (
@@ -225,3 +233,38 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
     search_fields = ("stripe_customer_id", *CUSTOMER_SEARCH)
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
+
+
+# --- the invoice's payments on billing's invoice page (registered from here: billing never imports payments) --
+class InvoicePaymentsInline(ReadOnlyInline, admin.TabularInline):
+    """The invoice's payments with their ZOHO sync state (read-only)."""
+
+    model = PaymentAllocation
+    fields = ("payment", zar_column("amount"), "created_at", "payment_status", "zoho_status", "zoho_id",
+              "zoho_error")
+    readonly_fields = fields
+    verbose_name = "payment"
+    verbose_name_plural = "payments (with ZOHO sync state)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment")
+
+    @admin.display(description="payment status")
+    def payment_status(self, obj):
+        return obj.payment.get_status_display()
+
+    @admin.display(description="ZOHO sync")
+    def zoho_status(self, obj):
+        return obj.payment.get_zoho_sync_status_display()
+
+    @admin.display(description="ZOHO id")
+    def zoho_id(self, obj):
+        return obj.payment.zoho_id or "-"
+
+    @admin.display(description="last sync error")
+    def zoho_error(self, obj):
+        error = obj.payment.zoho_last_error
+        return (error[:200] + ("…" if len(error) > 200 else "")) if error else "-"
+
+
+InvoiceAdmin.inlines = [*InvoiceAdmin.inlines, InvoicePaymentsInline]

@@ -35,3 +35,14 @@ def paynow_invoice_check(status: str | None, reference: str) -> None:
         raise NotifyRejected("Unknown invoice.", status_code=404, extra={"reference": reference})
     if status == Invoice.Status.VOID:
         raise NotifyRejected("The invoice is void.", status_code=409, extra={"reference": reference})
+
+
+def invoice_allocations():
+    """What payments paid onto the outer invoice (`OuterRef("pk")`): allocations of payments that were
+    not reversed. Registered with billing's ledger check (payments/apps.py)."""
+    from django.db.models import OuterRef
+
+    from payments.models import PaymentAllocation, PaymentTransaction
+
+    return (PaymentAllocation.objects.filter(invoice_id=OuterRef("pk"))
+            .exclude(payment__status=PaymentTransaction.Status.REVERSED))

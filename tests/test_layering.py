@@ -35,9 +35,6 @@ EXEMPT = {"circletel/urls.py"}
 
 # (file, imported app): still pointing up, with the step that removes it.
 KNOWN_DEBT = {
-    # The invoice admin and check_ledger read payment allocations: that half moves to payments,
-    # registered with billing's admin and ledger check (issue 14 follow-up).
-    ("billing/admin.py", "payments"), ("billing/services/ledger_check.py", "payments"),
     # ZOHO mappers read billing models; they move to registration with zoho_sync (issue 14 follow-up).
     ("zoho_sync/services/sync.py", "billing"),
 }

@@ -1,17 +1,19 @@
 """Reconciliation: recompute balances and paid amounts from their sources and list every difference.
 
 - a customer's `BillingAccount.balance` must equal the sum of their ledger entries;
-- an invoice's `amount_paid` must equal its payment allocations (of payments not reversed) plus the
-  part of its credit notes applied to it;
+- an invoice's `amount_paid` must equal what the registered payment sources say was paid onto it
+  (payments registers its allocations of payments not reversed: `register_invoice_paid_source`)
+  plus the part of its credit notes applied to it;
 - every issued invoice has its `invoice:{pk}` ledger entry for exactly its total.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from billing.models import BillingAccount, CreditNote, Invoice, LedgerEntry
@@ -19,6 +21,15 @@ from billing.proration import money
 
 ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+# Apps above billing register what they paid onto invoices: a callable returning a queryset over
+# their rows for `invoice_id=OuterRef("pk")` with an `amount` column (billing never imports them).
+_INVOICE_PAID_SOURCES: list[Callable[[], QuerySet]] = []
+
+
+def register_invoice_paid_source(source: Callable[[], QuerySet]) -> None:
+    if source not in _INVOICE_PAID_SOURCES:
+        _INVOICE_PAID_SOURCES.append(source)
 
 
 @dataclass(frozen=True)
@@ -33,9 +44,16 @@ class Difference:
 
 
 
-def ledger_differences(*, chunk: int = 5000) -> list[Difference]:
-    from payments.models import PaymentAllocation, PaymentTransaction
+def _paid_from_sources():
+    total = Value(ZERO, output_field=MONEY)
+    for source in _INVOICE_PAID_SOURCES:
+        rows = source().order_by()
+        total = total + Coalesce(Subquery(rows.values("invoice_id").annotate(s=Sum("amount")).values("s")[:1],
+                                          output_field=MONEY), Value(ZERO), output_field=MONEY)
+    return total
 
+
+def ledger_differences(*, chunk: int = 5000) -> list[Difference]:
     out: list[Difference] = []
     entries = LedgerEntry.objects.filter(customer_id=OuterRef("customer_id")).order_by()
     accounts = BillingAccount.objects.annotate(recomputed=Coalesce(
@@ -45,13 +63,10 @@ def ledger_differences(*, chunk: int = 5000) -> list[Difference]:
         if money(Decimal(acc.balance)) != money(Decimal(acc.recomputed)):
             out.append(Difference("balance", acc.customer.account_number, acc.balance, money(Decimal(acc.recomputed))))
 
-    allocs = (PaymentAllocation.objects.filter(invoice_id=OuterRef("pk"))
-              .exclude(payment__status=PaymentTransaction.Status.REVERSED).order_by())
     credits = CreditNote.objects.filter(invoice_id=OuterRef("pk")).order_by()
     own_entry = LedgerEntry.objects.filter(invoice_id=OuterRef("pk"), entry_type=LedgerEntry.EntryType.INVOICE).order_by()
     invoices = Invoice.objects.annotate(
-        allocated=Coalesce(Subquery(allocs.values("invoice_id").annotate(s=Sum("amount")).values("s")[:1],
-                                    output_field=MONEY), Value(ZERO), output_field=MONEY),
+        allocated=_paid_from_sources(),
         credited=Coalesce(Subquery(credits.values("invoice_id").annotate(s=Sum("applied_amount")).values("s")[:1],
                                    output_field=MONEY), Value(ZERO), output_field=MONEY),
         entry=Subquery(own_entry.values("amount")[:1], output_field=MONEY),
