@@ -66,7 +66,7 @@ PAYPAL = {
     "WEBHOOK_ID": env("PAYPAL_WEBHOOK_ID", default=""),
     "API_BASE": env("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com"),
 }
-# Payments II: refunds only within this many days of a payment's completion; API idempotency keys kept (hours).
+# Refunds only within this many days of a payment's completion; API idempotency keys kept (hours).
 REFUND_WINDOW_DAYS = env.int("REFUND_WINDOW_DAYS", default=90)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # A key still locked after this long belongs to a request that died: a repeat may take it over.

@@ -186,7 +186,7 @@ class DebitOrderItemAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
             apply=lambda item, data: debit_order_item_return(item=item, reason=data["reason"]))
 
 
-# --- Payments II: refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------
+# --- refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------------------
 
 
 @admin.register(Refund)

@@ -286,7 +286,7 @@ class DebitOrderItem(models.Model):
                 f"({self.get_status_display().lower()})")
 
 
-# --- Payments II: Stripe customers, refunds, receipts, API idempotency keys --------------------------------
+# --- Stripe customers, refunds, receipts, API idempotency keys --------------------------------------------
 class StripeCustomer(models.Model):
     """Our customer's Stripe Customer object (saved cards are attached to it).
 

@@ -80,7 +80,7 @@ def prune_webhook_events(triggered_by: str = "schedule") -> int:
     return moved(triggered_by=triggered_by)
 
 
-def issue_receipt(payment_id: int) -> str | None:  # Payments II: receipt row + PDF, idempotent
+def issue_receipt(payment_id: int) -> str | None:  # receipt row + PDF, idempotent
     from payments.services.receipts import receipt_issue
 
     receipt = receipt_issue(payment_id=int(payment_id))
@@ -104,7 +104,7 @@ def issue_missing_receipts(triggered_by: str = "schedule") -> dict:
     return counts
 
 
-def prune_idempotency_keys(triggered_by: str = "schedule") -> int:  # Payments II
+def prune_idempotency_keys(triggered_by: str = "schedule") -> int:
     from payments.services.idempotency import idempotency_keys_prune
 
     with job_run("prune_idempotency_keys", triggered_by=triggered_by) as run:

@@ -20,8 +20,8 @@ from billing.selectors import customer_for_user
 from circletel.errors import ApplicationError, public_message
 from circletel.throttle import client_ip, over_limit
 from payments.errors import PaymentError
-from payments.services.checkout import invoice_checkout
 from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.paynow_checkout import invoice_checkout
 from payments.services.receipts import receipt_issue
 from portal import selectors
 from portal.charts import usage_chart
@@ -279,7 +279,7 @@ def profile(request, customer):
 
 # --- paying an invoice: signed in (its customer) or public (invoice + account number) ----------------
 # Both hand the browser to NetCash Pay Now (or the sandbox gateway) through
-# `payments.services.checkout.invoice_checkout`; the payment flow after that (return, result page)
+# `payments.services.paynow_checkout.invoice_checkout`; the payment flow after that (return, result page)
 # is payments' (payments/views.py).
 
 @login_required

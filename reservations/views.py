@@ -12,7 +12,7 @@ from circletel.errors import ApplicationError, public_message
 from circletel.sandbox import sandbox_gateway_active
 from reservations import selectors, services
 from reservations.models import Puppy, Reservation
-from reservations.services.checkout import provider_configured
+from reservations.services.deposit_checkout import provider_configured
 
 PAGE_SIZE = 12
 

@@ -24,8 +24,8 @@ from reservations.services import (
     reservation_confirm_payment,
     reservation_mark_refunded,
 )
-from reservations.services.checkout import KIND
-from reservations.services.core import DEPOSIT_REFUND_KIND
+from reservations.services.deposit_checkout import KIND
+from reservations.services.deposits import DEPOSIT_REFUND_KIND
 
 OWNER = "reservations"
 DEPOSIT_PREFIX = "RSV-"

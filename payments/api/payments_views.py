@@ -144,7 +144,7 @@ class ProcessPaymentView(APIView):
 
             order = paypal_order_create_for_invoice(invoice=invoice, build_url=request.build_absolute_uri)
             return 201, {"flow": flow, **order}
-        from payments.services.checkout import invoice_checkout
+        from payments.services.paynow_checkout import invoice_checkout
 
         form = invoice_checkout(invoice=invoice)
         return 200, {"flow": flow, "action_url": form.action_url, "fields": form.fields}

@@ -174,7 +174,7 @@ def refund_create(*, payment_intent: str, amount: Decimal | None = None, reason:
                   payment_intent=obj.get("payment_intent"))
 
 
-# --- Payments II: payment intents, customers and saved cards ---------------------------------------------
+# --- payment intents, customers and saved cards ---------------------------------------------------------
 @dataclass(frozen=True)
 class PaymentIntent:
     id: str

@@ -1,5 +1,5 @@
 # A Stripe refund answered pending / requires_action waits in refund_state "pending" (choices only; no
-# schema change): see Reservation's docstring and reservations/services/core.py.
+# schema change): see Reservation's docstring and reservations/services/deposits.py.
 
 from django.db import migrations, models
 

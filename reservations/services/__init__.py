@@ -8,7 +8,8 @@ from reservations.errors import (
     ReservationError,
     ReservationNotFound,
 )
-from reservations.services.checkout import (
+from reservations.services.conversions import reservation_send_conversions
+from reservations.services.deposit_checkout import (
     checkout_urls,
     paypal_order_for_reservation,
     reservation_paypal_capture,
@@ -17,8 +18,7 @@ from reservations.services.checkout import (
     sandbox_decline,
     sandbox_webhook_secret,
 )
-from reservations.services.conversions import reservation_send_conversions
-from reservations.services.core import (
+from reservations.services.deposits import (
     deposit_charge_refunded,
     deposit_refund_update,
     expire_reservations,

@@ -8,7 +8,7 @@ from inbox.models import WebhookEvent
 from payments.models import PaymentTransaction
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
-from tests.payments.payments2_helpers import WHSEC, event, post_event
+from tests.payments.stripe_helpers import WHSEC, event, post_event
 
 pytestmark = pytest.mark.django_db
 NESTED = "[" * 1000 + "]" * 1000

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.payments.payments2_helpers import WHSEC
+from tests.payments.stripe_helpers import WHSEC
 
 
 @pytest.fixture(autouse=True)

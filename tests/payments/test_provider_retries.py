@@ -11,7 +11,7 @@ from circletel.http import PermanentProviderError, RateLimitedError, RetryablePr
 from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
 from payments.services.refunds import refund_create
-from tests.payments.payments2_helpers import STRIPE_API
+from tests.payments.stripe_helpers import STRIPE_API
 from tests.payments.test_paypal_invoices import API as PAYPAL_API
 from tests.payments.test_paypal_invoices import _token
 from tests.payments.test_refunds import _paid

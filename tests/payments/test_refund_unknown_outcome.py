@@ -13,7 +13,7 @@ from billing.models import LedgerEntry
 from notifications.models import NotificationLog
 from payments.models import Refund
 from payments.services.refunds import UNKNOWN_OUTCOME, refund_create, refundable_amount, refunds_resolve_unknown
-from tests.payments.payments2_helpers import charge_refunded, event, post_event
+from tests.payments.stripe_helpers import charge_refunded, event, post_event
 from tests.payments.test_refunds import STRIPE_REFUNDS, _paid
 from tests.webhooks import event_status
 

@@ -167,7 +167,7 @@ def test_pending_refunds_count_against_what_remains(stripe_on):
 @pytest.mark.django_db
 @responses.activate
 def test_a_refund_called_but_not_booked_is_booked_by_the_stripe_webhook(stripe_on, settings, client, monkeypatch):
-    from tests.payments.payments2_helpers import WHSEC, charge_refunded, event, post_event
+    from tests.payments.stripe_helpers import WHSEC, charge_refunded, event, post_event
 
     settings.STRIPE = {**settings.STRIPE, "WEBHOOK_SECRET": WHSEC}
     payment, _ = _paid()

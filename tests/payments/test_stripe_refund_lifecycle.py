@@ -16,7 +16,7 @@ from notifications.models import NotificationLog
 from payments.models import PaymentAllocation, Refund
 from payments.services.refunds import RefundError, refund_create, refundable_amount
 from tests.factories import UserFactory
-from tests.payments.payments2_helpers import charge_refunded, event, post_event
+from tests.payments.stripe_helpers import charge_refunded, event, post_event
 from tests.payments.test_refunds import STRIPE_REFUNDS, _paid
 from tests.webhooks import event_status
 

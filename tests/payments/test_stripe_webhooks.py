@@ -12,7 +12,7 @@ from notifications.models import NotificationLog
 from payments.models import PaymentTransaction, Refund
 from tests.factories import CustomerFactory
 from tests.payments.factories import make_invoice
-from tests.payments.payments2_helpers import WHSEC, charge_refunded, event, intent, post_event, signed
+from tests.payments.stripe_helpers import WHSEC, charge_refunded, event, intent, post_event, signed
 from tests.webhooks import event_status
 
 

@@ -1,4 +1,4 @@
-"""Deposit refunds Stripe has not finished (reservations/services/core.py, "Finality rule"): a
+"""Deposit refunds Stripe has not finished (reservations/services/deposits.py, "Finality rule"): a
 `pending` answer is not a refund; Stripe's refund events finish it (`deposit_refund_update`), each
 delivered twice; a failed refund goes back to the sweep, which tries a new refund under a new key."""
 
@@ -13,7 +13,7 @@ from notifications.models import NotificationLog
 from reservations import services
 from reservations.models import Puppy, Reservation
 from reservations.services import reservation_confirm_payment, reserve
-from reservations.services.core import deposit_refund_update
+from reservations.services.deposits import deposit_refund_update
 from reservations.tasks import refund_reservation
 from tests.reservations.conftest import signed
 from tests.reservations.factories import PuppyFactory

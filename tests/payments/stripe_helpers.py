@@ -1,4 +1,4 @@
-"""Helpers for the Payments II tests: signed Stripe events (real SDK signing), intent payloads."""
+"""Helpers for the Stripe payment tests: signed Stripe events (real SDK signing), intent payloads."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from payments.clients import paypal as paypal_client
 from payments.clients import stripe as stripe_client
 from reservations.errors import InvalidTransition, ReservationError
 from reservations.models import Reservation
-from reservations.services.core import reservation_cancel
+from reservations.services.deposits import reservation_cancel
 
 KIND = "reservation_deposit"
 
@@ -171,7 +171,7 @@ def paypal_order_for_reservation(*, reference: str, build_url) -> dict:
 def reservation_paypal_capture(*, order_id: str) -> Reservation:
     """Capture an approved PayPal order and confirm the deposit (the webhook later is a no-op)."""
     from reservations.errors import ReservationNotFound
-    from reservations.services.core import reservation_confirm_payment
+    from reservations.services.deposits import reservation_confirm_payment
 
     r = Reservation.objects.filter(provider=Reservation.Provider.PAYPAL, checkout_id=order_id).first()
     if r is None:
