@@ -6,7 +6,6 @@ Swagger UI drew the API, the Pay Now form posted itself to the sandbox gateway),
 logged. Unknown Permissions-Policy features are console errors too, so they are collected the same way.
 """
 
-import os
 import re
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentTransaction
+from tests.browser import BROWSER_MARKS, chromium
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -25,28 +25,16 @@ from tests.portal.factories import (
 )
 from tests.reservations.factories import PuppyFactory
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct-horse-battery"
 POLICY_WORDS = re.compile(r"Content.Security.Policy|Permissions.Policy", re.IGNORECASE)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def browser():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -1,43 +1,30 @@
 """Browser test: Playwright + Debian Chromium (headless) against the live server: open a puppy page,
 start a reservation, pay the deposit at the sandbox checkout."""
 
-import os
 from decimal import Decimal
 
 import pytest
 
 from reservations.models import Puppy, Reservation
+from tests.browser import BROWSER_MARKS, chromium
 from tests.reservations.factories import PuppyFactory
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def page(live_server, settings):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.SANDBOX_GATEWAY_ENABLED = True
     settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "", "WEBHOOK_SECRET": ""}
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "", "CLIENT_SECRET": ""}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+    with chromium() as browser:
         context = browser.new_context(base_url=live_server.url)
         pg = context.new_page()
         pg.set_default_timeout(10_000)
         yield pg
         context.close()
-        browser.close()
 
 
 def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page, live_server):
