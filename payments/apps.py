@@ -6,11 +6,12 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self):
-        # Invoice payments' webhook routes (NetCash Pay Now, Stripe, PayPal), handed up to the inbox.
+        # Payments hands its parts up by registration; the apps below never import it.
         from billing.services.ledger_check import register_invoice_paid_source
         from payments.selectors import invoice_allocations
         from payments.webhook_handlers import register_webhook_handlers
+        from zoho_sync.services.sync import register_mirrored_model
 
-        register_webhook_handlers()
-        # check_ledger proves invoices' amount_paid against payments' allocations, without importing payments.
-        register_invoice_paid_source(invoice_allocations)
+        register_webhook_handlers()  # invoice payments' webhook routes (NetCash Pay Now, Stripe, PayPal)
+        register_invoice_paid_source(invoice_allocations)  # check_ledger proves invoices' amount_paid
+        register_mirrored_model("payment", "payments.PaymentTransaction")  # the ZOHO mirror

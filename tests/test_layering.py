@@ -34,10 +34,7 @@ ALLOWED = {
 EXEMPT = {"circletel/urls.py"}
 
 # (file, imported app): still pointing up, with the step that removes it.
-KNOWN_DEBT = {
-    # ZOHO mappers read billing models; they move to registration with zoho_sync (issue 14 follow-up).
-    ("zoho_sync/services/sync.py", "billing"),
-}
+KNOWN_DEBT: set[tuple[str, str]] = set()  # paid off in issue 14; add an entry only with the step that removes it
 
 
 def imported_apps(path: Path) -> set[str]:

@@ -34,3 +34,4 @@ def test_prune_deletes_logs_older_than_the_retention_and_keeps_the_rest(settings
 def test_the_prune_is_scheduled_daily():
     spec = next(s for s in declared_schedules() if s.name == "zoho_prune_sync_logs")
     assert (spec.func, spec.cron) == ("zoho_sync.tasks.prune_sync_logs", "45 3 * * *")
+

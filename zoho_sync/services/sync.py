@@ -36,13 +36,17 @@ from zoho_sync.clients.zoho import ZohoClient, ZohoNotFoundError, ZohoValidation
 from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
 from zoho_sync.services import mappers
 
-ENTITY_MODELS = {
-    "customer": "billing.Customer",
-    "service": "billing.CustomerService",
-    "invoice": "billing.Invoice",
-    "payment": "payments.PaymentTransaction",
-}
+# entity type -> "app.Model": filled by the apps that own the mirrored models, from their
+# AppConfig.ready() (`register_mirrored_model`: billing registers customer, service, invoice and the
+# credit note; payments the payment), so zoho_sync imports no domain app.
+ENTITY_MODELS: dict[str, str] = {}
+RELATED_MODELS: dict[str, str] = {}  # models synced as part of an entity (credit notes with their invoice)
 DEPENDENCY_ORDER = ("customer", "service", "invoice", "payment")
+
+
+def register_mirrored_model(entity_type: str, label: str, *, part_of: str | None = None) -> None:
+    """Tell the mirror which model an entity type is (`part_of`: synced with that entity, not alone)."""
+    (RELATED_MODELS if part_of else ENTITY_MODELS)[entity_type] = label
 BACKOFF_CAP_MINUTES = 240
 logger = logging.getLogger(__name__)
 
@@ -343,7 +347,7 @@ def credit_notes_sync(invoice, invoice_zoho_id: str, client: ZohoClient) -> list
     not applied twice (the credit note's `invoices` list tells). Raises on the first problem so the
     invoice row retries; the credit notes done so far keep their ids.
     """
-    from billing.models import CreditNote
+    CreditNote = apps.get_model(RELATED_MODELS["credit_note"])
 
     pending = list(CreditNote.objects.filter(invoice_id=invoice.pk, zoho_id="").order_by("pk"))
     if not pending:
