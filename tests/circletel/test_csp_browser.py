@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentTransaction
-from tests.browser import BROWSER_MARKS, chromium
+from tests.browser import BROWSER_MARKS, chromium, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -25,7 +25,6 @@ from tests.portal.factories import (
 )
 from tests.reservations.factories import PuppyFactory
 
-PASSWORD = "correct-horse-battery"
 POLICY_WORDS = re.compile(r"Content.Security.Policy|Permissions.Policy", re.IGNORECASE)
 
 pytestmark = BROWSER_MARKS
@@ -65,14 +64,6 @@ def customer():
     UsageFactory(service=svc)
     BillingAccount.objects.filter(customer=c).update(balance=Decimal("1234.50"))
     return c
-
-
-def sign_in(page, user, next_url="/dashboard/"):
-    page.goto(f"/accounts/login/?next={next_url}")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def visit(page, path):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import BillingAccount
-from tests.browser import BROWSER_MARKS, chromium
+from tests.browser import BROWSER_MARKS, chromium, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -32,7 +32,6 @@ from tests.portal.factories import (
 )
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-PASSWORD = "correct-horse-battery"
 
 pytestmark = BROWSER_MARKS
 
@@ -69,14 +68,6 @@ def customer():
     BillingAccount.objects.filter(customer=c).update(balance=Decimal("1234.50"))
     LedgerEntryFactory(customer=c, amount=Decimal("1234.50"), effective_date=date(2026, 1, 10))
     return c
-
-
-def sign_in(page, user, next_url="/dashboard/"):
-    page.goto(f"/accounts/login/?next={next_url}")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def shot(page, name):
