@@ -12,7 +12,7 @@ from circletel.logging import redact_path
 class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U"):
+        for key in ("r", "U", "q", "f"):  # request line, path, query string, referer
             if isinstance(atoms.get(key), str):
                 atoms[key] = redact_path(atoms[key])
         return atoms

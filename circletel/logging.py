@@ -59,8 +59,38 @@ _LONG_DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
 _SECRET_PATH = re.compile(r"(/netcash/(?:notify|mandate)/)[^/\s?#\"']+")
 
 
+# Secret values to mask wherever they appear (a token pasted into a slightly wrong URL, %2F instead of
+# "/", a space or a quote before it, is no longer in the path shape above). The NetCash notify token
+# is read from the settings; apps register their other URL secrets (payments: the mandate postback).
+_SECRET_SOURCES: list = []
+MIN_SECRET_LENGTH = 8
+
+
+def register_log_secrets(source) -> None:
+    """`source()` returns secret strings that must never reach a log line."""
+    if source not in _SECRET_SOURCES:
+        _SECRET_SOURCES.append(source)
+
+
+def _secret_values() -> list[str]:
+    values = []
+    try:
+        from django.conf import settings
+
+        values.append(settings.NETCASH.get("NOTIFY_TOKEN") or "")
+        for source in _SECRET_SOURCES:
+            values.extend(source())
+    except Exception:  # logging must work before settings are ready, and never fail on a secret source
+        pass
+    return [v for v in values if v and len(v) >= MIN_SECRET_LENGTH]
+
+
 def redact_path(text: str) -> str:
-    return _SECRET_PATH.sub(r"\1***", text)
+    text = _SECRET_PATH.sub(r"\1***", text)
+    for value in _secret_values():
+        if value in text:
+            text = text.replace(value, "***")
+    return text
 
 
 def redact(text: str) -> str:

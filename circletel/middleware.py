@@ -8,11 +8,24 @@ NUL = "\x00"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def _has_nul(request) -> bool:
+def _refusal(request) -> str:
+    """Why the request is refused ("" when it is fine)."""
     parts = [request.path, *request.COOKIES.keys(), *request.COOKIES.values()]
     for key, values in request.GET.lists():
         parts += [key, *values]
-    return any(NUL in part for part in parts) or _form_body_has_nul(request)
+    if any(NUL in part for part in parts) or _form_body_has_nul(request):
+        return "Request contains a NUL byte"
+    if any(_has_surrogate(part) for part in parts):
+        return "Request contains an unpaired surrogate character"
+    return ""
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _form_body_has_nul(request) -> bool:
@@ -45,6 +58,12 @@ class RejectNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _has_nul(request):
-            return HttpResponseBadRequest("Request contains a NUL byte", content_type="text/plain; charset=utf-8")
+        if request.encoding and request.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            # We decode query strings and form bodies as UTF-8 whatever the client declares (RFC 1866
+            # and WHATWG say form bodies are UTF-8): a declared `charset=utf-7` turned `%2B2AA-` into a
+            # lone surrogate (a 500 in the database), and a non-UTF-8 url-encoded form was a
+            # BadRequest that Django's own error pages re-raised (a 500).
+            request.encoding = "utf-8"
+        if refused := _refusal(request):
+            return HttpResponseBadRequest(refused, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

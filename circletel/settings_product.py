@@ -48,6 +48,9 @@ NETCASH = {
     # Fee invoiced when a settled debit order is returned unpaid (0 = none).
     "UNPAID_FEE": Decimal(env("NETCASH_UNPAID_FEE", default="0.00")),
 }
+# seed_demo creates an admin with a published password: allowed by default only with DEBUG (make run).
+DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=env.bool("DEBUG", default=False))
+
 # The built-in sandbox gateway (invoices and deposits alike; `circletel.sandbox.sandbox_gateway_active`):
 # on by default only with DEBUG (`make run`). With DEBUG off it confirms nothing unless this is
 # explicitly true, and the system check circletel.W001 says so.

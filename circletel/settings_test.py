@@ -9,7 +9,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "Wm9vZy1UZXN0LUtleS1Pbmx5LUZvci1UZXN0cy0xMjM=")
 os.environ.setdefault("NETCASH_PAYNOW_HMAC_SECRET", "test-paynow-hmac-secret")
 os.environ.setdefault("NETCASH_NOTIFY_TOKEN", "test-notify-token-0123456789abcdef0123456789abcdef")
-os.environ.setdefault("SANDBOX_GATEWAY_ENABLED", "true")  # explicit: tests run with DEBUG off
+os.environ.setdefault("SANDBOX_GATEWAY_ENABLED", "true")
+os.environ.setdefault("DEMO_DATA_ALLOWED", "true")  # the demo tests seed with DEBUG off  # explicit: tests run with DEBUG off
 
 from circletel.settings import *  # noqa: E402,F403
 

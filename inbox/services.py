@@ -197,30 +197,34 @@ def webhook_claim(event: WebhookEvent, *, now=None) -> bool:
 
 def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
     """Apply the event's effect once, through the handler the registry routes it to. Returns the
-    event with its final status."""
-    route = route_for(event)
-    if route is None:
-        WebhookEvent.objects.filter(pk=event.pk, status=WebhookEvent.Status.PENDING).update(
-            status=WebhookEvent.Status.IGNORED, processed_at=timezone.now(), error="unhandled event type"
-        )
-        event.refresh_from_db()
-        return event
+    event with its final status. Nothing here raises for a bad event: a route match or handler that
+    fails on a malformed event leaves it `failed` with the error (the sweep and other events go on),
+    and an event no route matches is `ignored`."""
     if not webhook_claim(event):
         event.refresh_from_db()
         return event
     try:
+        route = route_for(event)  # match predicates read the body: a malformed event may make one raise
+        if route is None:
+            _finish(event, WebhookEvent.Status.IGNORED, error="unhandled event type")
+            return event
         with transaction.atomic():
             route.handler(event)
             # In the effect's transaction: "processed" commits with the effect or not at all (and
             # it saves a commit per event).
             _finish(event, WebhookEvent.Status.PROCESSED)
     except IgnoreEvent as exc:
-        _finish(event, WebhookEvent.Status.IGNORED, error=str(exc))
+        _finish(event, WebhookEvent.Status.IGNORED, error=_storable_text(str(exc)))
     except Exception as exc:  # kept on the row for staff; the provider still gets its 200
         logger.exception("webhook %s:%s failed", event.provider, event.event_id)
-        _finish(event, WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+        _finish(event, WebhookEvent.Status.FAILED, error=_storable_text(f"{type(exc).__name__}: {exc}")[:2000],
                 next_attempt_at=timezone.now() + _backoff(event.attempts))
     return event
+
+
+def _storable_text(text: str) -> str:
+    """An error text PostgreSQL can store (a provider's odd payload can put NUL or lone surrogates in it)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _finish(event: WebhookEvent, status: str, *, error: str = "", next_attempt_at=None) -> None:
@@ -291,7 +295,14 @@ def webhook_events_reprocess(*, provider: str | None = None, failed_only: bool =
 
 def _reprocess_batch(events, counts: dict, run) -> None:
     for event in events:
-        event = webhook_process(event=event)
+        try:
+            event = webhook_process(event=event)
+        except Exception:  # e.g. the database refused the row: log it, and let the sweep go on to the next
+            logger.exception("webhook event %s could not be reprocessed", event.pk)
+            counts["failed"] += 1
+            if run is not None:
+                run.fail_item(event.pk, "could not be reprocessed (see the log)")
+            continue
         key = {"processed": "processed", "failed": "failed", "ignored": "ignored"}.get(event.status, "skipped")
         counts[key] += 1
         if run is not None:

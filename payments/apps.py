@@ -8,10 +8,13 @@ class PaymentsConfig(AppConfig):
     def ready(self):
         # Payments hands its parts up by registration; the apps below never import it.
         from billing.services.ledger_check import register_invoice_paid_source
+        from circletel.logging import register_log_secrets
         from payments.selectors import invoice_allocations
+        from payments.services.mandates import mandate_postback_secrets
         from payments.webhook_handlers import register_webhook_handlers
         from zoho_sync.services.sync import register_mirrored_model
 
         register_webhook_handlers()  # invoice payments' webhook routes (NetCash Pay Now, Stripe, PayPal)
         register_invoice_paid_source(invoice_allocations)  # check_ledger proves invoices' amount_paid
         register_mirrored_model("payment", "payments.PaymentTransaction")  # the ZOHO mirror
+        register_log_secrets(mandate_postback_secrets)  # the mandate postback URL's token never reaches a log

@@ -284,7 +284,7 @@ def profile(request, customer):
 
 @login_required
 def invoice_pay(request, number: str):
-    lookup = {"pk": int(number)} if number.isdigit() else {"number": number}
+    lookup = {"pk": int(number)} if number.isascii() and number.isdigit() else {"number": number}
     invoice = (Invoice.objects.select_related("customer")
                .filter(customer__user_id=request.user.pk, **lookup).first())
     if invoice is None:

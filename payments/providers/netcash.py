@@ -124,7 +124,7 @@ def netcash_mandate_postback(request: HttpRequest, token: str) -> HttpResponse:
     token in the URL; answers 4xx with a reason for anything we cannot apply."""
     if not mandate_postback_token_valid(token):
         logger.warning("netcash mandate postback rejected: bad token")
-        return _reject(403, "Forbidden.")
+        return _reject(404, "Not found.")  # like the notify: a wrong secret path does not exist
     body = request.read(settings.WEBHOOK_MAX_BODY_BYTES + 1)
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         return _reject(413, "Request body too large.")

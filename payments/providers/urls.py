@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/payments/netcash/notify/<str:token>/", netcash.netcash_notify),  # as pasted with a trailing slash
     path("api/payments/netcash/mandate/<str:token>", netcash.netcash_mandate_postback,
          name="netcash-mandate-postback"),
+    path("api/payments/netcash/mandate/<str:token>/", netcash.netcash_mandate_postback),
     path("api/webhooks/stripe", stripe.stripe_webhook, name="stripe-webhook"),
     path("api/paypal/webhook", paypal.paypal_webhook, name="paypal-webhook"),
 ]

@@ -117,6 +117,12 @@ def mandate_postback_token() -> str:
     return hmac.new(secret.encode(), b"netcash-mandate-postback", hashlib.sha256).hexdigest()[:32]
 
 
+def mandate_postback_secrets() -> list[str]:
+    """For the log redaction (circletel.logging.register_log_secrets): the token, if there is one."""
+    token = mandate_postback_token()
+    return [token] if token else []
+
+
 def mandate_postback_token_valid(token: str) -> bool:
     expected = mandate_postback_token()
     return bool(expected) and hmac.compare_digest(expected.encode(), (token or "").encode())

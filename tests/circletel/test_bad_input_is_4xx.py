@@ -66,3 +66,42 @@ def test_a_signed_stripe_event_with_an_unstorable_id_is_a_400(client, settings, 
     assert post_event(client, event("evt_plain", "payment_intent.succeeded",
                                     {"id": "pi_1", "object": "payment_intent", "metadata": {}})).status_code == 200
     assert WebhookEvent.objects.count() == 1
+
+
+def test_a_declared_non_utf8_charset_is_read_as_utf8_not_a_500(client):
+    """Probe 2: `charset=iso-8859-1` on a form was a BadRequest that Django's error pages re-raised,
+    and `charset=utf-7` turned `%2B2AA-` in a query string into a lone surrogate (a database 500)."""
+    customer = CustomerFactory()
+    invoice = make_invoice(customer, "499.00")
+    body = f"invoice_number={invoice.number}&account_number={customer.account_number}"
+
+    latin = client.post("/pay/", data=body, content_type="application/x-www-form-urlencoded; charset=iso-8859-1")
+    listing = client.get("/puppies/", {"breed": "+2AA-"}, CONTENT_TYPE="text/plain; charset=utf-7")
+
+    assert latin.status_code == 200 and latin.context["invoice_number"] == invoice.number  # read as UTF-8
+    assert listing.status_code == 200 and "No puppies match" in listing.content.decode()
+    # Positive control: the same form without a charset.
+    assert client.post("/pay/", data=body, content_type="application/x-www-form-urlencoded").status_code == 200
+
+
+def test_a_non_ascii_digit_in_the_pay_url_is_a_404_not_a_500(client):
+    user = UserFactory()
+    customer = CustomerFactory(user=user)
+    invoice = make_invoice(customer, "10.00")
+    client.force_login(user)
+
+    assert client.get("/billing/invoices/%C2%B2/pay").status_code == 404
+    assert client.get(f"/billing/invoices/{invoice.pk}/pay").status_code == 200  # positive control
+
+
+def test_seed_demo_is_refused_where_demo_data_is_not_allowed(settings):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.DEMO_DATA_ALLOWED = False
+    with pytest.raises(CommandError, match="published password"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not get_user_model().objects.filter(username="admin@circletel.co.za").exists()

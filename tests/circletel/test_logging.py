@@ -169,3 +169,30 @@ def test_the_request_extra_of_django_request_records_is_redacted(client, setting
     notify_line = next(line for line in lines if "netcash/notify" in line["message"])
     assert "/netcash/notify/***" in notify_line["request"] and notify_line["status_code"] == 400
     assert any("/pay/does-not-exist" in line.get("request", "") for line in lines)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/payments/netcash%2Fnotify/{t}", "/api/payments/netcash/notify/%20{t}",
+                                  "/api/payments/netcash/notify/%22{t}", "/api/payments/netcash//notify/{t}",
+                                  "/api/payments/netcash/mandate/%20{m}"])
+def test_a_token_in_a_malformed_notify_url_never_reaches_the_log(client, settings, path):
+    """Probe 2: URLs pasted a little wrong (an encoded slash, a space, a quote, a double slash) were not
+    in the secret path's shape, so Django's 'Not Found' line carried the token."""
+    import io
+
+    from payments.services.mandates import mandate_postback_token
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
+    handler.setFormatter(logging.Formatter("%(message)s %(request)s"))
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    token, mandate = settings.NETCASH["NOTIFY_TOKEN"], mandate_postback_token()
+    try:
+        client.post(path.format(t=token, m=mandate), data="a=b", content_type="application/x-www-form-urlencoded")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert logged  # positive control: the request was logged (a 4xx)
+    assert token not in logged and mandate not in logged and "***" in logged

@@ -155,3 +155,38 @@ def test_route_is_a_plain_value():
 
     route = Route(provider="stripe", event_type="x", handler=handler, owner="payments")
     assert route.name == "payments.handler"
+
+
+def test_a_malformed_event_fails_alone_and_the_sweep_goes_on(client, settings):
+    """Probe 2: a route match raising on an odd payload (a lone surrogate, `data` as a string) left the
+    event pending with no error and crashed the reprocess sweep for every provider."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.services import webhook_events_reprocess
+
+    odd = [
+        '{"id": "evt_a", "type": "charge.refunded", "data": "not an object"}',
+        '{"id": "evt_b", "type": "charge.refunded"}',
+        '{"id": "evt_c", "type": "checkout.session.completed", "data": {"object": {"metadata": ["x"]}}}',
+        '{"id": "evt_d", "type": "charge.refunded", "data": {"object": {"payment_intent": "\\ud800"}}}',
+    ]
+    events = [webhook_record(provider="stripe", event_id=f"evt_{i}", event_type="charge.refunded"
+                             if "charge" in body else "checkout.session.completed", body=body)[0]
+              for i, body in enumerate(odd)]
+    invoice = make_invoice(CustomerFactory(), "499.00")
+    ref = f"{invoice.number}-SWEEP9"
+    good, _ = webhook_record(provider="netcash", event_id=f"G-1:{ref}", event_type="paynow.accepted",
+                             body=urlencode(notify_fields(ref, "499.00", trace="G-1")))
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+
+    counts = webhook_events_reprocess(max_batches=2)
+
+    statuses = dict(WebhookEvent.objects.values_list("event_id", "status"))
+    assert statuses[good.event_id] == "processed"  # the sweep went on past the odd ones
+    assert PaymentTransaction.objects.get().status == "completed"
+    for event in events:
+        event.refresh_from_db()
+        assert event.status == "failed" and event.error and event.attempts == 1, (event.event_id, event.error)
+    assert counts["failed"] == len(odd) and counts["processed"] == 1

@@ -9,8 +9,9 @@ INSTALLED_APPS order (which is dependency order). The command names no app: an a
 from importlib import import_module
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from billing.models import Customer
@@ -44,6 +45,10 @@ class Command(BaseCommand):
     help = "Load idempotent demo data (customers with logins, and each app's demo records)."
 
     def handle(self, *args, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            # It creates a superuser with a published password: never on a production database by accident.
+            raise CommandError("seed_demo creates an admin with a published password and is off with DEBUG=false. "
+                               "Set DEMO_DATA_ALLOWED=true for a demo or staging database.")
         User = get_user_model()
         with transaction.atomic():
             admin = User.objects.filter(username=ADMIN_EMAIL).first()
