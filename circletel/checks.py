@@ -49,4 +49,22 @@ def product_settings_check(app_configs, **kwargs):
             hint="Set NETCASH_PAYNOW_HMAC_SECRET to a long random value.",
             id="circletel.W003",
         ))
+    # A provider that takes money but whose webhooks we cannot verify: payments and deposits would be
+    # taken and never booked (the webhook answers 503, deposit holds lapse). Refuse to run.
+    if settings.STRIPE.get("SECRET_KEY") and not settings.STRIPE.get("WEBHOOK_SECRET"):
+        problems.append(Error(
+            "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe payments and deposits would be "
+            "taken, but no Stripe webhook could be verified, so none would be booked.",
+            hint="Copy the endpoint's signing secret (whsec_...) for <SITE_URL>/api/webhooks/stripe from the "
+                 "Stripe dashboard into STRIPE_WEBHOOK_SECRET.",
+            id="circletel.E003",
+        ))
+    if settings.PAYPAL.get("CLIENT_ID") and not settings.PAYPAL.get("WEBHOOK_ID"):
+        problems.append(Error(
+            "PAYPAL_CLIENT_ID is set but PAYPAL_WEBHOOK_ID is not: PayPal payments and deposits would be taken, "
+            "but no PayPal webhook could be verified, so none would be booked.",
+            hint="Copy the webhook id for <SITE_URL>/api/paypal/webhook from the PayPal developer dashboard "
+                 "into PAYPAL_WEBHOOK_ID.",
+            id="circletel.E004",
+        ))
     return problems

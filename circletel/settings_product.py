@@ -150,6 +150,9 @@ OPS_WEBHOOK_KIND = env("OPS_WEBHOOK_KIND", default="slack")  # slack | discord |
 RESERVATIONS = {
     "HOLD_MINUTES": env.int("RESERVATION_HOLD_MINUTES", default=30),
     "OWNER_EMAIL": env("RESERVATION_OWNER_EMAIL", default="breeder@example.co.za"),
+    # Staff refund paid deposits only within this many days of payment, like invoice refunds (providers
+    # refuse old refunds: Stripe's card refunds and PayPal captures have age limits). 0 = no limit.
+    "REFUND_WINDOW_DAYS": env.int("DEPOSIT_REFUND_WINDOW_DAYS", default=90),
 }
 GA4 = {"MEASUREMENT_ID": env("GA4_MEASUREMENT_ID", default=""), "API_SECRET": env("GA4_API_SECRET", default="")}
 META_CAPI = {"PIXEL_ID": env("META_PIXEL_ID", default=""), "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default=""),

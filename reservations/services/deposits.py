@@ -251,6 +251,10 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
             raise InvalidTransition(f"The refund of {r.reference} ({r.refund_id}) is waiting for the provider.")
         if r.status != Status.PAID or r.refund_state in (RefundState.REQUESTED, RefundState.SUCCEEDED):
             raise InvalidTransition(f"Only a paid deposit can be refunded ({r.reference} is {r.status}).")
+        window = int(settings.RESERVATIONS.get("REFUND_WINDOW_DAYS", 90))
+        if window and r.paid_at and r.paid_at < timezone.now() - timedelta(days=window):
+            raise InvalidTransition(f"{r.reference} was paid more than {window} days ago "
+                                    "(DEPOSIT_REFUND_WINDOW_DAYS): pay the buyer back by hand.")
         r.refund_state, r.status_reason = RefundState.REQUESTED, f"refund requested: {reason}"[:200]
         r.save(update_fields=["refund_state", "status_reason", "updated_at"])
         pk = r.pk

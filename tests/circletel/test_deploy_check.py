@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -85,3 +87,17 @@ def test_make_run_can_take_sandbox_payments_without_a_paynow_secret(tmp_path):
     assert _paynow_secret_set(tmp_path, DEBUG="true") is True
     assert _paynow_secret_set(tmp_path, DEBUG="false", SECRET_KEY=PRODUCTION_ENV["SECRET_KEY"],
                               ALLOWED_HOSTS="x") is False
+
+
+@pytest.mark.parametrize("provider_env, check", [
+    ({"STRIPE_SECRET_KEY": "sk_live_x1"}, "circletel.E003"),
+    ({"PAYPAL_CLIENT_ID": "cid", "PAYPAL_CLIENT_SECRET": "cs"}, "circletel.E004"),
+])
+def test_a_provider_key_without_its_webhook_secret_is_an_error(tmp_path, provider_env, check):
+    # Issue 19 (4): money would be taken and never booked.
+    result = run_check(tmp_path, **provider_env)
+    assert result.returncode != 0 and check in result.stderr + result.stdout
+    # Positive control: with the webhook secret / id the check is clean.
+    secret = {"STRIPE_WEBHOOK_SECRET": "whsec_live_x"} if check.endswith("3") else {"PAYPAL_WEBHOOK_ID": "WH-1"}
+    ok = run_check(tmp_path, **provider_env, **secret)
+    assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -112,3 +112,19 @@ def test_no_answer_is_asked_again_with_the_same_key_until_the_provider_forgets_i
     r.refresh_from_db()
     assert r.refund_state == "refused" and "check its dashboard" in r.refund_error
     assert [e for e, _ in _notices(r)] == ["deposit_refund_refused", "ops_alert"]
+
+
+def test_staff_refunds_only_within_the_deposit_refund_window(stripe_settings, settings):
+    settings.RESERVATIONS = {**settings.RESERVATIONS, "REFUND_WINDOW_DAYS": 90}
+    old, recent = (reserve(PuppyFactory().pk, **BUYER) for _ in range(2))
+    for r, pi in ((old, "pi_3OldDeposit01"), (recent, "pi_3NewDeposit01")):
+        reservation_confirm_payment(reference=r.reference, provider="stripe", external_payment_id=pi,
+                                    amount=Decimal("500.00"), currency="ZAR")
+    Reservation.objects.filter(pk=old.pk).update(paid_at=timezone.now() - timedelta(days=91))
+
+    with pytest.raises(services.InvalidTransition, match="more than 90 days"):
+        services.reservation_request_refund(reservation_id=old.pk, reason="changed mind")
+    assert Reservation.objects.get(pk=old.pk).refund_state == ""
+    # Positive control: within the window the refund is requested.
+    assert services.reservation_request_refund(reservation_id=recent.pk, reason="changed mind").refund_state == \
+        "requested"

@@ -132,7 +132,8 @@ def test_api_reserve_201_then_409(client, no_providers):
     assert first.status_code == 201
     assert first.json()["checkout_url"] == f"http://testserver/puppies/checkout/{r.reference}/sandbox/"
     assert (second.status_code, second.json()) == (
-        409, {"message": "Sorry, this puppy has just been reserved by someone else.", "extra": {}})
+        409, {"message": "Sorry, this puppy has just been reserved by someone else.",
+              "extra": {"code": "race_condition_lost"}})
 
 
 @pytest.mark.django_db
