@@ -51,20 +51,24 @@ def product_settings_check(app_configs, **kwargs):
         ))
     # A provider that takes money but whose webhooks we cannot verify: payments and deposits would be
     # taken and never booked (the webhook answers 503, deposit holds lapse). Refuse to run.
-    if settings.STRIPE.get("SECRET_KEY") and not settings.STRIPE.get("WEBHOOK_SECRET"):
-        problems.append(Error(
-            "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe payments and deposits would be "
-            "taken, but no Stripe webhook could be verified, so none would be booked.",
-            hint="Copy the endpoint's signing secret (whsec_...) for <SITE_URL>/api/webhooks/stripe from the "
-                 "Stripe dashboard into STRIPE_WEBHOOK_SECRET.",
-            id="circletel.E003",
-        ))
-    if settings.PAYPAL.get("CLIENT_ID") and not settings.PAYPAL.get("WEBHOOK_ID"):
-        problems.append(Error(
-            "PAYPAL_CLIENT_ID is set but PAYPAL_WEBHOOK_ID is not: PayPal payments and deposits would be taken, "
-            "but no PayPal webhook could be verified, so none would be booked.",
-            hint="Copy the webhook id for <SITE_URL>/api/paypal/webhook from the PayPal developer dashboard "
-                 "into PAYPAL_WEBHOOK_ID.",
-            id="circletel.E004",
-        ))
+    for check_id, provider, conf, key, secret, where in WEBHOOK_SECRETS:
+        if conf_value(conf, key) and not conf_value(conf, secret):
+            problems.append(Error(
+                f"{conf}_{key} is set but {conf}_{secret} is not: {provider} payments and deposits would be "
+                f"taken, but no {provider} webhook could be verified, so none would be booked.",
+                hint=f"Copy it for <SITE_URL>{where} from the {provider} dashboard into {conf}_{secret}.",
+                id=check_id,
+            ))
     return problems
+
+
+# A provider that takes money must have what verifies its webhooks: (check id, provider, settings dict =
+# env prefix, key, webhook secret, webhook path).
+WEBHOOK_SECRETS = [
+    ("circletel.E003", "Stripe", "STRIPE", "SECRET_KEY", "WEBHOOK_SECRET", "/api/webhooks/stripe"),
+    ("circletel.E004", "PayPal", "PAYPAL", "CLIENT_ID", "WEBHOOK_ID", "/api/paypal/webhook"),
+]
+
+
+def conf_value(conf: str, key: str) -> str:
+    return getattr(settings, conf).get(key) or ""

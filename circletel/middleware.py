@@ -2,8 +2,7 @@
 
 from django.http import HttpResponseBadRequest
 
-NUL = "\x00"
-
+from circletel.text import NUL, utf8_encodable
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -15,17 +14,10 @@ def _refusal(request) -> str:
         parts += [key, *values]
     if any(NUL in part for part in parts) or _form_body_has_nul(request):
         return "Request contains a NUL byte"
-    if any(_has_surrogate(part) for part in parts):
+    if not all(utf8_encodable(part) for part in parts):
         return "Request contains an unpaired surrogate character"
     return ""
 
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _form_body_has_nul(request) -> bool:

@@ -8,11 +8,7 @@ provider (Pay Now form, deposit checkout, sandbox pages, sandbox approve) asks t
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-
-logger = logging.getLogger(__name__)
 
 
 def sandbox_gateway_active() -> bool:

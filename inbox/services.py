@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from circletel.queue import enqueue
+from circletel.text import make_storable, storable
 from inbox.errors import IgnoreEvent
 from inbox.models import WebhookEvent
 from inbox.registry import route_for
@@ -60,20 +61,9 @@ def event_envelope_problem(*, event_id, event_type, type_field: str = "type") ->
         return f"id must be a string of 1 to {EVENT_ID_MAX} characters"
     if not isinstance(event_type, str) or not 1 <= len(event_type) <= EVENT_TYPE_MAX:
         return f"{type_field} must be a string of 1 to {EVENT_TYPE_MAX} characters"
-    if not _storable(event_id) or not _storable(event_type):
+    if not storable(event_id) or not storable(event_type):
         return "id and type must not contain NUL or unpaired surrogate characters"
     return None
-
-
-def _storable(text: str) -> bool:
-    """PostgreSQL text holds neither NUL nor lone surrogates (a DataError, a 500, if we tried)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def safe_headers(headers: Mapping[str, str]) -> dict:
@@ -214,17 +204,13 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
             # it saves a commit per event).
             _finish(event, WebhookEvent.Status.PROCESSED)
     except IgnoreEvent as exc:
-        _finish(event, WebhookEvent.Status.IGNORED, error=_storable_text(str(exc)))
+        _finish(event, WebhookEvent.Status.IGNORED, error=make_storable(str(exc)))
     except Exception as exc:  # kept on the row for staff; the provider still gets its 200
         logger.exception("webhook %s:%s failed", event.provider, event.event_id)
-        _finish(event, WebhookEvent.Status.FAILED, error=_storable_text(f"{type(exc).__name__}: {exc}")[:2000],
+        _finish(event, WebhookEvent.Status.FAILED, error=make_storable(f"{type(exc).__name__}: {exc}")[:2000],
                 next_attempt_at=timezone.now() + _backoff(event.attempts))
     return event
 
-
-def _storable_text(text: str) -> str:
-    """An error text PostgreSQL can store (a provider's odd payload can put NUL or lone surrogates in it)."""
-    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _finish(event: WebhookEvent, status: str, *, error: str = "", next_attempt_at=None) -> None:

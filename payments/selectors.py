@@ -15,18 +15,19 @@ RECEIVED_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Sta
                      PaymentTransaction.Status.REFUNDED)
 
 
+def _invoices_for_reference(reference: str):
+    """Our invoice a Pay Now reference (`INV-YYYY-NNNNN-XXXXXX`) names, as a queryset (empty if none)."""
+    number = invoice_number_from_reference(reference) if reference.startswith(INVOICE_PREFIX) else ""
+    return Invoice.objects.filter(number=number).order_by() if number else Invoice.objects.none()
+
+
 def paynow_invoice_status(reference: str) -> str | None:
     """The status of the invoice a Pay Now reference names (None: not one of our invoices)."""
-    number = invoice_number_from_reference(reference) if reference.startswith(INVOICE_PREFIX) else ""
-    if not number:
-        return None
-    return next(iter(Invoice.objects.filter(number=number).order_by().values_list("status", flat=True)[:1]), None)
+    return _invoices_for_reference(reference).values_list("status", flat=True).first()
 
 
 def paynow_invoice(reference: str) -> Invoice | None:
-    number = invoice_number_from_reference(reference) if reference.startswith(INVOICE_PREFIX) else ""
-    return next(iter(Invoice.objects.select_related("customer").filter(number=number).order_by()[:1]), None) \
-        if number else None
+    return _invoices_for_reference(reference).select_related("customer").first()
 
 
 def paynow_invoice_check(status: str | None, reference: str) -> None:

@@ -15,13 +15,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.models import Invoice
 from circletel.sandbox import sandbox_gateway_active
 from payments.clients import netcash
 from payments.models import PaymentTransaction
 from payments.providers.netcash import FORM_TYPE, netcash_notify_response
+from payments.selectors import paynow_invoice
 from payments.services.netcash_paynow import SANDBOX_TRACE_PREFIX
-from payments.services.references import invoice_number_from_reference
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +40,9 @@ def payment_result(request, reference: str):
     it says "we are confirming your payment" and refreshes itself for a couple of minutes."""
     if not REFERENCE_RE.match(reference):
         raise Http404("No such payment")
-    payment = (PaymentTransaction.objects.select_related("invoice")
+    payment = (PaymentTransaction.objects.select_related("invoice__customer")
                .filter(reference=reference).order_by("-created_at").first())
-    invoice = payment.invoice if payment else None
-    if invoice is None:
-        number = invoice_number_from_reference(reference)
-        invoice = Invoice.objects.filter(number=number).first() if number else None
+    invoice = (payment.invoice if payment else None) or paynow_invoice(reference)
     owner = bool(invoice and request.user.is_authenticated and invoice.customer.user_id == request.user.pk)
     try:
         check = max(0, int(request.GET.get("check") or 0))

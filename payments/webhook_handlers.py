@@ -11,81 +11,66 @@ from __future__ import annotations
 
 from inbox.errors import IgnoreEvent
 from inbox.models import WebhookEvent
-from inbox.registry import event_json, register
+from inbox.registry import register
 from payments.clients.paypal import capture_id_from_links
 from payments.models import PaymentTransaction
+from payments.providers.paypal import capture_is_ours, event_resource
+from payments.providers.stripe import event_object
 from payments.services import netcash_paynow, paypal_payments, stripe_payments
 
 OWNER = "payments"
 INVOICE_PREFIX = "INV-"
 
 
-def _stripe_object(event: WebhookEvent) -> dict:
-    return event_json(event)["data"]["object"]
-
-
-def _paypal_resource(event: WebhookEvent) -> dict:
-    return event_json(event).get("resource") or {}
-
-
 # --- Stripe ----------------------------------------------------------------------------------------------
 def stripe_intent_succeeded(event: WebhookEvent) -> None:
-    stripe_payments.stripe_intent_succeeded(intent=_stripe_object(event))
+    stripe_payments.stripe_intent_succeeded(intent=event_object(event))
 
 
 def stripe_intent_failed(event: WebhookEvent) -> None:
-    stripe_payments.stripe_intent_failed(intent=_stripe_object(event))
+    stripe_payments.stripe_intent_failed(intent=event_object(event))
 
 
 def stripe_charge_refunded(event: WebhookEvent) -> None:
-    stripe_payments.stripe_charge_refunded(charge=_stripe_object(event))
+    stripe_payments.stripe_charge_refunded(charge=event_object(event))
 
 
 def stripe_refund_changed(event: WebhookEvent) -> None:
     """data.object is a Refund: a pending refund succeeded, failed or was canceled (see refunds.py)."""
-    stripe_payments.stripe_refund_changed(refund=_stripe_object(event))
+    stripe_payments.stripe_refund_changed(refund=event_object(event))
 
 
 def _stripe_invoice_intent(event: WebhookEvent) -> bool:
-    return stripe_payments.stripe_intent_is_invoice_payment(_stripe_object(event))
+    return stripe_payments.stripe_intent_is_invoice_payment(event_object(event))
 
 
 def _stripe_invoice_charge(event: WebhookEvent) -> bool:
-    return stripe_payments.stripe_charge_is_invoice_payment(_stripe_object(event))
+    return stripe_payments.stripe_charge_is_invoice_payment(event_object(event))
 
 
 def _stripe_invoice_refund(event: WebhookEvent) -> bool:
-    return stripe_payments.stripe_refund_is_invoice_refund(_stripe_object(event))
+    return stripe_payments.stripe_refund_is_invoice_refund(event_object(event))
 
 
 # --- PayPal ----------------------------------------------------------------------------------------------
 def paypal_capture_completed(event: WebhookEvent) -> None:
-    paypal_payments.paypal_webhook_capture_completed(_paypal_resource(event), event)
+    paypal_payments.paypal_webhook_capture_completed(event_resource(event), event)
 
 
 def paypal_capture_denied(event: WebhookEvent) -> None:
-    paypal_payments.paypal_webhook_capture_denied(_paypal_resource(event), event)
+    paypal_payments.paypal_webhook_capture_denied(event_resource(event), event)
 
 
 def paypal_capture_refunded(event: WebhookEvent) -> None:
-    resource = _paypal_resource(event)
+    resource = event_resource(event)
     if not paypal_payments.paypal_webhook_capture_refunded(resource, capture_id_from_links(resource)):
         raise IgnoreEvent("refund for a capture we do not know")
 
 
 def _paypal_invoice_capture(event: WebhookEvent) -> bool:
-    return (_paypal_resource(event).get("custom_id") or "").startswith(INVOICE_PREFIX)
-
-
-def _paypal_invoice_refund(event: WebhookEvent) -> bool:
-    """Refunds may omit `custom_id`: then the capture named in the refund's links decides."""
-    resource = _paypal_resource(event)
-    custom_id = resource.get("custom_id") or ""
-    if custom_id:
-        return custom_id.startswith(INVOICE_PREFIX)
-    capture_id = capture_id_from_links(resource)
-    return bool(capture_id) and PaymentTransaction.objects.filter(
-        provider=PaymentTransaction.Provider.PAYPAL, provider_transaction_id=capture_id).exists()
+    return capture_is_ours(event, prefix=INVOICE_PREFIX, capture_known=lambda capture_id: PaymentTransaction.objects
+                           .filter(provider=PaymentTransaction.Provider.PAYPAL, provider_transaction_id=capture_id)
+                           .exists())
 
 
 def register_webhook_handlers() -> None:
@@ -104,4 +89,4 @@ def register_webhook_handlers() -> None:
     register(**paypal, event_types=["PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED"],
              handler=paypal_capture_denied, match=_paypal_invoice_capture)
     register(**paypal, event_types=["PAYMENT.CAPTURE.REFUNDED"], handler=paypal_capture_refunded,
-             match=_paypal_invoice_refund)
+             match=_paypal_invoice_capture)

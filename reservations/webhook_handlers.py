@@ -12,9 +12,11 @@ from decimal import Decimal
 
 from inbox.errors import IgnoreEvent
 from inbox.models import WebhookEvent
-from inbox.registry import event_json, register
+from inbox.registry import register
 from payments.clients.paypal import capture_id_from_links
 from payments.clients.stripe import from_cents
+from payments.providers.paypal import capture_is_ours, event_resource
+from payments.providers.stripe import event_object
 from reservations.models import Reservation
 from reservations.serializers import PayPalCaptureResourceSerializer, StripeCheckoutSessionSerializer
 from reservations.services import (
@@ -33,21 +35,13 @@ STRIPE = Reservation.Provider.STRIPE.value
 PAYPAL = Reservation.Provider.PAYPAL.value
 
 
-def _stripe_object(event: WebhookEvent) -> dict:
-    return event_json(event)["data"]["object"]
-
-
-def _paypal_resource(event: WebhookEvent) -> dict:
-    return event_json(event).get("resource") or {}
-
-
 # --- Stripe Checkout -------------------------------------------------------------------------------------
 def _is_deposit_session(event: WebhookEvent) -> bool:
-    return (_stripe_object(event).get("metadata") or {}).get("kind", "") == KIND
+    return (event_object(event).get("metadata") or {}).get("kind", "") == KIND
 
 
 def stripe_checkout_session(event: WebhookEvent) -> None:
-    session = _stripe_object(event)
+    session = event_object(event)
     reference = session.get("client_reference_id") or (session.get("metadata") or {}).get("reference")
     if not reference:
         raise IgnoreEvent("checkout session has no reservation reference")
@@ -70,14 +64,14 @@ def stripe_checkout_session(event: WebhookEvent) -> None:
 
 # --- Stripe refunds of deposits --------------------------------------------------------------------------
 def _is_deposit_charge(event: WebhookEvent) -> bool:
-    intent = _stripe_object(event).get("payment_intent")
+    intent = event_object(event).get("payment_intent")
     return bool(intent) and Reservation.objects.filter(provider=STRIPE, external_payment_id=intent).exists()
 
 
 def stripe_charge_refunded(event: WebhookEvent) -> None:
     """A deposit's charge refunded in full, every listed refund succeeded (e.g. in Stripe's
     dashboard): booked once on the reservation. Partial or still pending: our own refund events finish it."""
-    charge = _stripe_object(event)
+    charge = event_object(event)
     listed = ((charge.get("refunds") or {}).get("data")) or []
     if not charge.get("refunded"):
         raise IgnoreEvent("deposit charge partly refunded: deposits are refunded whole, by us")
@@ -89,7 +83,7 @@ def stripe_charge_refunded(event: WebhookEvent) -> None:
 
 
 def _is_deposit_refund(event: WebhookEvent) -> bool:
-    refund = _stripe_object(event)
+    refund = event_object(event)
     meta = refund.get("metadata") or {}
     if meta.get("kind") == DEPOSIT_REFUND_KIND and meta.get("reference"):
         return True
@@ -98,7 +92,7 @@ def _is_deposit_refund(event: WebhookEvent) -> bool:
 
 
 def stripe_refund_changed(event: WebhookEvent) -> None:
-    refund = _stripe_object(event)
+    refund = event_object(event)
     if not deposit_refund_update(provider_refund_id=refund.get("id") or "", status=refund.get("status") or "",
                                  raw=refund):
         raise IgnoreEvent(f"no reservation for refund {refund.get('id')}")
@@ -106,21 +100,12 @@ def stripe_refund_changed(event: WebhookEvent) -> None:
 
 # --- PayPal captures -------------------------------------------------------------------------------------
 def _is_deposit_capture(event: WebhookEvent) -> bool:
-    return (_paypal_resource(event).get("custom_id") or "").startswith(DEPOSIT_PREFIX)
-
-
-def _is_deposit_capture_refund(event: WebhookEvent) -> bool:
-    """Refunds may omit `custom_id`: then the capture named in the refund's links decides."""
-    resource = _paypal_resource(event)
-    custom_id = resource.get("custom_id") or ""
-    if custom_id:
-        return custom_id.startswith(DEPOSIT_PREFIX)
-    capture_id = capture_id_from_links(resource)
-    return bool(capture_id) and Reservation.objects.filter(provider=PAYPAL, external_payment_id=capture_id).exists()
+    return capture_is_ours(event, prefix=DEPOSIT_PREFIX, capture_known=lambda capture_id: Reservation.objects
+                           .filter(provider=PAYPAL, external_payment_id=capture_id).exists())
 
 
 def paypal_capture_completed(event: WebhookEvent) -> None:
-    resource = _paypal_resource(event)
+    resource = event_resource(event)
     data = PayPalCaptureResourceSerializer(data=resource)
     if not data.is_valid():
         raise ValueError(f"unexpected capture shape: {data.errors}")
@@ -131,7 +116,7 @@ def paypal_capture_completed(event: WebhookEvent) -> None:
 
 
 def paypal_capture_denied(event: WebhookEvent) -> None:
-    resource = _paypal_resource(event)
+    resource = event_resource(event)
     r = Reservation.objects.filter(reference=resource.get("custom_id", ""), provider=PAYPAL).first()
     if r is None:
         raise IgnoreEvent("no matching reservation")
@@ -139,7 +124,7 @@ def paypal_capture_denied(event: WebhookEvent) -> None:
 
 
 def paypal_capture_refunded(event: WebhookEvent) -> None:
-    resource = _paypal_resource(event)
+    resource = event_resource(event)
     capture_id = capture_id_from_links(resource)
     if not capture_id:
         raise IgnoreEvent("refund without a capture link")
@@ -160,4 +145,4 @@ def register_webhook_handlers() -> None:
     register(**paypal, event_types=["PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED"],
              handler=paypal_capture_denied, match=_is_deposit_capture)
     register(**paypal, event_types=["PAYMENT.CAPTURE.REFUNDED"], handler=paypal_capture_refunded,
-             match=_is_deposit_capture_refund)
+             match=_is_deposit_capture)

@@ -1,12 +1,9 @@
 """Shared set-up for the browser tests: Debian Chromium (headless) driven by Playwright's sync API.
 
-    from tests.browser import BROWSER_MARKS, chromium
+    from tests.browser import BROWSER_MARKS
     pytestmark = BROWSER_MARKS
 
-    @pytest.fixture(scope="module")
-    def browser():
-        with chromium() as b:
-            yield b
+    def test_x(browser, live_server): ...   # `browser`: tests/conftest.py, one Chromium per module
 """
 
 import os

@@ -103,3 +103,12 @@ def _provider_retries_do_not_sleep(monkeypatch):
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (tests/browser.py); browser tests only."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from circletel.http import ProviderError
+from inbox.registry import event_json
 from inbox.services import event_envelope_problem, webhook_accept, webhook_answer_json
 from payments.clients import paypal as paypal_client
 
@@ -74,3 +75,19 @@ def paypal_webhook(request):
         return JsonResponse({"message": "PayPal signature verification failed", "extra": {}}, status=400)
     status, payload = paypal_event_receive(body=body, headers=dict(request.headers))
     return JsonResponse(payload, status=status)
+
+
+def event_resource(event) -> dict:
+    """`resource` of a stored PayPal event (the inbox caches the parsed body on the event)."""
+    return event_json(event).get("resource") or {}
+
+
+def capture_is_ours(event, *, prefix: str, capture_known) -> bool:
+    """Route match for PayPal capture events: our `custom_id` prefix (`INV-`, `RSV-`). Refunds may omit
+    `custom_id`; then `capture_known(capture_id)` decides by the capture named in the refund's links."""
+    resource = event_resource(event)
+    custom_id = resource.get("custom_id") or ""
+    if custom_id or event.event_type != "PAYMENT.CAPTURE.REFUNDED":
+        return custom_id.startswith(prefix)
+    capture_id = paypal_client.capture_id_from_links(resource)
+    return bool(capture_id) and capture_known(capture_id)

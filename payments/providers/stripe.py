@@ -21,6 +21,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from inbox.registry import event_json
 from inbox.services import event_envelope_problem, webhook_accept, webhook_answer_json
 
 logger = logging.getLogger(__name__)
@@ -93,3 +94,8 @@ def stripe_webhook(request):
     status, payload = stripe_webhook_receive(body=request.body, signature=request.headers.get("Stripe-Signature"),
                                              secret=secret, headers=dict(request.headers))
     return JsonResponse(payload, status=status)
+
+
+def event_object(event) -> dict:
+    """`data.object` of a stored Stripe event (the inbox caches the parsed body on the event)."""
+    return event_json(event)["data"]["object"]

@@ -11,6 +11,7 @@ told (mandate_accepted / mandate_declined, idempotent per mandate). Field names 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -112,8 +113,12 @@ def mandate_postback_token() -> str:
     NetCash documents no authenticity for mandate postbacks, so the URL itself carries an HMAC of
     our Pay Now secret; without a secret there is no valid token (fail closed)."""
     secret = settings.NETCASH.get("PAYNOW_HMAC_SECRET") or ""
-    if not secret:
-        return ""
+    return _postback_token_for(secret) if secret else ""
+
+
+@functools.lru_cache(maxsize=4)
+def _postback_token_for(secret: str) -> str:
+    # Cached: the log redaction asks for it on every log line (circletel.logging.register_log_secrets).
     return hmac.new(secret.encode(), b"netcash-mandate-postback", hashlib.sha256).hexdigest()[:32]
 
 

@@ -92,16 +92,18 @@ def call_failure(exc: ProviderError) -> CallFailure:
 
 
 def refund_refused_for_good(*, key: str, title: str, message: str, fields: dict,
-                            payer_event: str | None = None, payer_email: str | None = None, customer=None,
+                            payer_event: str | None = None, payer_email: str | None = None,
                             payer_context: dict | None = None) -> None:
-    """Alert ops once and tell the payer once (idempotency keys `<key>` and `<key>:payer`) that a
-    refund will not go through automatically. Best effort: never undoes the caller's state change."""
+    """Alert ops once, and tell the payer once when `payer_event` is given (idempotency keys `<key>`
+    and `<key>:payer`), that a refund will not go through as expected: a deposit refund refused for
+    good, an invoice refund that failed at the provider or whose outcome can no longer be learnt.
+    Best effort: never undoes the caller's state change nor stops a sweep."""
     try:
         with transaction.atomic():
             notify_ops(event="ops_alert", idempotency_key=key,
                        context={"title": title, "message": message, "severity": "warning", "fields": fields})
             if payer_event:
-                notify(event=payer_event, email=payer_email, customer=customer, context=payer_context or {},
+                notify(event=payer_event, email=payer_email, context=payer_context or {},
                        idempotency_key=f"{key}:payer")
     except Exception:  # an alert must never stop the refund sweep or undo a refusal
         logger.exception("could not send the refused-refund notices for %s", key)

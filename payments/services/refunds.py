@@ -63,7 +63,7 @@ from billing.models import LedgerEntry
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from circletel.http import ProviderError
 from circletel.money import format_zar
-from notifications.services import notify, notify_ops
+from notifications.services import notify
 from payments.errors import PaymentError
 from payments.models import PaymentAllocation, PaymentTransaction, Refund
 from payments.services import refund_engine
@@ -399,18 +399,13 @@ def _tell_customer_refund_reversed(*, payment: PaymentTransaction, refund: Refun
 
 def _alert_refund_failed(*, payment: PaymentTransaction, refund: Refund, booked: bool) -> None:
     """Best effort, once per refund: ops must know a customer was not paid back as expected."""
-    title = f"Refund failed at {refund.provider}: {payment.reference}"
-    message = (f"{format_zar(refund.amount)} was not paid back. "
-               + ("The customer was already told it was refunded; the booking was reversed. Contact them."
-                  if booked else "Nothing had been booked; the amount can be refunded again."))
-    try:
-        with transaction.atomic():
-            notify_ops(event="ops_alert", idempotency_key=f"refund_failed:{refund.pk}",
-                       context={"title": title, "message": message, "severity": "warning",
-                                "fields": {"refund": refund.pk, "provider_refund_id": refund.provider_refund_id or "",
-                                           "reason": refund.failure_reason[:300]}})
-    except Exception:  # the alert must never undo the state change
-        logger.exception("could not alert ops about failed refund %s", refund.pk)
+    refund_engine.refund_refused_for_good(
+        key=f"refund_failed:{refund.pk}", title=f"Refund failed at {refund.provider}: {payment.reference}",
+        message=(f"{format_zar(refund.amount)} was not paid back. "
+                 + ("The customer was already told it was refunded; the booking was reversed. Contact them."
+                    if booked else "Nothing had been booked; the amount can be refunded again.")),
+        fields={"refund": refund.pk, "provider_refund_id": refund.provider_refund_id or "",
+                "reason": refund.failure_reason[:300]})
 
 
 def refunds_resolve_unknown(*, now=None) -> dict:
@@ -444,14 +439,8 @@ def refunds_resolve_unknown(*, now=None) -> dict:
 
 def _alert_unknown_outcome_expired(refund: Refund) -> None:
     payment = refund.payment
-    try:
-        with transaction.atomic():
-            notify_ops(event="ops_alert", idempotency_key=f"refund_unknown_expired:{refund.pk}", context={
-                "title": f"Refund outcome unknown at {refund.provider}: {payment.reference}",
-                "message": (f"{format_zar(refund.amount)} may or may not have been paid back, and the provider no "
-                            "longer replays our request. Check the provider's dashboard, then book or fail the "
-                            "refund by hand."),
-                "severity": "warning",
-                "fields": {"refund": refund.pk, "payment": payment.reference, "since": f"{refund.created_at:%Y-%m-%d %H:%M}"}})
-    except Exception:  # an alert must never stop the sweep
-        logger.exception("could not alert ops about refund %s", refund.pk)
+    refund_engine.refund_refused_for_good(
+        key=f"refund_unknown_expired:{refund.pk}", title=f"Refund outcome unknown at {refund.provider}: {payment.reference}",
+        message=(f"{format_zar(refund.amount)} may or may not have been paid back, and the provider no longer "
+                 "replays our request. Check the provider's dashboard, then book or fail the refund by hand."),
+        fields={"refund": refund.pk, "payment": payment.reference, "since": f"{refund.created_at:%Y-%m-%d %H:%M}"})

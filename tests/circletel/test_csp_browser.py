@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentTransaction
-from tests.browser import BROWSER_MARKS, chromium, sign_in
+from tests.browser import BROWSER_MARKS, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -28,12 +28,6 @@ from tests.reservations.factories import PuppyFactory
 POLICY_WORDS = re.compile(r"Content.Security.Policy|Permissions.Policy", re.IGNORECASE)
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

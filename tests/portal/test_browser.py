@@ -19,7 +19,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import BillingAccount
-from tests.browser import BROWSER_MARKS, chromium, sign_in
+from tests.browser import BROWSER_MARKS, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -34,12 +34,6 @@ from tests.portal.factories import (
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
