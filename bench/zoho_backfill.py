@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/zoho_backfill.py [--n 5000] [--limit-per-second 100] [--workers 10]
 
-The fake ZOHO (a threaded http.server on 127.0.0.1) answers the OAuth refresh, customer search by
-email and customer create, and enforces a fixed-window limit: ZOHO's 100 calls/minute scaled to
+The fake ZOHO (bench/fake_zoho.py, a threaded http.server on 127.0.0.1, shared with the chaos
+test) answers the OAuth refresh, customer search by email and customer create, and enforces a
+fixed-window limit: ZOHO's 100 calls/minute scaled to
 `--limit-per-second` calls per 1-second window (clock-aligned, like ours); above it, HTTP 429 with
 code 44 and Retry-After. Our side runs the real `manage.py zoho_backfill --entity customers`
 with `--workers` threads, the real client and the real database-backed limiter, configured with
@@ -19,99 +20,15 @@ Target: >= 95% of the limit, 0 x 429, 0 duplicates.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/circletel_zoho_bench")
-
-
-class FakeZoho:
-    def __init__(self, limit_per_second: int):
-        self.limit = limit_per_second
-        self.lock = threading.Lock()
-        self.windows: Counter = Counter()
-        self.customers: dict[str, dict] = {}  # email -> record
-        self.creates: Counter = Counter()  # email -> creates
-        self.too_many = 0
-        self.api_calls = 0
-        self.first = None
-        self.last = None
-        self.next_id = 903000000000000
-
-    def admit(self) -> bool:
-        now = time.time()
-        with self.lock:
-            window = int(now)
-            if self.windows[window] >= self.limit:
-                self.too_many += 1
-                return False
-            self.windows[window] += 1
-            self.api_calls += 1
-            self.first = self.first or now
-            self.last = now
-            return True
-
-
-def make_handler(fake: FakeZoho):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):  # quiet
-            pass
-
-        def _send(self, status, body, headers=None):
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def do_POST(self):  # noqa: N802
-            url = urlparse(self.path)
-            raw = self._body()
-            if url.path == "/oauth/v2/token":
-                return self._send(200, {"access_token": "1000.bench", "expires_in": 3600, "token_type": "Bearer"})
-            if not fake.admit():
-                return self._send(429, {"code": 44, "message": "exceeded the maximum number of requests per minute"},
-                                  {"Retry-After": "1"})
-            if url.path == "/billing/v1/customers":
-                body = json.loads(raw or b"{}")
-                with fake.lock:
-                    fake.next_id += 1
-                    record = {"customer_id": str(fake.next_id), "email": body.get("email"),
-                              "custom_fields": body.get("custom_fields", [])}
-                    fake.customers[body.get("email")] = record
-                    fake.creates[body.get("email")] += 1
-                return self._send(201, {"code": 0, "message": "The customer has been created", "customer": record})
-            return self._send(404, {"code": 5, "message": "Invalid URL"})
-
-        def do_GET(self):  # noqa: N802
-            url = urlparse(self.path)
-            if not fake.admit():
-                return self._send(429, {"code": 44, "message": "too many requests"}, {"Retry-After": "1"})
-            if url.path == "/billing/v1/customers":
-                email = parse_qs(url.query).get("email", [""])[0]
-                found = [fake.customers[email]] if email in fake.customers else []
-                return self._send(200, {"code": 0, "message": "success", "customers": found})
-            return self._send(404, {"code": 5, "message": "Invalid URL"})
-
-    return Handler
 
 
 def ensure_database(url: str) -> None:
@@ -146,15 +63,13 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
 
+    from bench.fake_zoho import FakeZoho
     from billing.models import BillingAccount, Customer
     from zoho_sync.clients import zoho
-    from zoho_sync.models import ApiCallCounter, ConcurrencySlot, SyncLog
+    from zoho_sync.models import ApiCallCounter, CircuitBreaker, ConcurrencySlot, OutboundIntent, SyncLog
 
-    fake = FakeZoho(args.limit_per_second)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fake = FakeZoho(limit_per_second=args.limit_per_second)
+    base = fake.start()
     zoho.REGIONS["bench"] = (base, base)
 
     client_limit = int(args.limit_per_second * args.headroom)
@@ -169,6 +84,8 @@ def main() -> None:
     SyncLog.objects.all().delete()
     ApiCallCounter.objects.all().delete()
     ConcurrencySlot.objects.all().delete()
+    CircuitBreaker.objects.all().delete()
+    OutboundIntent.objects.all().delete()
     BillingAccount.objects.all().delete()
     try:
         Customer.objects.all().delete()
@@ -188,7 +105,7 @@ def main() -> None:
     except Exception as exc:
         print(f"backfill reported: {exc}")
     wall = time.monotonic() - t0  # not money
-    server.shutdown()
+    fake.stop()
 
     span = (fake.last - fake.first) if fake.first and fake.last and fake.last > fake.first else wall
     rate = fake.api_calls / span if span else 0.0  # not money

@@ -13,10 +13,10 @@ from django.views.decorators.http import require_POST
 
 from circletel.admin_tools import ConsoleModelAdmin, MoneyColumnsMixin, ReadOnlyMixin, reason_action
 from zoho_sync import selectors
-from zoho_sync.models import RefundManualEntry, SyncDashboard, SyncLog
+from zoho_sync.models import ManualEntry, RefundManualEntry, SyncDashboard, SyncLog, SyncWait
 from zoho_sync.services.health import refunds_awaiting_zoho_entry
 from zoho_sync.services.monitoring import entity_mark_for_retry, entity_type_mark_for_retry
-from zoho_sync.services.sync import ENTITY_MODELS, refund_manual_entry_mark_entered
+from zoho_sync.services.sync import ENTITY_MODELS, manual_entry_mark_entered, refund_manual_entry_mark_entered
 
 
 @admin.register(SyncLog)
@@ -81,6 +81,9 @@ class SyncDashboardAdmin(ReadOnlyMixin, ConsoleModelAdmin):
             "enabled": settings.ENABLE_ZOHO_SYNC,
             "refunds_awaiting": refunds_awaiting_zoho_entry(),
             "refunds_awaiting_url": reverse("admin:zoho_sync_refundmanualentry_changelist") + "?state=awaiting",
+            "manual_url": reverse("admin:zoho_sync_manualentry_changelist") + "?entered_at__isnull=True",
+            "waiting_url": reverse("admin:zoho_sync_syncwait_changelist"),
+            "open_breakers": {k: v for k, v in stats["breakers"].items() if v["open"]},
         }
         return render(request, "admin/zoho_sync/dashboard.html", context)
 
@@ -99,8 +102,11 @@ class SyncDashboardAdmin(ReadOnlyMixin, ConsoleModelAdmin):
                 messages.error(request, f"{entity_type} #{request.POST['entity_id']} does not exist.")
         else:
             n = entity_type_mark_for_retry(entity_type=entity_type)
-            messages.success(request, f"{n} failed/retrying {entity_type} row(s) set to retry now "
-                                      "(the 4-hourly sweep or `manage.py zoho_retry_failed` runs them).")
+            if settings.ENABLE_ZOHO_SYNC:
+                messages.success(request, f"{n} failed/retrying {entity_type} row(s) queued for ZOHO sync now.")
+            else:
+                messages.warning(request, f"{n} failed/retrying {entity_type} row(s) set to pending; ZOHO sync is "
+                                          "disabled, so nothing was queued (a backfill will send them).")
         return HttpResponseRedirect(reverse("admin:zoho_sync_syncdashboard_changelist"))
 
 
@@ -171,3 +177,37 @@ class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, ConsoleModelAdmin
             intro="Confirm that each refunded total below is now recorded on its ZOHO payment.",
             apply=lambda entry, data: refund_manual_entry_mark_entered(entry_id=entry.pk, actor=actor,
                                                                        reason=data["reason"]))
+
+
+@admin.register(SyncWait)
+class SyncWaitAdmin(ReadOnlyMixin, ConsoleModelAdmin):
+    """Rows waiting for ZOHO (not failures): recurring invoices ZOHO has not generated yet and
+    payments applied to them. Each is checked on schedule and alerted once if still missing
+    WAIT_ALERT_DAYS after its period started."""
+
+    list_display = ["entity_type", "entity_id", "due_on", "since", "checked_at", "checks", "alerted_at", "short_reason"]
+    list_filter = ["entity_type", ("alerted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=entity_id", "reason"]
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return obj.reason[:140]
+
+
+@admin.register(ManualEntry)
+class ManualEntryAdmin(ReadOnlyMixin, ConsoleModelAdmin):
+    """Things ZOHO must show that no documented endpoint can send (an amount applied in ZOHO that
+    we took back, a payment ZOHO refused to delete): staff enter them in ZOHO, then mark them here."""
+
+    list_display = ["created_at", "kind", "entity_type", "entity_id", "summary", "alerted_at", "entered_by", "entered_at"]
+    list_filter = ["kind", ("entered_at", admin.EmptyFieldListFilter)]
+    search_fields = ["summary", "key", "=entity_id"]
+    actions = ["mark_entered"]
+
+    @admin.action(description="Mark entered in ZOHO")
+    def mark_entered(self, request, queryset):
+        actor = request.user.get_username()
+        return reason_action(
+            self, request, queryset, title="Entered in ZOHO",
+            intro="Confirm that each entry below is now made in ZOHO by hand.",
+            apply=lambda entry, data: manual_entry_mark_entered(entry_id=entry.pk, actor=actor, reason=data["reason"]))

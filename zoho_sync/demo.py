@@ -11,8 +11,14 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus
-from zoho_sync.services.sync import DEPENDENCY_ORDER, ENTITY_MODELS, MIRRORED_PAYMENT_STATUSES, NOT_MIRRORED_NOTE
+from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus, SyncWait
+from zoho_sync.services.sync import (
+    DEPENDENCY_ORDER,
+    ENTITY_MODELS,
+    MIRRORED_PAYMENT_STATUSES,
+    NOT_MIRRORED_NOTE,
+    REVERSED_PAYMENT_STATUS,
+)
 
 PER_TYPE = 25
 ERRORS = {
@@ -41,8 +47,8 @@ def seed_demo(stdout) -> None:
             rows = list(model.objects.order_by("pk").values_list("pk", flat=True)[:PER_TYPE])
             not_mirrored = set()
             if entity_type == "payment":  # as the real sync: declined/pending payments are skipped, never sent
-                not_mirrored = set(model.objects.filter(pk__in=rows).exclude(status__in=MIRRORED_PAYMENT_STATUSES)
-                                   .values_list("pk", flat=True))
+                not_mirrored = set(model.objects.filter(pk__in=rows).exclude(
+                    status__in=[*MIRRORED_PAYMENT_STATUSES, REVERSED_PAYMENT_STATUS]).values_list("pk", flat=True))
             for pk in rows:
                 if pk in not_mirrored:
                     _skipped_payment(model, pk, now)
@@ -73,8 +79,9 @@ def seed_demo(stdout) -> None:
                         duration_ms=180 + pk % 400, error=ERRORS.get(state, ""))
             counts[entity_type] = len(rows)
         refunds = _refunds_awaiting_entry(now)
+        waiting = _waiting_monthly_invoices(now)
     stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items())
-                 + f"; {refunds} refund(s) to enter in ZOHO by hand\n")
+                 + f"; {refunds} refund(s) to enter in ZOHO by hand; {waiting} monthly invoice(s) waiting for ZOHO\n")
 
 
 def _skipped_payment(model, pk: int, now) -> None:
@@ -97,3 +104,17 @@ def _refunds_awaiting_entry(now) -> int:
             payment=payment, refunded_total=payment.amount_refunded,
             defaults={"previous_total": 0, "zoho_payment_id": payment.zoho_id, "alerted_at": now})
     return refunded.count()
+
+
+def _waiting_monthly_invoices(now) -> int:
+    """Demo monthly invoices still pending: shown as waiting for ZOHO's own invoice (not failures)."""
+    model = apps.get_model(ENTITY_MODELS["invoice"])
+    rows = model.objects.filter(invoice_type="recurring", replaces__isnull=True, zoho_id="",
+                                zoho_sync_status=SyncStatus.PENDING, period_start__isnull=False)[:5]
+    for invoice in rows:
+        model.objects.filter(pk=invoice.pk).update(zoho_attempts=0, zoho_next_attempt_at=now + timedelta(minutes=40),
+                                                   zoho_last_error="waiting for ZOHO: ZOHO has not generated the "
+                                                                   "invoice for this period yet")
+        SyncWait.objects.get_or_create(entity_type="invoice", entity_id=invoice.pk, defaults={
+            "reason": "ZOHO has not generated the invoice for this period yet", "due_on": invoice.period_start})
+    return len(rows)

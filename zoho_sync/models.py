@@ -43,6 +43,7 @@ class SyncLog(models.Model):
         CREATE = "create"
         UPDATE = "update"
         LINK = "link"
+        DELETE = "delete"
         SKIP = "skip"
 
     class Status(models.TextChoices):
@@ -159,3 +160,127 @@ class SyncDashboard(SyncLog):
         proxy = True
         verbose_name = "ZOHO sync dashboard"
         verbose_name_plural = "ZOHO sync dashboard"
+
+
+class SyncWait(models.Model):
+    """A mirrored row that is *waiting* for ZOHO, not failing: a recurring invoice ZOHO has not
+    generated yet, or a payment applied to one (CONTRACTS 1.8a: ZOHO generates recurring invoices on
+    its own schedule, days after ours).
+
+    Invariant: one row per (entity_type, entity_id) while the entity waits; the entity itself stays
+    `pending` with `zoho_next_attempt_at` at the next check and its attempt count untouched; the row
+    is deleted when the entity syncs. `alerted_at` is set once, when it is still missing
+    `WAIT_ALERT_DAYS` after `due_on` (the period start).
+    """
+
+    entity_type = models.CharField(max_length=20)
+    entity_id = models.BigIntegerField()
+    reason = models.TextField()
+    due_on = models.DateField(null=True, blank=True, help_text="When ZOHO should have made it (period start).")
+    since = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    checks = models.PositiveIntegerField(default=0)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["since", "pk"]
+        constraints = [models.UniqueConstraint(fields=["entity_type", "entity_id"], name="zoho_wait_once")]
+
+    def __str__(self):
+        return f"{self.entity_type}#{self.entity_id} waiting since {self.since:%Y-%m-%d}"
+
+
+class OutboundIntent(models.Model):
+    """A create POST that was sent and has not answered yet (or whose answer we never saw).
+
+    Written right before the POST and deleted once ZOHO's id is saved on our row (or ZOHO refused
+    the body). A row still here on the next attempt means the outcome is unknown: the sync looks the
+    record up through documented reads before it posts again (CONTRACTS 1.8a).
+    """
+
+    entity_type = models.CharField(max_length=20)
+    entity_id = models.BigIntegerField()
+    reference = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity_type", "entity_id"], name="zoho_intent_once")]
+
+    def __str__(self):
+        return f"{self.entity_type}#{self.entity_id} {self.reference}"
+
+
+class CircuitBreaker(models.Model):
+    """Stops every worker from calling ZOHO until `open_until` (shared in the database).
+
+    `daily`: ZOHO answered with its daily limit; open until the next day starts. `minute`: a 429 asked us to wait longer than a worker may sleep.
+    Rows wait while it is open; they are never failed for it. It closes by itself (time passes).
+    """
+
+    name = models.CharField(max_length=20, unique=True)
+    open_until = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    trips = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name} breaker (open until {self.open_until})" if self.open_until else f"{self.name} breaker"
+
+
+class CreditApplication(models.Model):
+    """How much of one of our credit notes we have applied to one invoice in ZOHO.
+
+    Invariant: unique per (credit note, invoice); `amount` only follows our own allocation and is
+    written after ZOHO accepted the application, so a re-run applies only the difference.
+    """
+
+    credit_note_id = models.BigIntegerField()
+    invoice_id = models.BigIntegerField()
+    zoho_creditnote_id = models.CharField(max_length=64)
+    zoho_invoice_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note_id", "invoice_id"], name="zoho_credit_applied_once"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="zoho_credit_applied_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{format_zar(self.amount)} of credit note #{self.credit_note_id} on invoice #{self.invoice_id}"
+
+
+class ManualEntry(models.Model):
+    """Something ZOHO must show that the sync cannot send through a documented endpoint, for staff
+    to enter in ZOHO by hand (refunds have their own list: RefundManualEntry).
+
+    Invariant: `key` is unique (one row per fact, e.g. `unapply:payment:7:invoice:3:100.00`), so a
+    re-run adds nothing and ops are alerted once (`alerted_at`).
+    """
+
+    class Kind(models.TextChoices):
+        UNAPPLY = "unapply", "reduce an amount applied in ZOHO"
+        REVERSAL = "reversal", "remove a reversed payment"
+        OTHER = "other", "other"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    key = models.CharField(max_length=200, unique=True)
+    entity_type = models.CharField(max_length=20)
+    entity_id = models.BigIntegerField()
+    summary = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    alert_error = models.TextField(blank=True)
+    entered_at = models.DateTimeField(null=True, blank=True)
+    entered_by = models.CharField(max_length=150, blank=True)
+    entered_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "entry to make in ZOHO by hand"
+        verbose_name_plural = "entries to make in ZOHO by hand"
+
+    def __str__(self):
+        return self.summary[:120]

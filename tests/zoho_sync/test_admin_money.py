@@ -85,4 +85,4 @@ def test_the_dashboard_offers_retry_only_where_something_failed(staff, entry):
     assert f'value="{bad.entity_id}"><button type="submit">Retry</button>' in body
     assert f'name="entity_type" value="customer"><input type="hidden" name="entity_id" value="{ok.entity_id}"' \
         not in body
-    assert "Retry failed payments" in body and "Retry failed customers" not in body
+    assert "Retry 1 failed/retrying payments now" in body and "failed/retrying customers" not in body

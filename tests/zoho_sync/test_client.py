@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 import requests
 import responses
@@ -52,24 +54,56 @@ def test_401_twice_raises_authentication_error_after_one_refresh(client_factory,
     assert len([c for c in rsps.calls if c.request.url.startswith(API)]) == 2
 
 
-def test_429_waits_as_told_then_retries(client_factory, token, rsps, sleeps):
-    rsps.add(responses.POST, f"{API}/customers", status=429, headers={"Retry-After": "7"},
+def test_short_429_waits_as_told_then_retries(client_factory, token, rsps, sleeps):
+    rsps.add(responses.POST, f"{API}/customers", status=429, headers={"Retry-After": "2"},
              json={"code": 44, "message": "exceeded the maximum number of requests per minute"})
     rsps.add(responses.POST, f"{API}/customers", status=201,
              json={"code": 0, "message": "The customer has been created", "customer": CUSTOMER})
 
     assert client_factory().create_customer({"display_name": "Thandi"})["customer_id"] == "903000000000099"
-    assert sleeps == [7.0]
+    assert sleeps == [2.0]
     assert len([c for c in rsps.calls if c.request.url.startswith(API)]) == 2
 
 
-def test_429_without_retry_after_waits_a_minute_and_gives_up_after_the_limit(client_factory, token, rsps, sleeps):
-    rsps.add(responses.POST, f"{API}/customers", status=429, json={"code": 45, "message": "daily limit"})
+def test_finding4_a_long_429_never_holds_the_worker_it_pauses_every_worker(client_factory, token, rsps, sleeps):
+    """Issue 17 finding 4: a 429 without Retry-After used to sleep 60 s three times (~270 s per entity).
+    Now nothing sleeps: the shared minute breaker opens for the wait and the call raises."""
+    from zoho_sync import breaker
 
-    with pytest.raises(zoho.ZohoRateLimitedError) as exc:
-        client_factory(max_rate_limit_retries=2).create_customer({"display_name": "x"})
-    assert exc.value.retry_after == 60.0
-    assert sleeps == [60.0, 60.0]
+    rsps.add(responses.POST, f"{API}/customers", status=429, json={"code": 44, "message": "too many requests"})
+
+    with pytest.raises(breaker.CircuitOpenError) as exc:
+        client_factory().create_customer({"display_name": "x"})
+    assert sleeps == []
+    assert exc.value.name == "minute"
+    assert breaker.open_until() is not None  # every other worker sees it too
+    calls_before = len(rsps.calls)
+    with pytest.raises(breaker.CircuitOpenError):
+        client_factory().get_invoice("1")  # not even sent while open
+    assert len(rsps.calls) == calls_before
+
+
+def test_finding4_daily_limit_trips_the_daily_breaker_until_the_day_resets(client_factory, token, rsps, sleeps):
+    from django.utils import timezone
+
+    from zoho_sync import breaker
+
+    rsps.add(responses.GET, f"{API}/invoices/1", status=429,
+             json={"code": 45, "message": "exceeded the maximum call rate limit of 1000"})
+
+    with pytest.raises(breaker.CircuitOpenError) as exc:
+        client_factory().get_invoice("1")
+    assert exc.value.name == "daily" and sleeps == []
+    assert len([c for c in rsps.calls if c.request.url.startswith(API)]) == 1  # a read is not retried into it
+    reopens = timezone.localtime(breaker.open_until())
+    assert (reopens.hour, reopens.minute) == (0, 5) and reopens.date() == timezone.localdate() + timedelta(days=1)
+    # Positive control: it closes by itself once the time has passed.
+    from zoho_sync.models import CircuitBreaker
+
+    CircuitBreaker.objects.update(open_until=timezone.now() - timedelta(seconds=1))
+    rsps.replace(responses.GET, f"{API}/invoices/1", json={"code": 0, "message": "success",
+                                                           "invoice": {"invoice_id": "1"}})
+    assert client_factory().get_invoice("1") == {"invoice_id": "1"}
 
 
 def test_5xx_backs_off_then_succeeds(client_factory, token, rsps, sleeps):

@@ -5,6 +5,7 @@ import pytest
 import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from responses import matchers
 
 from billing.models import Customer
 from notifications.models import NotificationLog
@@ -118,16 +119,30 @@ def test_reconcile_reports_drift_with_non_zero_exit(zoho_settings, token, rsps):
     PaymentFactory(customer=customer, amount=Decimal("999.00"))
     rsps.add(responses.GET, f"{API}/invoices", json={"code": 0, "message": "success", "invoices": [
         {"invoice_id": "I1", "status": "paid", "total": 999.0, "tax_total": 130.3, "balance": 0}]})
-    rsps.add(responses.GET, f"{API}/payments", json={"code": 0, "message": "success", "payments": [
-        {"payment_id": "P1", "amount": 999.0, "amount_refunded": 0}]})
+    def transactions(kind, items):
+        rsps.add(responses.GET, f"{API}/transactions", json={"code": 0, "message": "success", "transactions": items},
+                 match=[matchers.query_param_matcher({"customer_id": "C1", "filter_by": f"TransactionType.{kind}",
+                                                      "page": "1", "per_page": "200"})])
+
+    transactions("PAYMENT", [{"transaction_id": "P1", "type": "payment", "amount": 999.0}])
+    transactions("REFUND", [])
 
     out = run("zoho_reconcile", "--customer", str(customer.pk))
     assert "1 customers checked, 0 with drift" in out
+    # Documented reads only (CONTRACTS 1.8a): no GET /payments list.
+    assert not [c for c in rsps.calls if c.request.url.split("?")[0] == f"{API}/payments"]
 
-    rsps.replace(responses.GET, f"{API}/payments", json={"code": 0, "message": "success", "payments": [
-        {"payment_id": "P1", "amount": 998.98, "amount_refunded": 0}]})
+    rsps.replace(responses.GET, f"{API}/invoices", json={"code": 0, "message": "success", "invoices": [
+        {"invoice_id": "I1", "status": "paid", "total": 999.0, "tax_total": 130.3, "balance": 0.02}]})
     with pytest.raises(CommandError, match="1 customers differ"):
         run("zoho_reconcile", "--customer", str(customer.pk), "--format", "json")
+
+
+def test_finding8_reconcile_without_credentials_is_a_clean_error(settings):
+    """Issue 17 finding 8: `zoho_reconcile` without credentials printed a traceback."""
+    settings.ZOHO = {**settings.ZOHO, "CLIENT_ID": "", "REFRESH_TOKEN": ""}
+    with pytest.raises(CommandError, match="ZOHO is not configured: set ZOHO_CLIENT_ID"):
+        run("zoho_reconcile")
 
 
 def test_alert_failed_dry_run_and_send(zoho_settings):

@@ -1,9 +1,9 @@
 """Credit notes are mirrored by the invoice sync as ZOHO credit notes applied to the ZOHO invoice.
 
-Payload shapes follow ZOHO Billing's official OpenAPI `specs/credit-notes.yml` (CONTRACTS.md does
-not cover credit notes yet): POST /creditnotes (`credit_note` in the answer), POST
-/creditnotes/{id}/invoices. GET /creditnotes (search by our number) is an assumption, so a 404 from
-it must not stop the sync."""
+Payload shapes follow ZOHO Billing's official OpenAPI `specs/credit-notes.yml` and CONTRACTS 1.8a:
+POST /creditnotes (`credit_note` in the answer, `ignore_auto_number_generation` in the body), POST
+/creditnotes/{id}/invoices. There is no credit-note list in the spec: after an unknown outcome the
+customer's CREDIT transactions are read instead."""
 
 import json
 from datetime import date
@@ -52,7 +52,6 @@ def test_credit_note_is_created_in_zoho_and_applied_to_the_invoice(synced_invoic
     note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="router returned")
     assert Invoice.objects.get(pk=synced_invoice.pk).zoho_sync_status == "pending"
     mock_invoice(rsps)
-    rsps.add(responses.GET, f"{API}/creditnotes", json={"code": 0, "message": "success", "creditnotes": []})
     rsps.add(responses.POST, f"{API}/creditnotes", status=201, json=ok("credit_note", {
         "creditnote_id": "ZCN1", "creditnote_number": note.number, "total": 100.0, "balance": 100.0}))
     rsps.add(responses.POST, f"{API}/creditnotes/ZCN1/invoices",
@@ -62,14 +61,14 @@ def test_credit_note_is_created_in_zoho_and_applied_to_the_invoice(synced_invoic
 
     assert (result.status, result.zoho_id) == ("synced", "I7")
     (create,) = calls(rsps, "POST", "/creditnotes")
-    assert "ignore_auto_number_generation=true" in create.request.url
+    # Issue 17 finding 6 / CONTRACTS 1.8a: the flag is a body field, items carry no name, quantity is an integer.
+    assert "ignore_auto_number_generation" not in create.request.url
     body = json.loads(create.request.body)
     assert body == {
         "customer_id": "C9", "date": note.issue_date.isoformat(), "creditnote_number": note.number,
-        "reference_number": synced_invoice.number,
-        "creditnote_items": [{"code": "circletel-credit", "name": f"Credit {note.number}",
-                              "description": "router returned", "quantity": "1", "price": "86.96",
-                              "tax_id": "9000000VAT"}],
+        "ignore_auto_number_generation": True, "reference_number": synced_invoice.number,
+        "creditnote_items": [{"code": "circletel-credit", "description": f"Credit {note.number}: router returned",
+                              "quantity": 1, "price": "86.96", "tax_id": "9000000VAT"}],
         "notes": f"Credit note {note.number} on invoice {synced_invoice.number}: router returned",
         "custom_fields": [{"label": "CircleTel Credit Note", "value": note.number}],
     }
@@ -79,36 +78,47 @@ def test_credit_note_is_created_in_zoho_and_applied_to_the_invoice(synced_invoic
     log = SyncLog.objects.get(entity_type="invoice", entity_id=synced_invoice.pk)
     assert log.response_summary["credit_notes"] == [
         {"number": note.number, "creditnote_id": "ZCN1", "action": "create", "applied": "100.00"}]
+    # No undocumented credit-note list is ever called.
+    assert calls(rsps, "GET", "/creditnotes") == []
 
-    # Synced again: the credit note has its id, so ZOHO sees no second credit note or application.
+    # Synced again: the credit note has its id and its application is recorded: nothing is sent.
     rsps.calls.reset()
     again = entity_sync(entity_type="invoice", pk=synced_invoice.pk, force=True, client=client_factory())
     assert again.status == "synced"
-    assert calls(rsps, "POST", "/creditnotes") == [] and calls(rsps, "GET", "/creditnotes") == []
+    assert calls(rsps, "POST", "/creditnotes") == [] and calls(rsps, "POST", "/creditnotes/ZCN1/invoices") == []
 
 
 def test_crash_after_zoho_created_the_credit_note_does_not_duplicate_or_reapply(synced_invoice, client_factory,
                                                                                 token, rsps):
+    """The create timed out after ZOHO saved it (intent left): the next sync finds it through the
+    customer's CREDIT transactions (documented) and ZOHO's own applied list, and posts nothing."""
+    from zoho_sync.models import OutboundIntent
+
     note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="router returned")
+    OutboundIntent.objects.create(entity_type="credit_note", entity_id=note.pk, reference=note.number)
     mock_invoice(rsps)
-    rsps.add(responses.GET, f"{API}/creditnotes", json={"code": 0, "message": "success", "creditnotes": [
-        {"creditnote_id": "ZCN0", "creditnote_number": "CN-2026-99999"},
-        {"creditnote_id": "ZCN1", "creditnote_number": note.number}]})
+    rsps.add(responses.GET, f"{API}/transactions", json={"code": 0, "message": "success", "transactions": [
+        {"transaction_id": "ZCN0", "type": "creditnote", "amount": 50.0},
+        {"transaction_id": "ZCN1", "type": "creditnote", "amount": 100.0}]})
+    rsps.add(responses.GET, f"{API}/creditnotes/ZCN0", json=ok("credit_note", {
+        "creditnote_id": "ZCN0", "creditnote_number": "CN-2026-99999", "total": 50.0}))
     rsps.add(responses.GET, f"{API}/creditnotes/ZCN1", json=ok("credit_note", {
-        "creditnote_id": "ZCN1", "total": 100.0, "invoices": [{"invoice_id": "I7", "amount": 100.0}]}))
+        "creditnote_id": "ZCN1", "creditnote_number": note.number, "total": 100.0,
+        "invoices": [{"invoice_id": "I7", "amount_applied": 100.0}]}))
 
     result = entity_sync(entity_type="invoice", pk=synced_invoice.pk, client=client_factory())
 
     assert result.status == "synced"
     assert calls(rsps, "POST", "/creditnotes") == [] and calls(rsps, "POST", "/creditnotes/ZCN1/invoices") == []
     assert CreditNote.objects.get(pk=note.pk).zoho_id == "ZCN1"
+    assert not OutboundIntent.objects.exists()
 
 
-def test_found_but_unapplied_credit_note_is_applied_once(synced_invoice, client_factory, token, rsps):
+def test_credit_note_with_id_but_no_record_of_its_application_is_applied_once(synced_invoice, client_factory,
+                                                                             token, rsps):
     note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="router returned")
+    CreditNote.objects.filter(pk=note.pk).update(zoho_id="ZCN1")  # created, then the apply was lost
     mock_invoice(rsps)
-    rsps.add(responses.GET, f"{API}/creditnotes", json={"code": 0, "message": "success", "creditnotes": [
-        {"creditnote_id": "ZCN1", "creditnote_number": note.number}]})
     rsps.add(responses.GET, f"{API}/creditnotes/ZCN1", json=ok("credit_note", {"creditnote_id": "ZCN1", "total": 100.0,
                                                                               "invoices": []}))
     rsps.add(responses.POST, f"{API}/creditnotes/ZCN1/invoices", json={"code": 0, "message": "applied"})
@@ -116,31 +126,22 @@ def test_found_but_unapplied_credit_note_is_applied_once(synced_invoice, client_
     assert entity_sync(entity_type="invoice", pk=synced_invoice.pk, client=client_factory()).status == "synced"
     assert len(calls(rsps, "POST", "/creditnotes/ZCN1/invoices")) == 1
     assert calls(rsps, "POST", "/creditnotes") == []
+    rsps.calls.reset()
+    assert entity_sync(entity_type="invoice", pk=synced_invoice.pk, force=True, client=client_factory()).ok
+    assert calls(rsps, "POST", "/creditnotes/ZCN1/invoices") == []
 
 
-def test_no_listing_endpoint_falls_back_to_create(synced_invoice, client_factory, token, rsps):
+def test_credit_note_total_mismatch_fails_and_keeps_the_id(synced_invoice, client_factory, token, rsps):
     note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="router returned")
     mock_invoice(rsps)
-    rsps.add(responses.GET, f"{API}/creditnotes", status=404, json={"code": 5, "message": "Invalid URL Passed"})
-    rsps.add(responses.POST, f"{API}/creditnotes", status=201, json=ok("credit_note", {"creditnote_id": "ZCN2",
-                                                                                        "total": "100.00"}))
-    rsps.add(responses.POST, f"{API}/creditnotes/ZCN2/invoices", json={"code": 0, "message": "applied"})
-
-    assert entity_sync(entity_type="invoice", pk=synced_invoice.pk, client=client_factory()).status == "synced"
-    assert CreditNote.objects.get(pk=note.pk).zoho_id == "ZCN2"
-
-
-def test_credit_note_total_mismatch_fails_and_stores_no_id(synced_invoice, client_factory, token, rsps):
-    note = credit_note_create(invoice=synced_invoice, amount=Decimal("100.00"), reason="router returned")
-    mock_invoice(rsps)
-    rsps.add(responses.GET, f"{API}/creditnotes", json={"code": 0, "message": "success", "creditnotes": []})
     rsps.add(responses.POST, f"{API}/creditnotes", status=201, json=ok("credit_note", {"creditnote_id": "ZCN3",
                                                                                         "total": 115.0}))
 
     result = entity_sync(entity_type="invoice", pk=synced_invoice.pk, client=client_factory())
 
     assert result.status == "retrying" and "TotalsMismatchError" in result.error and "115.00" in result.error
-    assert CreditNote.objects.get(pk=note.pk).zoho_id == ""
+    # ZOHO's id is kept the moment the POST answered (CONTRACTS 1.8a), so a retry never creates a second one.
+    assert CreditNote.objects.get(pk=note.pk).zoho_id == "ZCN3"
     assert calls(rsps, "POST", "/creditnotes/ZCN3/invoices") == []
 
 
@@ -151,13 +152,13 @@ def test_credit_note_wholly_beyond_what_is_unpaid_is_not_applied(synced_invoice,
     assert note.applied_amount == Decimal("0.00")
     rsps.add(responses.GET, f"{API}/invoices/I7", json=ok("invoice", {"invoice_id": "I7", "status": "paid",
                                                                       "total": 999.0, "tax_total": 130.3}))
-    rsps.add(responses.GET, f"{API}/creditnotes", json={"code": 0, "message": "success", "creditnotes": []})
     rsps.add(responses.POST, f"{API}/creditnotes", status=201, json=ok("credit_note", {"creditnote_id": "ZCN4",
                                                                                         "total": 50.0}))
+    rsps.add(responses.GET, f"{API}/creditnotes/ZCN4", json=ok("credit_note", {"creditnote_id": "ZCN4", "invoices": []}))
 
     assert entity_sync(entity_type="invoice", pk=invoice.pk, client=client_factory()).status == "synced"
     assert calls(rsps, "PUT", "/invoices/I7") == []  # a paid invoice is never edited
-    assert [c.request.url for c in rsps.calls if "/invoices" in c.request.url and "creditnotes" in c.request.url] == []
+    assert calls(rsps, "POST", "/creditnotes/ZCN4/invoices") == []
     assert CreditNote.objects.get(pk=note.pk).zoho_id == "ZCN4"
 
 

@@ -36,8 +36,13 @@ def ops(zoho_settings):
 
 
 @pytest.fixture
-def synced_payment(ops):
-    """A R 999.00 EFT payment already mirrored in ZOHO as payment P1 of customer C9."""
+def synced_payment(ops, rsps):
+    """A R 999.00 EFT payment already mirrored in ZOHO as payment P1 of customer C9 (unapplied, as
+    our payment has no allocations). The sync reads it back (GET /payments/P1, CONTRACTS 1.8) to
+    compare the applied amounts with our allocations."""
+    rsps.add(responses.POST, "https://accounts.zoho.com/oauth/v2/token", json={"access_token": "t", "expires_in": 3600})
+    rsps.add(responses.GET, f"{API}/payments/P1", json={"code": 0, "message": "success", "payment": {
+        "payment_id": "P1", "amount": 999.0, "invoices": []}})
     customer = CustomerFactory(account_number="CT-2026-00077", first_name="Thandi", last_name="Nkosi",
                                company_name="")
     Customer.objects.filter(pk=customer.pk).update(zoho_id="C9", zoho_sync_status=SyncStatus.SYNCED)
@@ -74,7 +79,8 @@ def test_refund_of_a_synced_payment_alerts_ops_once_with_what_to_enter(synced_pa
     result = sync(synced_payment, client_factory)
 
     assert (result.status, result.zoho_id) == ("synced", "P1")
-    assert list(rsps.calls) == []  # no refund endpoint is guessed: nothing is sent to ZOHO
+    # No refund endpoint is guessed: the payment is only read back; nothing is sent to ZOHO.
+    assert [c.request.method for c in rsps.calls if c.request.url.startswith(API)] == ["GET"]
     (alert,) = alerts(synced_payment)
     assert (alert.idempotency_key, alert.channel, alert.recipient, alert.event) == (
         f"zoho_refund_manual:{synced_payment.pk}:300.00", "email", "ops@example.co.za", "ops_alert")
@@ -168,7 +174,6 @@ def test_payment_created_in_zoho_with_a_refund_already_alerts_with_the_new_zoho_
     Customer.objects.filter(pk=customer.pk).update(zoho_id="C10", zoho_sync_status=SyncStatus.SYNCED)
     payment = PaymentFactory(customer=customer, reference="PAY-5502", amount=Decimal("450.00"),
                              status="refunded", amount_refunded=Decimal("450.00"))
-    rsps.add(responses.GET, f"{API}/payments", json={"code": 0, "message": "success", "payments": []})
     rsps.add(responses.POST, f"{API}/payments", status=201,
              json={"code": 0, "message": "The payment has been created.", "payment": {"payment_id": "P77"}})
 

@@ -7,7 +7,7 @@ import responses
 from django.utils import timezone
 
 from billing.models import Customer, Invoice
-from payments.models import PaymentTransaction
+from payments.models import PaymentAllocation, PaymentTransaction
 from tests.factories import CustomerFactory, CustomerServiceFactory
 from tests.zoho_sync.conftest import API
 from tests.zoho_sync.factories import InvoiceFactory, InvoiceLineFactory, PaymentFactory
@@ -59,8 +59,10 @@ def test_crash_between_zoho_create_and_our_save_does_not_duplicate(client_factor
     Customer.objects.filter(pk=customer.pk).update(zoho_sync_status=SyncStatus.SYNCING,
                                                    zoho_next_attempt_at=timezone.now() - timedelta(minutes=1))
     rsps.add(responses.GET, f"{API}/customers", json={"code": 0, "message": "success", "customers": [
-        {"customer_id": "9030007", "email": "SIPHO@example.co.za",
-         "custom_fields": [{"label": "Account Number", "value": "CT-2026-00043"}]}]})
+        {"customer_id": "9030007", "email": "SIPHO@example.co.za"}]})  # list items carry no custom_fields
+    rsps.add(responses.GET, f"{API}/customers/9030007", json=ok("customer", {
+        "customer_id": "9030007", "email": "SIPHO@example.co.za",
+        "custom_fields": [{"label": "Account Number", "value": "CT-2026-00043"}]}))
     rsps.add(responses.PUT, f"{API}/customers/9030007", json=ok("customer", {"customer_id": "9030007"}))
 
     result = entity_sync(entity_type="customer", pk=customer.pk, client=client_factory())
@@ -76,13 +78,13 @@ def test_payment_for_unsynced_customer_and_invoice_syncs_all_three_in_order(clie
     invoice = InvoiceFactory(customer=customer, number="INV-2026-00101")
     InvoiceLineFactory(invoice=invoice)
     payment = PaymentFactory(customer=customer, invoice=invoice, reference="PAY-1001", method="debit_order")
+    PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=Decimal("999.00"))
     rsps.add(responses.GET, f"{API}/customers", json={"code": 0, "message": "success", "customers": []})
     rsps.add(responses.POST, f"{API}/customers", status=201, json=ok("customer", {"customer_id": "C1"}))
     rsps.add(responses.GET, f"{API}/invoices", json={"code": 0, "message": "success", "invoices": [],
                                                      "page_context": {"has_more_page": False}})
     rsps.add(responses.POST, f"{API}/invoices", status=201, json=ok("invoice", {
         "invoice_id": "I1", "total": 999.0, "tax_total": 130.3, "sub_total": 868.7}))
-    rsps.add(responses.GET, f"{API}/payments", json={"code": 0, "message": "success", "payments": []})
     rsps.add(responses.POST, f"{API}/payments", status=201, json=ok("payment", {"payment_id": "P1", "status": "success"}))
 
     result = entity_sync(entity_type="payment", pk=payment.pk, client=client_factory())
@@ -96,7 +98,7 @@ def test_payment_for_unsynced_customer_and_invoice_syncs_all_three_in_order(clie
         "invoices": [{"invoice_id": "I1", "amount_applied": "999.00"}]}
     inv_body = body_of(rsps, "POST", "/invoices")
     assert inv_body["invoice_items"] == [{"name": "Fibre installation", "description": "Fibre installation",
-                                          "quantity": "1", "price": "999.00", "rate": "999.00",
+                                          "quantity": 1, "price": "999.00", "rate": "999.00",
                                           "tax_id": "9000000VAT"}]
     assert inv_body["is_inclusive_tax"] is True and inv_body["reference_number"] == "INV-2026-00101"
     statuses = {m.__name__: list(m.objects.values_list("zoho_id", "zoho_sync_status"))
@@ -111,7 +113,6 @@ def test_payment_without_invoice_is_an_unapplied_payment(client_factory, token, 
     customer = CustomerFactory()
     Customer.objects.filter(pk=customer.pk).update(zoho_id="C9", zoho_sync_status="synced")
     payment = PaymentFactory(customer=customer, reference="PAY-2002", method="card", amount=Decimal("150.50"))
-    rsps.add(responses.GET, f"{API}/payments", json={"code": 0, "message": "success", "payments": []})
     rsps.add(responses.POST, f"{API}/payments", status=201, json=ok("payment", {"payment_id": "P2"}))
 
     assert entity_sync(entity_type="payment", pk=payment.pk, client=client_factory()).zoho_id == "P2"
@@ -148,8 +149,10 @@ def test_recurring_invoice_is_linked_not_created_and_waits_for_zoho(client_facto
         {"invoice_id": "Z-OCT", "date": "2026-10-01", "total": 999.0, "tax_total": 130.3}]})
 
     first = entity_sync(entity_type="invoice", pk=invoice.pk, client=client_factory())
-    assert first.status == "retrying" and "has not generated" in first.error
+    assert first.status == "waiting" and "has not generated" in first.error
     assert SyncLog.objects.get().status == "skipped"
+    invoice.refresh_from_db()
+    assert (invoice.zoho_sync_status, invoice.zoho_attempts) == ("pending", 0)  # waiting: not an attempt
 
     rsps.replace(responses.GET, f"{API}/invoices", json={"code": 0, "message": "success", "invoices": [
         {"invoice_id": "Z-OCT", "date": "2026-10-01"}, {"invoice_id": "Z-NOV", "date": "2026-11-01",

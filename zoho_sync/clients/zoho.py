@@ -8,11 +8,18 @@
 - Every call: `Authorization: Zoho-oauthtoken ...`, `X-com-zoho-subscriptions-organizationid`,
   an explicit timeout, the shared rate limiter (`zoho_sync.ratelimit`), envelope check (`code`).
 - Typed errors: `ZohoAuthError`, `ZohoNotFoundError`, `ZohoValidationError` (permanent);
-  `ZohoRateLimitedError` (with `retry_after`), `ZohoServerError`, `ZohoTimeoutError` (retryable).
+  `ZohoRateLimitedError` (with `retry_after`), `ZohoServerError`, `ZohoTimeoutError` (retryable),
+  `CircuitOpenError` (zoho_sync.breaker: not called at all while a limit breaker is open).
 - 401 -> the cached token is dropped (only if it is still the one we used), refreshed once, and the
-  call retried once. 429 -> wait as told (`Retry-After`, else 60 s) and retry. 5xx / timeout ->
-  `with_retries` backoff for reads and updates; a POST is not blindly retried on 5xx/timeout
-  (ZOHO may have created the record): the sync services search before they create instead.
+  call retried once. 429 -> a short `Retry-After` (<= `RATE_LIMIT_MAX_SLEEP`, 5 s) is slept once or
+  twice; a longer one trips the shared `minute` breaker and raises (the row waits, the worker moves
+  on: a worker never sleeps minutes on ZOHO); a daily-limit answer trips the `daily` breaker until
+  the day resets. 5xx / timeout -> `with_retries` backoff for reads and updates; a POST is not
+  blindly retried on 5xx/timeout (ZOHO may have created the record): the sync services record an
+  intent before they post and look the record up through documented reads after an unknown outcome.
+
+Every path used here is in CONTRACTS.md section 1 or in ZOHO Billing's own OpenAPI files
+(Letstream/zoho-billing-python-sdk `specs/*.yml`, CONTRACTS header); each helper names its source.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from circletel.http import (
     PermanentProviderError,
@@ -40,6 +49,11 @@ TIMEOUT = (5, 30)
 TOKEN_SAFETY_SECONDS = 300
 LOCK_SECONDS = 30
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # not money
+RATE_LIMIT_MAX_SLEEP = 5.0  # not money: longest Retry-After a worker sleeps inline
+# CONTRACTS 1.3: Zoho's application code 45 is the daily limit (a Books fact, UNCONFIRMED for
+# Billing: we also match the message text). 44 = per minute, 1070 = concurrency.
+DAILY_LIMIT_CODES = {"45"}
+DAILY_LIMIT_WORDS = ("daily", "per day", "call rate limit")
 
 # region -> (accounts server, API domain). CA's accounts server is zohocloud.ca (CONTRACTS 1.2).
 REGIONS = {
@@ -129,8 +143,8 @@ class ZohoClient:
     """One ZOHO Billing organisation. Cheap to build; state (token, limits) lives in shared stores."""
 
     def __init__(self, *, config: ZohoConfig | None = None, limiter=None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, session=None, max_rate_limit_retries: int = 3,
-                 attempts: int = 4):
+                 clock: Callable[[], float] = time.time, session=None, max_rate_limit_retries: int = 2,
+                 attempts: int = 4, respect_breaker: bool = True, timeout=None):
         self.config = config or load_config()
         if limiter is None:
             from zoho_sync.ratelimit import RateLimiter
@@ -144,6 +158,9 @@ class ZohoClient:
         self.max_rate_limit_retries = max_rate_limit_retries
         self.attempts = attempts
         self.refreshes = 0  # token refreshes done by this client (tests, health check)
+        self.respect_breaker = respect_breaker  # the health check's --ping calls even while open
+        self.timeout = timeout or TIMEOUT
+        self.max_sleep = float(getattr(settings, "ZOHO_SYNC", {}).get("RATE_LIMIT_MAX_SLEEP", RATE_LIMIT_MAX_SLEEP))
 
     # --- OAuth ------------------------------------------------------------------------------------
     def _refresh(self) -> str:
@@ -203,20 +220,27 @@ class ZohoClient:
                 raise ZohoServerError("timed out waiting for another process to refresh the ZOHO token",
                                       provider=PROVIDER)
 
+    def force_refresh(self) -> str:
+        """Refresh now even with a cached token (the health check's --ping proves the refresh token)."""
+        return self.access_token(stale=cache.get(self.config.token_cache_key) or "")
+
     # --- Calls ------------------------------------------------------------------------------------
     def _once(self, method: str, path: str, *, params=None, json=None, token: str) -> dict:
         c = self.config
         headers = {"Authorization": f"Zoho-oauthtoken {token}", "X-com-zoho-subscriptions-organizationid":
                    c.organization_id}
+        if self.respect_breaker:
+            from zoho_sync import breaker
+
+            breaker.check()
         with self.limiter.call():
             try:
-                response = send(method, c.api_root + path, provider=PROVIDER, session=self.session, timeout=TIMEOUT,
+                response = send(method, c.api_root + path, provider=PROVIDER, session=self.session, timeout=self.timeout,
                                 params=params, json=json, headers=headers)
             except ProviderTimeoutError as exc:
                 raise ZohoTimeoutError(f"ZOHO timed out on {method} {path}", provider=PROVIDER) from exc
             except RateLimitedError as exc:
-                raise ZohoRateLimitedError(f"ZOHO rate limited {method} {path}", provider=PROVIDER, http_status=429,
-                                           raw=exc.raw, retry_after=_retry_after(exc, {})) from exc
+                self._raise_rate_limited(exc, method, path)
             except RetryableProviderError as exc:
                 raise ZohoServerError(f"ZOHO server error on {method} {path}: {exc.http_status or 'no response'}",
                                       provider=PROVIDER, http_status=exc.http_status, raw=exc.raw) from exc
@@ -228,6 +252,27 @@ class ZohoClient:
             raise ZohoValidationError(f"ZOHO error {code}: {data.get('message', '')}", provider=PROVIDER,
                                       http_status=response.status_code, code=str(code), raw=response.text)
         return data
+
+    def _raise_rate_limited(self, exc: RateLimitedError, method: str, path: str):
+        """A 429: the daily limit trips the daily breaker; anything else is a per-minute/concurrency
+        limit, raised with its Retry-After (the caller sleeps a short one or trips the minute breaker)."""
+        from zoho_sync import breaker
+
+        body = {}
+        try:
+            import json as _j
+
+            body = _j.loads(exc.raw) if exc.raw else {}
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        code, message = str(body.get("code", "")), str(body.get("message", ""))
+        if code in DAILY_LIMIT_CODES or any(w in message.lower() for w in DAILY_LIMIT_WORDS):
+            until = breaker.trip(breaker.DAILY, breaker.next_daily_reset(), f"ZOHO {code}: {message}"[:300])
+            raise breaker.CircuitOpenError(f"ZOHO daily limit reached on {method} {path} (code {code}); paused until "
+                                           f"{until:%Y-%m-%d %H:%M %Z}", open_until=until, name=breaker.DAILY) from exc
+        raise ZohoRateLimitedError(f"ZOHO rate limited {method} {path} (code {code or '-'})", provider=PROVIDER,
+                                   http_status=429, code=code, raw=exc.raw, retry_after=_retry_after(exc, {})) from exc
 
     @staticmethod
     def _raise_permanent(exc: PermanentProviderError, method: str, path: str):
@@ -269,13 +314,25 @@ class ZohoClient:
                         return self._once(method, path, params=params, json=json, token=token)
                 except ZohoRateLimitedError as exc:
                     rate_limited += 1
-                    if rate_limited > self.max_rate_limit_retries:
-                        raise
-                    self.sleep(exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT)
+                    wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+                    if wait > self.max_sleep or rate_limited > self.max_rate_limit_retries:
+                        # Never hold a worker for minutes: every worker pauses until the wait is
+                        # over (shared breaker) and the row waits for the sweep.
+                        from zoho_sync import breaker
+
+                        until = breaker.trip(breaker.MINUTE, timezone.now() + timedelta(seconds=max(wait, 1.0)),
+                                             str(exc))
+                        raise breaker.CircuitOpenError(f"{exc}; paused until {until:%H:%M:%S}", open_until=until,
+                                                       name=breaker.MINUTE) from exc
+                    self.sleep(wait)
 
         if method.upper() == "POST":
             return attempt()  # never blindly re-POST after a 5xx/timeout; callers search first
-        return with_retries(attempt, attempts=self.attempts, base=1.0, cap=30.0, sleep=self.sleep)
+        from zoho_sync.breaker import CircuitOpenError
+
+        return with_retries(attempt, attempts=self.attempts, base=1.0, cap=30.0, sleep=self.sleep,
+                            retry_if=lambda e: isinstance(e, RetryableProviderError)
+                            and not isinstance(e, CircuitOpenError))
 
     # --- Typed helpers (one per remote call) -------------------------------------------------------
     def list_all(self, path: str, key: str, params: dict | None = None, *, max_pages: int = 50) -> list[dict]:
@@ -289,8 +346,16 @@ class ZohoClient:
             page += 1
         return items
 
+    # --- Customers (CONTRACTS 1.5, specs/customers.yml) ---------------------------------------------
     def find_customers_by_email(self, email: str) -> list[dict]:
+        # CONTRACTS 1.5: `?email=` is not in the spec but used by many independent clients [3P];
+        # only a *candidate* list: list items carry no custom_fields (1.8a), so every candidate is
+        # fetched with `get_customer` and matched on our account number.
         return self.request("GET", "/customers", params={"email": email}).get("customers", [])
+
+    def get_customer(self, customer_id: str) -> dict:
+        # CONTRACTS 1.5: GET /customers/{customer_id} (carries custom_fields, 1.8a).
+        return self.request("GET", f"/customers/{customer_id}")["customer"]
 
     def create_customer(self, body: dict) -> dict:
         return self.request("POST", "/customers", json=body)["customer"]
@@ -298,11 +363,22 @@ class ZohoClient:
     def update_customer(self, customer_id: str, body: dict) -> dict:
         return self.request("PUT", f"/customers/{customer_id}", json=body)["customer"]
 
+    def list_transactions(self, customer_id: str, *, kind: str = "All") -> list[dict]:
+        # CONTRACTS 1.5: GET /transactions?customer_id=; specs/customers.yml: filter_by
+        # TransactionType.(All|INVOICE|PAYMENT|CREDIT|REFUND); items {transaction_id, reference_id,
+        # date, type, status, amount}.
+        return self.list_all("/transactions", "transactions",
+                             {"customer_id": customer_id, "filter_by": f"TransactionType.{kind}"})
+
+    # --- Plans / subscriptions (CONTRACTS 1.6, specs/subscription.yml) -------------------------------
     def get_plan(self, plan_code: str) -> dict:
         return self.request("GET", f"/plans/{plan_code}")["plan"]
 
     def list_subscriptions(self, customer_id: str) -> list[dict]:
         return self.list_all("/subscriptions", "subscriptions", {"customer_id": customer_id})
+
+    def get_subscription(self, subscription_id: str) -> dict:
+        return self.request("GET", f"/subscriptions/{subscription_id}")["subscription"]
 
     def create_subscription(self, body: dict) -> dict:
         return self.request("POST", "/subscriptions", json=body)["subscription"]
@@ -311,8 +387,14 @@ class ZohoClient:
         return self.request("PUT", f"/subscriptions/{subscription_id}", json=body)["subscription"]
 
     def cancel_subscription(self, subscription_id: str) -> dict:
+        # CONTRACTS 1.6: POST /subscriptions/{id}/cancel?cancel_at_end=true|false.
         return self.request("POST", f"/subscriptions/{subscription_id}/cancel", params={"cancel_at_end": "false"})
 
+    def reactivate_subscription(self, subscription_id: str) -> dict:
+        # CONTRACTS 1.6: POST /subscriptions/{id}/reactivate (1.8a: cancel + reactivate pauses one).
+        return self.request("POST", f"/subscriptions/{subscription_id}/reactivate")
+
+    # --- Invoices (CONTRACTS 1.7, specs/invoices.yml) ------------------------------------------------
     def list_invoices(self, **filters: Any) -> list[dict]:
         return self.list_all("/invoices", "invoices", filters)
 
@@ -328,31 +410,48 @@ class ZohoClient:
     def void_invoice(self, invoice_id: str) -> dict:
         return self.request("POST", f"/invoices/{invoice_id}/void")
 
-    # Credit notes: create / get / apply per the official spec (specs/credit-notes.yml in the ZOHO
-    # Billing OpenAPI set; not yet in CONTRACTS.md). The spec lists no GET /creditnotes listing:
-    # `list_credit_notes` is an ASSUMPTION (same shape as the other list endpoints); callers must
-    # treat a 404/validation answer from it as "cannot search" and rely on our own CN number
-    # (`ignore_auto_number_generation`) being unique in ZOHO instead.
-    def list_credit_notes(self, customer_id: str) -> list[dict]:
-        return self.list_all("/creditnotes", "creditnotes", {"customer_id": customer_id})
+    def apply_credits_to_invoice(self, invoice_id: str, *, payments=(), credit_notes=()) -> dict:
+        """Apply existing payments' unused amounts and/or credit notes to an invoice.
 
+        specs/invoices.yml path `/invoices/{invoice_id}/credits` ("Apply Multiple Credits to
+        Invoice", CONTRACTS 1.7 lists `credits`); body schema `apply-credits-request`:
+        `invoice_payments[{payment_id, amount_applied}]`, `apply_creditnotes[{creditnote_id,
+        amount_applied}]`. `payments` / `credit_notes`: (zoho id, "12.34") pairs."""
+        body = {}
+        if payments:
+            body["invoice_payments"] = [{"payment_id": pid, "amount_applied": amt} for pid, amt in payments]
+        if credit_notes:
+            body["apply_creditnotes"] = [{"creditnote_id": cid, "amount_applied": amt} for cid, amt in credit_notes]
+        return self.request("POST", f"/invoices/{invoice_id}/credits", json=body)
+
+    # --- Credit notes (specs/credit-notes.yml; CONTRACTS 1.8a) ---------------------------------------
+    # The spec has no list endpoint for credit notes (1.8a): after an unknown outcome the sync looks a
+    # credit note up through the customer's transactions (TransactionType.CREDIT) + `get_credit_note`.
     def get_credit_note(self, creditnote_id: str) -> dict:
         data = self.request("GET", f"/creditnotes/{creditnote_id}")
         return data.get("credit_note") or data.get("creditnote") or {}
 
     def create_credit_note(self, body: dict) -> dict:
-        data = self.request("POST", "/creditnotes", params={"ignore_auto_number_generation": "true"}, json=body)
+        # CONTRACTS 1.8a: `ignore_auto_number_generation` is a *body* boolean for credit notes
+        # (mappers.credit_note_body sets it); a query parameter only for invoices.
+        data = self.request("POST", "/creditnotes", json=body)
         return data.get("credit_note") or data.get("creditnote") or {}
 
     def apply_credit_note(self, creditnote_id: str, *, invoice_id: str, amount: str) -> dict:
         return self.request("POST", f"/creditnotes/{creditnote_id}/invoices",
                             json={"invoices": [{"invoice_id": invoice_id, "amount_applied": amount}]})
 
-    def list_payments(self, customer_id: str) -> list[dict]:
-        return self.list_all("/payments", "payments", {"customer_id": customer_id})
-
+    # --- Payments (CONTRACTS 1.8 / 1.8a, specs/payments.yml) -----------------------------------------
+    # There is no documented GET /payments list (1.8a): never used.
     def create_payment(self, body: dict) -> dict:
         return self.request("POST", "/payments", json=body)["payment"]
+
+    def get_payment(self, payment_id: str) -> dict:
+        return self.request("GET", f"/payments/{payment_id}")["payment"]
+
+    def delete_payment(self, payment_id: str) -> dict:
+        # CONTRACTS 1.8: DELETE /payments/{payment_id} ("The payment has been deleted.").
+        return self.request("DELETE", f"/payments/{payment_id}")
 
     def list_organizations(self) -> list[dict]:
         return self.request("GET", "/organizations").get("organizations", [])

@@ -94,6 +94,32 @@ def subscription_reference(service) -> str:
     return f"{service.customer.account_number}-S{service.pk}"
 
 
+def _billing_date(year: int, month: int, billing_day: int):
+    """Our billing date in a month: the billing day, or the month's last day when shorter (the 30th
+    in February) (ARCHITECTURE "Time and money conventions")."""
+    import calendar
+    from datetime import date
+
+    return date(year, month, min(billing_day, calendar.monthrange(year, month)[1]))
+
+
+def first_zoho_billing_date(activation, billing_day: int):
+    """The first billing date strictly after activation: N of the activation period [P, N).
+
+    Our activation invoice charges [A, N) (pro-rata, or a full month when A is a billing date), so
+    the ZOHO subscription must start billing at N, or ZOHO bills that period a second time
+    (CONTRACTS 1.8a: `starts_at` sets when ZOHO bills). Pure function (mirrors billing's
+    `billing_period`, which zoho_sync may not import)."""
+    year, month = activation.year, activation.month
+    this_month = _billing_date(year, month, billing_day)
+    if this_month > activation:
+        return this_month
+    month += 1
+    if month > 12:
+        year, month = year + 1, 1
+    return _billing_date(year, month, billing_day)
+
+
 def subscription_body(service, *, customer_zoho_id: str, plan_code: str) -> dict:
     body = {
         "customer_id": customer_zoho_id,
@@ -103,20 +129,23 @@ def subscription_body(service, *, customer_zoho_id: str, plan_code: str) -> dict
         "custom_fields": [{"label": "Billing Day", "value": str(service.billing_day)}],
     }
     if service.activation_date:
-        body["starts_at"] = service.activation_date.isoformat()
+        # Anchored to the billing day: ZOHO's first bill is the first period after our activation
+        # invoice (which already charged [activation, N)).
+        body["starts_at"] = first_zoho_billing_date(service.activation_date, service.billing_day).isoformat()
     return body
 
 
 def _line_item(*, name: str, description: str, quantity: Decimal, unit_price: Decimal, line_amount: Decimal,
                tax_id: str) -> dict:
-    # Send unit price x quantity when it reproduces our line amount; else the amount as one unit
-    # (pro-rata lines keep the monthly price as unit price), so ZOHO's item_total equals ours.
-    if (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP) != line_amount:
+    # Send unit price x quantity when it reproduces our line amount with a whole quantity (CONTRACTS
+    # 1.8a: invoice item `quantity` is typed integer); else the amount as one unit (pro-rata lines,
+    # fractional quantities), so ZOHO's item_total equals ours.
+    if quantity != quantity.to_integral() or (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP) != line_amount:
         quantity, unit_price = Decimal("1"), line_amount
     item = {
         "name": name[:100],
         "description": description[:2000],
-        "quantity": str(quantity.normalize()) if quantity == quantity.to_integral() else str(quantity),
+        "quantity": int(quantity),
         "price": amount(unit_price),
         "rate": amount(unit_price),  # CONTRACTS 1.7: spec says price, practice says rate: send both
     }
@@ -155,8 +184,9 @@ def invoice_body(invoice, lines, *, customer_zoho_id: str) -> dict:
 def credit_note_body(note, *, customer_zoho_id: str, invoice_number: str) -> dict:
     """A credit note as ZOHO `/creditnotes` wants it (official spec, not yet in CONTRACTS.md).
 
-    Our number is sent as `creditnote_number` (with `ignore_auto_number_generation`) so it is unique
-    in ZOHO and searchable. The spec has no `is_inclusive_tax` for credit notes, so with a VAT tax id
+    Our number is sent as `creditnote_number` with `ignore_auto_number_generation: true` in the body
+    (CONTRACTS 1.8a: a body boolean for credit notes), so it is unique in ZOHO; items carry no
+    `name` (1.8a: credit-note items have no name property) and an integer quantity. The spec has no `is_inclusive_tax` for credit notes, so with a VAT tax id
     the line is the VAT-exclusive subtotal and ZOHO adds the tax; without one, the total as is.
     `code` is required per item: the `CREDIT_NOTE_ITEM_CODE` setting (ASSUMPTION: an item/product
     code that exists in the ZOHO organisation; default "circletel-credit").
@@ -165,9 +195,8 @@ def credit_note_body(note, *, customer_zoho_id: str, invoice_number: str) -> dic
     tax_id = conf.get("VAT_TAX_ID", "")
     item = {
         "code": conf.get("CREDIT_NOTE_ITEM_CODE", "circletel-credit"),
-        "name": f"Credit {note.number}",
-        "description": (note.reason or "")[:2000],
-        "quantity": "1",
+        "description": (f"Credit {note.number}: {note.reason or ''}")[:2000],
+        "quantity": 1,
         "price": amount(note.subtotal if tax_id else note.total),
     }
     if tax_id:
@@ -176,6 +205,7 @@ def credit_note_body(note, *, customer_zoho_id: str, invoice_number: str) -> dic
         "customer_id": customer_zoho_id,
         "date": note.issue_date.isoformat(),
         "creditnote_number": note.number,
+        "ignore_auto_number_generation": True,
         "reference_number": invoice_number,
         "creditnote_items": [item],
         "notes": f"Credit note {note.number} on invoice {invoice_number}: {note.reason}"[:2000],
@@ -193,7 +223,9 @@ def invoice_totals_drift(invoice, zoho_invoice: dict) -> dict:
     return drift
 
 
-def payment_body(payment, *, customer_zoho_id: str, invoice_zoho_id: str | None, applied: Decimal | None) -> dict:
+def payment_body(payment, *, customer_zoho_id: str, applied: list[tuple[str, Decimal]]) -> dict:
+    """A received payment; `applied` = [(ZOHO invoice id, amount)] from *our* allocations (none: the
+    whole payment is unapplied credit in ZOHO, as it is on our account)."""
     date = (payment.completed_at or payment.created_at)
     body = {
         "customer_id": customer_zoho_id,
@@ -203,8 +235,9 @@ def payment_body(payment, *, customer_zoho_id: str, invoice_zoho_id: str | None,
         "reference_number": payment.reference,
         "description": f"CircleTel payment {payment.reference} ({payment.get_method_display()})",
     }
-    if invoice_zoho_id and applied:
-        body["invoices"] = [{"invoice_id": invoice_zoho_id, "amount_applied": amount(applied)}]
+    applied = [(zid, amt) for zid, amt in applied if amt > 0]
+    if applied:
+        body["invoices"] = [{"invoice_id": zid, "amount_applied": amount(amt)} for zid, amt in applied]
     return body
 
 

@@ -53,7 +53,15 @@ def enqueue_sync(*, entity) -> None:
         transaction.on_commit(lambda: enqueue_task(entity_type, pk))
 
 
+def zoho_queue_options() -> dict:
+    """ZOHO tasks go to their own queue, consumed by their own cluster (`Q_ZOHO_QUEUE`, default
+    "zoho": `Q_CLUSTER_NAME=zoho manage.py qcluster`), so a slow or limited ZOHO never holds the
+    workers that process payments' webhooks. Empty: the main queue (a single-worker deployment)."""
+    queue = getattr(settings, "Q_ZOHO_QUEUE", "") or None
+    return {"cluster": queue} if queue else {}
+
+
 def enqueue_task(entity_type: str, pk: int) -> None:
-    enqueue("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}")
+    enqueue("zoho_sync.tasks.sync_entity", entity_type, pk, group=f"zoho:{entity_type}", **zoho_queue_options())
 
 

@@ -30,13 +30,17 @@ def _ours(customer) -> dict:
 
 
 def _zoho(client, zoho_customer_id: str) -> dict:
+    """ZOHO's side through documented reads only (CONTRACTS 1.8a: there is no GET /payments list):
+    the customer's invoices (GET /invoices?customer_id=, 1.7) and its PAYMENT and REFUND
+    transactions (GET /transactions?customer_id=&filter_by=TransactionType.*, 1.5)."""
     invoices = [i for i in client.list_invoices(customer_id=zoho_customer_id) if i.get("status") != "void"]
-    payments = client.list_payments(zoho_customer_id)
+    payments = client.list_transactions(zoho_customer_id, kind="PAYMENT")
+    refunds = client.list_transactions(zoho_customer_id, kind="REFUND")
     return {
         "invoice_total": sum((money(i.get("total")) for i in invoices), Decimal("0.00")),
         "vat_total": sum((money(i.get("tax_total")) for i in invoices), Decimal("0.00")),
-        "payments_total": sum((money(p.get("amount")) - money(p.get("amount_refunded")) for p in payments),
-                              Decimal("0.00")),
+        "payments_total": (sum((money(p.get("amount")) for p in payments), Decimal("0.00"))
+                           - sum((money(r.get("amount")) for r in refunds), Decimal("0.00"))),
         "outstanding": sum((money(i.get("balance")) for i in invoices), Decimal("0.00")),
     }
 

@@ -26,6 +26,20 @@ def model(entity_type: str):
 def require_enabled(dry_run: bool) -> None:
     if not dry_run and not settings.ENABLE_ZOHO_SYNC:
         raise CommandError("ENABLE_ZOHO_SYNC is off: nothing may call ZOHO (use --dry-run to see the work)")
+    if not dry_run:
+        require_credentials()
+
+
+def require_credentials() -> None:
+    """A clean message (exit 1, no traceback) when ZOHO_* credentials are missing or invalid."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from zoho_sync.clients.zoho import load_config
+
+    try:
+        load_config()
+    except ImproperlyConfigured as exc:
+        raise CommandError(f"{exc} (see .env.example and docs/zoho-sync.md)")
 
 
 def progress(iterable=None, **kwargs):

@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from zoho_sync.management.commands._common import require_credentials
 from zoho_sync.services import reconcile
 
 
@@ -14,10 +15,19 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0)
 
     def handle(self, *args, **opts):
+        if opts["limit"] < 0:
+            raise CommandError("--limit must be >= 0")
+        require_credentials()
         try:
             rows = reconcile.reconcile_customers(customer_id=opts["customer"], limit=opts["limit"] or None)
         except reconcile.ReconcileError as exc:
             raise CommandError(exc.message)
+        except Exception as exc:  # a ZOHO error is a clean message, never a traceback
+            from circletel.http import ProviderError
+
+            if isinstance(exc, ProviderError):
+                raise CommandError(f"ZOHO could not be read: {exc}")
+            raise
         drifted = [r for r in rows if r["drift"]]
         if opts["format"] == "json":
             self.stdout.write(json.dumps({"customers": rows, "drifted": len(drifted)}, indent=2, default=str))

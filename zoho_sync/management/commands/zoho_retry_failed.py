@@ -6,7 +6,8 @@ from zoho_sync.services.sync import entity_sync
 
 
 class Command(BaseCommand):
-    help = "Retry every failed ZOHO sync now (attempt count restarts), in dependency order."
+    help = ("Retry every failed and retrying ZOHO sync now (attempt count restarts), in dependency order. "
+            "Waiting rows (recurring invoices ZOHO has not made yet) are not retried: they are checked on schedule.")
 
     def add_arguments(self, parser):
         parser.add_argument("--entity", default="all")
@@ -17,18 +18,21 @@ class Command(BaseCommand):
         require_enabled(opts["dry_run"])
         still_failing = 0
         for entity_type in entity_types(opts["entity"]):
-            ids = monitoring.failed_ids(entity_type)
+            ids = monitoring.failed_ids(entity_type, include_retrying=True)
             if opts["dry_run"]:
-                self.stdout.write(f"{entity_type}: {len(ids)} failed would be retried {ids[:20]}")
+                self.stdout.write(f"{entity_type}: {len(ids)} failed/retrying would be retried {ids[:20]}")
                 continue
-            ok = 0
+            ok = waiting = 0
             for pk in progress(ids, desc=entity_type, disable=opts["no_progress"]):
                 result = entity_sync(entity_type=entity_type, pk=pk, force=True)
                 if result.status == "synced":
                     ok += 1
+                elif result.status in ("waiting", "deferred"):
+                    waiting += 1
+                    self.stdout.write(f"{entity_type} #{pk}: {result.status}: {result.error}")
                 else:
                     still_failing += 1
                     self.stderr.write(f"{entity_type} #{pk}: {result.status}: {result.error}")
-            self.stdout.write(f"{entity_type}: {ok} of {len(ids)} synced")
+            self.stdout.write(f"{entity_type}: {ok} of {len(ids)} synced" + (f", {waiting} waiting/deferred" if waiting else ""))
         if still_failing:
             raise CommandError(f"{still_failing} still not synced")
