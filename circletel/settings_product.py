@@ -19,6 +19,10 @@ BILLING = {
     "INVOICE_LEAD_DAYS": env.int("INVOICE_LEAD_DAYS", default=7),
     "DUE_DAYS_PERSONAL": env.int("DUE_DAYS_PERSONAL", default=7),
     "DUE_DAYS_BUSINESS": env.int("DUE_DAYS_BUSINESS", default=30),
+    # On cancellation: "credit_unused" credits the unused days of periods already invoiced (VAT-correct,
+    # from the invoiced line); "bill_to_period_end" keeps the current period's charge. Either way a
+    # period starting on or after the cancellation date is voided (or credited in full if paid).
+    "CANCELLATION_POLICY": env.str("CANCELLATION_POLICY", default="credit_unused"),
 }
 DUNNING = {
     "PRE_DUE_REMINDER_DAYS": env.int("DUNNING_PRE_DUE_DAYS", default=5),
@@ -47,6 +51,13 @@ NETCASH = {
     "PER_DAY_LIMIT": Decimal(env("NETCASH_PER_DAY_LIMIT", default="500000.00")),
     # Fee invoiced when a settled debit order is returned unpaid (0 = none).
     "UNPAID_FEE": Decimal(env("NETCASH_UNPAID_FEE", default="0.00")),
+    # --- NetCash debit orders and statement (issue 15; docs/netcash.md) ---
+    # Authorise uploaded batches with RequestBatchAuthorise (needs NetCash's auto-authorise indemnity);
+    # off: runs wait "awaiting authorisation" for staff to authorise in the portal by the cut-off.
+    "AUTO_AUTHORISE": env.bool("NETCASH_AUTO_AUTHORISE", default=False),
+    # A Pay Now payment applied from a notify that no statement line confirms within this many hours
+    # is flagged for review (ops alerted once).
+    "STATEMENT_CONFIRM_HOURS": env.int("NETCASH_STATEMENT_CONFIRM_HOURS", default=48),
 }
 # seed_demo creates an admin with a published password: allowed by default only with DEBUG (make run).
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=env.bool("DEBUG", default=False))
@@ -68,6 +79,11 @@ PAYPAL = {
     "CLIENT_SECRET": env("PAYPAL_CLIENT_SECRET", default=""),
     "WEBHOOK_ID": env("PAYPAL_WEBHOOK_ID", default=""),
     "API_BASE": env("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com"),
+    # PayPal takes no ZAR (CONTRACTS 4): ZAR amounts are offered in CURRENCY, converted at ZAR_RATE
+    # (rands per one unit of CURRENCY, a decimal string such as "18.50"); no valid rate, no PayPal for
+    # ZAR amounts. Checked at start-up (payments.E001).
+    "CURRENCY": env("PAYPAL_CURRENCY", default="USD"),
+    "ZAR_RATE": env("PAYPAL_ZAR_RATE", default=""),
 }
 # Refunds only within this many days of a payment's completion; API idempotency keys kept (hours).
 REFUND_WINDOW_DAYS = env.int("REFUND_WINDOW_DAYS", default=90)
@@ -112,8 +128,8 @@ ZOHO_SYNC = {  # worker, mapping and alert knobs (see docs/zoho-sync.md)
     "ACCOUNT_NUMBER_FIELD": env("ZOHO_ACCOUNT_NUMBER_FIELD", default="Account Number"),  # customer custom field label
     "MAX_ATTEMPTS": env.int("ZOHO_SYNC_MAX_ATTEMPTS", default=10),
     "STALE_MINUTES": env.int("ZOHO_SYNC_STALE_MINUTES", default=30),  # syncing/pending longer = stuck
-    "ALERT_FAILED_COUNT": env.int("ZOHO_ALERT_FAILED_COUNT", default=10),
-    "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=95.0),  # percent; # not money
+    "ALERT_FAILED_COUNT": env.int("ZOHO_ALERT_FAILED_COUNT", default=5),  # the specification's targets
+    "ALERT_MIN_SUCCESS_RATE": env.float("ZOHO_ALERT_MIN_SUCCESS_RATE", default=99.0),  # percent; # not money
     "ALERT_STALE_PENDING_COUNT": env.int("ZOHO_ALERT_STALE_PENDING_COUNT", default=50),
     "ALERT_DAILY_USAGE_PERCENT": env.int("ZOHO_ALERT_DAILY_USAGE_PERCENT", default=80),
     # ZOHO item code used on credit-note lines (must exist in the organisation).
@@ -153,6 +169,13 @@ RESERVATIONS = {
     # Staff refund paid deposits only within this many days of payment, like invoice refunds (providers
     # refuse old refunds: Stripe's card refunds and PayPal captures have age limits). 0 = no limit.
     "REFUND_WINDOW_DAYS": env.int("DEPOSIT_REFUND_WINDOW_DAYS", default=90),
+    # Limits on holds (reservations/services/limits.py): reservation attempts per client address and per
+    # email in a fixed window, and unpaid holds a buyer (email) / a client address may have at once. 0 = off.
+    "RATE_WINDOW_SECONDS": env.int("RESERVATION_RATE_WINDOW_SECONDS", default=600),
+    "RATE_LIMIT_PER_IP": env.int("RESERVATION_RATE_LIMIT_PER_IP", default=20),
+    "RATE_LIMIT_PER_EMAIL": env.int("RESERVATION_RATE_LIMIT_PER_EMAIL", default=5),
+    "MAX_HOLDS_PER_EMAIL": env.int("RESERVATION_MAX_HOLDS_PER_EMAIL", default=2),
+    "MAX_HOLDS_PER_IP": env.int("RESERVATION_MAX_HOLDS_PER_IP", default=5),
 }
 GA4 = {"MEASUREMENT_ID": env("GA4_MEASUREMENT_ID", default=""), "API_SECRET": env("GA4_API_SECRET", default="")}
 META_CAPI = {"PIXEL_ID": env("META_PIXEL_ID", default=""), "ACCESS_TOKEN": env("META_ACCESS_TOKEN", default=""),

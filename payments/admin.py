@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from billing.admin import InvoiceAdmin
 from circletel.admin_tools import (
@@ -24,15 +25,20 @@ from payments.models import (
     DebitOrderRun,
     IdempotencyKey,
     Mandate,
+    NetcashStatement,
+    NetcashStatementLine,
     PaymentAllocation,
     PaymentMethod,
     PaymentTransaction,
     Receipt,
+    ReconciliationIssue,
+    ReconciliationReport,
     Refund,
     StripeCustomer,
 )
 from payments.selectors import RECEIVED_STATUSES
 from payments.services.debit_orders import debit_order_item_return
+from payments.services.netcash_statement import reconciliation_issue_resolve
 from payments.services.refunds import refund_create
 
 # Searching by who paid: the customer's name, email, company or account number.
@@ -142,7 +148,8 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
 
 @admin.register(Mandate)
 class MandateAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
-    list_display = ("account_reference", "customer", "status", "mandate_amount", "created_at")
+    list_display = ("account_reference", "customer", "status", "mandate_amount", "commencement_day", "created_at",
+                    "last_checked_at")
     list_filter = ("status",)
     search_fields = ("account_reference", *CUSTOMER_SEARCH)
     list_select_related = ("customer",)
@@ -154,7 +161,7 @@ class DebitOrderItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
     amount_zar = staticmethod(zar_column("amount"))
-    fields = ("invoice", "customer", "amount_zar", "status", "hold_reason", "payment")
+    fields = ("line_number", "invoice", "customer", "amount_zar", "status", "hold_reason", "unpaid_code", "payment")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -163,15 +170,28 @@ class DebitOrderItemInline(admin.TabularInline):
 
 @admin.register(DebitOrderRun)
 class DebitOrderRunAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
-    list_display = ("batch_name", "action_date", "status", "item_count", "held_count", "total_amount", "created_at")
+    """Each step NetCash takes: uploaded, load report (rejected lines), awaiting authorisation with the
+    cut-off, authorised, processed. Items settle only from statement lines (see Statement lines)."""
+
+    list_display = ("batch_name", "action_date", "status", "load_status", "cutoff", "batch_status", "item_count",
+                    "rejected_count", "held_count", "total_amount", "created_at")
     list_filter = ("status", "action_date")
     search_fields = ("batch_name", "file_token")
     inlines = [DebitOrderItemInline]
 
+    @admin.display(description="authorise by", ordering="authorise_by")
+    def cutoff(self, obj):
+        if not obj.authorise_by:
+            return "-"
+        text = f"{timezone.localtime(obj.authorise_by):%Y-%m-%d %H:%M}"
+        if obj.status == DebitOrderRun.Status.AWAITING_AUTHORISATION:
+            return f"{text} (authorise in the NetCash portal)"
+        return text
+
 
 @admin.register(DebitOrderItem)
 class DebitOrderItemAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
-    list_display = ("invoice", "customer", "action_date", "amount", "status", "hold_reason", "run")
+    list_display = ("invoice", "customer", "action_date", "amount", "status", "hold_reason", "unpaid_code", "run")
     list_filter = ("status", "action_date")
     search_fields = ("invoice__number", "account_reference", *CUSTOMER_SEARCH)
     list_select_related = ("invoice", "customer", "run")
@@ -184,6 +204,80 @@ class DebitOrderItemAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
             self, request, queryset, title="Record returned debit orders",
             intro="This reverses the payments and reopens their invoices.",
             apply=lambda item, data: debit_order_item_return(item=item, reason=data["reason"]))
+
+
+# --- NetCash statement reconciliation (read-only; issues are resolved with a reason) -------------------------
+class StatementLineInline(ReadOnlyInline, admin.TabularInline):
+    model = NetcashStatementLine
+    fields = ("line_date", "code", "description", "amount", "effect", "account_reference", "reference", "outcome",
+              "note")
+    readonly_fields = fields
+    show_change_link = True
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("line_date", "pk")
+
+
+@admin.register(NetcashStatement)
+class NetcashStatementAdmin(ReadOnlyAdmin):
+    list_display = ("statement_date", "kind", "status", "line_count", "new_line_count", "requested_at", "retrieved_at",
+                    "error")
+    list_filter = ("kind", "status")
+    date_hierarchy = "statement_date"
+    exclude = ("raw_text",)
+    inlines = [StatementLineInline]
+
+
+@admin.register(NetcashStatementLine)
+class NetcashStatementLineAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
+    """Every statement line and what it did; filter outcome = "Matches nothing of ours" for the
+    statement receipts we never applied."""
+
+    list_display = ("line_date", "code", "kind", "amount", "effect", "account_reference", "reference",
+                    "unpaid_code", "outcome", "note", "debit_order_item", "payment")
+    list_filter = ("outcome", "kind", "code", ("line_date", admin.DateFieldListFilter))
+    search_fields = ("account_reference", "reference", "description")
+    list_select_related = ("debit_order_item", "payment")
+    raw_id_fields = ("statement", "debit_order_item", "payment")
+    date_hierarchy = "line_date"
+
+
+class ResolveForm(ReasonForm):
+    pass
+
+
+@admin.register(ReconciliationIssue)
+class ReconciliationIssueAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
+    """Pay Now payments applied from a notify that no statement line confirmed, and statement lines we never
+    applied. "Open" is the working list; resolving asks what was done."""
+
+    list_display = ("created_at", "kind", "reference", "amount", "note", "alerted_at", "resolved_at", "resolved_by")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("reference", "note", "payment__reference")
+    list_select_related = ("payment", "line")
+    raw_id_fields = ("payment", "line")
+    actions = ["resolve"]
+
+    @admin.action(description="Mark resolved (asks what was done)")
+    def resolve(self, request, queryset):
+        actor = request.user.get_username()
+        return reason_action(
+            self, request, queryset, title="Resolve reconciliation differences", form_class=ResolveForm,
+            intro="Record what was done (e.g. confirmed in the NetCash portal, payment reversed, refunded).",
+            apply=lambda issue, data: reconciliation_issue_resolve(issue=issue, actor=actor,
+                                                                   resolution=data["reason"]))
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
+    """Per day: matched, unmatched ours, unmatched theirs, and whether the totals agree."""
+
+    list_display = ("day", "totals_equal", "matched_count", "matched_total", "unmatched_ours_count",
+                    "unmatched_ours_total", "unmatched_theirs_count", "unmatched_theirs_total", "statement_total",
+                    "our_total", "generated_at")
+    list_filter = ("totals_equal",)
+    date_hierarchy = "day"
 
 
 # --- refunds, receipts, API idempotency keys, Stripe customers (read-only) -------------------------------

@@ -6,6 +6,14 @@ by the second, partly refunded. Every completed demo payment gets its receipt (n
 email) through `receipt_issue`, before any refund, as in real life. Refunds go through
 `refund_create`: sandbox and NetCash payments are recorded for finance to pay back by hand (no HTTP).
 A second run finds every payment by its reference and every refund on its payment, and changes nothing.
+
+The NetCash debit-order cycle (`_netcash_cycle`), against the local NIWS stand-in
+(`payments.netcash_standin`, on 127.0.0.1, started and stopped here): two more demo customers go on
+auto-pay with a debit-order account, their eMandates are requested and signed, a TwoDay batch is
+uploaded, its load report read, the run waits "awaiting authorisation" until it is authorised in the
+(stand-in) portal, NetCash collects, and the statement settles one debit order and returns the other
+unpaid (code 2, insufficient funds) through the returns path. The admin shows each step: Debit-order
+runs and items, Mandates, NetCash statements and their lines, Reconciliation reports and differences.
 """
 
 from __future__ import annotations
@@ -82,6 +90,90 @@ def seed_demo(stdout) -> None:
     stdout.write(f"payments: {paid + extra} demo payment(s), {declined} declined, {methods} debit-order method(s) "
                  f"(masked, mandate active), {receipts} receipt(s) with PDF, {refunds} refund(s) "
                  f"(full and partial, recorded for manual pay-back).")
+    _netcash_cycle(stdout)
+
+
+DEMO_ACCOUNTS = ("62000000001", "62000000002")  # the second one's debit order comes back unpaid (code 2)
+
+
+def _netcash_cycle(stdout) -> None:
+    """Mandate signed, one debit order collected, one returned unpaid, all through the NIWS stand-in."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import BillingAccount
+    from payments.models import DebitOrderItem
+    from payments.netcash_standin import NiwsStandIn
+    from payments.services.debit_orders import (
+        debit_order_run_check,
+        debit_order_run_prepare,
+        debit_order_run_submit,
+        twoday_action_date,
+    )
+    from payments.services.mandates import mandate_request
+    from payments.services.netcash_statement import netcash_reconcile
+
+    if not settings.FIELD_ENCRYPTION_KEYS or transaction.get_connection().in_atomic_block:
+        stdout.write("netcash: debit-order demo skipped (needs FIELD_ENCRYPTION_KEYS, outside a transaction).")
+        return
+    invoices = (Invoice.objects.select_related("customer")
+                .filter(customer__services__provider_order_id__startswith="DEMO-", status__in=Invoice.OPEN_STATUSES)
+                .distinct().order_by("customer_id", "issue_date", "pk"))
+    skip = {i.customer_id for i in _demo_invoices()}
+    if (DebitOrderItem.objects.filter(customer__services__provider_order_id__startswith="DEMO-")
+            .exclude(customer_id__in=skip).exists()):
+        stdout.write("netcash: debit-order demo already shown (see Debit-order runs and NetCash statements).")
+        return
+    chosen: dict[int, Invoice] = {}
+    for invoice in invoices:
+        if invoice.customer_id not in skip and invoice.amount_due > 0:
+            chosen.setdefault(invoice.customer_id, invoice)
+    pair = list(chosen.values())[:2]
+    if len(pair) < 2:
+        stdout.write("netcash: debit-order demo skipped (needs two more demo customers with an open invoice).")
+        return
+    standin = NiwsStandIn(unpaid_accounts={DEMO_ACCOUNTS[1]: "2"}).start()
+    original = settings.NETCASH
+    settings.NETCASH = {**original, "DEBIT_ORDER_SERVICE_KEY": "DEMO-STANDIN-DEBIT-KEY",
+                        "ACCOUNT_SERVICE_KEY": "DEMO-STANDIN-ACCOUNT-KEY", "WS_URL": standin.url,
+                        "AUTO_AUTHORISE": False, "UNPAID_FEE": original.get("UNPAID_FEE") or Decimal("0.00")}
+    try:
+        for invoice, account in zip(pair, DEMO_ACCOUNTS, strict=True):
+            customer = invoice.customer
+            BillingAccount.objects.filter(customer_id=customer.pk).update(auto_pay=True)
+            method = payment_method_add_debit_order(customer=customer, account_holder=str(customer),
+                                                    account_number=account, branch_code="250655", bank_name="FNB")
+            mandate = mandate_request(method=method, mandate_amount=max(invoice.total * 2, Decimal("1000.00")))
+            standin.sign_mandate(mandate.account_reference)
+            # NetCash posts the signed mandate to our postback URL; the stand-in's answer, applied the same way.
+            mandate_update_status(account_reference=mandate.account_reference, successful=True,
+                                  raw={"MandateSuccessful": "1", "source": "NetCash stand-in"})
+        run_date = timezone.localdate()
+        latest_due = max(i.due_date for i in pair)
+        while twoday_action_date(run_date) < latest_due:
+            run_date += timedelta(days=1)
+        plan = debit_order_run_prepare(run_date=run_date)
+        run = debit_order_run_submit(run=plan.run)
+        before_cutoff = min(timezone.now(), run.authorise_by - timedelta(hours=1))
+        run = debit_order_run_check(run=run, now=before_cutoff)  # load report: awaiting authorisation
+        standin.authorise_in_portal(run.batch_name)  # staff authorise it in the NetCash portal
+        run = debit_order_run_check(run=run, now=before_cutoff)
+        standin.collect(run.action_date)
+        for day in (run.action_date, run.action_date + timedelta(days=1)):
+            netcash_reconcile(kind="daily", day=day)  # FILE NOT READY: the polling id is kept
+            netcash_reconcile(kind="daily", day=day)
+    except Exception:  # a demo problem must not stop seed_demo
+        logger.exception("netcash demo cycle failed")
+        stdout.write("netcash: debit-order demo failed (see the log).")
+        return
+    finally:
+        settings.NETCASH = original
+        standin.stop()
+    statuses = sorted(DebitOrderItem.objects.filter(customer_id__in=[i.customer_id for i in pair])
+                      .values_list("status", flat=True))
+    stdout.write(f"netcash: 2 mandates signed, batch {run.batch_name} uploaded and authorised, debit orders "
+                 f"{', '.join(statuses)} from the statement (NIWS stand-in).")
 
 
 def _complete_once(*, reference: str, **kwargs) -> int:

@@ -203,11 +203,16 @@ class Mandate(models.Model):
     pdf_link = models.URLField(max_length=500, blank=True)
     decline_reason = models.TextField(blank=True)
     raw_response = models.JSONField(default=dict, blank=True)
+    commencement_day = models.CharField(max_length=4, blank=True,
+                                        help_text="CommencementDay sent to NetCash: the day collections run.")
+    last_checked_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="Last RequestMandateData check while pending.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="mandate_status_created_idx")]
 
     def __str__(self):
         return f"{self.account_reference} ({self.status})"
@@ -218,17 +223,26 @@ class DebitOrderRun(models.Model):
 
     Invariant: items are unique per (invoice, action date) across runs, so re-running a day
     collects nothing twice; held (over-limit) items are kept and reported, never dropped.
+    Lifecycle as NetCash runs it (CONTRACTS 2.2): prepared -> submitted (uploaded, load report
+    awaited) -> awaiting_authorisation (by `authorise_by`) | authorised -> processed; or rejected
+    (load report UNSUCCESSFUL), failed (upload failed), expired (not authorised by the cut-off).
+    A run's status never settles money: items settle only from statement lines.
     """
 
     class Status(models.TextChoices):
-        PREPARED = "prepared"
-        SUBMITTED = "submitted"
-        FAILED = "failed"
-        EMPTY = "empty"
+        PREPARED = "prepared", "Prepared"
+        SUBMITTED = "submitted", "Uploaded (load report awaited)"
+        AWAITING_AUTHORISATION = "awaiting_authorisation", "Awaiting authorisation"
+        AUTHORISED = "authorised", "Authorised"
+        PROCESSED = "processed", "Processed by NetCash"
+        REJECTED = "rejected", "Rejected (load report)"
+        EXPIRED = "expired", "Not authorised by the cut-off"
+        FAILED = "failed", "Upload failed"
+        EMPTY = "empty", "Nothing to collect"
 
     action_date = models.DateField()
     batch_name = models.CharField(max_length=60)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PREPARED)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PREPARED)
     file_token = models.CharField(max_length=100, blank=True)
     item_count = models.PositiveIntegerField(default=0)
     held_count = models.PositiveIntegerField(default=0)
@@ -236,6 +250,14 @@ class DebitOrderRun(models.Model):
     job_run = models.ForeignKey("circletel.JobRun", null=True, blank=True, on_delete=models.SET_NULL)
     error = models.TextField(blank=True)
     load_report = models.TextField(blank=True)
+    load_status = models.CharField(max_length=30, blank=True, help_text="The load report's status line.")
+    rejected_count = models.PositiveIntegerField(default=0)
+    authorise_by = models.DateTimeField(null=True, blank=True,
+                                        help_text="Cut-off: 23:59 two business days before the action date.")
+    authorised_at = models.DateTimeField(null=True, blank=True)
+    netcash_batch_id = models.CharField(max_length=64, blank=True)
+    batch_status = models.CharField(max_length=30, blank=True, help_text="Last RetrieveBatchStatus answer.")
+    batch_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
 
@@ -253,12 +275,13 @@ class DebitOrderItem(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        SUBMITTED = "submitted"
-        HELD = "held"
-        SETTLED = "settled"
-        FAILED = "failed"
-        RETURNED = "returned"
+        QUEUED = "queued", "Queued"
+        SUBMITTED = "submitted", "Submitted (awaiting the statement)"
+        HELD = "held", "Held"
+        SETTLED = "settled", "Settled (statement)"
+        REJECTED = "rejected", "Rejected in the load report"
+        FAILED = "failed", "Failed"
+        RETURNED = "returned", "Returned unpaid (statement)"
 
     run = models.ForeignKey(DebitOrderRun, on_delete=models.PROTECT, related_name="items")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="debit_order_items")
@@ -270,7 +293,10 @@ class DebitOrderItem(models.Model):
     amount = models.DecimalField(**MONEY)
     account_reference = models.CharField(max_length=22)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    hold_reason = models.CharField(max_length=200, blank=True)
+    hold_reason = models.CharField(max_length=200, blank=True, help_text="Why held, rejected, failed or returned.")
+    line_number = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="The item's line in the batch file (the load report's Line :n).")
+    unpaid_code = models.CharField(max_length=10, blank=True, help_text="The bank's unpaid reason code (statement).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,10 +306,182 @@ class DebitOrderItem(models.Model):
             models.UniqueConstraint(fields=["invoice", "action_date"], name="debitorderitem_unique_invoice_date"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="debitorderitem_amount_gt_0"),
         ]
+        indexes = [models.Index(fields=["account_reference", "status"], name="debitorderitem_ref_status_idx")]
 
     def __str__(self):
         return (f"invoice #{self.invoice_id} on {self.action_date}: {format_zar(self.amount)} "
                 f"({self.get_status_display().lower()})")
+
+
+# --- NetCash merchant statement and reconciliation -------------------------------------------------------
+class NetcashStatement(models.Model):
+    """One pull of the NetCash merchant statement (CONTRACTS 2.5): requested (polling id kept, so the
+    next run polls with the same id while NetCash answers FILE NOT READY), then retrieved.
+
+    Invariant: one daily statement per date (the interim ones may repeat); the text is kept as NetCash
+    sent it; its lines are stored once each (`NetcashStatementLine.line_key`).
+    """
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", "Full daily (08:30, previous day)"
+        INTERIM = "interim", "Interim (Pay Now EFT and cash, today)"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (polling)"
+        RETRIEVED = "retrieved", "Retrieved"
+        NO_CHANGE = "no_change", "No change"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    statement_date = models.DateField()
+    polling_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    line_count = models.PositiveIntegerField(default=0)
+    new_line_count = models.PositiveIntegerField(default=0)
+    raw_text = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    retrieved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-statement_date", "-pk"]
+        verbose_name = "NetCash statement"
+        constraints = [models.UniqueConstraint(fields=["statement_date"], condition=models.Q(kind="daily"),
+                                               name="netcashstatement_one_daily_per_date")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} statement {self.statement_date} ({self.get_status_display().lower()})"
+
+
+class NetcashStatementLine(models.Model):
+    """One line of NetCash's statement, stored once and applied once.
+
+    Invariants: `line_key` (a hash of the line's fields and its ordinal among identical lines of that
+    date) is unique, so a statement read twice, or its interim and full versions, store each line
+    once; `processed_at` is set in the transaction that applies the line's effect, under the line's
+    row lock, so a line changes money at most once. A line that matches nothing of ours changes
+    nothing and is listed for staff (`outcome` unmatched).
+    """
+
+    class Kind(models.TextChoices):
+        DEBIT_SUCCESS = "debit_success", "Debit order paid"
+        DEBIT_UNPAID = "debit_unpaid", "Debit order unpaid"
+        PAYNOW_RECEIPT = "paynow_receipt", "Pay Now receipt"
+        PAYNOW_REVERSAL = "paynow_reversal", "Pay Now unpaid / recall / dispute"
+        BALANCE = "balance", "Opening / closing balance"
+        OTHER = "other", "Other (fees, transfers, unknown codes)"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Not applied yet"
+        SETTLED = "settled", "Settled a debit order"
+        RETURNED = "returned", "Returned a debit order"
+        FAILED_ITEM = "failed_item", "Failed a debit order not yet settled"
+        CONFIRMED = "confirmed", "Confirmed a payment"
+        UNMATCHED = "unmatched", "Matches nothing of ours"
+        IGNORED = "ignored", "No effect (balance, fee, unknown code)"
+
+    statement = models.ForeignKey(NetcashStatement, on_delete=models.PROTECT, related_name="lines")
+    line_key = models.CharField(max_length=64, unique=True)
+    line_date = models.DateField()
+    code = models.CharField(max_length=6)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=300, blank=True)
+    amount = models.DecimalField(**MONEY)
+    effect = models.CharField(max_length=1)
+    reference = models.CharField(max_length=100, blank=True)
+    account_reference = models.CharField(max_length=100, blank=True)
+    unpaid_code = models.CharField(max_length=10, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.PENDING)
+    note = models.CharField(max_length=300, blank=True)
+    debit_order_item = models.ForeignKey(DebitOrderItem, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="statement_lines")
+    payment = models.ForeignKey(PaymentTransaction, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="statement_lines")
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["line_date", "pk"]
+        verbose_name = "NetCash statement line"
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="statementline_amount_gte_0"),
+                       models.CheckConstraint(condition=models.Q(effect__in=["+", "-"]),
+                                              name="statementline_effect_sign")]
+        indexes = [models.Index(fields=["processed_at", "line_date"], name="statementline_todo_idx"),
+                   models.Index(fields=["line_date", "outcome"], name="statementline_date_outcome_idx"),
+                   models.Index(fields=["reference"], name="statementline_reference_idx")]
+
+    def __str__(self):
+        return f"{self.line_date} {self.code} {self.effect}{format_zar(self.amount)} {self.account_reference or self.reference}"
+
+
+class ReconciliationIssue(models.Model):
+    """Something the statement and our books disagree on, for staff: a Pay Now payment we applied from a
+    notify that no statement line confirmed within `NETCASH["STATEMENT_CONFIRM_HOURS"]`, or a statement
+    receipt/reversal we never applied.
+
+    Invariant: one open issue per payment and per line (partial unique constraints); ops are alerted
+    once per issue (`alerted_at`, and the notification's idempotency key); resolving is recorded, the
+    row is never deleted.
+    """
+
+    class Kind(models.TextChoices):
+        UNCONFIRMED_PAYMENT = "unconfirmed_payment", "Applied from a notify, not on the statement"
+        UNAPPLIED_RECEIPT = "unapplied_receipt", "On the statement, never applied by us"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    payment = models.ForeignKey(PaymentTransaction, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="reconciliation_issues")
+    line = models.ForeignKey(NetcashStatementLine, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="issues")
+    amount = models.DecimalField(**MONEY)
+    reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolution = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "reconciliation difference"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "payment"], condition=models.Q(payment__isnull=False),
+                                    name="reconissue_one_per_payment"),
+            models.UniqueConstraint(fields=["kind", "line"], condition=models.Q(line__isnull=False),
+                                    name="reconissue_one_per_line"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.reference} {format_zar(self.amount)}"
+
+
+class ReconciliationReport(models.Model):
+    """The statement against our books for one day (rebuilt by every reconciliation run for that day).
+
+    matched = statement lines that settled, returned, failed or confirmed something of ours;
+    unmatched theirs = lines that matched nothing; unmatched ours = debit orders due on or before the
+    day still waiting for a line, and Pay Now payments of that day flagged unconfirmed.
+    statement total = matched + theirs, our total = matched + ours (signed Rands).
+    """
+
+    day = models.DateField(unique=True)
+    matched_count = models.PositiveIntegerField(default=0)
+    matched_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    unmatched_ours_count = models.PositiveIntegerField(default=0)
+    unmatched_ours_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    unmatched_theirs_count = models.PositiveIntegerField(default=0)
+    unmatched_theirs_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    statement_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    our_total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    totals_equal = models.BooleanField(default=False)
+    generated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"Reconciliation {self.day}: {'equal' if self.totals_equal else 'DIFFERENT'}"
 
 
 # --- Stripe customers, refunds, receipts, API idempotency keys --------------------------------------------

@@ -16,7 +16,7 @@ from payments.models import DebitOrderRun
 from payments.services.debit_orders import (
     debit_order_run_prepare,
     debit_order_run_submit,
-    debit_orders_reconcile,
+    debit_order_runs_check,
     pending_payments_flag_stale,
 )
 
@@ -47,16 +47,81 @@ def process_debit_orders(run_date: str | None = None, dry_run: bool = False, tri
 
 
 def reconcile_pending_payments(triggered_by: str = "schedule") -> int:
+    """Stale pending Pay Now payments, and submitted debit-order runs followed through NetCash (load report,
+    authorisation, batch status). Nothing settles here: only statement lines settle debit orders."""
     with job_run("reconcile_pending_payments", triggered_by=triggered_by) as run:
         run.details["stale_pending_flagged"] = pending_payments_flag_stale()
         if not netcash.debit_orders_configured():
             run.details["note"] = "NetCash debit orders not configured"
             return run.id
-        counts = debit_orders_reconcile(today=timezone.localdate(), run=run)
-        run.processed += counts["settled"] + counts["failed"]
-        run.skipped += counts["waiting"]
+        counts = debit_order_runs_check(job=run)
+        run.processed += counts["checked"]
         run.details.update(counts)
     return run.id
+
+
+def reconcile_netcash_statement(kind: str = "daily", day: str | None = None, triggered_by: str = "schedule") -> dict:
+    """The NetCash statement reconciliation (daily after 08:30 for yesterday; interim for today's Pay Now EFT)."""
+    from payments.clients import netcash_niws
+    from payments.services.netcash_statement import netcash_reconcile
+
+    with job_run(f"reconcile_netcash_statement_{kind}", triggered_by=triggered_by) as run:
+        if not netcash_niws.statement_configured():
+            run.details["note"] = "NETCASH_ACCOUNT_SERVICE_KEY is not set: no statement to read"
+            return dict(run.details)
+        result = netcash_reconcile(kind=kind, day=date.fromisoformat(day) if day else None, job=run)
+        run.processed = int(result.get("lines", 0) or 0)
+        run.details.update({k: v for k, v in result.items()})
+    return result
+
+
+def reconcile_netcash_interim(triggered_by: str = "schedule") -> dict:
+    return reconcile_netcash_statement(kind="interim", triggered_by=triggered_by)
+
+
+def check_pending_mandates(triggered_by: str = "schedule") -> dict:
+    """eMandates pending longer than a day: ask NetCash (RequestMandateData/RetrieveMandateData)."""
+    from payments.services.mandates import mandates_check_pending
+
+    with job_run("check_pending_mandates", triggered_by=triggered_by) as run:
+        if not netcash.debit_orders_configured():
+            run.details["note"] = "NetCash debit orders not configured"
+            return dict(run.details)
+        counts = mandates_check_pending(job=run)
+        run.processed = counts.get("updated", 0)
+        run.details.update(counts)
+    return counts
+
+
+def issue_receipts(payment_ids: list[int]) -> int:
+    """Receipts for payments settled in bulk from the statement (one task per batch, documents queue)."""
+    from payments.services.receipts import receipt_issue
+
+    issued = 0
+    for payment_id in payment_ids:
+        try:
+            issued += receipt_issue(payment_id=int(payment_id)) is not None
+        except Exception:  # one bad PDF must not stop the rest; the receipts sweep retries
+            import logging
+
+            logging.getLogger(__name__).exception("receipt for payment %s failed", payment_id)
+    return issued
+
+
+def notify_payments_reversed(payment_ids: list[int]) -> int:
+    """The "payment failed" emails for debit orders returned in bulk from the statement."""
+    from payments.services.netcash_statement import payments_reversed_notify
+
+    return payments_reversed_notify(payment_ids=[int(i) for i in payment_ids])
+
+
+def payments_received_hooks(customer_ids: list[int]) -> int:
+    """Dunning's `customer_payment_received` for customers paid in bulk from the statement."""
+    from payments.services.allocation import _payment_received_hook
+
+    for customer_id in customer_ids:
+        _payment_received_hook(int(customer_id))
+    return len(customer_ids)
 
 
 # --- moved to inbox.tasks: thin shims for one release, so tasks queued and schedules saved under the

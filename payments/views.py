@@ -49,6 +49,8 @@ def payment_result(request, reference: str):
     except ValueError:
         check = 0
     state = RESULT_STATES.get(payment.status, "confirming") if payment else "confirming"
+    if state == "declined" and (payment.raw_response or {}).get("error_code") == "cancelled":
+        state = "cancelled"  # the customer cancelled at NetCash (services.netcash_paynow): not a decline
     waiting = state in ("confirming", "pending")
     refresh = waiting and check < RESULT_REFRESH_LIMIT
     return render(request, "payments/result.html", {

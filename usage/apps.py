@@ -9,3 +9,6 @@ class UsageConfig(AppConfig):
 
     name = "usage"
     verbose_name = "Usage"
+
+    def ready(self):
+        from usage import checks  # noqa: F401  (registers usage.E001, the Interstellio time zone check)

@@ -9,8 +9,8 @@ Authenticity: NetCash does not sign Pay Now posts (CONTRACTS 2.1). We put our ow
 and accept a notify only when the HMAC verifies (constant-time). Without a configured secret
 every signing/verifying call raises `ImproperlyConfigured` (fail closed).
 
-Web services (`NIWS_NIF`, SOAP 1.1) go through `circletel.http.send` with an explicit timeout and
-`with_retries`. Field names for AddMandate are [UNCONFIRMED] (CONTRACTS 2.4) and kept here only.
+Web services (`NIWS_NIF`, SOAP 1.1: batches, statement, eMandates) are in `payments.clients.netcash_niws`,
+which builds the one SOAP envelope.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import parse_qsl
-from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-
-from circletel.http import PermanentProviderError, ProviderTimeoutError, RetryableProviderError, send, with_retries
 
 PROVIDER = "netcash"
 DEFAULT_VENDOR_KEY = "24ade73c-98cf-47b3-99be-cc7b867b3080"
@@ -115,16 +111,49 @@ def paynow_form(*, reference: str, amount: Decimal, description: str, email: str
         "m9": email,
         "m10": "",
     }
-    if cellphone:
-        fields["m11"] = cellphone  # [UNCONFIRMED] cellphone field (CONTRACTS 2.1)
+    local = paynow_cellphone(cellphone)
+    if local:
+        fields["m11"] = local
     return PayNowForm(action_url=action_url or config["PAYNOW_URL"], fields=fields)
+
+
+_SA_MOBILE_RE = re.compile(r"^(?:\+?27|0)([1-9][0-9]{8})$")
+
+
+def paynow_cellphone(phone: str) -> str:
+    """`m11` as NetCash takes it: "SA only, 10 digits starting with a 0" (CONTRACTS 2.1 `m11`, corrected
+    2026-12: netcash/paynow-php `Types/FieldType`; its `Form::setCellphone` rewrites +27... to 0...).
+    "+27 82 123 4567" / "27821234567" / "082-123-4567" -> "0821234567". Anything that is not a South
+    African number gives "" and the field is left out (an optional field; a bad one must not break
+    the payment page)."""
+    digits = re.sub(r"[\s().-]", "", phone or "")
+    match = _SA_MOBILE_RE.match(digits)
+    return f"0{match.group(1)}" if match else ""
 
 
 METHOD_NAMES = {"1": "Card", "2": "Bank EFT", "3": "Retail", "4": "Instant EFT", "5": "MasterPass",
                 "6": "Visa Click to Pay", "7": "Masterpass QR", "8": "Mobicred", "9": "Payflex", "10": "Flash voucher"}
 METHOD_KINDS = {"1": "card", "2": "eft", "3": "cash", "4": "instant_eft", "5": "card", "6": "card", "7": "card",
                 "8": "card", "9": "card", "10": "cash"}
-PENDING_METHODS = {"2", "3"}  # bank EFT and retail can be reported before the money arrives
+
+
+def paynow_outcome(*, accepted: bool, reason: str) -> str:
+    """accepted | pending | cancelled | declined, from `TransactionAccepted` and `Reason` alone.
+
+    CONTRACTS 2.1 "Pending (corrected 2026-12)": a notify is pending when `Reason` contains "pending"
+    (case-insensitive) for ANY `Method` (netcash/paynow-php `Response`; Magento `pn_is_pending`), and
+    "cancelled" in `Reason` is the customer cancelling, not a decline. The Method is not consulted.
+    A "pending" reason wins even over TransactionAccepted=true: money moves only on proof, and a
+    pending notify is not proof (the later accepted notify, or the statement, completes it).
+    """
+    lowered = (reason or "").lower()
+    if "pending" in lowered:
+        return "pending"
+    if accepted:
+        return "accepted"
+    if "cancelled" in lowered or "canceled" in lowered:
+        return "cancelled"
+    return "declined"
 
 
 @dataclass(frozen=True)
@@ -135,7 +164,7 @@ class PayNowNotify:
     reference: str
     amount: Decimal
     signed_amount: Decimal
-    accepted: bool
+    accepted: bool  # accepted and not pending: the only outcome that completes a payment
     pending: bool
     reason: str
     method_code: str
@@ -193,43 +222,24 @@ def paynow_notify_from_fields(fields: Mapping[str, str]) -> PayNowNotify:
         raise NotifyRejected("Amount is not a Rand amount with two decimals.", status_code=400) from exc
     if not paynow_verify(reference=reference, amount=signed_amount, signature=signature):
         raise NotifyRejected("Bad signature.", status_code=403)
-    accepted = fields["TransactionAccepted"].strip().lower() == "true"
     reason = (fields.get("Reason") or "").strip()[:300]
     method_code = (fields.get("Method") or "1").strip()[:3]
-    pending = (not accepted and method_code in PENDING_METHODS and "pending" in reason.lower())
+    kind = paynow_outcome(accepted=fields["TransactionAccepted"].strip().lower() == "true", reason=reason)
+    accepted = kind == "accepted"
     if accepted and (amount <= 0 or amount != signed_amount):
         raise NotifyRejected("Amount does not match the amount requested.", status_code=400,
                              extra={"amount": str(amount), "expected": str(signed_amount)})
     if not accepted and amount not in (Decimal("0.00"), signed_amount):
         raise NotifyRejected("Amount does not match the amount requested.", status_code=400)
-    kind = "accepted" if accepted else ("pending" if pending else "declined")
     raw = {k: v for k, v in fields.items() if k not in ("ccToken",)}
     return PayNowNotify(request_trace=trace, reference=reference, amount=amount, signed_amount=signed_amount,
-                        accepted=accepted, pending=pending, reason=reason, method_code=method_code, kind=kind, raw=raw)
+                        accepted=accepted, pending=kind == "pending", reason=reason, method_code=method_code,
+                        kind=kind, raw=raw)
 
 
-# --- web services (SOAP) ------------------------------------------------------------------------------------
-def _soap(method: str, params: dict) -> str:
-    return _soap_result(_soap_raw(method, params), method)
-
-
-def _soap_result(text: str, method: str) -> str:
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as exc:
-        raise PermanentProviderError("NetCash returned malformed XML", provider=PROVIDER, raw=text) from exc
-    for element in root.iter():
-        if element.tag.endswith(f"{method}Result"):
-            return (element.text or "").strip()
-    raise PermanentProviderError(f"NetCash response has no {method}Result", provider=PROVIDER, raw=text)
-
-
-def _raise_for_code(result: str, *, what: str) -> None:
-    if result in ERROR_CODES:
-        raise PermanentProviderError(f"NetCash {what} failed: {result} {ERROR_CODES[result]}", provider=PROVIDER,
-                                     code=result, raw=result)
-
-
+# --- debit-order batch file (CONTRACTS 2.3) ---------------------------------------------------------------
+# The NIWS web-service calls (upload, load report, authorise, batch status, statement, eMandates) and their
+# one SOAP envelope live in `payments.clients.netcash_niws`.
 def _debit_key() -> str:
     key = _config().get("DEBIT_ORDER_SERVICE_KEY") or ""
     if not key:
@@ -272,98 +282,3 @@ def build_twoday_batch(*, batch_name: str, action_date: date, lines: list[DebitO
                      _clean(line.account_number, 16), str(amount_cents)])
     rows.append(["F", str(len(lines)), str(total), "9999"])
     return "\r\n".join("\t".join(row) for row in rows) + "\r\n"
-
-
-def batch_file_upload(*, file_text: str, sleep=None) -> str:
-    """Upload a batch; returns NetCash's file token.
-
-    Retries only when nothing can have reached NetCash (connection refused / 429); a timeout or
-    5xx after sending is ambiguous, so it becomes a permanent "outcome unknown" error and staff
-    check the portal before resubmitting (a blind retry could debit customers twice).
-    """
-    key = _debit_key()
-
-    def call():
-        try:
-            return _soap("BatchFileUpload", {"ServiceKey": key, "File": file_text})
-        except ProviderTimeoutError as exc:
-            raise PermanentProviderError("NetCash upload timed out: outcome unknown, check the portal",
-                                         provider=PROVIDER, code="unknown") from exc
-        except RetryableProviderError as exc:
-            if exc.http_status and exc.http_status >= 500:
-                raise PermanentProviderError(f"NetCash upload failed ({exc.http_status}): outcome unknown",
-                                             provider=PROVIDER, http_status=exc.http_status, code="unknown") from exc
-            raise
-
-    token = with_retries(call, **({"sleep": sleep} if sleep else {}))
-    _raise_for_code(token, what="batch upload")
-    if not token:
-        raise PermanentProviderError("NetCash returned an empty file token", provider=PROVIDER)
-    return token
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    status: str  # SUCCESSFUL | SUCCESSFUL WITH ERRORS | UNSUCCESSFUL | PENDING
-    errors: list
-    raw: str
-
-
-def request_load_report(*, file_token: str, sleep=None) -> LoadReport:
-    """Read the load report for an uploaded file (safe to retry: a read)."""
-    key = _debit_key()
-    text = with_retries(lambda: _soap("RequestFileUploadReport", {"ServiceKey": key, "FileToken": file_token}),
-                        **({"sleep": sleep} if sleep else {}))
-    _raise_for_code(text.strip(), what="load report")
-    status = "PENDING"
-    errors = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("###BEGIN"):
-            for candidate in ("SUCCESSFUL WITH ERRORS", "UNSUCCESSFUL", "SUCCESSFUL"):
-                if candidate in line:
-                    status = candidate
-                    break
-        elif line.startswith("###ERROR"):
-            errors.append(line)
-    return LoadReport(status=status, errors=errors, raw=text)
-
-
-@dataclass(frozen=True)
-class MandateRequestResult:
-    error_code: str
-    mandate_url: str
-    errors: list
-    raw: str
-
-
-def add_mandate(*, fields: dict, sleep=None) -> MandateRequestResult:
-    """AddMandate (one mandate per call). Field names [UNCONFIRMED], see CONTRACTS 2.4.
-
-    Retrying is safe: NetCash keys mandates on AccountReference, which we derive from our row.
-    """
-    key = _debit_key()
-    params = {"ServiceKey": key, **fields}
-    text = with_retries(lambda: _soap_raw("AddMandate", params), **({"sleep": sleep} if sleep else {}))
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as exc:
-        raise PermanentProviderError("NetCash returned malformed XML", provider=PROVIDER, raw=text) from exc
-    values = {el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter()}
-    code = values.get("ErrorCode", "")
-    errors = [(el.text or "").strip() for el in root.iter() if el.tag.endswith("string") and el.text]
-    if code not in ("", "0", "000"):
-        raise PermanentProviderError(f"NetCash AddMandate failed: {code}", provider=PROVIDER, code=code, raw=text,
-                                     extra={"errors": errors})
-    return MandateRequestResult(error_code=code or "0", mandate_url=values.get("MandateUrl", ""), errors=errors,
-                                raw=text)
-
-
-def _soap_raw(method: str, params: dict) -> str:
-    body = "".join(f"<tem:{k}>{escape(str(v))}</tem:{k}>" for k, v in params.items())
-    envelope = ('<?xml version="1.0" encoding="utf-8"?>'
-                '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:tem="http://tempuri.org/">'
-                f"<soap:Body><tem:{method}>{body}</tem:{method}></soap:Body></soap:Envelope>")
-    return send("POST", _config()["WS_URL"], provider=PROVIDER, timeout=TIMEOUT, data=envelope.encode(),
-                headers={"Content-Type": "text/xml; charset=utf-8",
-                         "SOAPAction": f"http://tempuri.org/INIWS_NIF/{method}"}).text

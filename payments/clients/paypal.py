@@ -27,6 +27,41 @@ from payments.provider_errors import with_provider_retries
 
 PROVIDER = "paypal"
 TIMEOUT = (5, 20)
+
+# The currencies PayPal's REST API takes (developer.paypal.com/reference/currency-codes, the "Currency
+# codes" reference page; CONTRACTS 4 "Currency (2026-12)"): there is no ZAR, so an order in ZAR is
+# refused. Left out on purpose: BRL, MYR, CNY and INR, which that page marks "supported as a payment
+# currency and a currency balance for in-country PayPal accounts only" (our account is South African).
+# HUF, JPY and TWD "do not support decimals. Decimal amounts cause an error": they are sent whole.
+CURRENCIES = frozenset({"AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS", "JPY", "MXN", "NOK",
+                        "NZD", "PHP", "PLN", "SEK", "SGD", "THB", "TWD", "USD"})
+ZERO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
+
+
+class CurrencyNotSupported(PermanentProviderError):
+    """A currency PayPal does not take (ZAR above all): raised before any request is sent, as a
+    permanent refusal (retrying cannot help; refund flows take their "refused" path). A 400, not a 502:
+    PayPal was never asked."""
+
+    status_code = 400
+
+    def __init__(self, currency: str):
+        super().__init__(f"PayPal does not take {currency or 'an empty currency'}; nothing was sent.",
+                         provider=PROVIDER, code="currency_not_supported", raw=f"currency={currency}")
+
+
+def supports_currency(currency: str) -> bool:
+    return (currency or "").upper() in CURRENCIES
+
+
+def _paypal_money(amount: Decimal, currency: str) -> dict:
+    """`{"currency_code", "value"}` for a PayPal request; refuses a currency PayPal does not take, so
+    ZAR can never be sent whatever a caller passes."""
+    code = (currency or "").upper()
+    if code not in CURRENCIES:
+        raise CurrencyNotSupported(code)
+    places = Decimal("1") if code in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    return {"currency_code": code, "value": str(Decimal(amount).quantize(places))}
 _TOKEN_CACHE_KEY = "paypal:access_token"
 sleep = time.sleep  # looked up at each wait, so tests can replace it
 
@@ -106,14 +141,17 @@ def _request(method: str, path: str, *, json=None, request_id: str | None = None
     return with_provider_retries(once, sleep=lambda seconds: sleep(seconds))
 
 
-def order_create(*, amount: Decimal, currency: str = "ZAR", reference: str, description: str,
+def order_create(*, amount: Decimal, currency: str, reference: str, description: str,
                  return_url: str, cancel_url: str, request_id: str) -> Order:
-    """Create a CAPTURE order; `reference` goes into custom_id (and reference_id) for the webhook."""
+    """Create a CAPTURE order; `reference` goes into custom_id (and reference_id) for the webhook.
+    `currency` must be a PayPal currency (`CurrencyNotSupported` otherwise, before any call): callers
+    convert ZAR first (`payments.services.paypal_currency.paypal_quote`)."""
+    amount_field = _paypal_money(amount, currency)
     body = {
         "intent": "CAPTURE",
         "purchase_units": [{
             "reference_id": reference, "custom_id": reference, "description": description[:127],
-            "amount": {"currency_code": currency, "value": money(amount)},
+            "amount": amount_field,
         }],
         "payment_source": {"paypal": {"experience_context": {
             "user_action": "PAY_NOW", "shipping_preference": "NO_SHIPPING",
@@ -142,12 +180,13 @@ def order_capture(*, order_id: str, request_id: str) -> Capture:
     )
 
 
-def capture_refund(*, capture_id: str, amount: Decimal | None = None, currency: str = "ZAR", note: str = "",
+def capture_refund(*, capture_id: str, amount: Decimal | None = None, currency: str = "", note: str = "",
                    request_id: str) -> Refund:
-    """Refund a capture, fully (no amount) or partly."""
+    """Refund a capture, fully (no amount) or partly (`amount` in the capture's own PayPal currency;
+    `CurrencyNotSupported` for ZAR or any other currency PayPal does not take, before any call)."""
     body: dict = {}
     if amount is not None:
-        body["amount"] = {"value": money(amount), "currency_code": currency}
+        body["amount"] = _paypal_money(amount, currency)
     if note:
         body["note_to_payer"] = note[:255]
     data = _request("POST", f"/v2/payments/captures/{capture_id}/refund", json=body, request_id=request_id,

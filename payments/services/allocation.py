@@ -6,8 +6,12 @@ partial -> partial, exact -> paid. Whatever is left is credit on the account: th
 `payment:{pk}` is always for the full amount, so the balance goes negative.
 
 Idempotent by state: a payment that already has its ledger entry and allocations is returned
-as is. Locks: every candidate invoice is locked in ascending id order before any is changed,
-so two payments for the same customer serialise instead of deadlocking.
+as is. Locks: `lock_open_invoices` (billing.services.credit) takes the customer's money lock and
+then every candidate invoice in ascending id order before any is changed, so two payments for the
+same customer serialise instead of deadlocking.
+
+A payment's unallocated part is account credit: `payment_credit_source` hands it to billing's
+credit engine, which applies it to invoices issued later (oldest credit first).
 """
 
 from __future__ import annotations
@@ -16,26 +20,21 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from billing.models import Invoice, LedgerEntry
+from billing.services.credit import CreditPiece, CreditSource, lock_open_invoices
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from payments.errors import PaymentError
 from payments.models import PaymentAllocation, PaymentTransaction
+from zoho_sync.services.outbox import enqueue_sync
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=14, decimal_places=2)
 
-
-def lock_open_invoices(*, customer_id: int, extra_ids=()) -> dict[int, Invoice]:
-    """Lock the customer's open invoices (plus `extra_ids`) in ascending id order."""
-    wanted = Q(customer_id=customer_id, status__in=Invoice.OPEN_STATUSES)
-    extra = [i for i in extra_ids if i]
-    if extra:
-        wanted |= Q(pk__in=extra)
-    locked = (Invoice.objects.select_for_update().filter(wanted).order_by("pk")
-              .only("pk", "number", "customer_id", "status", "total", "amount_paid", "issue_date", "due_date"))
-    return {inv.pk: inv for inv in locked}
+__all__ = ["lock_open_invoices", "payment_allocate", "payment_credit_source"]
 
 
 def payment_ledger_reference(payment: PaymentTransaction) -> str:
@@ -94,3 +93,37 @@ def _payment_received_hook(customer_id: int, customer=None) -> None:
         customer_payment_received(customer=customer if customer is not None else Customer.objects.get(pk=customer_id))
     except Exception:  # the payment stands; dunning's own reprocessing catches up
         logger.exception("customer_payment_received failed for customer %s", customer_id)
+
+
+# --- a payment's unallocated part is account credit (registered with billing.services.credit) ----------------
+
+CREDIT_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Status.PARTIALLY_REFUNDED)
+
+
+def _payments_with_credit():
+    allocated = Coalesce(Subquery(PaymentAllocation.objects.filter(payment_id=OuterRef("pk")).order_by()
+                                  .values("payment_id").annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
+                         Value(ZERO), output_field=MONEY)
+    return (PaymentTransaction.objects.filter(status__in=CREDIT_STATUSES).annotate(allocated=allocated)
+            .annotate(left=F("amount") - F("amount_refunded") - F("allocated")).filter(left__gt=0))
+
+
+def _payment_pieces(customer_id: int) -> list[CreditPiece]:
+    rows = (_payments_with_credit().filter(customer_id=customer_id)
+            .values_list("pk", "completed_at", "created_at", "left"))
+    return [CreditPiece("payment", pk, (completed or created).date(), Decimal(left).quantize(Decimal("0.01")))
+            for pk, completed, created, left in rows]
+
+
+def _payment_apply(piece: CreditPiece, invoice_id: int, amount) -> None:
+    updated = (PaymentAllocation.objects.filter(payment_id=piece.key, invoice_id=invoice_id)
+               .update(amount=F("amount") + amount))
+    if not updated:
+        PaymentAllocation.objects.create(payment_id=piece.key, invoice_id=invoice_id, amount=amount)
+    # The ZOHO mirror follows our allocations: the payment's applied amounts changed.
+    enqueue_sync(entity=PaymentTransaction(pk=piece.key))
+
+
+payment_credit_source = CreditSource(
+    name="payment", pieces=_payment_pieces, apply=_payment_apply,
+    customers=lambda: _payments_with_credit().values_list("customer_id", flat=True))

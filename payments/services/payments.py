@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Customer, Invoice, LedgerEntry
+from billing.services.credit import apply_account_credit
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from notifications.services import notify, notify_ops
 from payments.errors import PaymentError
@@ -136,8 +137,10 @@ def payment_record_pending(*, reference: str, amount: Decimal, customer: Custome
 
 def payment_fail(*, reference: str, amount: Decimal, customer: Customer, method: str, provider: str, reason: str,
                  invoice: Invoice | None = None, provider_transaction_id: str | None = None,
-                 provider_method: str = "", raw: dict | None = None) -> PaymentTransaction:
-    """Record a declined/failed payment and tell the customer; never reverses a completed one."""
+                 provider_method: str = "", raw: dict | None = None,
+                 notify_customer: bool = True) -> PaymentTransaction:
+    """Record a declined/failed payment and tell the customer; never reverses a completed one.
+    `notify_customer=False` for an attempt the customer cancelled themselves (no "payment failed" email)."""
     _check_amount(amount)
     reason = (reason or "Declined").strip()[:500]
     with transaction.atomic():
@@ -161,6 +164,8 @@ def payment_fail(*, reference: str, amount: Decimal, customer: Customer, method:
             payment.failure_reason = reason
             payment.raw_response = raw or payment.raw_response
             payment.save(update_fields=["status", "failure_reason", "raw_response", "updated_at"])
+        if not notify_customer:
+            return payment
         notify(event="payment_failed", customer=customer, idempotency_key=f"payment_failed:{payment.pk}",
                context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(),
                         "amount": payment.amount,
@@ -177,18 +182,25 @@ def payment_reverse(*, payment: PaymentTransaction, reason: str, unpaid_fee: Dec
     through billing's `invoice_create`), and queues the ZOHO sync. Idempotent by state.
     """
     with transaction.atomic():
+        # Locks in the house order: the customer's money lock and invoices first, then the payment.
+        alloc_ids = list(payment.allocations.values_list("invoice_id", flat=True))
+        invoices = lock_open_invoices(customer_id=payment.customer_id, extra_ids=alloc_ids)
         payment = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
         if payment.status == Status.REVERSED:
             return payment
         if payment.status != Status.COMPLETED:
             raise PaymentError("Only a completed payment can be reversed.", {"reference": payment.reference})
         allocations = list(payment.allocations.select_related("invoice").order_by("invoice_id"))
-        lock_open_invoices(customer_id=payment.customer_id, extra_ids=[a.invoice_id for a in allocations])
         ledger_post(customer=payment.customer, entry_type=LedgerEntry.EntryType.REVERSAL, amount=payment.amount,
                     reference=f"payment_reversal:{payment.pk}", description=f"Returned: {payment.reference} ({reason})"[:300],
                     payment=payment, invoice=payment.invoice)
         for allocation in allocations:
             invoice_apply_payment(invoice_id=allocation.invoice_id, amount=-allocation.amount)
+        # Reversed before anything else is issued: its unallocated part is no longer credit to spend.
+        payment.status = Status.REVERSED
+        payment.reversed_at = timezone.now()
+        payment.reversal_reason = reason[:500]
+        payment.save(update_fields=["status", "reversed_at", "reversal_reason", "updated_at"])
         if unpaid_fee and unpaid_fee > 0:
             from billing.services.invoices import LineSpec, invoice_create
 
@@ -196,10 +208,8 @@ def payment_reverse(*, payment: PaymentTransaction, reason: str, unpaid_fee: Dec
                            lines=[LineSpec(description=f"Unpaid debit order fee ({payment.reference})",
                                            amount=unpaid_fee)],
                            notes=f"Returned payment {payment.reference}: {reason}"[:500])
-        payment.status = Status.REVERSED
-        payment.reversed_at = timezone.now()
-        payment.reversal_reason = reason[:500]
-        payment.save(update_fields=["status", "reversed_at", "reversal_reason", "updated_at"])
+        # Reopened invoices take any other credit the customer still has (a credit note's, say).
+        apply_account_credit(customer_id=payment.customer_id, locked_invoices=invoices)
         enqueue_sync(entity=payment)
         notify(event="payment_failed", customer=payment.customer, idempotency_key=f"payment_reversed:{payment.pk}",
                context={"customer_name": f"{payment.customer.first_name} {payment.customer.last_name}".strip(),

@@ -19,6 +19,16 @@ signed in. Every refusal there is the one `InvoiceOrderRefused` (404, the same w
 whatever the reason (no such invoice, wrong account number, someone else's, paid, void, nothing
 due, an order that is not that invoice's), so the answers reveal nothing about an invoice; and a
 provider's decline is answered without our payment id or reference.
+
+Currency (issue 15, CONTRACTS 4 "Currency (2026-12)"): PayPal takes no ZAR. The order is made in
+`PAYPAL_CURRENCY` at `PAYPAL_ZAR_RATE` (`payments.services.paypal_currency.paypal_quote`); the quote
+(currency, rate, converted amount, our ZAR amount) is written to the payment's
+`raw_response["paypal_quote"]` before the order is created, returned to the payer with the order
+(`paypal`: amount, currency, rate and the words to show before approval) and put in the order's
+description, which PayPal shows on its approval page. The payment's `amount`/`currency` stay the
+invoice's ZAR: the ledger never sees the converted figure. A capture in another currency or for
+another amount than the quote is refused (`CaptureMismatch`), the payment is flagged for staff and
+ops are alerted, because PayPal may hold money we have not booked.
 """
 
 from __future__ import annotations
@@ -44,6 +54,15 @@ from payments.errors import PaymentError, PaymentNotFound
 from payments.models import PaymentTransaction
 from payments.provider_errors import classify, info_for
 from payments.services.payments import payment_complete, payment_fail
+from payments.services.paypal_currency import (
+    PayPalQuote,
+    PayPalUnavailable,
+    ledger_amount,
+    paypal_quote,
+    quote_from_record,
+    quote_matches,
+    zar_conversion_configured,
+)
 from payments.services.references import invoice_payment_reference
 from payments.services.stripe_payments import PaymentDeclined
 
@@ -60,6 +79,24 @@ class InvoiceNotPayable(PaymentError):
 
 
 INVOICE_REFUSED_MESSAGE = "We could not find an open invoice with those details."
+UNAVAILABLE_MESSAGE = "PayPal payments are not available right now."
+
+
+class CaptureMismatch(PaymentError):
+    """PayPal captured another currency or amount than the order we created: not booked (409); the
+    payment is flagged for staff and ops are alerted."""
+
+    status_code = 409
+
+
+def _invoice_quote(amount: Decimal) -> PayPalQuote:
+    """The PayPal quote for an invoice amount (ZAR); unavailable is the same plain answer for everyone."""
+    try:
+        return paypal_quote(amount=amount, currency="ZAR")
+    except PayPalUnavailable:
+        logger.error("PayPal invoice order refused: PAYPAL_CURRENCY/PAYPAL_ZAR_RATE cannot convert ZAR "
+                     "(system check payments.E001)")
+        raise PaymentError(UNAVAILABLE_MESSAGE) from None
 
 
 class InvoiceOrderRefused(PaymentNotFound):
@@ -124,20 +161,30 @@ def paypal_order_create_for_invoice(*, invoice: Invoice, build_url: Callable[[st
     PayPal again with the same `PayPal-Request-Id` (`payment-{pk}`), which replays the same order.
     """
     if not paypal_client.is_configured():
-        raise PaymentError("PayPal payments are not available right now.")
+        raise PaymentError(UNAVAILABLE_MESSAGE)
     invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
     if not invoice.is_open or invoice.amount_due <= 0:  # checked again under the lock
         raise InvoiceNotPayable(invoice)
+    _invoice_quote(invoice.amount_due)  # before any row: no pending payment for an order we cannot make
     payment = _reserve_payment(invoice=invoice)
     raw = payment.raw_response or {}
-    if raw.get("order_id") and raw.get("approve_url"):
+    quote = quote_from_record(raw.get("paypal_quote"))
+    if raw.get("order_id") and raw.get("approve_url") and quote is not None:
         return {"order_id": raw["order_id"], "approve_url": raw["approve_url"], "reference": payment.reference,
-                "status": raw.get("order_status", "")}
+                "status": raw.get("order_status", ""), "paypal": quote.for_payer()}
+    if quote is None:
+        # Recorded before the call: a replay of the same PayPal-Request-Id (after a timeout) must be
+        # checked against the quote the first request carried, even if the rate changed meanwhile.
+        quote = _invoice_quote(payment.amount)
+        raw = {**raw, "paypal_quote": quote.as_record()}
+        PaymentTransaction.objects.filter(pk=payment.pk).update(raw_response=raw)
     result_url = build_url(f"/payments/result/{payment.reference}")
     try:
-        order = paypal_client.order_create(amount=payment.amount, reference=payment.reference,
-                                           description=f"CircleTel invoice {invoice.number}", return_url=result_url,
-                                           cancel_url=result_url, request_id=f"payment-{payment.pk}")
+        # The description is shown on PayPal's approval page: the payer sees the rand amount and rate there too.
+        order = paypal_client.order_create(amount=quote.amount, currency=quote.currency, reference=payment.reference,
+                                           description=f"CircleTel invoice {invoice.number}: {quote.describe()}",
+                                           return_url=result_url, cancel_url=result_url,
+                                           request_id=f"payment-{payment.pk}")
     except ProviderError as exc:
         info = classify(exc)
         if not info.retryable:  # a retryable error keeps it pending: the next click replays the same request id
@@ -147,9 +194,10 @@ def paypal_order_create_for_invoice(*, invoice: Invoice, build_url: Callable[[st
     with transaction.atomic():
         PaymentTransaction.objects.filter(pk=payment.pk).update(
             provider_transaction_id=order.id,
-            raw_response={"order_id": order.id, "approve_url": order.approve_url, "order_status": order.status})
+            raw_response={"order_id": order.id, "approve_url": order.approve_url, "order_status": order.status,
+                          "paypal_quote": quote.as_record()})
     return {"order_id": order.id, "approve_url": order.approve_url, "reference": payment.reference,
-            "status": order.status}
+            "status": order.status, "paypal": quote.for_payer()}
 
 
 # --- the public endpoints: the payer proves the invoice is theirs ----------------------------------------
@@ -191,7 +239,9 @@ def paypal_order_create_for_payer(*, invoice_number: str, account_number: str = 
     """`paypal_order_create_for_invoice` for the public endpoint: the payer's proof first
     (`paypal_invoice_for_payer`), every refusal `InvoiceOrderRefused`, declines without our ids."""
     if not paypal_client.is_configured():  # before the lookup: the same answer for every invoice
-        raise PaymentError("PayPal payments are not available right now.")
+        raise PaymentError(UNAVAILABLE_MESSAGE)
+    if not zar_conversion_configured():  # invoices are in ZAR: the same answer for every invoice too
+        raise PaymentError(UNAVAILABLE_MESSAGE)
     invoice = paypal_invoice_for_payer(invoice_number=invoice_number, account_number=account_number, user=user)
     try:
         return paypal_order_create_for_invoice(invoice=invoice, build_url=build_url)
@@ -242,14 +292,38 @@ def paypal_capture_for_invoice(*, order_id: str) -> PaymentTransaction:
                                 amount=capture.amount, currency=capture.currency, order_id=order_id)
 
 
+def _capture_mismatch(payment: PaymentTransaction, *, quote: PayPalQuote | None, amount: Decimal | None,
+                      currency: str, capture_id: str) -> CaptureMismatch:
+    """Flag the payment for staff and alert ops once: PayPal says it took money we did not ask for."""
+    from payments.services.payments import _alert_ops
+
+    expected = f"{quote.currency} {quote.amount}" if quote else "no recorded quote"
+    said = f"PayPal capture {capture_id or '-'} was {currency or '?'} {amount if amount is not None else '?'}"
+    note = f"{timezone.now():%Y-%m-%d %H:%M} {said}, the order was for {expected}; not booked."
+    with transaction.atomic():
+        locked = PaymentTransaction.objects.select_for_update().get(pk=payment.pk)
+        if said not in locked.review_note:  # the same capture reported again (webhook and return) notes once
+            locked.needs_review = True
+            locked.review_note = f"{locked.review_note}\n{note}".strip()
+            locked.save(update_fields=["needs_review", "review_note", "updated_at"])
+            _alert_ops(payment=locked, note=note, trace=f"capture-mismatch:{capture_id or '-'}")
+    logger.error("payment %s: %s", payment.reference, note)
+    return CaptureMismatch("The PayPal capture does not match the order we created; it was not booked.",
+                           {"expected": expected})
+
+
 def paypal_apply_capture(*, payment: PaymentTransaction, capture_id: str, status: str, amount: Decimal | None,
                          currency: str, order_id: str = "") -> PaymentTransaction:
+    recorded = (payment.raw_response or {}).get("paypal_quote")
     raw = {"order_id": order_id or payment.raw_response.get("order_id", ""), "capture_id": capture_id,
-           "capture_status": status}
+           "capture_status": status, "paypal_quote": recorded}
     if status == "COMPLETED":
-        if currency and currency != payment.currency:
-            raise PaymentError("Currency does not match the payment.", {"reference": payment.reference})
-        return payment_complete(reference=payment.reference, amount=amount if amount is not None else payment.amount,
+        # Only what we created: the quote's currency and amount (never ZAR; the order was never ZAR).
+        quote = quote_from_record(recorded)
+        if quote is None or not quote_matches(quote, amount=amount, currency=currency):
+            raise _capture_mismatch(payment, quote=quote, amount=amount, currency=currency, capture_id=capture_id)
+        # The invoice gets our ZAR amount (the payment's), never the converted figure.
+        return payment_complete(reference=payment.reference, amount=payment.amount,
                                 customer=payment.customer, method=payment.method, provider=PROVIDER,
                                 invoice=payment.invoice, provider_transaction_id=capture_id, provider_method="PayPal",
                                 raw=raw)
@@ -261,6 +335,9 @@ def paypal_apply_capture(*, payment: PaymentTransaction, capture_id: str, status
 def _fail(payment: PaymentTransaction, reason: str, *, raw: dict) -> PaymentTransaction:
     if payment.status not in (Status.PENDING, Status.FAILED):
         return payment  # never move a completed payment back
+    # Keep the order and its quote: a later COMPLETED capture of the same order is still checked against it.
+    kept = {k: v for k, v in (payment.raw_response or {}).items() if k in ("order_id", "paypal_quote")}
+    raw = {**kept, **raw}
     return payment_fail(reference=payment.reference, amount=payment.amount, customer=payment.customer,
                         method=payment.method, provider=PROVIDER, reason=reason, invoice=payment.invoice, raw=raw)
 
@@ -277,9 +354,14 @@ def _payment_for_reference(reference: str) -> PaymentTransaction:
 def paypal_webhook_capture_completed(resource: dict, event) -> None:
     payment = _payment_for_reference(resource.get("custom_id", ""))
     amount = resource.get("amount") or {}
-    paypal_apply_capture(payment=payment, capture_id=resource["id"], status=resource.get("status", "COMPLETED"),
-                         amount=Decimal(amount["value"]) if amount.get("value") else None,
-                         currency=amount.get("currency_code", ""))
+    try:
+        paypal_apply_capture(payment=payment, capture_id=resource["id"], status=resource.get("status", "COMPLETED"),
+                             amount=Decimal(amount["value"]) if amount.get("value") else None,
+                             currency=amount.get("currency_code", ""))
+    except CaptureMismatch as exc:
+        # Not booked: the payment is flagged for staff and ops alerted (that is this event's effect, kept
+        # with the event processed); processing it again could not make it match.
+        logger.warning("paypal webhook %s: %s", getattr(event, "event_id", "-"), exc.message)
 
 
 def paypal_webhook_capture_denied(resource: dict, event) -> None:
@@ -299,7 +381,16 @@ def paypal_webhook_capture_refunded(resource: dict, capture_id: str) -> bool:
     if payment is None:
         return False
     amount = resource.get("amount") or {}
-    refund_record_from_provider(payment=payment, provider_refund_id=resource["id"],
-                                amount=Decimal(amount["value"]) if amount.get("value") else payment.amount,
-                                raw={"id": resource["id"], "status": resource.get("status")})
+    value = Decimal(amount["value"]) if amount.get("value") else payment.amount
+    quote = quote_from_record((payment.raw_response or {}).get("paypal_quote"))
+    if quote is not None and amount.get("value"):
+        # PayPal refunds in the capture's currency; our ledger books rands at the rate recorded on the payment.
+        booked = ledger_amount(quote, amount=value, currency=amount.get("currency_code", ""))
+        if booked is None:
+            raise PaymentError("The PayPal refund is not in the currency of the capture.",
+                               {"reference": payment.reference, "currency": amount.get("currency_code", "")})
+        value = booked
+    refund_record_from_provider(payment=payment, provider_refund_id=resource["id"], amount=value,
+                                raw={"id": resource["id"], "status": resource.get("status"),
+                                     "amount": amount or None})
     return True

@@ -60,6 +60,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from billing.services.credit import apply_account_credit
 from billing.services.ledger import invoice_apply_payment, ledger_post
 from circletel.http import ProviderError
 from circletel.money import format_zar
@@ -147,9 +148,14 @@ def _provider_refund(refund: Refund) -> tuple[str | None, str, dict]:
         what = "payment intent" if payment.provider == PaymentTransaction.Provider.STRIPE else "capture"
         raise RefundError(f"This {payment.get_provider_display()} payment has no {what} to refund.",
                           {"reference": payment.reference})
+    amount, currency = (None if full else refund.amount), payment.currency
+    if payment.provider == PaymentTransaction.Provider.PAYPAL and amount is not None:
+        # Issue 15: PayPal took the quote's currency, never ZAR; convert at the rate recorded on the payment.
+        from payments.services.paypal_currency import paypal_refund_money
+        amount, currency = paypal_refund_money(raw_response=payment.raw_response, amount=amount, currency=currency)
     answer = refund_engine.provider_refund(
-        provider=payment.provider, payment_id=payment.provider_transaction_id, amount=None if full else refund.amount,
-        currency=payment.currency, key=keys[payment.provider], note=f"Refund {payment.reference}",
+        provider=payment.provider, payment_id=payment.provider_transaction_id, amount=amount,
+        currency=currency, key=keys[payment.provider], note=f"Refund {payment.reference}",
         metadata={"reference": payment.reference, "refund": str(refund.pk)})
     return answer.refund_id, answer.word, answer.raw
 UNKNOWN_OUTCOME = "outcome unknown, asked again by the sweep"
@@ -266,6 +272,8 @@ def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
     payment.amount_refunded += refund.amount
     payment.status = Status.REFUNDED if payment.amount_refunded >= payment.amount else Status.PARTIALLY_REFUNDED
     payment.save(update_fields=["amount_refunded", "status", "updated_at"])
+    if refund.amount > credit:  # invoices reopened: any other credit the customer has pays them
+        apply_account_credit(customer_id=payment.customer_id)
     customer = payment.customer
     notify(event="refund_issued", customer=customer, idempotency_key=f"refund_issued:{refund.pk}",
            context={"customer_name": f"{customer.first_name} {customer.last_name}".strip(),
@@ -382,6 +390,7 @@ def _unbook(*, payment: PaymentTransaction, refund: Refund, invoices: dict, reas
     payment.needs_review = True
     payment.review_note = f"{payment.review_note}\n{note}".strip()[:5000]
     payment.save(update_fields=["amount_refunded", "status", "needs_review", "review_note", "updated_at"])
+    apply_account_credit(customer_id=payment.customer_id, locked_invoices=invoices)  # what is left is credit
     enqueue_sync(entity=payment)
     _refresh_receipt_on_commit(payment.pk)
 

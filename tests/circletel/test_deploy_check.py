@@ -91,7 +91,8 @@ def test_make_run_can_take_sandbox_payments_without_a_paynow_secret(tmp_path):
 
 @pytest.mark.parametrize("provider_env, check", [
     ({"STRIPE_SECRET_KEY": "sk_live_x1"}, "circletel.E003"),
-    ({"PAYPAL_CLIENT_ID": "cid", "PAYPAL_CLIENT_SECRET": "cs"}, "circletel.E004"),
+    # PAYPAL_ZAR_RATE: PayPal takes no ZAR, so PayPal on needs a rate (payments.E001, issue 15).
+    ({"PAYPAL_CLIENT_ID": "cid", "PAYPAL_CLIENT_SECRET": "cs", "PAYPAL_ZAR_RATE": "18.50"}, "circletel.E004"),
 ])
 def test_a_provider_key_without_its_webhook_secret_is_an_error(tmp_path, provider_env, check):
     # Issue 19 (4): money would be taken and never booked.

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,9 +14,9 @@ from payments.models import DebitOrderItem, DebitOrderRun, PaymentMethod, Paymen
 from payments.services.debit_orders import (
     debit_order_item_return,
     debit_order_item_settle,
+    debit_order_run_check,
     debit_order_run_prepare,
     debit_order_run_submit,
-    debit_orders_reconcile,
     twoday_action_date,
 )
 from payments.services.methods import payment_method_add_debit_order
@@ -67,6 +67,16 @@ def _autopay_customer():
     return customer
 
 
+def _owed_invoice(customer, total, *, due_date):
+    """An invoice the customer owes (booked on the ledger: only what is owed is collected)."""
+    from billing.services.ledger import ledger_post
+
+    invoice = make_invoice(customer, total, due_date=due_date)
+    ledger_post(customer=customer, entry_type="invoice", amount=D(total), reference=f"invoice:{invoice.pk}",
+                description="x", invoice=invoice)
+    return invoice
+
+
 def _soap(method, result):
     return (f'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
             f'<{method}Response xmlns="http://tempuri.org/"><{method}Result>{result}</{method}Result>'
@@ -77,12 +87,12 @@ def _soap(method, result):
 def test_limits_hold_items_and_rerun_collects_nothing_twice(netcash_settings):
     run_date = date(2026, 9, 14)  # action date Thu 17 Sep
     a, b, c, d = (_autopay_customer() for _ in range(4))
-    small = make_invoice(a, "899.00", due_date=date(2026, 9, 15))
-    big = make_invoice(b, "1200.00", due_date=date(2026, 9, 15))
-    second = make_invoice(c, "700.00", due_date=date(2026, 9, 16))
-    make_invoice(d, "100.00", due_date=date(2026, 10, 30))  # not due by the action date
+    small = _owed_invoice(a, "899.00", due_date=date(2026, 9, 15))
+    big = _owed_invoice(b, "1200.00", due_date=date(2026, 9, 15))
+    second = _owed_invoice(c, "700.00", due_date=date(2026, 9, 16))
+    _owed_invoice(d, "100.00", due_date=date(2026, 10, 30))  # not due by the action date
     plain = CustomerFactory()  # no auto-pay
-    make_invoice(plain, "100.00", due_date=date(2026, 9, 15))
+    _owed_invoice(plain, "100.00", due_date=date(2026, 9, 15))
 
     plan = debit_order_run_prepare(run_date=run_date)
     assert plan.action_date == date(2026, 9, 17)
@@ -102,7 +112,7 @@ def test_limits_hold_items_and_rerun_collects_nothing_twice(netcash_settings):
 @pytest.mark.django_db
 def test_dry_run_writes_nothing(netcash_settings):
     customer = _autopay_customer()
-    make_invoice(customer, "499.00", due_date=date(2026, 9, 15))
+    _owed_invoice(customer, "499.00", due_date=date(2026, 9, 15))
     plan = debit_order_run_prepare(run_date=date(2026, 9, 14), dry_run=True)
     assert len(plan.queued) == 1
     assert DebitOrderRun.objects.count() == 0 and DebitOrderItem.objects.count() == 0
@@ -127,10 +137,13 @@ def test_submit_settle_and_return(netcash_settings):
     assert (item.status, item.payment.status, item.payment.method) == ("submitted", "pending", "debit_order")
 
     responses.post(WS, body=_soap("RequestFileUploadReport", "###BEGIN CT-DO SUCCESSFUL"))
-    assert debit_orders_reconcile(today=date(2026, 9, 16), sleep=lambda s: None) == {
-        "settled": 0, "failed": 0, "waiting": 1}  # before the action date
-    assert debit_orders_reconcile(today=date(2026, 9, 17), sleep=lambda s: None) == {
-        "settled": 1, "failed": 0, "waiting": 0}
+    responses.post(WS, body=_soap("RetrieveBatchStatus", ""))
+    from django.utils import timezone
+    run = debit_order_run_check(run=run, now=timezone.make_aware(datetime(2026, 9, 14, 12)), sleep=lambda s: None)
+    assert run.status == "awaiting_authorisation"
+    item.refresh_from_db()
+    assert item.status == "submitted"  # a SUCCESSFUL load report settles nothing (only the statement does)
+    debit_order_item_settle(item=item)  # what a statement success line does
     debit_order_item_settle(item=item)  # settling twice changes nothing
     assert LedgerEntry.objects.filter(entry_type="payment").count() == 1
     invoice.refresh_from_db()
@@ -153,7 +166,7 @@ def test_submit_settle_and_return(netcash_settings):
 @responses.activate
 def test_upload_error_code_fails_run_and_keeps_items(netcash_settings):
     customer = _autopay_customer()
-    make_invoice(customer, "499.00", due_date=date(2026, 9, 15))
+    _owed_invoice(customer, "499.00", due_date=date(2026, 9, 15))
     responses.post(WS, body=_soap("BatchFileUpload", "100"))
     plan = debit_order_run_prepare(run_date=date(2026, 9, 14))
     run = debit_order_run_submit(run=plan.run, sleep=lambda s: None)
@@ -165,7 +178,7 @@ def test_upload_error_code_fails_run_and_keeps_items(netcash_settings):
 @pytest.mark.django_db
 def test_command_dry_run_and_bad_date(netcash_settings, capsys):
     customer = _autopay_customer()
-    inv = make_invoice(customer, "499.00", due_date=date(2026, 9, 15))
+    inv = _owed_invoice(customer, "499.00", due_date=date(2026, 9, 15))
     call_command("process_debit_orders", "--date", "2026-09-14", "--dry-run")
     out = capsys.readouterr().out
     assert "Action date 2026-09-17: 1 to collect (R 499.00)" in out and inv.number in out

@@ -19,7 +19,7 @@ from inbox.models import WebhookEvent
 from payments.models import PaymentTransaction
 from tests.factories import CustomerFactory, UserFactory
 from tests.payments.factories import make_invoice
-from tests.payments.test_paypal_invoices import API, HEADERS, ORDER_A, _order_mock, _token
+from tests.payments.test_paypal_invoices import API, HEADERS, ORDER_A, RATE, _order_mock, _token, paypal_amount
 
 GENERIC = {"message": "We could not find an open invoice with those details.", "extra": {}}
 CAPTURE = f"{API}/v2/checkout/orders/{ORDER_A}/capture"
@@ -28,7 +28,7 @@ CAPTURE = f"{API}/v2/checkout/orders/{ORDER_A}/capture"
 @pytest.fixture
 def paypal_on(settings, db):
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret", "WEBHOOK_ID": "WH-ID-1",
-                       "API_BASE": API}
+                       "API_BASE": API, **RATE}
 
 
 def _create(client, body, ip="203.0.113.7"):
@@ -55,7 +55,7 @@ def _capture_mock(payment):
     responses.add(responses.POST, CAPTURE, json={
         "id": ORDER_A, "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
             "id": "3C679366HH908993F", "status": "COMPLETED", "custom_id": payment.reference,
-            "amount": {"currency_code": "ZAR", "value": str(payment.amount)}}]}}]})
+            "amount": paypal_amount(payment)}]}}]})
 
 
 # --- create-order ---------------------------------------------------------------------------------------
@@ -90,7 +90,9 @@ def test_invoice_order_with_the_invoice_and_account_number_is_created(paypal_on)
     payment = PaymentTransaction.objects.get()
     assert created.status_code == 201
     assert created.json() == {"order_id": ORDER_A, "reference": payment.reference, "status": "PAYER_ACTION_REQUIRED",
-                              "approve_url": f"https://www.sandbox.paypal.com/checkoutnow?token={ORDER_A}"}
+                              "approve_url": f"https://www.sandbox.paypal.com/checkoutnow?token={ORDER_A}",
+                              "paypal": {"currency": "USD", "amount": "5.00", "amount_zar": "100.00", "rate": "20.00",
+                                         "text": "R 100.00 is charged as USD 5.00 through PayPal (R 20.00 = USD 1)"}}
     assert (payment.invoice, payment.status, payment.amount) == (invoice, "pending", Decimal("100.00"))
 
 

@@ -17,6 +17,7 @@ from tests.payments.factories import make_invoice
 from tests.webhooks import deliver, event_status
 
 API = "https://api-m.sandbox.paypal.com"
+RATE = {"CURRENCY": "USD", "ZAR_RATE": "20.00"}
 HEADERS = {"HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA", "HTTP_PAYPAL_CERT_URL": f"{API}/cert.pem",
            "HTTP_PAYPAL_TRANSMISSION_ID": "tx-1", "HTTP_PAYPAL_TRANSMISSION_SIG": "sig",
            "HTTP_PAYPAL_TRANSMISSION_TIME": "2026-08-01T10:00:00Z"}
@@ -25,8 +26,9 @@ HEADERS = {"HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA", "HTTP_PAYPAL_CERT_URL": f"{
 @pytest.fixture
 def paypal_on(settings, db):
     # The cached access token starts empty: every test has its own cache namespace (tests/conftest.py).
+    # PayPal takes no ZAR: invoices are offered in USD at R 20.00 = USD 1 (issue 15).
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret", "WEBHOOK_ID": "WH-ID-1",
-                       "API_BASE": API}
+                       "API_BASE": API, **RATE}
 
 
 def _token():
@@ -55,10 +57,17 @@ def _ordered():
     return client, PaymentTransaction.objects.get()
 
 
+def paypal_amount(payment) -> dict:
+    """What PayPal captures for the payment: the quote recorded when its order was created."""
+    payment.refresh_from_db(fields=["raw_response"])
+    quote = payment.raw_response["paypal_quote"]
+    return {"currency_code": quote["currency"], "value": quote["amount"]}
+
+
 def _capture_response(payment, status="COMPLETED"):
     return {"id": "5O190127TN364715T", "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
         "id": "3C679366HH908993F", "status": status, "custom_id": payment.reference,
-        "amount": {"currency_code": "ZAR", "value": str(payment.amount)}}]}}]}
+        "amount": paypal_amount(payment)}]}}]}
 
 
 def _webhook(client, event):
@@ -70,7 +79,7 @@ def _webhook(client, event):
 def _capture_event(event_id, event_type, payment, *, status="COMPLETED", capture_id="3C679366HH908993F"):
     return {"id": event_id, "event_type": event_type, "resource_type": "capture", "event_version": "1.0",
             "resource": {"id": capture_id, "status": status, "custom_id": payment.reference,
-                         "amount": {"currency_code": "ZAR", "value": str(payment.amount)}}}
+                         "amount": paypal_amount(payment)}}
 
 
 @pytest.mark.django_db
@@ -92,7 +101,7 @@ def test_create_order_then_capture_completes_the_invoice_once(paypal_on):
     assert created.json()["approve_url"].endswith("token=5O190127TN364715T")
     order_body = json.loads(responses.calls[1].request.body)
     assert order_body["purchase_units"][0]["custom_id"] == payment.reference
-    assert order_body["purchase_units"][0]["amount"] == {"currency_code": "ZAR", "value": "450.00"}
+    assert order_body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "22.50"}  # R 450.00 / 20
     assert responses.calls[1].request.headers["PayPal-Request-Id"] == f"payment-{payment.pk}"
     assert captured.json() == {"reference": payment.reference, "status": "completed", "invoice": invoice.number}
     assert (webhook.json(), event_status("WH-1")) == ({"status": "queued"}, "processed")
@@ -127,7 +136,7 @@ def test_refund_webhook_books_the_refund_once(paypal_on):
     _webhook(client, _capture_event("WH-C1", "PAYMENT.CAPTURE.COMPLETED", payment))
     refund_event = {"id": "WH-R1", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource_type": "refund",
                     "resource": {"id": "1JU08902781691411", "status": "COMPLETED",
-                                 "amount": {"currency_code": "ZAR", "value": "40.00"},
+                                 "amount": {"currency_code": "USD", "value": "2.00"},  # R 40.00 at 20.00
                                  "links": [{"rel": "up", "href": f"{API}/v2/payments/captures/3C679366HH908993F"}]}}
 
     _webhook(client, refund_event)
@@ -228,7 +237,8 @@ def test_changed_amount_due_closes_the_old_order_and_creates_a_new_one(paypal_on
     late_capture = client.post("/api/paypal/capture", _proof(invoice, order_id=ORDER_A), format="json")
 
     assert (first.json()["order_id"], second.status_code, second.json()["order_id"]) == (ORDER_A, 201, ORDER_B)
-    assert json.loads(_order_creates()[1].request.body)["purchase_units"][0]["amount"]["value"] == "60.00"
+    assert json.loads(_order_creates()[1].request.body)["purchase_units"][0]["amount"] == {
+        "currency_code": "USD", "value": "3.00"}  # R 60.00 at R 20.00 = USD 1
     old = PaymentTransaction.objects.get(provider_transaction_id=ORDER_A)
     new = PaymentTransaction.objects.get(provider_transaction_id=ORDER_B)
     assert (old.status, old.amount) == ("failed", Decimal("100.00"))

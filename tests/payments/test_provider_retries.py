@@ -149,7 +149,7 @@ def test_paypal_capture_refund_503_then_201_retries_with_the_same_request_id(pay
     responses.add(responses.POST, CAPTURE_REFUND, status=503, json={"name": "SERVICE_UNAVAILABLE"})
     responses.add(responses.POST, CAPTURE_REFUND, status=201, json={"id": "1JU08902781691411", "status": "COMPLETED"})
 
-    refund = paypal_client.capture_refund(capture_id="3C679366HH908993F", amount=Decimal("50.00"),
+    refund = paypal_client.capture_refund(capture_id="3C679366HH908993F", amount=Decimal("2.50"), currency="USD",
                                           request_id="refund-7")
 
     assert (refund.id, refund.status) == ("1JU08902781691411", "COMPLETED")

@@ -2,6 +2,7 @@
 retries) stays reserved and unbooked, and `refunds_resolve_unknown` asks again with the same
 idempotency key: booked once whether or not the first call had happened (refunds.py docstring)."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -165,6 +166,10 @@ def _paypal_token():
 def test_a_paypal_refund_with_unknown_outcome_is_replayed_with_the_same_request_id(settings):
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "cid", "CLIENT_SECRET": "cs", "API_BASE": PAYPAL}
     payment, _ = _paid(provider="paypal", txn="3C679366HH908993F")
+    # Captured in USD at R 20.00 = USD 1 (PayPal takes no ZAR; issue 15): the refund is asked for in USD.
+    type(payment).objects.filter(pk=payment.pk).update(raw_response={"paypal_quote": {
+        "currency": "USD", "amount": "25.00", "source_currency": "ZAR", "source_amount": "500.00", "rate": "20.00"}})
+    payment.refresh_from_db()
     _paypal_token()
     url = f"{PAYPAL}/v2/payments/captures/3C679366HH908993F/refund"
     responses.add(responses.POST, url, status=503, json={"name": "SERVICE_UNAVAILABLE"})
@@ -179,6 +184,9 @@ def test_a_paypal_refund_with_unknown_outcome_is_replayed_with_the_same_request_
     assert (refund.status, refund.provider_refund_id) == ("succeeded", "1JU08902781691411")
     request_ids = {c.request.headers.get("PayPal-Request-Id") for c in responses.calls if c.request.url == url}
     assert request_ids == {f"refund-{refund.pk}"}
+    bodies = {c.request.body for c in responses.calls if c.request.url == url}
+    assert [json.loads(body)["amount"] for body in bodies] == [{"currency_code": "USD", "value": "2.50"}]
+    assert refund.amount == Decimal("50.00")  # the ledger refunds rands
 
 
 @pytest.mark.django_db

@@ -30,7 +30,7 @@ def test_fetch_daily_usage_sends_contract_request_and_parses_mb(interstellio):  
         client.DailyUsage(date=D(2026, 11, 2), upload_mb=Decimal("1.50"), download_mb=Decimal("1.00")),
     ]
     call = responses.calls[0].request
-    assert json.loads(call.body) == {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:59:59Z"}
+    assert json.loads(call.body) == {"start": "2026-11-01T00:00:00+02:00", "end": "2026-11-02T23:59:59+02:00"}
     assert call.headers["X-Auth-Token"] == "test-token"
     assert call.headers["X-Domain"] == "circletel.co.za"
     assert call.headers["X-Tenant-ID"] == "tenant-1"
@@ -69,8 +69,8 @@ def test_long_ranges_are_split_into_windows_and_out_of_range_days_dropped(inters
 
     assert [r.date for r in rows] == [D(2026, 11, 1), D(2026, 11, 2), D(2026, 11, 3)]
     assert [json.loads(c.request.body) for c in responses.calls] == [
-        {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:59:59Z"},
-        {"start": "2026-11-03T00:00:00Z", "end": "2026-11-03T23:59:59Z"},
+        {"start": "2026-11-01T00:00:00+02:00", "end": "2026-11-02T23:59:59+02:00"},
+        {"start": "2026-11-03T00:00:00+02:00", "end": "2026-11-03T23:59:59+02:00"},
     ]
 
 

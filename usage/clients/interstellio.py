@@ -3,7 +3,7 @@
 Contract (CONTRACTS.md section 7, all [3P] from the circletel project, no official source):
     POST {TELEMETRY_URL}/v1/subscriber/{subscriber_id}/data/daily
     headers X-Auth-Token, X-Domain, X-Tenant-ID, X-Timezone
-    body    {"start": "2025-12-01T00:00:00Z", "end": "2025-12-15T23:59:59Z"}
+    body    {"start": "2025-12-01T00:00:00+02:00", "end": "2025-12-15T23:59:59+02:00"}  (see "Windows" below)
     answer  {"payload": [{"time", "download_kb", "upload_kb", "combined_kb", ...}]} or a bare list
     errors  {"error": {"title", "description", "request_id"}}; 402 out of credits, 429 rate limited
     at most 128 days per request for daily aggregation; 1 KB = 1024 bytes.
@@ -12,6 +12,14 @@ Because none of this is confirmed, the provider-specific parts sit behind one ad
 the endpoint path comes from `INTERSTELLIO["USAGE_PATH"]` (formatted with `subscriber_id`) and
 `parse_daily_usage(payload, tz)` is the only function that knows the answer's shape. Swapping in
 the real endpoint means changing the setting and, if the shape differs, that one function.
+
+Windows (CONTRACTS 7, corrected 2026-12, from docs.interstellio.io/subscriber/api/telemetry): the
+`X-Timezone` header applies to the *response* values, so the window is asked for in the same zone,
+with its offset (SAST `2026-12-01T00:00:00+02:00`); a window in UTC (`...T00:00:00Z`, 02:00 SAST)
+would make each of our "days" straddle two of the provider's. The zone is the one the billing day
+boundaries are computed in (`settings.TIME_ZONE`, which `timezone.localdate()` and
+`billing.proration.billing_period` use); `INTERSTELLIO_TIMEZONE` must name the same zone or the
+sync refuses to run (`ImproperlyConfigured`), because a usage day must be a billing day.
 
 Settings are read lazily (on each call) so a missing token is an `ImproperlyConfigured` at the
 moment of use, not at import. Only services call this module; it never touches the database.
@@ -75,10 +83,16 @@ def get_config() -> InterstellioConfig:
         raise ImproperlyConfigured(f"Interstellio usage sync is not configured: set {', '.join(missing)}.")
     if "{subscriber_id}" not in path:
         raise ImproperlyConfigured("INTERSTELLIO_USAGE_PATH must contain {subscriber_id}.")
+    zone_name = raw.get("TIMEZONE") or settings.TIME_ZONE
+    if zone_name != settings.TIME_ZONE:
+        # The usage days must be the billing days (CONTRACTS 7: X-Timezone applies to the answer).
+        raise ImproperlyConfigured(
+            f"INTERSTELLIO_TIMEZONE ({zone_name}) must be the billing time zone TIME_ZONE ({settings.TIME_ZONE}): "
+            "otherwise a usage day straddles two billing days.")
     return InterstellioConfig(
         telemetry_url=url, token=token, domain=(raw.get("DOMAIN") or "").strip(),
         tenant_id=(raw.get("TENANT_ID") or "").strip(), usage_path=path,
-        timezone=raw.get("TIMEZONE") or "Africa/Johannesburg",
+        timezone=zone_name,
         timeout=float(raw.get("TIMEOUT_SECONDS", 20)),  # not money
         retry_attempts=max(1, int(raw.get("RETRY_ATTEMPTS", 3))),
         retry_base=float(raw.get("RETRY_BASE_SECONDS", 0.5)),  # not money
@@ -149,6 +163,17 @@ def parse_daily_usage(payload, *, tz: str = "Africa/Johannesburg") -> list[Daily
     return [DailyUsage(date=day, upload_mb=up, download_mb=down) for day, (up, down) in sorted(by_day.items())]
 
 
+def window_body(start: dt.date, end: dt.date, *, tz: str) -> dict:
+    """The request body for local days `start`..`end` (inclusive), in the zone named by `X-Timezone`
+    and with its offset: SAST days 1..2 Dec -> {"start": "2026-12-01T00:00:00+02:00",
+    "end": "2026-12-02T23:59:59+02:00"} (CONTRACTS 7, corrected 2026-12). Never UTC `Z`: 00:00Z is
+    02:00 SAST, so a UTC window would cut each of our days in two."""
+    zone = zoneinfo.ZoneInfo(tz)
+    first = dt.datetime.combine(start, dt.time(0, 0, 0), tzinfo=zone)
+    last = dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=zone)
+    return {"start": first.isoformat(), "end": last.isoformat()}
+
+
 def _windows(date_from: dt.date, date_to: dt.date, max_days: int):
     start = date_from
     while start <= date_to:
@@ -184,7 +209,7 @@ def fetch_daily_usage(*, subscriber_id: str, date_from: dt.date, date_to: dt.dat
     headers = _headers(cfg)
     rows: list[DailyUsage] = []
     for start, end in _windows(date_from, date_to, cfg.max_days):
-        body = {"start": f"{start.isoformat()}T00:00:00Z", "end": f"{end.isoformat()}T23:59:59Z"}
+        body = window_body(start, end, tz=cfg.timezone)
 
         def call(body=body):
             response = send("POST", url, provider=PROVIDER, session=session, timeout=(5, cfg.timeout),
