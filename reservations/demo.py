@@ -1,4 +1,5 @@
-"""Demo data: six puppies (one reserved with a paid deposit, one sold). Idempotent."""
+"""Demo data: seven puppies (one reserved with a paid deposit, one sold, one priced in US dollars so the
+demo can show PayPal: PayPal takes no ZAR, so it is offered only on that listing, ADR 0014). Idempotent."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,7 +10,7 @@ from django.utils import timezone
 from reservations.models import Puppy, Reservation
 
 PUPPIES = [
-    # slug, name, breed, sex, age days, price, deposit, description
+    # slug, name, breed, sex, age days, price, deposit, description (priced in rand unless CURRENCY says)
     ("bella-labrador", "Bella", "Labrador Retriever", "female", 56, "12500.00", "1500.00",
      "Gentle yellow Labrador girl, KUSA registered, vaccinated and dewormed."),
     ("max-golden", "Max", "Golden Retriever", "male", 63, "15000.00", "2000.00",
@@ -22,7 +23,12 @@ PUPPIES = [
      "Miniature smooth-haired Dachshund, red, very affectionate."),
     ("duke-gsd", "Duke", "German Shepherd", "male", 65, "11000.00", "1500.00",
      "Black-and-tan German Shepherd from SV-titled parents; hips and elbows scored."),
+    ("milo-border-collie", "Milo", "Border Collie", "male", 62, "950.00", "150.00",
+     "Black-and-white Border Collie, export paperwork ready; priced in US dollars for buyers abroad "
+     "(pay the deposit by card or PayPal)."),
 ]
+# Listings not priced in rand. Milo is the one PayPal is offered on.
+CURRENCY = {"milo-border-collie": "USD"}
 
 
 def seed_demo(stdout) -> None:
@@ -33,6 +39,7 @@ def seed_demo(stdout) -> None:
             _, was_created = Puppy.objects.get_or_create(slug=slug, defaults={
                 "name": name, "breed": breed, "sex": sex, "date_of_birth": today - timedelta(days=age),
                 "price": Decimal(price), "deposit_amount": Decimal(deposit), "description": description,
+                "currency": CURRENCY.get(slug, "ZAR"),
             })
             created += was_created
         # Max is reserved with a paid (sandbox) deposit; Duke is sold.
@@ -49,4 +56,5 @@ def seed_demo(stdout) -> None:
         Puppy.objects.filter(slug="duke-gsd").exclude(status=Puppy.Status.SOLD).update(status=Puppy.Status.SOLD)
     stdout.write(f"reservations: {created} puppies created, {Puppy.objects.count()} listed "
                  f"({Puppy.objects.filter(status='reserved').count()} reserved, "
-                 f"{Puppy.objects.filter(status='sold').count()} sold)\n")
+                 f"{Puppy.objects.filter(status='sold').count()} sold, "
+                 f"{Puppy.objects.exclude(currency='ZAR').count()} priced outside rand, where PayPal is offered)\n")

@@ -87,7 +87,7 @@ class StripeCheckoutSessionSerializer(serializers.Serializer):
     """The fields we use from a `checkout.session.*` event's data.object."""
 
     id = serializers.CharField(max_length=255)
-    mode = serializers.CharField()
+    mode = serializers.CharField(required=False)  # not in the client's CheckoutSession (success page read)
     payment_status = serializers.CharField()
     client_reference_id = serializers.CharField(max_length=64, allow_null=True, required=False)
     payment_intent = StripePaymentIntentIdField(allow_null=True, required=False)

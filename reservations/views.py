@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -9,10 +11,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from circletel.errors import ApplicationError, public_message
+from circletel.http import ProviderError
 from circletel.sandbox import sandbox_gateway_active
+from circletel.throttle import client_ip
 from reservations import selectors, services
+from reservations.errors import HoldLapsed, HoldLimitReached, TooManyRequests
 from reservations.models import Puppy, Reservation
-from reservations.services.deposit_checkout import provider_configured
+from reservations.serializers import ReserveRequestSerializer
+from reservations.services.limits import reservation_limits_check, reservation_rate_check_ip, storable_ip
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 12
 
@@ -60,10 +68,12 @@ def _own_hold(request, puppy: Puppy) -> dict | None:
 
 
 def _detail_context(request, puppy: Puppy, **extra) -> dict:
-    providers = [(value, label) for value, label in Reservation.Provider.choices
-                 if provider_configured(value) or sandbox_gateway_active()]
+    providers = selectors.puppy_payment_options(puppy)  # never PayPal on a rand listing (ADR 0014)
+    mine = _own_hold(request, puppy)
+    hold = None if mine or puppy.status != Puppy.Status.RESERVED else selectors.puppy_active_reservation(puppy.pk)
     return {"puppy": puppy, "providers": providers, "sandbox": sandbox_gateway_active(), "errors": {}, "form": {},
-            "mine": _own_hold(request, puppy), **extra}
+            "mine": mine, "on_hold": hold is not None and hold.status == Reservation.Status.PENDING,
+            "hold_until": hold.expires_at if hold is not None else None, **extra}
 
 
 def puppy_detail(request, slug):
@@ -75,9 +85,22 @@ def puppy_detail(request, slug):
 def puppy_reserve(request, slug):
     puppy = get_object_or_404(Puppy, slug=slug)
     form = {k: request.POST.get(k, "") for k in ("name", "email", "phone", "provider")}
+    address = client_ip(request)
+    try:
+        reservation_rate_check_ip(client_ip=address)
+        valid = ReserveRequestSerializer(data=form)
+        if valid.is_valid():  # invalid input is answered by `reserve` below, field by field
+            reservation_limits_check(client_ip=address, email=valid.validated_data["email"])
+    except (TooManyRequests, HoldLimitReached) as exc:
+        response = render(request, "reservations/puppy_detail.html",
+                          _detail_context(request, puppy, form=form, error=public_message(exc)),
+                          status=exc.status_code)
+        if isinstance(exc, TooManyRequests):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     try:
         reservation = services.reserve(
-            puppy.pk, **form, client_ip=request.META.get("REMOTE_ADDR"),
+            puppy.pk, **form, client_ip=storable_ip(address),
             client_user_agent=request.headers.get("User-Agent", ""), ga_client_id=_ga_client_id(request))
     except services.AlreadyReserved as exc:
         puppy.refresh_from_db()
@@ -125,7 +148,18 @@ def sandbox_checkout(request, reference):
 
 
 def checkout_success(request, reference):
-    return render(request, "reservations/checkout_success.html", {"reservation": _reservation(reference)})
+    """The buyer's return from Checkout. Shows the reservation as the database has it; while a Stripe
+    deposit still waits for its webhook, asks Stripe for the session server-side and confirms through the
+    webhook's own handler (`reservation_confirm_from_return`). The query string's `session_id` is only
+    a hint for which session to read, used when we stored none."""
+    r = _reservation(reference)
+    try:
+        r = services.reservation_confirm_from_return(
+            reservation=r, session_id=request.GET.get("session_id", "")[:255]) or r
+    except (ProviderError, ApplicationError):  # Stripe unreachable: the page still shows "processing"
+        logger.warning("success page of %s could not read the checkout session", r.reference, exc_info=True)
+    return render(request, "reservations/checkout_success.html",
+                  {"reservation": r, "returned": selectors.reservation_returned_payment(r.pk)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -144,6 +178,9 @@ def paypal_return(request, reference):
     if order_id and order_id == r.checkout_id:
         try:
             services.reservation_paypal_capture(order_id=order_id)
+        except HoldLapsed as exc:  # not captured: nothing was taken
+            messages.error(request, public_message(exc))
+            return redirect("reservations:detail", slug=r.puppy.slug)
         except ApplicationError as exc:
             messages.error(request, f"PayPal could not complete the payment: {public_message(exc)}")
             return redirect("reservations:cancelled", reference=r.reference)

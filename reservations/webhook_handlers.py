@@ -17,7 +17,7 @@ from payments.clients.paypal import capture_id_from_links
 from payments.clients.stripe import from_cents
 from payments.providers.paypal import capture_is_ours, event_resource
 from payments.providers.stripe import event_object
-from reservations.models import Reservation
+from reservations.models import Reservation, UnmatchedPayment
 from reservations.serializers import PayPalCaptureResourceSerializer, StripeCheckoutSessionSerializer
 from reservations.services import (
     deposit_charge_refunded,
@@ -28,6 +28,7 @@ from reservations.services import (
 )
 from reservations.services.deposit_checkout import KIND
 from reservations.services.deposits import DEPOSIT_REFUND_KIND
+from reservations.services.unmatched import UNMATCHED_REFUND_KIND, unmatched_refund_update
 
 OWNER = "reservations"
 DEPOSIT_PREFIX = "RSV-"
@@ -41,25 +42,33 @@ def _is_deposit_session(event: WebhookEvent) -> bool:
 
 
 def stripe_checkout_session(event: WebhookEvent) -> None:
-    session = event_object(event)
+    checkout_session_apply(event_object(event), event_type=event.event_type, webhook_event=event)
+
+
+def checkout_session_apply(session: dict, *, event_type: str = "checkout.session.completed",
+                           webhook_event: WebhookEvent | None = None) -> Reservation | None:
+    """The one handler of a deposit's Checkout Session, for the webhook and for the success page's
+    server-side read of the session from Stripe (`reservations.services.checkout_return`)."""
     reference = session.get("client_reference_id") or (session.get("metadata") or {}).get("reference")
     if not reference:
         raise IgnoreEvent("checkout session has no reservation reference")
-    if event.event_type in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+    if event_type in ("checkout.session.expired", "checkout.session.async_payment_failed"):
         r = Reservation.objects.filter(reference=reference, provider=STRIPE).first()
         if r is None:
             raise IgnoreEvent(f"no reservation {reference}")
-        reservation_cancel(reservation_id=r.pk, reason=f"stripe: {event.event_type}")
-        return
+        return reservation_cancel(reservation_id=r.pk, reason=f"stripe: {event_type}")
     data = StripeCheckoutSessionSerializer(data=session)
     if not data.is_valid():
         raise ValueError(f"unexpected checkout session shape: {data.errors}")
     s = data.validated_data
     if s["payment_status"] != "paid" or not s.get("payment_intent"):
         raise IgnoreEvent(f"payment_status is {s['payment_status']}; waiting for async_payment_succeeded")
-    reservation_confirm_payment(reference=reference, provider=STRIPE, external_payment_id=s["payment_intent"],
-                                amount=from_cents(s["amount_total"]), currency=s["currency"].upper(),
-                                webhook_event=event, checkout_id=s["id"])
+    payer = session.get("customer_details") or {}
+    return reservation_confirm_payment(
+        reference=reference, provider=STRIPE, external_payment_id=s["payment_intent"],
+        amount=from_cents(s["amount_total"]), currency=s["currency"].upper(), webhook_event=webhook_event,
+        checkout_id=s["id"], payer_email=str(payer.get("email") or "")[:254],
+        payer_name=str(payer.get("name") or "")[:150])
 
 
 # --- Stripe refunds of deposits --------------------------------------------------------------------------
@@ -85,17 +94,23 @@ def stripe_charge_refunded(event: WebhookEvent) -> None:
 def _is_deposit_refund(event: WebhookEvent) -> bool:
     refund = event_object(event)
     meta = refund.get("metadata") or {}
-    if meta.get("kind") == DEPOSIT_REFUND_KIND and meta.get("reference"):
+    if meta.get("kind") in (DEPOSIT_REFUND_KIND, UNMATCHED_REFUND_KIND):
         return True
     rid = refund.get("id")
-    return bool(rid) and Reservation.objects.filter(provider=STRIPE, refund_id=rid).exists()
+    return bool(rid) and (Reservation.objects.filter(provider=STRIPE, refund_id=rid).exists()
+                          or UnmatchedPayment.objects.filter(provider=STRIPE, refund_id=rid).exists())
 
 
 def stripe_refund_changed(event: WebhookEvent) -> None:
     refund = event_object(event)
-    if not deposit_refund_update(provider_refund_id=refund.get("id") or "", status=refund.get("status") or "",
-                                 raw=refund):
-        raise IgnoreEvent(f"no reservation for refund {refund.get('id')}")
+    rid, status = refund.get("id") or "", refund.get("status") or ""
+    if (refund.get("metadata") or {}).get("kind") == UNMATCHED_REFUND_KIND or (
+            rid and UnmatchedPayment.objects.filter(provider=STRIPE, refund_id=rid).exists()):
+        if not unmatched_refund_update(provider_refund_id=rid, status=status, raw=refund):
+            raise IgnoreEvent(f"no unmatched payment for refund {rid}")
+        return
+    if not deposit_refund_update(provider_refund_id=rid, status=status, raw=refund):
+        raise IgnoreEvent(f"no reservation for refund {rid}")
 
 
 # --- PayPal captures -------------------------------------------------------------------------------------

@@ -6,9 +6,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circletel.errors import error_body
+from circletel.throttle import client_ip
 from reservations import services
+from reservations.errors import TooManyRequests
 from reservations.models import Puppy
 from reservations.serializers import ReserveRequestSerializer
+from reservations.services.limits import reservation_limits_check, reservation_rate_check_ip, storable_ip
 
 
 class ReserveInputSerializer(ReserveRequestSerializer):
@@ -16,22 +20,36 @@ class ReserveInputSerializer(ReserveRequestSerializer):
 
 
 class ReserveView(APIView):
-    """`POST /api/reservations/` -> 201 with the checkout URL; 409 when already reserved."""
+    """`POST /api/reservations/` -> 201 with the checkout URL; 400 `provider_not_offered` (`extra.code`;
+    `extra.offered` lists the providers the listing takes) for a provider the listing does not offer,
+    PayPal on a listing priced in rand (PayPal takes no ZAR, ADR 0014): nothing is held and no provider
+    is called; 409 when already reserved (`extra.code` `race_condition_lost`) or the buyer holds too
+    many unpaid reservations (`hold_limit_reached`); 429 with `Retry-After` past the per-address or
+    per-email rate limit (`rate_limited`, reservations/services/limits.py)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["reservations"], request=ReserveInputSerializer, responses={201: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["reservations"], request=ReserveInputSerializer,
+                   responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                              429: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = ReserveInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        address = client_ip(request)
+        try:
+            reservation_rate_check_ip(client_ip=address)
+            data = ReserveInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            v = data.validated_data
+            reservation_limits_check(client_ip=address, email=v["email"])
+        except TooManyRequests as exc:
+            return Response(error_body(exc), status=exc.status_code, headers={"Retry-After": str(exc.retry_after)})
         puppy = get_object_or_404(Puppy, slug=v["puppy"])
         reservation = services.reserve(puppy.pk, name=v["name"], email=v["email"], phone=v["phone"],
-                                       provider=v["provider"], client_ip=request.META.get("REMOTE_ADDR"),
+                                       provider=v["provider"], client_ip=storable_ip(address),
                                        client_user_agent=request.headers.get("User-Agent", ""))
         url = services.reservation_start_checkout(
             reservation=reservation, **services.checkout_urls(reservation, request.build_absolute_uri))
         return Response({"reference": reservation.reference, "status": reservation.status,
-                         "deposit_amount": f"{reservation.deposit_amount:.2f}", "expires_at": reservation.expires_at,
+                         "deposit_amount": f"{reservation.deposit_amount:.2f}", "currency": reservation.currency,
+                         "expires_at": reservation.expires_at,
                          "checkout_url": url}, status=201)

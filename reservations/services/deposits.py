@@ -40,11 +40,12 @@ from reservations.errors import (
     AlreadyReserved,
     InvalidReservation,
     InvalidTransition,
+    ProviderNotOffered,
     PuppyNotFound,
     ReservationError,
     ReservationNotFound,
 )
-from reservations.models import Puppy, Reservation
+from reservations.models import Puppy, Reservation, UnmatchedPayment
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,16 @@ def _validate_request(**data) -> dict:
 def reserve(puppy_id: int, *, name: str, email: str, phone: str, provider: str, client_ip: str | None = None,
             client_user_agent: str = "", ga_client_id: str = "") -> Reservation:
     """Reserve a puppy for a buyer: returns the pending Reservation or raises `AlreadyReserved`.
+    The reservation takes the listing's currency; a provider the listing does not offer (PayPal on a
+    rand listing) is `ProviderNotOffered` and nothing is held.
 
     One transaction: the conditional UPDATE takes the puppy; if anything after it fails the
     puppy goes back to available with the rest of the transaction.
     """
     data = _validate_request(name=name, email=email, phone=phone, provider=provider)
+    # A provider the listing does not offer (PayPal on a rand listing) is refused before anything is held.
+    listed_in = Puppy.objects.filter(pk=puppy_id).values_list("currency", flat=True).first()
+    _check_provider_offered(data["provider"], listed_in)
     now = timezone.now()
     with transaction.atomic():
         taken = Puppy.objects.filter(pk=puppy_id, status=Puppy.Status.AVAILABLE).update(
@@ -89,11 +95,12 @@ def reserve(puppy_id: int, *, name: str, email: str, phone: str, provider: str, 
                 raise PuppyNotFound("That puppy does not exist.")
             raise AlreadyReserved()
         puppy = Puppy.objects.get(pk=puppy_id)
+        _check_provider_offered(data["provider"], puppy.currency)  # repriced meanwhile: rolls the hold back
         try:
             with transaction.atomic():
                 reservation = Reservation.objects.create(
                     puppy=puppy, buyer_name=data["name"], buyer_email=data["email"], buyer_phone=data["phone"],
-                    deposit_amount=puppy.deposit_amount, provider=data["provider"],
+                    deposit_amount=puppy.deposit_amount, currency=puppy.currency, provider=data["provider"],
                     expires_at=now + timedelta(minutes=hold_minutes()), client_ip=client_ip or None,
                     client_user_agent=(client_user_agent or "")[:400], ga_client_id=(ga_client_id or "")[:100],
                 )
@@ -102,6 +109,16 @@ def reserve(puppy_id: int, *, name: str, email: str, phone: str, provider: str, 
             # was inconsistent; refuse (and roll back our UPDATE) rather than double-book.
             raise AlreadyReserved()
     return reservation
+
+
+def _check_provider_offered(provider: str, currency: str | None) -> None:
+    """`ProviderNotOffered` (400, nothing held) unless the listing's currency allows `provider`
+    (`selectors.deposit_provider_offered`, the one rule). None: no such puppy (reported elsewhere)."""
+    from reservations.selectors import deposit_provider_offered
+
+    if currency is not None and not deposit_provider_offered(provider, currency=currency):
+        offered = [p for p in Reservation.Provider.values if deposit_provider_offered(p, currency=currency)]
+        raise ProviderNotOffered(provider=provider, currency=currency, offered=offered)
 
 
 def _lock(reservation_id: int) -> Reservation:
@@ -145,33 +162,51 @@ def _enqueue(func: str, *args) -> None:
 
 def reservation_confirm_payment(*, reference: str, provider: str, external_payment_id: str, amount: Decimal,
                                 currency: str = "ZAR", webhook_event: WebhookEvent | None = None,
-                                checkout_id: str = "") -> Reservation:
+                                checkout_id: str = "", payer_email: str = "",
+                                payer_name: str = "") -> Reservation | None:
     """Record a completed deposit payment for the reservation `reference`. Idempotent.
 
     - pending -> paid (emails to buyer and owner, conversion events after commit);
     - already recorded with this payment id (duplicate / replayed event) -> returned unchanged;
     - expired or cancelled -> paid again if the puppy is still free, otherwise the deposit is
-      marked for refund (a task refunds it through the provider and tells both sides).
+      marked for refund (a task refunds it through the provider and tells both sides);
+    - a payment that cannot be booked (ADR 0013) is recorded as an `UnmatchedPayment` instead of
+      failing the event: one that does not cover the deposit, or a second payment on a reservation
+      that has one, is refunded automatically (the buyer told why; the reservation is returned
+      unchanged); one naming no reservation (returns None) or paid through the other provider goes
+      on the staff list with one alert.
     """
+    from reservations.services.unmatched import unmatched_payment_record
+
     if provider not in Reservation.Provider.values:
         raise ReservationError(f"unknown provider {provider!r}")
+    unmatched = {"provider": provider, "external_payment_id": external_payment_id, "reference": reference,
+                 "amount": amount, "currency": currency, "payer_email": payer_email, "payer_name": payer_name,
+                 "checkout_id": checkout_id, "webhook_event": webhook_event}
     with transaction.atomic():
-        try:
-            r = Reservation.objects.select_for_update().get(reference=reference)
-        except Reservation.DoesNotExist:
-            raise ReservationNotFound(f"No reservation {reference}.")
+        r = Reservation.objects.select_for_update().filter(reference=reference).first()
+        if r is None:
+            unmatched_payment_record(kind=UnmatchedPayment.Kind.UNKNOWN_RESERVATION,
+                                     detail=f"no reservation has the reference {reference!r}"[:300], **unmatched)
+            return None
         if r.external_payment_id == external_payment_id and r.provider == provider:
             return r  # this payment is already recorded: duplicate or replayed event
         if r.external_payment_id:
-            raise ReservationError(
-                f"Reservation {reference} already has payment {r.external_payment_id}; a second payment "
-                f"{external_payment_id} needs staff review.")
+            unmatched_payment_record(
+                kind=UnmatchedPayment.Kind.DUPLICATE, reservation=r,
+                detail=f"{reference} already has payment {r.external_payment_id}; this is a second one", **unmatched)
+            return r
         if r.provider != provider:
-            raise ReservationError(f"Reservation {reference} expects {r.provider}, got {provider}.")
+            unmatched_payment_record(kind=UnmatchedPayment.Kind.WRONG_PROVIDER, reservation=r,
+                                     detail=f"{reference} expects {r.provider}, was paid through {provider}",
+                                     **unmatched)
+            return r
         if currency.upper() != r.currency or amount < r.deposit_amount:
-            raise ReservationError(
-                f"Payment {external_payment_id} of {currency.upper()} {amount} does not cover the deposit "
-                f"{r.currency} {r.deposit_amount} of {reference}.")
+            unmatched_payment_record(
+                kind=UnmatchedPayment.Kind.UNDERPAID, reservation=r,
+                detail=(f"{currency.upper()} {amount} does not cover the deposit {r.currency} {r.deposit_amount} "
+                        f"of {reference}"), **unmatched)
+            return r
         now = timezone.now()
         r.external_payment_id, r.amount_paid, r.webhook_event = external_payment_id, amount, webhook_event
         if checkout_id:

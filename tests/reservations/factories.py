@@ -30,5 +30,6 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     buyer_email = "thandi@example.co.za"
     buyer_phone = "082 123 4567"
     deposit_amount = factory.SelfAttribute("puppy.deposit_amount")
+    currency = factory.SelfAttribute("puppy.currency")
     provider = Reservation.Provider.STRIPE
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))

@@ -42,10 +42,10 @@ def test_changelists_and_summary_show_money_as_rand(admin_client):
     _paid(puppy)
 
     puppies = admin_client.get("/admin/reservations/puppy/").content.decode()
-    assert (_cells(puppies, "price_zar"), _cells(puppies, "deposit_amount_zar")) == (["R 28,000.00"], ["R 2,000.00"])
+    assert (_cells(puppies, "price_money"), _cells(puppies, "deposit_money")) == (["R 28,000.00"], ["R 2,000.00"])
     assert _cells(puppies, "deposits_paid") == ["R 2,000.00"]
     reservations = admin_client.get(RESERVATIONS).content.decode()
-    assert _cells(reservations, "deposit_amount_zar") == _cells(reservations, "amount_paid_zar") == ["R 2,000.00"]
+    assert _cells(reservations, "deposit_amount_money") == _cells(reservations, "amount_paid_money") == ["R 2,000.00"]
     summary = admin_client.get(f"/admin/reservations/puppy/{puppy.pk}/change/").content.decode()
     assert "deposits paid R 2,000.00, refunded R 0.00" in summary
 
@@ -111,3 +111,25 @@ def test_refund_action_reports_what_happens_next(admin_client):
     assert Reservation.objects.get(pk=paid.pk).refund_state == "requested"
     assert _messages(response) == [("success", f"{paid}: deposit refund requested; the sweep pays it back "
                                                "through the provider")]
+
+
+def test_a_listing_priced_in_usd_reads_in_usd_and_can_be_filtered(admin_client):
+    PuppyFactory(name="Bella", price=Decimal("12500.00"), deposit_amount=Decimal("500.00"))
+    PuppyFactory(name="Milo", price=Decimal("950.00"), deposit_amount=Decimal("150.00"), currency="USD")
+
+    usd = admin_client.get("/admin/reservations/puppy/", {"currency__exact": "USD"}).content.decode()
+
+    assert (_cells(usd, "price_money"), _cells(usd, "deposit_money")) == (["USD 950.00"], ["USD 150.00"])
+    everything = admin_client.get("/admin/reservations/puppy/").content.decode()
+    assert sorted(_cells(everything, "price_money")) == ["R 12,500.00", "USD 950.00"]
+
+
+def test_a_usd_reservation_reads_in_usd(admin_client):
+    r = _paid(PuppyFactory(name="Milo", price=Decimal("950.00"), deposit_amount=Decimal("150.00"), currency="USD"),
+              provider="paypal")
+    assert str(r).endswith("Milo USD 150.00 (paid)")
+
+    page = admin_client.get(RESERVATIONS, {"currency": "USD"}).content.decode()
+    assert _cells(page, "deposit_amount_money") == _cells(page, "amount_paid_money") == ["USD 150.00"]
+    view = admin_client.get(f"{RESERVATIONS}{r.pk}/change/").content.decode()
+    assert view.count('<div class="readonly">USD 150.00</div>') == 2

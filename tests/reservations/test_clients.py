@@ -69,8 +69,8 @@ def test_paypal_token_is_cached_and_order_created(paypal_settings):
         "links": [{"href": "https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T", "rel": "payer-action",
                    "method": "GET"}]})
 
-    for _ in range(2):
-        order = paypal.order_create(amount=Decimal("500"), reference="RSV-ABC", description="Deposit",
+    for _ in range(2):  # a deposit on a listing priced in USD (PayPal takes no ZAR, ADR 0014)
+        order = paypal.order_create(amount=Decimal("500"), currency="USD", reference="RSV-ABC", description="Deposit",
                                     return_url="https://x/r", cancel_url="https://x/c", request_id="reservation-1-order")
 
     assert (order.id, order.approve_url) == ("5O190127TN364715T",
@@ -83,8 +83,22 @@ def test_paypal_token_is_cached_and_order_created(paypal_settings):
     assert req.headers["Authorization"] == "Bearer A21AA-token"
     body = json.loads(req.body)
     assert body["intent"] == "CAPTURE"
-    assert body["purchase_units"][0]["amount"] == {"currency_code": "ZAR", "value": "500.00"}
+    assert body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "500.00"}
     assert body["purchase_units"][0]["custom_id"] == "RSV-ABC"
+
+
+@responses.activate
+def test_paypal_order_in_zar_is_refused_before_any_request(paypal_settings):
+    """PayPal takes no ZAR (CONTRACTS 4 "Currency (2026-12)"): the client refuses it without asking PayPal,
+    not even for a token. The control is the USD order above."""
+    token(responses)
+    call = responses.post(f"{PP}/v2/checkout/orders", status=201, json={"id": "5O190127TN364715T"})
+
+    with pytest.raises(paypal.CurrencyNotSupported):
+        paypal.order_create(amount=Decimal("500"), currency="ZAR", reference="RSV-ABC", description="Deposit",
+                            return_url="https://x/r", cancel_url="https://x/c", request_id="reservation-1-order")
+
+    assert call.call_count == 0 and len(responses.calls) == 0
 
 
 @responses.activate

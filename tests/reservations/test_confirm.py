@@ -54,13 +54,14 @@ def test_confirm_twice_with_the_same_payment_changes_nothing_the_second_time(dja
 
 
 @pytest.mark.django_db
-def test_underpayment_is_refused_and_leaves_the_reservation_pending():
+def test_underpayment_is_not_booked_and_leaves_the_reservation_pending():
+    """Issue 19, item 2: recorded for an automatic refund (tests/reservations/test_unmatched_payments.py)."""
     r = reserve(PuppyFactory().pk, **BUYER)
-    with pytest.raises(services.ReservationError, match="does not cover"):
-        confirm(r, amount=Decimal("499.99"))
+    same = confirm(r, amount=Decimal("499.99"))
     r.refresh_from_db()
-    assert (r.status, r.external_payment_id) == ("pending", None)
-    assert NotificationLog.objects.count() == 0
+    assert same.pk == r.pk and (r.status, r.external_payment_id) == ("pending", None)
+    assert r.unmatched_payments.get().kind == "underpaid"
+    assert list(NotificationLog.objects.values_list("event", flat=True)) == ["deposit_payment_returned"]
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 import responses
 
+from reservations import selectors
 from reservations.models import Puppy, Reservation
 from tests.reservations.factories import PuppyFactory, ReservationFactory
 
@@ -37,7 +38,8 @@ def test_detail_shows_reserve_buttons_only_while_available(client, no_providers)
     free = PuppyFactory(slug="bella", deposit_amount=Decimal("500.00"))
     taken = PuppyFactory(slug="rex", status=Puppy.Status.RESERVED)
     html = client.get("/puppies/bella/").content.decode()
-    assert "Reserve with card" in html and "Reserve with PayPal" in html and "R 500.00" in html
+    # Priced in rand: no PayPal (PayPal takes no ZAR; a USD listing offers it, see test_paypal_offer.py).
+    assert "Reserve with card" in html and "Reserve with PayPal" not in html and "R 500.00" in html
     html = client.get("/puppies/rex/").content.decode()
     assert "Reserve with card" not in html and "is reserved by another family" in html
     assert free.pk != taken.pk
@@ -155,9 +157,13 @@ def test_seed_demo_is_idempotent():
     out = io.StringIO()
     seed_demo(out)
     assert list(Puppy.objects.order_by("slug").values_list("slug", "status", "price", "deposit_amount")) == snapshot
-    assert len(snapshot) == 6 and Reservation.objects.count() == 1
-    assert sorted(s for _, s, _, _ in snapshot) == ["available"] * 4 + ["reserved", "sold"]
-    assert "0 puppies created, 6 listed (1 reserved, 1 sold)" in out.getvalue()
+    assert len(snapshot) == 7 and Reservation.objects.count() == 1
+    assert sorted(s for _, s, _, _ in snapshot) == ["available"] * 5 + ["reserved", "sold"]
+    assert "0 puppies created, 7 listed (1 reserved, 1 sold, 1 priced outside rand" in out.getvalue()
+    # The demo can show PayPal: one available listing is priced in a currency PayPal takes (ADR 0014).
+    usd = Puppy.objects.get(currency="USD")
+    assert usd.status == "available"
+    assert selectors.deposit_provider_offered("paypal", currency=usd.currency)
 
 
 @pytest.mark.django_db

@@ -5,9 +5,9 @@ import pytest
 import responses
 
 from inbox.models import WebhookEvent
-from reservations.models import Reservation
+from reservations.models import Puppy, Reservation
 from reservations.services import reserve
-from tests.reservations.factories import PuppyFactory
+from tests.reservations.factories import PuppyFactory, ReservationFactory
 from tests.webhooks import deliver, event_status
 
 PP = "https://api-m.sandbox.paypal.com"
@@ -23,7 +23,7 @@ def capture_event(r, event_id="WH-2WR32451HC0233532-67976317FL4543714", event_ty
     return {"id": event_id, "event_version": "1.0", "create_time": "2026-11-23T09:30:00.000Z",
             "resource_type": "capture", "event_type": event_type, "summary": "Payment completed",
             "resource": {"id": capture_id, "status": "COMPLETED", "custom_id": r.reference, "final_capture": True,
-                         "amount": {"currency_code": "ZAR", "value": value or f"{r.deposit_amount:.2f}"},
+                         "amount": {"currency_code": r.currency, "value": value or f"{r.deposit_amount:.2f}"},
                          "links": [{"href": f"{PP}/v2/payments/captures/{capture_id}", "rel": "self"}]}}
 
 
@@ -45,7 +45,7 @@ def mock_paypal(rsps, status="SUCCESS"):
 @pytest.mark.django_db
 @responses.activate
 def test_verified_capture_completed_confirms_once(client, paypal_settings):
-    r = reserve(PuppyFactory().pk, **BUYER)
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     verify = mock_paypal(responses)
     body = json.dumps(capture_event(r))
 
@@ -66,7 +66,7 @@ def test_verified_capture_completed_confirms_once(client, paypal_settings):
 @pytest.mark.django_db
 @responses.activate
 def test_failed_verification_is_refused_and_nothing_stored(client, paypal_settings):
-    r = reserve(PuppyFactory().pk, **BUYER)
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     mock_paypal(responses, status="FAILURE")
     response = client.post("/api/paypal/webhook", data=json.dumps(capture_event(r)), content_type="application/json",
                            **HEADERS)
@@ -78,7 +78,7 @@ def test_failed_verification_is_refused_and_nothing_stored(client, paypal_settin
 @pytest.mark.django_db
 @responses.activate
 def test_missing_transmission_headers_fail_without_calling_paypal(client, paypal_settings):
-    r = reserve(PuppyFactory().pk, **BUYER)
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     response = client.post("/api/paypal/webhook", data=json.dumps(capture_event(r)), content_type="application/json")
     assert response.status_code == 400 and len(responses.calls) == 0
     assert WebhookEvent.objects.count() == 0
@@ -94,15 +94,15 @@ def test_unconfigured_paypal_webhook_fails_closed(client, settings):
 @pytest.mark.django_db
 @responses.activate
 def test_denied_capture_cancels_and_refunded_capture_frees_the_puppy(client, paypal_settings):
-    denied = reserve(PuppyFactory().pk, **BUYER)
-    paid = reserve(PuppyFactory().pk, **BUYER)
+    denied = reserve(PuppyFactory(currency="USD").pk, **BUYER)
+    paid = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     mock_paypal(responses)
     post(client, capture_event(denied, event_id="WH-D", event_type="PAYMENT.CAPTURE.DENIED",
                                capture_id="7XH40123ABCD4567K"), **HEADERS)
     post(client, capture_event(paid, event_id="WH-C"), **HEADERS)
     refund = {"id": "WH-R", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource_type": "refund",
               "resource": {"id": "1JU08902781691411", "status": "COMPLETED",
-                           "amount": {"currency_code": "ZAR", "value": "500.00"},
+                           "amount": {"currency_code": "USD", "value": "500.00"},
                            "links": [{"href": f"{PP}/v2/payments/captures/3C679366HH908993F", "rel": "up"}]}}
     post(client, refund, **HEADERS)
 
@@ -117,15 +117,18 @@ def test_denied_capture_cancels_and_refunded_capture_frees_the_puppy(client, pay
 @pytest.mark.django_db
 @responses.activate
 def test_create_order_and_capture_endpoints(client, paypal_settings):
-    r = reserve(PuppyFactory().pk, **BUYER)
+    """A deposit on a listing priced in USD: the order is made in USD (PayPal takes no ZAR), captured,
+    and the deposit booked. The control of `test_create_order_for_a_rand_deposit_is_refused_before_any_call`."""
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
+    assert r.currency == "USD"
     responses.post(f"{PP}/v1/oauth2/token", json={"access_token": "A21AA-token", "expires_in": 32400})
-    responses.post(f"{PP}/v2/checkout/orders", status=201, json={
+    order = responses.post(f"{PP}/v2/checkout/orders", status=201, json={
         "id": "5O190127TN364715T", "status": "PAYER_ACTION_REQUIRED",
         "links": [{"href": "https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T", "rel": "payer-action"}]})
     responses.post(f"{PP}/v2/checkout/orders/5O190127TN364715T/capture", status=201, json={
         "id": "5O190127TN364715T", "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
             "id": "3C679366HH908993F", "status": "COMPLETED", "custom_id": r.reference,
-            "amount": {"currency_code": "ZAR", "value": "500.00"}}]}}]})
+            "amount": {"currency_code": "USD", "value": "500.00"}}]}}]})
 
     created = client.post("/api/paypal/create-order", {"reference": r.reference}, content_type="application/json")
     bad = client.post("/api/paypal/capture", {"order_id": "abc"}, content_type="application/json")
@@ -136,19 +139,57 @@ def test_create_order_and_capture_endpoints(client, paypal_settings):
                               "approve_url": "https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T"}
     assert bad.status_code == 400 and "order_id" in bad.json()["extra"]["fields"]
     assert captured.json() == {"reference": r.reference, "status": "paid", "refund_state": ""}
-    assert Reservation.objects.get(pk=r.pk).external_payment_id == "3C679366HH908993F"
+    assert json.loads(order.calls[0].request.body)["purchase_units"][0]["amount"] == {
+        "currency_code": "USD", "value": "500.00"}
+    paid = Reservation.objects.get(pk=r.pk)
+    assert (paid.external_payment_id, paid.amount_paid, paid.currency) == ("3C679366HH908993F", Decimal("500.00"), "USD")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_create_order_for_a_rand_deposit_is_refused_before_any_call(client, paypal_settings):
+    """A PayPal hold on a rand listing (made before PayPal was refused for rand; `reserve` no longer makes
+    one): create-order answers 400 `provider_not_offered`, PayPal is never called, the hold is released."""
+    r = ReservationFactory(provider="paypal")  # the puppy is priced in rand
+    assert r.currency == "ZAR"
+
+    refused = client.post("/api/paypal/create-order", {"reference": r.reference}, content_type="application/json")
+
+    assert refused.status_code == 400
+    assert refused.json()["extra"]["code"] == "provider_not_offered"
+    assert refused.json()["extra"]["offered"] == ["stripe"]
+    assert "priced in ZAR" in refused.json()["message"]
+    assert len(responses.calls) == 0
+    r.refresh_from_db()
+    assert (r.status, r.checkout_id, r.puppy.status) == ("cancelled", "", "available")
+
+
+@pytest.mark.django_db
+def test_reserving_a_rand_listing_with_paypal_is_refused_and_nothing_is_held(paypal_settings):
+    from reservations.services import ProviderNotOffered
+
+    puppy = PuppyFactory()  # priced in rand
+    with pytest.raises(ProviderNotOffered) as refused:
+        reserve(puppy.pk, **BUYER)
+
+    assert refused.value.status_code == 400 and refused.value.extra["code"] == "provider_not_offered"
+    assert not Reservation.objects.exists()
+    assert Puppy.objects.get(pk=puppy.pk).status == "available"
+    # Controls: the same listing by card, and PayPal on a listing priced in USD.
+    assert reserve(puppy.pk, **(BUYER | {"provider": "stripe"})).currency == "ZAR"
+    assert reserve(PuppyFactory(currency="USD").pk, **BUYER).provider == "paypal"
 
 
 @pytest.mark.django_db
 @responses.activate
 def test_paypal_return_page_captures_and_shows_success(client, paypal_settings):
-    r = reserve(PuppyFactory().pk, **BUYER)
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     Reservation.objects.filter(pk=r.pk).update(checkout_id="5O190127TN364715T")
     responses.post(f"{PP}/v1/oauth2/token", json={"access_token": "A21AA-token", "expires_in": 32400})
     capture = responses.post(f"{PP}/v2/checkout/orders/5O190127TN364715T/capture", status=201, json={
         "id": "5O190127TN364715T", "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [{
             "id": "3C679366HH908993F", "status": "COMPLETED", "custom_id": r.reference,
-            "amount": {"currency_code": "ZAR", "value": "500.00"}}]}}]})
+            "amount": {"currency_code": "USD", "value": "500.00"}}]}}]})
 
     response = client.get(f"/puppies/checkout/{r.reference}/paypal-return/", {"token": "5O190127TN364715T"},
                           follow=True)
@@ -162,9 +203,9 @@ def _paid_paypal_deposit_refund_requested():
     from reservations import services
     from reservations.services import reservation_confirm_payment
 
-    r = reserve(PuppyFactory().pk, **BUYER)
+    r = reserve(PuppyFactory(currency="USD").pk, **BUYER)
     reservation_confirm_payment(reference=r.reference, provider="paypal", external_payment_id="3C679366HH908993F",
-                                amount=Decimal("500.00"), currency="ZAR")
+                                amount=Decimal("500.00"), currency="USD")
     services.reservation_request_refund(reservation_id=r.pk, reason="litter cancelled")
     return r
 

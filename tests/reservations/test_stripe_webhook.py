@@ -120,11 +120,23 @@ def test_expired_checkout_session_cancels_the_pending_reservation(client, stripe
 
 @pytest.mark.django_db
 def test_handler_error_keeps_the_event_failed_with_its_reason(client, stripe_settings, pending):
-    response = post(client, *signed(checkout_completed_event(pending, amount_cents=100)))
+    payload = checkout_completed_event(pending)
+    payload["data"]["object"]["amount_total"] = "a lot"  # a session shape we cannot read
+    response = post(client, *signed(payload))
     event = WebhookEvent.objects.get()
     assert response.status_code == 200
-    assert event.status == "failed" and "does not cover the deposit" in event.error
+    assert event.status == "failed" and "unexpected checkout session shape" in event.error
     assert Reservation.objects.get(pk=pending.pk).status == "pending"
+
+
+@pytest.mark.django_db
+@mock.patch("reservations.tasks.refund_unmatched_payment")
+def test_an_underpayment_no_longer_fails_the_event(refund_task, client, stripe_settings, pending):
+    """Issue 19, item 2: it was `failed` and retried 8 times; now it is processed and its refund queued."""
+    post(client, *signed(checkout_completed_event(pending, amount_cents=100)))
+    assert WebhookEvent.objects.get().status == "processed"
+    assert Reservation.objects.get(pk=pending.pk).status == "pending"
+    refund_task.assert_called_once_with(pending.unmatched_payments.get().pk)
 
 
 def test_handlers_dict_is_open_for_payment_intent_types():
