@@ -59,7 +59,7 @@ def wipe() -> None:
     Sequence.objects.filter(name="invoice").delete()
 
 
-def seed(n: int) -> None:
+def seed(n: int, credit_every: int = 0) -> None:
     from billing.models import BillingAccount, Customer, CustomerService
 
     days = (1, 5, 25, 30)
@@ -82,6 +82,23 @@ def seed(n: int) -> None:
                                             billing_day=day, next_billing_date=nbd, status="active",
                                             activation_date=date(2025, 6, 1)))
         CustomerService.objects.bulk_create(services)
+        if credit_every:
+            _seed_credit([c for i, c in enumerate(customers) if (offset + i) % credit_every == 0])
+
+
+def _seed_credit(customers) -> None:
+    """A prepayment of R 1,000 for each customer: the run must pay their new invoice from it."""
+    from billing.models import BillingAccount, LedgerEntry
+    from payments.models import PaymentTransaction
+
+    payments = PaymentTransaction.objects.bulk_create([
+        PaymentTransaction(customer=c, amount=Decimal("1000.00"), method="eft", provider="manual",
+                           reference=f"BENCH-PREPAY-{c.pk}", status="completed") for c in customers])
+    LedgerEntry.objects.bulk_create([
+        LedgerEntry(customer_id=p.customer_id, entry_type="payment", amount=Decimal("-1000.00"),
+                    reference=f"payment:{p.pk}", description="bench prepayment", effective_date=date(2026, 1, 1),
+                    payment=p) for p in payments])
+    BillingAccount.objects.filter(customer__in=customers).update(balance=Decimal("-1000.00"))
 
 
 def main() -> None:
@@ -90,6 +107,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--pdf-sample", type=int, default=20)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--credit-every", type=int, default=50,
+                        help="every Kth customer has R 1,000 of credit, paid onto the new invoice in the run (0 = none)")
     args = parser.parse_args()
 
     name = connection.settings_dict["NAME"]
@@ -99,8 +118,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     wipe()
     t = time.perf_counter()
-    seed(args.n)
-    print(f"seeded {args.n:,} active services in {time.perf_counter() - t:.1f}s")
+    seed(args.n, args.credit_every)
+    print(f"seeded {args.n:,} active services in {time.perf_counter() - t:.1f}s"
+          + (f" (every {args.credit_every}th customer in credit)" if args.credit_every else ""))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
@@ -131,6 +151,12 @@ def main() -> None:
     print(f"follow-up tasks queued after commit (counted, not sent): {len(followups)}")
     print(f"peak memory (max RSS of this process): {rss_mb:.0f} MB (after seeding, before the run: {rss_before:.0f} MB)")
 
+    if args.credit_every:
+        from billing.models import Invoice as Inv
+
+        paid = Inv.objects.filter(invoice_type="recurring", amount_paid__gt=0).count()
+        expected = len(range(0, args.n, args.credit_every))
+        print(f"invoices paid (in full or part) from credit in the run: {paid:,} (expected {expected:,})")
     rerun = invoice_run(run_date=RUN_DATE, batch_size=args.batch_size, triggered_by="bench")
     print(f"rerun created {rerun.created} invoices (must be 0)")
     t = time.perf_counter()

@@ -127,12 +127,34 @@ class CustomerLedgerInline(RecentRowsInline, admin.TabularInline):
     show_change_link = False
 
 
+class CustomerAdminForm(forms.ModelForm):
+    """The VAT number follows the same rule as sign-up and the profile (`vat_number_clean`)."""
+
+    class Meta:
+        model = Customer
+        fields = "__all__"  # noqa: DJ007 (the admin chooses the fields; this form only adds the VAT rule)
+        help_texts = {"vat_number": "Business accounts: 10 digits starting with 4. Printed on their tax invoices."}
+
+    def clean(self):
+        from billing.services.customers import CustomerError, vat_number_clean
+
+        cleaned = super().clean()
+        account_type = cleaned.get("account_type", getattr(self.instance, "account_type", ""))
+        if "vat_number" in cleaned:
+            try:
+                cleaned["vat_number"] = vat_number_clean(cleaned["vat_number"], account_type=account_type)
+            except CustomerError as exc:
+                self.add_error("vat_number", exc.message)
+        return cleaned
+
+
 @admin.register(Customer)
 class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
-    list_display = ("account_number", "display_name", "email", "phone", "account_type", "status", "balance",
-                    "created_at")
+    form = CustomerAdminForm
+    list_display = ("account_number", "display_name", "email", "phone", "account_type", "vat_number", "status",
+                    "balance", "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
-    search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone")
+    search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone", "vat_number")
     readonly_fields = ("account_number", "balance", "created_at", "updated_at")
     raw_id_fields = ("user",)
     list_select_related = ("billing_account",)
@@ -169,6 +191,19 @@ class SuspendForm(ReasonForm):
     skip_billing = forms.BooleanField(required=False, help_text="Do not invoice the suspended days.")
 
 
+class BillingDayForm(ReasonForm):
+    billing_day = forms.TypedChoiceField(choices=[(d, str(d)) for d in (1, 5, 25, 30)], coerce=int,
+                                         help_text="The stub to the first new billing date is billed pro-rata.")
+
+
+class PriceForm(ReasonForm):
+    monthly_price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0,
+                                       help_text="In the account's price convention (VAT-inclusive for personal "
+                                                 "accounts, exclusive for business).")
+    immediate = forms.BooleanField(required=False, help_text="From today with pro-rata (the rest of the invoiced "
+                                   "period is credited at the old price). Unticked: from the next period.")
+
+
 class VoidForm(ReasonForm):
     reissue = forms.BooleanField(required=False, help_text="Issue a replacement invoice with the same lines.")
 
@@ -199,7 +234,52 @@ class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin
     readonly_fields = ("status", "activation_date", "suspension_date", "cancellation_date", "next_billing_date",
                        "created_at", "updated_at")
     inlines = [SuspensionInline, ServiceActionLogInline]
-    actions = ["activate", "suspend", "reactivate", "cancel", sync_now]
+    actions = ["activate", "suspend", "reactivate", "cancel", "change_billing_day", "change_price", sync_now]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and "billing_day" in form.base_fields:
+            form.base_fields["billing_day"].required = False
+            form.base_fields["billing_day"].initial = None
+            form.base_fields["billing_day"].help_text = "Empty: the customer's preferred billing day."
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if not change and form.cleaned_data.get("billing_day") is None:
+            from billing.services.customers import customer_billing_day
+
+            obj.billing_day = customer_billing_day(obj.customer)
+        super().save_model(request, obj, form, change)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Billing day and price change only through their services (pro-rata, credits, audit).
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "billing_day", "monthly_price") if obj is not None else fields
+
+    @admin.action(description="Change billing day (bills or credits the stub pro-rata)")
+    def change_billing_day(self, request, queryset):
+        from billing.services.lifecycle import service_change_billing_day
+
+        def apply(service, data):
+            invoice = service_change_billing_day(service=service, new_day=data["billing_day"], reason=data["reason"],
+                                                 actor=request.user)
+            stub = f"; stub invoice {invoice.number} for {format_zar(invoice.total)}" if invoice else ""
+            return f"now billed on day {service.billing_day}{stub}"
+
+        return self._lifecycle(request, queryset, "Change billing day", BillingDayForm, apply)
+
+    @admin.action(description="Change monthly price")
+    def change_price(self, request, queryset):
+        from billing.services.lifecycle import service_change_price
+
+        def apply(service, data):
+            invoice = service_change_price(service=service, new_price=data["monthly_price"], reason=data["reason"],
+                                           immediate=data["immediate"], actor=request.user)
+            when = f"pro-rata invoice {invoice.number} for {format_zar(invoice.total)}" if invoice else \
+                "from the next period"
+            return f"price now {format_zar(service.monthly_price)} ({when})"
+
+        return self._lifecycle(request, queryset, "Change monthly price", PriceForm, apply)
 
     def _lifecycle(self, request, queryset, title, form_class, fn):
         return reason_action(self, request, queryset, title=title, form_class=form_class, apply=fn)
@@ -238,13 +318,20 @@ class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
-        from billing.services.lifecycle import service_cancel
+        from billing.services.lifecycle import service_cancel, service_cancellation_quote
 
         def apply(service, data):
+            quote = service_cancellation_quote(service=service)
             service_cancel(service=service, reason=data["reason"], actor=request.user)
-            return "cancelled; no further invoices (later periods already invoiced are voided or credited)"
+            back = f"; {format_zar(quote['credit'])} credited or voided" if quote["credit"] else ""
+            return f"cancelled; no further invoices{back}"
 
-        return self._lifecycle(request, queryset, "Cancel services", ReasonForm, apply)
+        intro = "; ".join(
+            f"{svc}: {format_zar(q['credit'])} back ({q['policy'].replace('_', ' ')})"
+            for svc in queryset[:20] if svc.status != svc.Status.CANCELLED
+            for q in [service_cancellation_quote(service=svc)])
+        return reason_action(self, request, queryset, title="Cancel services", form_class=ReasonForm, apply=apply,
+                             intro=f"Cancelling today gives back: {intro}." if intro else "")
 
 
 # --- invoices, credit notes, ledger -----------------------------------------------------------------------

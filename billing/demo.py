@@ -1,7 +1,8 @@
 """Billing demo data: services for the demo customers, activated with pro-rata invoices, a few
 recurring invoices from the run (one of them voided and reissued), one pending and one suspended
-service. Idempotent: a customer that already has its demo service (provider order id `DEMO-...`)
-is left alone.
+service; the business customer has a VAT number, printed on its tax invoices. Idempotent: a customer
+that already has its demo service (provider order id `DEMO-...`) is left alone. (The paid invoice whose
+PDF says PAID comes from payments' demo payments; `portal.demo` renders the PDFs the money moved on.)
 """
 
 from __future__ import annotations
@@ -64,12 +65,27 @@ def seed_demo(stdout) -> None:
     if created:
         # Bring the activated services up to date: one recurring invoice per period since activation.
         result = invoice_run(run_date=today, triggered_by="demo")
+        _demo_vat_number()
         reissued = _reissue_one()
         stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s), "
                      f"{reissued} reissued.")
     else:
         stdout.write("billing: demo services already present.")
     _seed_orders(stdout)
+
+
+DEMO_VAT_NUMBER = "4530187266"  # made up, in the SARS format (10 digits starting with 4)
+
+
+def _demo_vat_number() -> None:
+    """The business demo customer is a VAT vendor: its VAT number prints on its tax invoices (documents
+    follow: the reissue below and every later render carry it)."""
+    from billing.services.customers import customer_vat_number_set
+
+    customer = Customer.objects.filter(email__iexact="sipho@dlamini-logistics.example.co.za",
+                                       account_type=Customer.AccountType.BUSINESS, vat_number="").first()
+    if customer is not None:
+        customer_vat_number_set(customer=customer, vat_number=DEMO_VAT_NUMBER)
 
 
 def _reissue_one() -> str:

@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 
 from billing.models import Customer
+from billing.services.customers import BILLING_DAY_CHOICES, CustomerError, vat_number_clean
 from billing.services.orders import phone_normalise
 from circletel.auth import account_email, normalise_email
 
@@ -75,11 +76,24 @@ class SignUpForm(forms.Form):
     phone = PhoneField()
     account_type = forms.ChoiceField(choices=Customer.AccountType.choices, initial=Customer.AccountType.PERSONAL)
     company_name = forms.CharField(max_length=200, required=False)
+    vat_number = forms.CharField(max_length=20, required=False, label="VAT number",
+                                 help_text="Business accounts registered for VAT: 10 digits starting with 4. "
+                                           "It is printed on your tax invoices.")
+    billing_day = forms.TypedChoiceField(choices=BILLING_DAY_CHOICES, coerce=int, initial=1, required=False,
+                                         empty_value=1, label="Billing day",
+                                         help_text="The day each month your services are invoiced. "
+                                                   "You can change it later from your profile.")
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("account_type") == Customer.AccountType.BUSINESS and not cleaned.get("company_name"):
+        business = cleaned.get("account_type") == Customer.AccountType.BUSINESS
+        if business and not cleaned.get("company_name"):
             self.add_error("company_name", "A business account needs a company name.")
+        if "vat_number" in cleaned and "account_type" in cleaned:
+            try:
+                cleaned["vat_number"] = vat_number_clean(cleaned["vat_number"], account_type=cleaned["account_type"])
+            except CustomerError as exc:
+                self.add_error("vat_number", exc.message)
         return cleaned
 
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from billing.forms import PhoneField
 from billing.models import Customer, Invoice
+from billing.services.customers import BILLING_DAY_CHOICES, CustomerError, vat_number_clean
 from payments.models import PaymentTransaction
 
 
@@ -49,13 +50,47 @@ class DebitOrderForm(forms.Form):
 
 
 class ProfileForm(forms.ModelForm):
+    """Contact details; business accounts also keep their VAT number here (printed on tax invoices)."""
+
     phone = PhoneField(label="Phone")
+    vat_number = forms.CharField(max_length=20, required=False, label="VAT number",
+                                 help_text="10 digits starting with 4. Printed on your tax invoices.")
 
     class Meta:
         model = Customer
         fields = ["first_name", "last_name", "company_name", "phone", "address_line1", "address_line2", "city",
                   "province", "postal_code"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.is_business:
+            del self.fields["vat_number"]  # personal accounts have no VAT number on their invoices
+        else:
+            self.fields["vat_number"].initial = self.instance.vat_number
+
+    def clean_vat_number(self):
+        try:
+            return vat_number_clean(self.cleaned_data["vat_number"], account_type=self.instance.account_type)
+        except CustomerError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class BillingDayForm(forms.Form):
+    """A change of billing day: step one shows what it costs, step two (`confirm`) makes it."""
+
+    billing_day = forms.TypedChoiceField(choices=BILLING_DAY_CHOICES, coerce=int, label="New billing day")
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    quoted = forms.DecimalField(required=False, max_digits=12, decimal_places=2, widget=forms.HiddenInput)
+
+
+
+class CancelServiceForm(forms.Form):
+    """A customer's cancellation: step one shows the final amount, step two (`confirm`) cancels."""
+
+    reason = forms.CharField(max_length=300, strip=True, widget=forms.Textarea(attrs={"rows": 2}),
+                             label="Why are you cancelling?")
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    quoted = forms.DecimalField(required=False, max_digits=12, decimal_places=2, widget=forms.HiddenInput)
 
 
 class InvoiceFilterForm(forms.Form):

@@ -11,9 +11,11 @@ from portal.selectors import Statement
 
 
 def invoice_pdf_bytes(invoice: Invoice) -> bytes:
-    """The invoice's stored PDF, else one rendered now by `billing.services.pdf` (served, not stored:
-    storing is the render task's job, so a GET writes nothing)."""
-    if invoice.pdf:
+    """The invoice's stored PDF while it is current, else one rendered now by `billing.services.pdf`
+    (served, not stored: storing is the render task's job, so a GET writes nothing). A stored file older
+    than the invoice's last change (a payment, credit or void whose re-render has not run yet) is stale."""
+    current = invoice.pdf_generated_at is not None and invoice.pdf_generated_at >= invoice.updated_at
+    if invoice.pdf and current:
         try:
             with invoice.pdf.open("rb") as fh:
                 return fh.read()

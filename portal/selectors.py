@@ -11,19 +11,21 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db.models import Count, DecimalField, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from billing.models import Customer, CustomerService, Invoice, LedgerEntry
+from billing.models import Customer, CustomerService, Invoice, LedgerEntry, Suspension
 from billing.proration import billing_period
+from billing.services.invoice_run import plan_for
+from billing.services.invoices import due_date_for, invoice_totals, prices_include_vat_for
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
 from usage.models import UsageRecord
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-VAT_RATE = Decimal("0.15")
 LIVE_SERVICE_STATUSES = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE,
                          CustomerService.Status.SUSPENDED)
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
@@ -189,9 +191,35 @@ def customer_payment(*, customer: Customer, payment_id) -> PaymentTransaction:
 # --- the summary (hot path) -----------------------------------------------------------------------
 
 @dataclass
+class NextInvoiceItem:
+    """One service's next invoice: already issued (`invoice`, by the run 7 days ahead) or planned."""
+
+    service: CustomerService
+    period_start: date
+    period_end: date
+    total: Decimal
+    due_date: date | None
+    description: str
+    invoice: Invoice | None = None
+
+
+@dataclass
 class NextInvoice:
+    """The customer's next recurring billing: the earliest upcoming period start among their services and
+    the invoices for it (one per service). `estimate` while any of them is still only planned."""
+
     date: date | None
     amount: Decimal
+    items: list[NextInvoiceItem] = field(default_factory=list)
+    paused: list[CustomerService] = field(default_factory=list)  # open skip-billing suspensions: not billed
+
+    @property
+    def estimate(self) -> bool:
+        return any(item.invoice is None for item in self.items)
+
+    @property
+    def invoices(self) -> list[Invoice]:
+        return [item.invoice for item in self.items if item.invoice is not None]
 
 
 @dataclass
@@ -218,22 +246,59 @@ class Summary:
 
 
 def next_invoice_preview(*, customer: Customer, services: list[CustomerService], today: date) -> NextInvoice:
-    """The next recurring invoice: the earliest next billing date among active services and the
-    total of the services billed that day (VAT added for business accounts, whose prices are
-    VAT-exclusive). A preview only; the invoice run decides the real amount."""
-    per_date: dict[date, Decimal] = {}
-    for s in services:
-        if s.status != CustomerService.Status.ACTIVE:
-            continue
-        when = s.next_billing_date or current_cycle(s, today)[1]
-        per_date[when] = per_date.get(when, ZERO) + s.monthly_price
-    if not per_date:
+    """The next recurring invoice, planned by the invoice run's own code (one planner).
+
+    Per service the run bills (active, or suspended without skip-billing): an invoice already issued
+    for a period starting after `today` (the run issues 7 days ahead) is the next invoice itself;
+    otherwise the run's plan from the service's next billing date (`invoice_run.plan_for`, less
+    skip-billing suspension days, VAT as on the invoice). A service under an open skip-billing
+    suspension is not billed until it is reactivated (`paused`). The earliest period start wins; two
+    queries whatever the number of services."""
+    billed = [s for s in services if s.status in (CustomerService.Status.ACTIVE, CustomerService.Status.SUSPENDED)]
+    if not billed:
         return NextInvoice(date=None, amount=ZERO)
-    when = min(per_date)
-    amount = per_date[when]
-    if customer.account_type == Customer.AccountType.BUSINESS:
-        amount = amount + (amount * VAT_RATE).quantize(CENT, ROUND_HALF_UP)
-    return NextInvoice(date=when, amount=amount.quantize(CENT, ROUND_HALF_UP))
+    ids = [s.pk for s in billed]
+    closed: dict[int, list[Suspension]] = {}
+    paused_ids: set[int] = set()
+    for suspension in Suspension.objects.filter(service_id__in=ids, skip_billing=True):               # 1
+        if suspension.reactivated_on is None:
+            paused_ids.add(suspension.service_id)
+        else:
+            closed.setdefault(suspension.service_id, []).append(suspension)
+    issued: dict[int, Invoice] = {}
+    for invoice in (Invoice.objects.filter(service_id__in=ids, period_start__gt=today)               # 2
+                    .exclude(status=Invoice.Status.VOID).order_by("period_start", "pk")):
+        issued.setdefault(invoice.service_id, invoice)
+    inclusive = prices_include_vat_for(customer)
+    items, paused = [], []
+    for service in billed:
+        invoice = issued.get(service.pk)
+        if invoice is not None:
+            items.append(NextInvoiceItem(service=service, period_start=invoice.period_start,
+                                         period_end=invoice.period_end, total=invoice.total,
+                                         due_date=invoice.due_date, description=f"Invoice {invoice.number}",
+                                         invoice=invoice))
+            continue
+        if service.pk in paused_ids:
+            paused.append(service)
+            continue
+        if service.next_billing_date is None:
+            continue
+        plan = plan_for(service, closed.get(service.pk, []))
+        if plan.line is None:  # every day of that period is a skip-billing day: the run bills nothing for it
+            continue
+        totals = invoice_totals([plan.line], prices_include_vat=inclusive)
+        issue_on = plan.period_start - timedelta(days=settings.BILLING["INVOICE_LEAD_DAYS"])
+        items.append(NextInvoiceItem(
+            service=service, period_start=plan.period_start, period_end=plan.period_end, total=totals.total,
+            due_date=due_date_for(customer=customer, invoice_type=Invoice.InvoiceType.RECURRING, issue_date=issue_on,
+                                  period_start=plan.period_start),
+            description=plan.line.description))
+    if not items:
+        return NextInvoice(date=None, amount=ZERO, paused=paused)
+    when = min(item.period_start for item in items)
+    chosen = [item for item in items if item.period_start == when]
+    return NextInvoice(date=when, amount=sum((item.total for item in chosen), ZERO), items=chosen, paused=paused)
 
 
 def dashboard_summary(*, customer: Customer, today: date | None = None, recent: int = 5) -> Summary:
@@ -262,6 +327,57 @@ def dashboard_summary(*, customer: Customer, today: date | None = None, recent: 
         data_used_mb=sum((c.used_mb for c in live_cards), ZERO),
         recent_invoices=recent_invoices, recent_payments=recent_payments,
     )
+
+
+# --- billing day change (the profile's change request) --------------------------------------------------
+
+@dataclass
+class BillingDayQuoteRow:
+    service: CustomerService
+    amount: Decimal  # positive: billed now; negative: credited
+    description: str
+    changes: bool  # False: the service keeps its day (already on it, or suspended)
+
+
+@dataclass
+class BillingDayQuote:
+    new_day: int
+    rows: list[BillingDayQuoteRow]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((r.amount for r in self.rows if r.changes), ZERO)
+
+    @property
+    def charge(self) -> Decimal:
+        return self.total if self.total > 0 else ZERO
+
+    @property
+    def credit(self) -> Decimal:
+        return -self.total if self.total < 0 else ZERO
+
+
+BILLING_DAY_CHANGEABLE = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE)
+
+
+def billing_day_change_quote(*, customer: Customer, new_day: int, on: date | None = None) -> BillingDayQuote:
+    """What moving every live service of `customer` to billing day `new_day` costs, per service, from the
+    lifecycle's own quote (`billing.services.lifecycle.billing_day_change_quote`): the same code that
+    bills or credits the stub period when the change is confirmed. Suspended services keep their day."""
+    from billing.services.lifecycle import billing_day_change_quote as service_quote
+
+    rows = []
+    for service in customer_services(customer=customer, include_cancelled=False):
+        if service.billing_day == new_day:
+            rows.append(BillingDayQuoteRow(service, ZERO, f"Already billed on day {new_day}.", False))
+        elif service.status not in BILLING_DAY_CHANGEABLE:
+            rows.append(BillingDayQuoteRow(
+                service, ZERO, "Suspended: it keeps billing day "
+                f"{service.billing_day} until it is active again (contact us to change it then).", False))
+        else:
+            quote = service_quote(service=service, new_day=new_day, on=on)
+            rows.append(BillingDayQuoteRow(service, quote["amount"], quote["description"], True))
+    return BillingDayQuote(new_day=new_day, rows=rows)
 
 
 # --- statement of account ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from billing.models import BillingAccount, Customer, CustomerService
+from billing.services.customers import customer_vat_number_set
 from circletel.errors import ApplicationError
 from circletel.http import ProviderError
 from payments.models import Mandate, PaymentMethod
@@ -71,6 +72,46 @@ def customer_contact_update(*, customer: Customer, **changes) -> Customer:
         locked.save(update_fields=[*changes.keys(), "updated_at"])
         outbox.enqueue_sync(entity=locked)
     return locked
+
+
+def customer_profile_update(*, customer: Customer, vat_number: str | None = None, **contact) -> Customer:
+    """The profile page's save: contact details and (business accounts) the VAT number, both or neither."""
+    with transaction.atomic():
+        updated = customer_contact_update(customer=customer, **contact)
+        if vat_number is not None:
+            updated = customer_vat_number_set(customer=updated, vat_number=vat_number)
+    return updated
+
+
+def billing_day_change_request(*, customer: Customer, new_day: int, actor=None, on=None) -> list:
+    """The customer's change of billing day (1, 5, 25 or 30): the account's preferred day (new services
+    get it) and every pending or active service move to `new_day`, each through
+    `billing.services.lifecycle.service_change_billing_day` (it bills or credits the stub period
+    pro-rata). One transaction: a failure part-way changes nothing. Returns the documents issued."""
+    from billing.services.customers import billing_day_clean
+    from billing.services.lifecycle import service_change_billing_day
+    from portal.selectors import BILLING_DAY_CHANGEABLE
+
+    new_day = billing_day_clean(new_day)
+    documents = []
+    with transaction.atomic():
+        account = BillingAccount.objects.select_for_update().get(customer_id=customer.pk)
+        services = list(CustomerService.objects.filter(customer_id=customer.pk, status__in=BILLING_DAY_CHANGEABLE)
+                        .exclude(billing_day=new_day).order_by("pk"))
+        if account.preferred_billing_day == new_day and not services:
+            raise DashboardError(f"Your billing day is already the {new_day}.", {"field": "billing_day"})
+        old_day = account.preferred_billing_day
+        account.preferred_billing_day = new_day
+        account.save(update_fields=["preferred_billing_day", "updated_at"])
+        for service in services:
+            document = service_change_billing_day(
+                service=service, new_day=new_day, actor=actor, on=on,
+                reason=f"Customer's request from the dashboard: billing day {service.billing_day} -> {new_day}")
+            if document is not None:
+                documents.append(document)
+    logger.info("customer %s changed billing day %s -> %s (%s service(s))", customer.account_number, old_day,
+                new_day, len(services))
+    return documents
 
 
 # --- debit orders ---------------------------------------------------------------------------------
@@ -135,3 +176,14 @@ def debit_order_mandate_retry(*, customer: Customer, method_id) -> tuple[Payment
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("debit_order_mandate_retry calls NetCash: run it outside a transaction")
     return method, _mandate_send(customer=customer, method=method)
+
+
+def service_cancel_request(*, customer: Customer, service: CustomerService, reason: str, actor=None):
+    """The customer cancels one of their services from the dashboard, today, through the lifecycle
+    (`service_cancel`: unused days already invoiced follow `CANCELLATION_POLICY`). Audited with their reason."""
+    from billing.services.lifecycle import service_cancel
+
+    if service.customer_id != customer.pk:
+        raise DashboardError("No such service.", {"service": service.pk})
+    return service_cancel(service=service, actor=actor,
+                          reason=f"Customer's request from the dashboard: {(reason or '').strip()}"[:300])

@@ -13,6 +13,7 @@ urlpatterns = [
     path("dashboard/", views.home, name="home"),
     path("dashboard/services/", views.services, name="services"),
     path("dashboard/services/<int:pk>/", views.service_detail, name="service"),
+    path("dashboard/services/<int:pk>/cancel/", views.service_cancel, name="service-cancel"),
     path("dashboard/billing/", views.billing, name="billing"),
     path("dashboard/billing/methods/debit-order/", views.method_add_debit_order, name="method-add-debit-order"),
     path("dashboard/billing/methods/<int:pk>/mandate/", views.method_mandate_retry, name="method-mandate-retry"),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("dashboard/statement/", views.statement, name="statement"),
     path("dashboard/usage/", views.usage, name="usage"),
     path("dashboard/profile/", views.profile, name="profile"),
+    path("dashboard/profile/billing-day/", views.billing_day_change, name="billing-day"),
     # paying an invoice: signed in, or public with the invoice and account numbers
     path("billing/invoices/<str:number>/pay", views.invoice_pay, name="invoice_pay"),
     path("pay/", views.public_pay, name="public_pay"),

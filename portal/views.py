@@ -15,9 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from billing.selectors import customer_for_user
+from billing.services.pdf import invoice_document_facts
 from circletel.errors import ApplicationError, public_message
+from circletel.money import format_zar
 from circletel.throttle import client_ip, over_limit
 from payments.errors import PaymentError
 from payments.services.methods import payment_method_delete, payment_method_set_primary
@@ -26,6 +28,8 @@ from payments.services.receipts import receipt_issue
 from portal import selectors
 from portal.charts import usage_chart
 from portal.forms import (
+    BillingDayForm,
+    CancelServiceForm,
     DebitOrderForm,
     InvoiceFilterForm,
     PaymentFilterForm,
@@ -35,10 +39,12 @@ from portal.forms import (
 )
 from portal.pdf import invoice_pdf_bytes, statement_pdf_bytes
 from portal.services import (
+    billing_day_change_request,
     billing_preferences_update,
-    customer_contact_update,
+    customer_profile_update,
     debit_order_mandate_retry,
     debit_order_method_add,
+    service_cancel_request,
 )
 from usage.selectors import usage_summary
 
@@ -91,7 +97,47 @@ def service_detail(request, customer, pk):
     days = selectors.daily_usage(service=service, start=card.cycle_start, end=min(today, card.cycle_end))
     invoices = selectors.customer_invoices(customer=customer).filter(service_id=service.pk)[:12]
     return render(request, "dashboard/service_detail.html", {
-        "card": card, "service": service, "chart": usage_chart(days), "invoices": invoices, "nav": "services"})
+        "card": card, "service": service, "chart": usage_chart(days), "invoices": invoices, "nav": "services",
+        "cancel_form": CancelServiceForm()})
+
+
+CANCEL_QUOTE_CHANGED = "The amount changed since you looked (a day has passed or an invoice was issued): check it again."
+
+
+@customer_required
+@require_POST
+def service_cancel(request, customer, pk):
+    """Cancelling a service: the first post shows the final amount (nothing changes); the confirming
+    post (with the amount it was shown) cancels it today through the lifecycle."""
+    from billing.services.lifecycle import service_cancellation_quote
+
+    service = selectors.customer_service(customer=customer, service_id=pk)
+    form = CancelServiceForm(request.POST)
+    if service.status == service.Status.CANCELLED:
+        messages.info(request, "This service is already cancelled.")
+        return redirect("dashboard:service", pk=service.pk)
+    if not form.is_valid():
+        return render(request, "dashboard/service_cancel_confirm.html",
+                      {"service": service, "form": form, "nav": "services", "quote": None}, status=400)
+    quote = service_cancellation_quote(service=service)
+    confirm_form = CancelServiceForm(initial={"reason": form.cleaned_data["reason"], "confirm": True,
+                                              "quoted": quote["credit"]})
+    context = {"service": service, "form": confirm_form, "quote": quote, "nav": "services",
+               "balance": customer.billing_account.balance}
+    if not form.cleaned_data["confirm"]:
+        return render(request, "dashboard/service_cancel_confirm.html", context)
+    if form.cleaned_data["quoted"] != quote["credit"]:
+        return render(request, "dashboard/service_cancel_confirm.html", {**context, "notice": CANCEL_QUOTE_CHANGED},
+                      status=409)
+    try:
+        service_cancel_request(customer=customer, service=service, reason=form.cleaned_data["reason"],
+                               actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, public_message(exc))
+        return redirect("dashboard:service", pk=service.pk)
+    back = f" {format_zar(quote['credit'])} of days already invoiced was taken off your account." if quote["credit"] else ""
+    messages.success(request, f"{service.package_name} is cancelled from today.{back}")
+    return redirect("dashboard:service", pk=service.pk)
 
 
 def _billing_page(request, customer, *, form=None, debit_form=None, status=200):
@@ -189,9 +235,10 @@ def invoices(request, customer):
 @customer_required
 def invoice_detail(request, customer, pk):
     invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
-    pay_url = reverse("dashboard:invoice_pay", args=[invoice.number]) if invoice.is_open else None
+    facts = invoice_document_facts(invoice)  # the same facts the PDF prints
+    pay_url = reverse("dashboard:invoice_pay", args=[invoice.number]) if invoice.is_open and facts["ask_to_pay"] else None
     return render(request, "dashboard/invoice_detail.html", {
-        "invoice": invoice, "pay_url": pay_url, "nav": "invoices",
+        "invoice": invoice, "pay_url": pay_url, "nav": "invoices", "facts": facts,
         "lines": list(invoice.lines.all()), "payments": list(invoice.payments.all())})
 
 
@@ -261,20 +308,68 @@ def usage(request, customer):
     return render(request, "dashboard/usage.html", {"panels": panels, "services": services_, "nav": "usage"})
 
 
+def _profile_page(request, customer, *, form=None, day_form=None, status=200):
+    account = customer.billing_account
+    return render(request, "dashboard/profile.html", {
+        "form": form or ProfileForm(instance=customer), "customer": customer, "nav": "profile", "account": account,
+        "day_form": day_form or BillingDayForm(initial={"billing_day": account.preferred_billing_day}),
+    }, status=status)
+
+
 @customer_required
 @require_http_methods(["GET", "POST"])
 def profile(request, customer):
-    form = ProfileForm(request.POST or None, instance=customer)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return _profile_page(request, customer)
+    form = ProfileForm(request.POST, instance=customer)
+    if form.is_valid():
         try:
-            customer_contact_update(customer=customer,
+            customer_profile_update(customer=customer, vat_number=form.cleaned_data.get("vat_number"),
                                     **{f: form.cleaned_data[f] for f in ProfileForm.Meta.fields})
         except ApplicationError as exc:
             form.add_error(None, public_message(exc))
         else:
             messages.success(request, "Your contact details were saved.")
             return redirect("dashboard:profile")
-    return render(request, "dashboard/profile.html", {"form": form, "customer": customer, "nav": "profile"})
+    return _profile_page(request, customer, form=form)
+
+
+BILLING_DAY_QUOTE_CHANGED = "The amount changed since you looked (a day has passed or an invoice was issued): check it again."
+
+
+@customer_required
+@require_POST
+def billing_day_change(request, customer):
+    """Change of billing day: the first post shows what it costs per service (nothing changes); the
+    confirming post (with the amount it was shown) makes the change through the lifecycle service."""
+    form = BillingDayForm(request.POST)
+    if not form.is_valid():
+        return _profile_page(request, customer, day_form=form, status=400)
+    day = form.cleaned_data["billing_day"]
+    try:
+        quote = selectors.billing_day_change_quote(customer=customer, new_day=day)
+    except ApplicationError as exc:
+        form.add_error("billing_day", public_message(exc))
+        return _profile_page(request, customer, day_form=form, status=400)
+    confirm_form = BillingDayForm(initial={"billing_day": day, "confirm": True, "quoted": quote.total})
+    context = {"quote": quote, "form": confirm_form, "customer": customer, "nav": "profile",
+               "account": customer.billing_account}
+    if not form.cleaned_data["confirm"]:
+        return render(request, "dashboard/billing_day_confirm.html", context)
+    if form.cleaned_data["quoted"] != quote.total:
+        return render(request, "dashboard/billing_day_confirm.html", {**context, "notice": BILLING_DAY_QUOTE_CHANGED},
+                      status=409)
+    try:
+        documents = billing_day_change_request(customer=customer, new_day=day, actor=request.user)
+    except ApplicationError as exc:
+        form.add_error(None, public_message(exc))
+        return _profile_page(request, customer, day_form=form, status=400)
+    done = [f"Your billing day is now the {day}."]
+    for document in documents:
+        kind = "Credit note" if isinstance(document, CreditNote) else "Invoice"
+        done.append(f"{kind} {document.number} for {format_zar(document.total)} covers the days in between.")
+    messages.success(request, " ".join(done))
+    return redirect("dashboard:profile")
 
 
 # --- paying an invoice: signed in (its customer) or public (invoice + account number) ----------------

@@ -204,3 +204,26 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.reference}: {format_zar(self.amount)}"
+
+
+class CreditNoteAllocation(models.Model):
+    """The part of a credit note's remainder (its total less what it paid on its own invoice) that
+    paid another invoice of the same customer. Written only by `billing.services.credit`.
+
+    Invariant: a credit note's `applied_amount` plus its allocations never exceed its total.
+    """
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_allocations")
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "invoice"], name="cnallocation_unique_note_invoice"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="cnallocation_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.credit_note.number} -> {self.invoice.number}: {format_zar(self.amount)}"

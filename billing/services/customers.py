@@ -19,6 +19,7 @@ shows or times whether an address has an account.
 """
 
 import hashlib
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -34,6 +35,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from billing.models import BillingAccount, Customer
+from billing.models.services import BILLING_DAYS
 from circletel.auth import account_email, normalise_email, rows_with_email
 from circletel.errors import ApplicationError
 from circletel.queue import enqueue
@@ -43,6 +45,54 @@ from circletel.throttle import over_limit
 
 class CustomerError(ApplicationError):
     pass
+
+
+# --- VAT numbers and billing days: the rules every entry point (sign-up, profile, admin) shares ---------
+
+# A South African VAT registration number is 10 digits and starts with 4 (e.g. 4123456789). This is
+# the commonly published rule, not found in a SARS primary text here: python-stdnum `stdnum/za/vat.py`
+# ("start with digit 4 and consist of 10 digits", pointing to sars.gov.za) and formvalidation's
+# `zaVat` (`^4[0-9]{9}$`, accepting a `ZA` prefix). SARS's VAT 404 Guide for Vendors (13.3, tax invoices)
+# asks for the recipient's VAT number on a full tax invoice, which is why business invoices print it.
+VAT_NUMBER_PATTERN = re.compile(r"4\d{9}")
+VAT_NUMBER_INVALID = "A South African VAT number is 10 digits starting with 4, e.g. 4123456789."
+VAT_NUMBER_BUSINESS_ONLY = "Only business accounts have a VAT number on their invoices."
+BILLING_DAY_CHOICES = [(1, "1st of the month"), (5, "5th of the month"), (25, "25th of the month"),
+                       (30, "30th of the month (the last day in February)")]
+
+
+def vat_number_clean(raw: str | None, *, account_type: str) -> str:
+    """The VAT number as stored ("4123456789"): spaces, dashes and a `ZA` prefix are dropped; empty is
+    allowed (not every business is a VAT vendor). CustomerError (field `vat_number`) when it is not
+    ten digits starting with 4, or when a personal account gives one."""
+    value = re.sub(r"[\s\-./]", "", raw or "").upper()
+    if value.startswith("ZA"):
+        value = value[2:]
+    if not value:
+        return ""
+    if account_type != Customer.AccountType.BUSINESS:
+        raise CustomerError(VAT_NUMBER_BUSINESS_ONLY, {"field": "vat_number"})
+    if not VAT_NUMBER_PATTERN.fullmatch(value):
+        raise CustomerError(VAT_NUMBER_INVALID, {"field": "vat_number"})
+    return value
+
+
+def billing_day_clean(value) -> int:
+    """One of 1, 5, 25, 30 as an int; CustomerError (field `billing_day`) otherwise."""
+    try:
+        day = int(value)
+    except (TypeError, ValueError):
+        day = None
+    if day not in BILLING_DAYS:
+        raise CustomerError("Choose a billing day of 1, 5, 25 or 30.", {"field": "billing_day"})
+    return day
+
+
+def customer_billing_day(customer: Customer) -> int:
+    """The billing day a new service of `customer` gets: the account's preferred day (1 without one).
+    Used wherever a service is created (the service admin's add form, the demo)."""
+    account = BillingAccount.objects.filter(customer_id=customer.pk).only("preferred_billing_day").first()
+    return account.preferred_billing_day if account is not None else 1
 
 
 def _new_account_email(email: str) -> str:
@@ -78,6 +128,8 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
                     postal_code: str = "", user=None, billing_day: int = 1) -> Customer:
     """Create a customer with its `CT-YYYY-NNNNN` number and billing account, marked for ZOHO sync."""
     email = _new_account_email(email)
+    vat_number = vat_number_clean(vat_number, account_type=account_type)
+    billing_day = billing_day_clean(billing_day)
     if rows_with_email(Customer.objects.all(), email):
         # The case-insensitive unique constraint is the real guard; this gives a clear message.
         raise CustomerError("A customer with this email already exists.", {"field": "email"})
@@ -85,7 +137,7 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
     customer = Customer(
         account_number=number, first_name=first_name.strip(), last_name=last_name.strip(), email=email,
         phone=phone.strip(), account_type=account_type, company_name=company_name.strip(),
-        vat_number=vat_number.strip(), address_line1=address_line1, address_line2=address_line2, city=city,
+        vat_number=vat_number, address_line1=address_line1, address_line2=address_line2, city=city,
         province=province, postal_code=postal_code, user=user,
     )
     customer.full_clean(exclude=["account_number", "user"])
@@ -99,6 +151,20 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
     return customer
 
 
+def customer_vat_number_set(*, customer: Customer, vat_number: str) -> Customer:
+    """Set (or clear, with "") a business customer's VAT number; it prints on their tax invoices from
+    the next render and ZOHO gets it with the customer. CustomerError for a bad number or a personal account."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        value = vat_number_clean(vat_number, account_type=locked.account_type)
+        if value != locked.vat_number:
+            locked.vat_number = value
+            locked.save(update_fields=["vat_number", "updated_at"])
+            _enqueue_zoho_customer_sync(locked)
+    customer.vat_number = locked.vat_number
+    return locked
+
+
 def _enqueue_zoho_customer_sync(customer: Customer) -> None:
     """Hand the new customer to the ZOHO outbox after commit (the worker decides whether to call)."""
     from zoho_sync.services.outbox import enqueue_sync
@@ -108,9 +174,12 @@ def _enqueue_zoho_customer_sync(customer: Customer) -> None:
 
 @transaction.atomic
 def customer_sign_up(*, email: str, password: str, first_name: str, last_name: str, phone: str = "",
-                     account_type: str = Customer.AccountType.PERSONAL, company_name: str = "") -> Customer:
+                     account_type: str = Customer.AccountType.PERSONAL, company_name: str = "",
+                     vat_number: str = "", billing_day: int = 1) -> Customer:
     """Create the login and the customer together: both or neither."""
     email = _new_account_email(email)
+    vat_number = vat_number_clean(vat_number, account_type=account_type)
+    billing_day = billing_day_clean(billing_day)
     User = get_user_model()
     if rows_with_email(User._default_manager.all(), email, fields=("email", "username")):
         raise CustomerError("An account with this email already exists.", {"field": "email"})
@@ -121,7 +190,8 @@ def customer_sign_up(*, email: str, password: str, first_name: str, last_name: s
     except IntegrityError:  # a double-submitted form: the other request created it first
         raise CustomerError("An account with this email already exists.", {"field": "email"})
     return customer_create(first_name=first_name, last_name=last_name, email=email, phone=phone,
-                           account_type=account_type, company_name=company_name, user=user)
+                           account_type=account_type, company_name=company_name, vat_number=vat_number,
+                           billing_day=billing_day, user=user)
 
 
 SIGN_UP_LINK_DAYS = 3
@@ -142,6 +212,8 @@ class SignUpRequest:
     phone: str = ""
     account_type: str = Customer.AccountType.PERSONAL
     company_name: str = ""
+    vat_number: str = ""  # links sent before these two existed carry neither: the defaults apply
+    billing_day: int = 1
 
     @property
     def full_name(self) -> str:
@@ -160,7 +232,8 @@ def _email_taken(email: str) -> bool:
 
 
 def customer_sign_up_request(*, email: str, first_name: str, last_name: str, phone: str = "",
-                             account_type: str = Customer.AccountType.PERSONAL, company_name: str = "") -> None:
+                             account_type: str = Customer.AccountType.PERSONAL, company_name: str = "",
+                             vat_number: str = "", billing_day: int = 1) -> None:
     """Step 1 of sign-up: email the address a link to finish (a new address) or a notice to its
     owner (a taken one). Returns nothing either way: the caller must answer both alike. Both ways do
     the same work (the same two lookups, a signed link built, exactly one notification queued) so
@@ -171,7 +244,9 @@ def customer_sign_up_request(*, email: str, first_name: str, last_name: str, pho
 
     details = SignUpRequest(email=_new_account_email(email), first_name=first_name.strip(),
                             last_name=last_name.strip(), phone=(phone or "").strip(), account_type=account_type,
-                            company_name=(company_name or "").strip())
+                            company_name=(company_name or "").strip(),
+                            vat_number=vat_number_clean(vat_number, account_type=account_type),
+                            billing_day=billing_day_clean(billing_day))
     user, customer = _accounts_with_email(details.email)
     token = signing.dumps(asdict(details), salt=_SIGN_UP_SALT, compress=True)
     if user is None and customer is None:
@@ -217,7 +292,8 @@ def customer_sign_up_confirm(*, token: str, password: str) -> Customer:
     try:
         return customer_sign_up(email=details.email, password=password, first_name=details.first_name,
                                 last_name=details.last_name, phone=details.phone, account_type=details.account_type,
-                                company_name=details.company_name)
+                                company_name=details.company_name, vat_number=details.vat_number,
+                                billing_day=details.billing_day)
     except CustomerError as exc:
         if exc.extra.get("field") == "email":  # the same link opened twice at once
             raise CustomerError(SIGN_UP_LINK_USED, {"reason": "used"}) from exc

@@ -1,13 +1,16 @@
 """Overdue marking and dunning (policy in `settings.DUNNING`), and reactivation when paid.
 
 Daily, in this order, each step idempotent by the invoice's own markers:
+0. account credit is applied to open invoices (`billing.services.credit.credit_apply_sweep`), and
+   non-payment suspensions of customers with nothing overdue any more are lifted;
 1. open invoices past their due date become `overdue`; the customer is told once (`overdue_notified_at`);
 2. a pre-due email `PRE_DUE_REMINDER_DAYS` before the due date (`pre_due_reminder_sent_at`);
 3. reminders by email + SMS in the windows 1-3, 4-7, 8+ days overdue: reminder k is sent once the
    invoice is in window k, at most `MAX_REMINDERS`, at least `MIN_HOURS_BETWEEN` after the last
    message about it (`reminders_sent`, `last_reminder_at`);
 4. active services of customers with an invoice `SUSPEND_AFTER_DAYS` overdue are suspended for
-   non-payment (system actor, reason recorded), except a service whose current period is paid.
+   non-payment (system actor, reason recorded), except a service whose current period is paid and
+   any service of an account whose balance is <= 0.
 `customer_payment_received` reactivates non-payment suspensions once nothing is overdue.
 """
 
@@ -136,8 +139,10 @@ def _current_period_paid(service: CustomerService, today: date) -> bool:
 
 
 def services_suspend_for_non_payment(*, today: date) -> int:
+    """Suspend for non-payment, never an account that owes nothing (balance <= 0: credit covers it)."""
     cutoff = today - timedelta(days=_policy()["SUSPEND_AFTER_DAYS"])
-    late = Invoice.objects.filter(status=Invoice.Status.OVERDUE, due_date__lte=cutoff)
+    late = Invoice.objects.filter(status=Invoice.Status.OVERDUE, due_date__lte=cutoff,
+                                  customer__billing_account__balance__gt=0)
     customers = late.values_list("customer_id", flat=True).distinct()
     services = CustomerService.objects.filter(customer_id__in=customers, status=CustomerService.Status.ACTIVE)
     count = 0
@@ -186,14 +191,30 @@ def customer_payment_received(*, customer: Customer, today: date | None = None) 
     return reactivated
 
 
+def services_reactivate_paid(*, today: date) -> int:
+    """Non-payment suspensions of customers who no longer owe anything overdue (paid by credit, say)."""
+    customers = (Suspension.objects.filter(kind=Suspension.Kind.NON_PAYMENT, reactivated_on__isnull=True,
+                                           service__status=CustomerService.Status.SUSPENDED)
+                 .values_list("service__customer_id", flat=True).distinct())
+    count = 0
+    for customer in Customer.objects.filter(pk__in=list(customers)).order_by("pk"):
+        count += len(customer_payment_received(customer=customer, today=today))
+    return count
+
+
 def dunning_run(*, today: date | None = None, triggered_by: str = "schedule") -> int:
-    """The daily pass; returns the JobRun id."""
+    """The daily pass; returns the JobRun id. Credit is applied first, so dunning chases only what is owed."""
+    from billing.services.credit import credit_apply_sweep
+
     today = today or timezone.localdate()
     with job_run("dunning", triggered_by=triggered_by) as run:
         run.details["today"] = today.isoformat()
+        run.details["credit_applied"] = str(credit_apply_sweep()["amount"])
+        run.details["reactivated"] = services_reactivate_paid(today=today)
         run.details["marked_overdue"] = invoices_mark_overdue(today=today)
         run.details["pre_due_sent"] = invoices_send_pre_due(today=today)
         run.details["reminders_sent"] = invoices_send_reminders(today=today)
         run.details["suspended"] = services_suspend_for_non_payment(today=today)
-        run.processed = sum(run.details[k] for k in ("marked_overdue", "pre_due_sent", "reminders_sent", "suspended"))
+        run.processed = sum(run.details[k] for k in ("reactivated", "marked_overdue", "pre_due_sent", "reminders_sent",
+                                                     "suspended"))
     return run.id

@@ -25,6 +25,7 @@ from django.utils import timezone
 from billing.models import BillingAccount, CustomerService, Invoice, InvoiceLine, LedgerEntry, Suspension
 from billing.proration import overlap_days, period_after
 from billing.services.bulk import bulk_insert
+from billing.services.credit import apply_account_credit, customers_with_credit
 from billing.services.invoices import (
     LineSpec,
     due_date_for,
@@ -114,7 +115,8 @@ def _bill_batch(services: list[CustomerService], run_date: date, *, followups: b
     """Invoice one claimed batch (call inside atomic with the service rows locked). Returns (count, total).
 
     Constant query count: suspensions (1), invoice numbers (2), invoices, lines, ledger entries (1 each),
-    balances (1), next billing dates (1).
+    balances (1), customers in credit (1 per credit source), next billing dates (1); plus the credit
+    application for each customer who has credit (rare: a handful of queries each).
     """
     suspensions = _suspensions_by_service([s.pk for s in services])
     plans = [plan_for(s, suspensions.get(s.pk, [])) for s in services]
@@ -146,6 +148,9 @@ def _bill_batch(services: list[CustomerService], run_date: date, *, followups: b
         for row in rows:
             owed[row["customer_id"]] += row["total"]
         _add_to_balances(owed)
+        # Customers in credit: the credit pays their new invoice now (a query per credit source).
+        for customer_id in sorted(customers_with_credit(among=owed)):
+            apply_account_credit(customer_id=customer_id)
         if followups:
             transaction.on_commit(lambda: _queue_followups(ids))
     _set_next_billing_dates({p.service.pk: p.period_end for p in plans})

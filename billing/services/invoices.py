@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from billing.models import CreditNote, Customer, CustomerService, Invoice, InvoiceLine, LedgerEntry
 from billing.proration import ProrataExplanation, explain_prorata, money, prorata_days
+from billing.services.credit import apply_account_credit, lock_open_invoices
 from billing.services.ledger import invoice_apply_payment, invoice_lock, ledger_post
+from billing.services.pdf import invoice_documents_changed
 from billing.vat import vat_breakdown
 from circletel.errors import ApplicationError
 from circletel.queue import enqueue_document
@@ -169,6 +171,8 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
     if totals.total <= 0:
         raise InvoiceError("An invoice must have a positive total.")
     with transaction.atomic():
+        # The customer's money lock first (see billing.services.credit), then the new invoice.
+        locked = lock_open_invoices(customer_id=customer.pk)
         number = invoice_number(issue_date, next_values("invoice", 1)[0])
         invoice = Invoice.objects.create(
             number=number, customer=customer, service=service, invoice_type=invoice_type, issue_date=issue_date,
@@ -182,12 +186,16 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
         ledger_post(customer=customer, entry_type=LedgerEntry.EntryType.INVOICE, amount=invoice.total,
                     reference=f"invoice:{invoice.pk}", description=f"Invoice {number}", effective_date=issue_date,
                     invoice=invoice, created_by=created_by)
+        paid_from_credit = apply_account_credit(customer_id=customer.pk, locked_invoices=locked)
+        if paid_from_credit:
+            invoice.refresh_from_db(fields=["amount_paid", "amount_due", "status"])
         _notify_issued(invoice)
         if not invoice.is_subscription_invoice:
             # ZOHO gets its own copy now; a monthly invoice waits for ZOHO's and the sweep links it.
             _zoho_enqueue(invoice)
-        pk = invoice.pk
-        transaction.on_commit(lambda: enqueue_document("billing.tasks.render_invoice_pdf", pk, group="billing-pdf"))
+        if not paid_from_credit:  # (credit paying it queued the render already: one render either way)
+            pk = invoice.pk
+            transaction.on_commit(lambda: enqueue_document("billing.tasks.render_invoice_pdf", pk, group="billing-pdf"))
     return invoice
 
 
@@ -197,6 +205,7 @@ def invoice_void(*, invoice: Invoice, reason: str, actor: str = "system") -> Inv
     if not reason:
         raise InvoiceError("A reason is required to void an invoice.")
     with transaction.atomic():
+        lock_open_invoices(customer_id=invoice.customer_id, extra_ids=[invoice.pk])
         locked = invoice_lock(invoice.pk)
         if locked.status == Invoice.Status.VOID:
             raise InvoiceError("This invoice is already void.", {"invoice": locked.number})
@@ -215,6 +224,7 @@ def invoice_void(*, invoice: Invoice, reason: str, actor: str = "system") -> Inv
         # Every void reaches ZOHO: ours voids the invoice we created, or ZOHO's own subscription
         # invoice for a monthly one (linked first if the sweep had not linked it yet).
         _zoho_enqueue(locked)
+        invoice_documents_changed(locked.pk)  # the PDF says VOID (after commit)
     return locked
 
 
@@ -234,11 +244,28 @@ def invoice_reissue(*, invoice: Invoice, reason: str, lines: list[LineSpec] | No
 
 
 def credited_total(invoice: Invoice) -> Decimal:
-    return invoice.credit_notes.aggregate(s=Sum("total"))["s"] or ZERO
+    # To the cent: SQLite (the local database) adds decimals as floats.
+    return money(Decimal(str(invoice.credit_notes.aggregate(s=Sum("total"))["s"] or 0)))
 
 
 def credited_applied(invoice: Invoice) -> Decimal:
-    return invoice.credit_notes.aggregate(s=Sum("applied_amount"))["s"] or ZERO
+    return money(Decimal(str(invoice.credit_notes.aggregate(s=Sum("applied_amount"))["s"] or 0)))
+
+
+def line_credit(invoice: Invoice, line: InvoiceLine, days: int, *, gross_lines: Decimal | None = None) -> Decimal:
+    """The VAT-inclusive credit for `days` unused days of a service line, from what was invoiced.
+
+    The line's share of the invoice total (so its price and its VAT basis, exclusive or inclusive,
+    as invoiced; never today's price) per charged day: crediting every charged day of a one-line
+    invoice gives back exactly its total. R 1,000 excl. VAT for 31 days, 10 unused: R 370.97."""
+    if not line.days_charged or days <= 0:
+        return ZERO
+    days = min(days, line.days_charged)
+    if gross_lines is None:
+        gross_lines = sum((x.amount for x in invoice.lines.all()), ZERO)
+    if gross_lines <= 0:
+        return ZERO
+    return money(invoice.total * line.amount * days / (gross_lines * line.days_charged))
 
 
 def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, created_by: str = "system",
@@ -246,7 +273,8 @@ def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, create
     """Credit part of an invoice (`amount` is VAT-inclusive). Never more than what is still uncredited.
 
     The credit first reduces what is unpaid on the invoice (it moves `amount_paid`); any rest is
-    credit on the account (the ledger entry carries the full amount).
+    credit on the account (the ledger entry carries the full amount), applied at once to the
+    customer's other open invoices (`billing.services.credit`).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -255,6 +283,7 @@ def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, create
         raise InvoiceError("A credit note amount is a positive amount in Rands and cents.", {"amount": str(amount)})
     issue_date = issue_date or timezone.localdate()
     with transaction.atomic():
+        open_invoices = lock_open_invoices(customer_id=invoice.customer_id, extra_ids=[invoice.pk])
         locked = invoice_lock(invoice.pk)
         if locked.status == Invoice.Status.VOID:
             raise InvoiceError("A void invoice cannot be credited.", {"invoice": locked.number})
@@ -273,6 +302,9 @@ def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, create
                     effective_date=issue_date, invoice=locked, credit_note=note, created_by=created_by)
         if applied > 0:
             invoice_apply_payment(invoice_id=locked.pk, amount=applied)
+        if amount > applied:  # the rest is account credit: it pays the customer's other open invoices
+            apply_account_credit(customer_id=locked.customer_id, locked_invoices=open_invoices)
+        invoice_documents_changed(locked.pk)  # the PDF lists the credit note
         _zoho_enqueue(locked)  # the invoice sync mirrors its credit notes in ZOHO
     return note
 

@@ -77,6 +77,8 @@ def invoice_apply_payment(*, invoice_id: int, amount: Decimal) -> Invoice:
         invoice.amount_paid = new_paid
         invoice.status = invoice_status_for(invoice, today=timezone.localdate())
         invoice.save(update_fields=["amount_paid", "status", "updated_at"])
+        from billing.services.pdf import invoice_documents_changed  # the PDF follows the money (after commit)
+        invoice_documents_changed(invoice.pk)
         invoice.refresh_from_db(fields=["amount_due"])
         return invoice
 

@@ -4,7 +4,8 @@
 - an invoice's `amount_paid` must equal what the registered payment sources say was paid onto it
   (payments registers its allocations of payments not reversed: `register_invoice_paid_source`)
   plus the part of its credit notes applied to it;
-- every issued invoice has its `invoice:{pk}` ledger entry for exactly its total.
+- every issued invoice has its `invoice:{pk}` ledger entry for exactly its total;
+- no customer has an open invoice beside unapplied account credit (`billing.services.credit`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import Decimal
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from billing.models import BillingAccount, CreditNote, Invoice, LedgerEntry
+from billing.models import BillingAccount, CreditNote, Customer, Invoice, LedgerEntry
 from billing.proration import money
 
 ZERO = Decimal("0.00")
@@ -34,7 +35,7 @@ def register_invoice_paid_source(source: Callable[[], QuerySet]) -> None:
 
 @dataclass(frozen=True)
 class Difference:
-    kind: str  # balance | invoice_paid | invoice_entry
+    kind: str  # balance | invoice_paid | invoice_entry | unapplied_credit
     ref: str
     stored: Decimal
     recomputed: Decimal
@@ -78,4 +79,10 @@ def ledger_differences(*, chunk: int = 5000) -> list[Difference]:
         entry = money(Decimal(inv["entry"])) if inv["entry"] is not None else None
         if entry != money(Decimal(inv["total"])):
             out.append(Difference("invoice_entry", inv["number"], inv["total"], entry if entry is not None else ZERO))
+
+    from billing.services.credit import customers_with_open_invoices_and_credit, unapplied_credit
+    for customer_id in customers_with_open_invoices_and_credit():
+        account = Customer.objects.filter(pk=customer_id).values_list("account_number", flat=True).first()
+        # stored: the credit left unapplied; recomputed: what it should be (applied to the open invoices).
+        out.append(Difference("unapplied_credit", account, unapplied_credit(customer_id), ZERO))
     return out

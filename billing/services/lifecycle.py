@@ -8,14 +8,17 @@ transition raises `IllegalTransitionError` and changes nothing.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import CustomerService, Invoice, ServiceActionLog, Suspension
-from billing.proration import billing_period, explain_prorata, overlap_days, prorata_days
+from billing.models import BillingAccount, CustomerService, Invoice, ServiceActionLog, Suspension
+from billing.proration import BILLING_DAYS, billing_period, explain_prorata, overlap_days
 from billing.services.invoices import (
     activation_lines,
     credit_note_create,
@@ -23,12 +26,16 @@ from billing.services.invoices import (
     credited_total,
     explanation_line,
     invoice_create,
+    invoice_totals,
     invoice_void,
+    line_credit,
+    prices_include_vat_for,
 )
 from circletel.errors import ApplicationError
 
 S = CustomerService.Status
 ZERO = Decimal("0.00")
+CANCELLATION_POLICIES = ("credit_unused", "bill_to_period_end")
 
 
 class LifecycleError(ApplicationError):
@@ -174,21 +181,62 @@ def service_reactivate(*, service: CustomerService, reason: str, actor=None, on:
     return suspension
 
 
-def _settle_skipped_days(service: CustomerService, suspension: Suspension, actor) -> None:
-    start, end = suspension.suspended_on, suspension.reactivated_on
-    invoices = (Invoice.objects.filter(service=service, period_start__isnull=False, period_end__gt=start,
-                                       period_start__lt=end).exclude(status=Invoice.Status.VOID).order_by("pk"))
+@dataclass(frozen=True)
+class PlannedCredit:
+    """One step of undoing days already invoiced: void an untouched invoice, or credit some of it."""
+
+    invoice: Invoice
+    action: str  # "void" | "credit"
+    amount: Decimal  # what the customer gets back (VAT-inclusive)
+    reason: str
+
+
+def _unused_days_plan(service: CustomerService, start: date, end: date | None, why: str) -> list[PlannedCredit]:
+    """What to give back for the days [start, end) (end None: open-ended) of periods already invoiced.
+
+    Computed from the invoiced lines (their price and VAT basis, `line_credit`), never today's
+    price. A monthly invoice whose whole period lies inside the range and that nothing has paid is
+    voided; everything else gets a credit note for the days, capped at what is still uncredited."""
+    invoices = (Invoice.objects.filter(service=service, period_start__isnull=False, period_end__gt=start)
+                .exclude(status=Invoice.Status.VOID).prefetch_related("lines").order_by("pk"))
+    if end is not None:
+        invoices = invoices.filter(period_start__lt=end)
+    plan = []
     for invoice in invoices:
-        # Credit the service charge for the suspended days inside this already-invoiced period.
-        line = invoice.lines.filter(days_in_period__isnull=False).order_by("position").first()
-        if line is None:
+        lines = list(invoice.lines.all())
+        whole = invoice.period_start >= start and (end is None or invoice.period_end <= end)
+        if (whole and invoice.invoice_type == Invoice.InvoiceType.RECURRING
+                and invoice.amount_paid <= credited_applied(invoice)):
+            plan.append(PlannedCredit(invoice, "void", invoice.total - credited_total(invoice), why))
             continue
-        days = overlap_days(line.period_start, line.period_end, start, end)
-        _, amount = prorata_days(service.monthly_price, min(days, line.days_charged), line.days_in_period)
+        gross = sum((x.amount for x in lines), ZERO)
+        amount, days_text = ZERO, []
+        for line in lines:
+            if line.days_in_period is None or line.period_start is None or line.period_end is None:
+                continue  # once-off charges (installation, router) are not time-based
+            days = overlap_days(line.period_start, line.period_end, start, end)
+            if days <= 0:
+                continue
+            amount += line_credit(invoice, line, days, gross_lines=gross)
+            days_text.append(f"{min(days, line.days_charged or 0)}/{line.days_in_period} days")
         amount = min(amount, invoice.total - credited_total(invoice))
         if amount > 0:
-            credit_note_create(invoice=invoice, amount=amount, created_by=_actor_label(actor),
-                               reason=f"Suspended {start} to {end}: {days}/{line.days_in_period} days not billed")
+            plan.append(PlannedCredit(invoice, "credit", amount, f"{why}: {', '.join(days_text)} not used"))
+    return plan
+
+
+def _carry_out(plan: list[PlannedCredit], actor) -> None:
+    for step in plan:
+        if step.action == "void":
+            invoice_void(invoice=step.invoice, reason=step.reason, actor=_actor_label(actor))
+        else:
+            credit_note_create(invoice=step.invoice, amount=step.amount, created_by=_actor_label(actor),
+                               reason=step.reason)
+
+
+def _settle_skipped_days(service: CustomerService, suspension: Suspension, actor) -> None:
+    start, end = suspension.suspended_on, suspension.reactivated_on
+    _carry_out(_unused_days_plan(service, start, end, f"Suspended {start} to {end}"), actor)
     if service.next_billing_date is not None and service.next_billing_date <= end:
         # The invoice run skipped this service while suspended: bill the rest of the current period
         # now, or let the run bill it when reactivated on a billing date.
@@ -203,31 +251,238 @@ def _settle_skipped_days(service: CustomerService, suspension: Suspension, actor
         service.next_billing_date = p_end
 
 
-def _undo_future_invoices(service: CustomerService, on: date, reason: str, actor) -> None:
-    """Periods starting after the cancellation were invoiced in advance: void them, or credit if paid."""
-    future = (Invoice.objects.filter(service=service, invoice_type=Invoice.InvoiceType.RECURRING, period_start__gt=on)
-              .exclude(status=Invoice.Status.VOID).order_by("pk"))
-    for invoice in future:
-        if invoice.amount_paid > credited_applied(invoice):
-            remaining = invoice.total - credited_total(invoice)
-            if remaining > 0:
-                credit_note_create(invoice=invoice, amount=remaining, created_by=_actor_label(actor),
-                                   reason=f"Service cancelled on {on}: {reason}")
-        else:
-            invoice_void(invoice=invoice, reason=f"Service cancelled on {on}: {reason}", actor=_actor_label(actor))
+def cancellation_policy() -> str:
+    policy = settings.BILLING.get("CANCELLATION_POLICY", "credit_unused")
+    if policy not in CANCELLATION_POLICIES:
+        raise ImproperlyConfigured(f"BILLING['CANCELLATION_POLICY'] must be one of {CANCELLATION_POLICIES}, not {policy!r}")
+    return policy
+
+
+def _cancellation_plan(service: CustomerService, on: date, reason: str) -> list[PlannedCredit]:
+    """Periods invoiced for days from `on`: with "credit_unused" every unused day comes back; with
+    "bill_to_period_end" only periods that start on or after `on` (the current one stays billed)."""
+    why = f"Service cancelled on {on}: {reason}"
+    plan = []
+    open_skip = Suspension.objects.filter(service=service, reactivated_on__isnull=True, skip_billing=True).first()
+    if open_skip is not None and open_skip.suspended_on < on:
+        # Suspended without billing until today: those days are not charged either.
+        plan += _unused_days_plan(service, open_skip.suspended_on, on, f"Suspended {open_skip.suspended_on} to {on}")
+    if cancellation_policy() == "credit_unused":
+        plan += _unused_days_plan(service, on, None, why)
+    else:
+        plan += [step for step in _unused_days_plan(service, on, None, why) if step.invoice.period_start >= on]
+    return plan
+
+
+def service_cancellation_quote(*, service: CustomerService, on: date | None = None) -> dict:
+    """What cancelling on `on` would give back, before anyone confirms (dashboard and admin show it)."""
+    on = on or timezone.localdate()
+    plan = _cancellation_plan(service, on, "quote") if service.status != S.CANCELLED else []
+    credit = sum((step.amount for step in plan), ZERO)
+    balance = BillingAccount.objects.filter(customer_id=service.customer_id).values_list("balance", flat=True).first()
+    balance = balance if balance is not None else ZERO
+    return {"on": on, "policy": cancellation_policy(), "credit": credit, "balance_after": balance - credit,
+            "steps": [{"invoice": step.invoice.number, "action": step.action, "amount": step.amount}
+                      for step in plan]}
 
 
 def service_cancel(*, service: CustomerService, reason: str, actor=None, on: date | None = None) -> ServiceActionLog:
-    """pending|active|suspended -> cancelled (no further invoices)."""
+    """pending|active|suspended -> cancelled (no further invoices).
+
+    Days already invoiced from `on` follow `BILLING["CANCELLATION_POLICY"]` (`_cancellation_plan`);
+    a period starting on `on` itself (cancelling on the billing date) is never kept."""
     on = on or timezone.localdate()
     with transaction.atomic():
         locked, before, reason = _begin(service, ServiceActionLog.Action.CANCEL, reason)
         locked.status = S.CANCELLED
         locked.cancellation_date = on
         locked.save(update_fields=["status", "cancellation_date", "updated_at"])
+        plan = _cancellation_plan(locked, on, reason)
         Suspension.objects.filter(service=locked, reactivated_on__isnull=True).update(reactivated_on=on)
-        _undo_future_invoices(locked, on, reason, actor)
+        _carry_out(plan, actor)
         log = _finish(locked, ServiceActionLog.Action.CANCEL, before, reason, actor)
         _zoho(locked)
     _sync_back(service, locked)
     return log
+
+
+# --- changes of billing day and price (the admin fields are read-only: these are the only way) -------------
+
+@dataclass(frozen=True)
+class RebillPlan:
+    """Re-plan a live service from `start`: give back what was invoiced from there, bill the stub to
+    the next billing date under the new terms, and let the invoice run continue from `next_billing_date`."""
+
+    start: date
+    credits: list[PlannedCredit]
+    stub: object | None  # LineSpec for [start, next_billing_date), or None when start is a billing date
+    next_billing_date: date
+
+    @property
+    def amount(self) -> Decimal:
+        """Positive: the customer pays more; negative: they get credit (VAT-inclusive, from the invoices)."""
+        charge = ZERO
+        if self.stub is not None:
+            charge = invoice_totals([self.stub], prices_include_vat=self._inclusive).total
+        return charge - sum((c.amount for c in self.credits), ZERO)
+
+    _inclusive: bool = True
+
+
+def _rebill_plan(service: CustomerService, start: date, *, billing_day: int, price: Decimal, why: str,
+                 label: str = "") -> RebillPlan:
+    if service.next_billing_date is not None and service.next_billing_date < start:
+        raise LifecycleError("The invoice run has not billed this service's current period yet; try again after "
+                             "the next run.", {"next_billing_date": service.next_billing_date.isoformat()})
+    credits = _unused_days_plan(service, start, None, why)
+    period_start, period_end = billing_period(start, billing_day)
+    stub = None
+    if period_start != start:
+        priced = CustomerService(pk=service.pk, package_name=service.package_name, monthly_price=price,
+                                 billing_day=billing_day)
+        stub = explanation_line(priced, explain_prorata(price, start, billing_day), label=label)
+    next_date = period_end if period_start != start else start
+    return RebillPlan(start=start, credits=credits, stub=stub, next_billing_date=next_date,
+                      _inclusive=prices_include_vat_for(service.customer))
+
+
+def _carry_out_rebill(locked: CustomerService, plan: RebillPlan, actor, *, issue_date: date) -> Invoice | None:
+    _carry_out(plan.credits, actor)
+    invoice = None
+    if plan.stub is not None:
+        invoice = invoice_create(customer=locked.customer, service=locked, invoice_type=Invoice.InvoiceType.PRO_RATA,
+                                 lines=[plan.stub], issue_date=issue_date, period_start=plan.start,
+                                 period_end=plan.next_billing_date, created_by=_actor_label(actor))
+    locked.next_billing_date = plan.next_billing_date
+    return invoice
+
+
+def _check_live(locked: CustomerService, what: str) -> None:
+    if locked.status not in (S.PENDING, S.ACTIVE):
+        raise IllegalTransitionError(f"Cannot change the {what} of a service that is {locked.status}.",
+                                     {"status": locked.status, "allowed_from": [S.ACTIVE, S.PENDING]})
+
+
+def _day_change_start(service: CustomerService, on: date) -> date:
+    """The current period stays as billed: the change starts at the first old billing date on or after `on`."""
+    period_start, period_end = billing_period(on, service.billing_day)
+    return on if period_start == on else period_end
+
+
+def _check_day(new_day) -> int:
+    if new_day not in BILLING_DAYS:
+        raise LifecycleError(f"The billing day must be one of {', '.join(map(str, BILLING_DAYS))}.",
+                             {"billing_day": new_day})
+    return new_day
+
+
+def billing_day_change_quote(*, service: CustomerService, new_day: int, on: date | None = None) -> dict:
+    """What moving `service` to billing day `new_day` would cost (or give back), before confirming."""
+    on = on or timezone.localdate()
+    _check_day(new_day)
+    if service.status == S.PENDING or new_day == service.billing_day:
+        return {"amount": ZERO, "starts": None, "next_billing_date": None,
+                "description": "No charge: the billing day applies from activation." if service.status == S.PENDING
+                else "No change."}
+    _check_live(service, "billing day")
+    start = _day_change_start(service, on)
+    plan = _rebill_plan(service, start, billing_day=new_day, price=service.monthly_price, why="quote")
+    last = plan.next_billing_date - timedelta(days=1)
+    if plan.stub is not None:
+        text = (f"From {start:%d %b %Y} you are billed on day {new_day}: {start:%d %b} to {last:%d %b %Y} is "
+                f"billed pro-rata, then monthly from {plan.next_billing_date:%d %b %Y}.")
+    else:
+        text = f"From {start:%d %b %Y} you are billed monthly on day {new_day}."
+    return {"amount": plan.amount, "starts": start, "next_billing_date": plan.next_billing_date, "description": text}
+
+
+def service_change_billing_day(*, service: CustomerService, new_day: int, reason: str, actor=None,
+                               on: date | None = None) -> Invoice | None:
+    """Move a live service to another billing day (1, 5, 25 or 30). Returns the stub invoice, if any.
+
+    The period being used stays as billed; from the next old billing date the stub up to the first
+    new billing date is billed pro-rata (its line explains the days), and anything already invoiced
+    from that date (the 7-days-ahead run) is voided or credited from its invoiced line. A pending
+    service just takes the new day. Audited with the reason (ServiceActionLog "update")."""
+    on = on or timezone.localdate()
+    _check_day(new_day)
+    with transaction.atomic():
+        locked, before, reason = _begin_change(service, reason)
+        _check_live(locked, "billing day")
+        if new_day == locked.billing_day:
+            raise LifecycleError("The service is already billed on that day.", {"billing_day": new_day})
+        invoice = None
+        if locked.status == S.ACTIVE:
+            start = _day_change_start(locked, on)
+            plan = _rebill_plan(locked, start, billing_day=new_day, price=locked.monthly_price,
+                                why=f"Billing day changed from {locked.billing_day} to {new_day}")
+            locked.billing_day = new_day
+            invoice = _carry_out_rebill(locked, plan, actor, issue_date=on)
+        locked.billing_day = new_day
+        locked.save(update_fields=["billing_day", "next_billing_date", "updated_at"])
+        _finish(locked, ServiceActionLog.Action.UPDATE, before, reason, actor)
+        _zoho(locked)
+    _sync_back(service, locked)
+    service.billing_day = locked.billing_day
+    return invoice
+
+
+def price_change_quote(*, service: CustomerService, new_price: Decimal, immediate: bool,
+                       on: date | None = None) -> dict:
+    """What a price change would do: from the next period (nothing now), or from `on` with pro-rata."""
+    on = on or timezone.localdate()
+    _check_price(new_price)
+    if not immediate or service.status != S.ACTIVE:
+        starts = service.next_billing_date
+        return {"amount": ZERO, "starts": starts,
+                "description": f"The new price applies from the next period ({starts:%d %b %Y})." if starts
+                else "The new price applies from activation."}
+    plan = _rebill_plan(service, on, billing_day=service.billing_day, price=new_price, why="quote")
+    return {"amount": plan.amount, "starts": on,
+            "description": f"From {on:%d %b %Y}: the rest of this period is credited at the old price and billed "
+                           f"at the new one."}
+
+
+def _check_price(new_price) -> Decimal:
+    if not isinstance(new_price, Decimal) or new_price < 0 or new_price != new_price.quantize(Decimal("0.01")):
+        raise LifecycleError("The monthly price is a non-negative amount in Rands and cents.",
+                             {"monthly_price": str(new_price)})
+    return new_price
+
+
+def service_change_price(*, service: CustomerService, new_price: Decimal, reason: str, immediate: bool = False,
+                         actor=None, on: date | None = None) -> Invoice | None:
+    """Change a service's monthly price. Returns the pro-rata invoice of an immediate change, if any.
+
+    Default: effective from the next period the invoice run bills (periods already invoiced keep
+    their price). `immediate`: from `on`, the rest of the invoiced period(s) is credited from the
+    invoiced line and the days to the next billing date are billed at the new price. Audited."""
+    on = on or timezone.localdate()
+    _check_price(new_price)
+    with transaction.atomic():
+        locked, before, reason = _begin_change(service, reason)
+        _check_live(locked, "price")
+        if new_price == locked.monthly_price:
+            raise LifecycleError("The service already has that price.", {"monthly_price": str(new_price)})
+        invoice = None
+        if immediate and locked.status == S.ACTIVE:
+            plan = _rebill_plan(locked, on, billing_day=locked.billing_day, price=new_price,
+                                why=f"Price changed from {locked.monthly_price} to {new_price} on {on}")
+            locked.monthly_price = new_price
+            invoice = _carry_out_rebill(locked, plan, actor, issue_date=on)
+        locked.monthly_price = new_price
+        locked.save(update_fields=["monthly_price", "next_billing_date", "updated_at"])
+        _finish(locked, ServiceActionLog.Action.UPDATE, before, reason, actor)
+        _zoho(locked)
+    _sync_back(service, locked)
+    service.monthly_price = locked.monthly_price
+    return invoice
+
+
+def _begin_change(service: CustomerService, reason: str) -> tuple[CustomerService, dict, str]:
+    reason = (reason or "").strip()
+    if not reason:
+        raise LifecycleError("A reason is required.", {"action": "update"})
+    locked = (CustomerService.objects.select_for_update(of=("self",)).select_related("customer__billing_account")
+              .get(pk=service.pk))
+    return locked, snapshot(locked), reason

@@ -1,18 +1,185 @@
 """Invoice PDFs: weasyprint renders `templates/billing/invoice_pdf.html`.
 
-Rendering runs in a task (`billing.tasks.render_invoice_pdf`) after the invoice's transaction has
-committed, never inside the invoice run. Re-rendering replaces the stored file (the invoice itself
-is immutable, so the content is the same).
+Rendering runs in a task (`billing.tasks.render_invoice_pdf`, on the documents queue) after the
+invoice's transaction has committed, never inside the invoice run. The lines and totals of an issued
+invoice never change, but the document follows the money: whenever its paid amount or status moves
+(paid, part-paid, credited, a payment reversed or refunded, voided) `invoice_documents_changed` queues
+a fresh render, once per transaction per invoice, after commit. The new file replaces the stored one
+(same number), so a download always shows the payments and credits listed, the amount due now, the
+"PAID" or "VOID" mark, and "Please pay by" only while something is still due.
+
+What paid the invoice is read from data billing owns or was handed (billing never imports the apps
+above it): the paid sources registered with `billing.services.ledger_check` (payments registers its
+allocations), each described by its ledger entry; credit notes on the invoice; allocations of credit
+notes' remainders. `invoice_payments_and_credits` returns them; the dashboard's invoice page shows the
+same rows.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice, LedgerEntry
+from circletel.money import format_zar
+from circletel.queue import enqueue_document
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal("0.00")
+
+
+# --- re-rendering when the money moves ----------------------------------------------------------------
+
+class _RenderAfterCommit:
+    """The on-commit callback that queues one invoice's render; comparable, so a transaction that moves
+    the same invoice several times (a payment spread, a credit note, a reversal) queues it once."""
+
+    def __init__(self, invoice_id: int):
+        self.invoice_id = invoice_id
+
+    def __call__(self) -> None:
+        try:
+            enqueue_document("billing.tasks.render_invoice_pdf", self.invoice_id, group="billing-pdf")
+        except Exception:  # the money stands; staff can "Render PDF again" from the admin
+            logger.exception("could not queue the PDF render of invoice %s", self.invoice_id)
+
+    def __eq__(self, other):
+        return isinstance(other, _RenderAfterCommit) and other.invoice_id == self.invoice_id
+
+    def __hash__(self):
+        return hash(("render-invoice-pdf", self.invoice_id))
+
+
+def invoice_documents_changed(invoice_id: int) -> None:
+    """The invoice's paid amount or status changed: render its PDF again after this transaction commits.
+
+    Deduplicated per transaction: a callback already waiting for this invoice (in this transaction,
+    not rolled back with a savepoint) is not added twice. Outside a transaction it queues at once."""
+    callback = _RenderAfterCommit(invoice_id)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(entry[1] == callback for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(callback)
+
+
+# --- what paid the invoice --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MoneyRow:
+    """One payment or credit shown on an invoice: `amount` is what it took off this invoice."""
+
+    on: date
+    description: str
+    amount: Decimal
+
+
+def _paid_sources() -> list:
+    from billing.services import ledger_check
+
+    return list(getattr(ledger_check, "_INVOICE_PAID_SOURCES", []))
+
+
+def _source_rows(source, invoice_id: int) -> list:
+    """The rows of a registered paid source for one invoice.
+
+    A source is written for `check_ledger` as a subquery (`invoice_id=OuterRef("pk")` over invoices);
+    nesting it under a one-invoice query resolves that reference without knowing the source's model."""
+    rows = source()
+    model = rows.model
+    invoice = Invoice.objects.filter(pk=invoice_id).filter(Exists(rows.filter(pk=OuterRef(OuterRef("pk")))))
+    return list(model._default_manager.filter(Exists(invoice)).order_by("pk"))
+
+
+def _local_date(value) -> date | None:
+    if value is None:
+        return None
+    return timezone.localdate(value) if timezone.is_aware(value) else value.date()
+
+
+def _describe_source_rows(rows: list) -> list[MoneyRow]:
+    payment_ids = {getattr(r, "payment_id", None) for r in rows} - {None}
+    entries = {e.payment_id: e for e in LedgerEntry.objects.filter(
+        payment_id__in=payment_ids, entry_type=LedgerEntry.EntryType.PAYMENT)} if payment_ids else {}
+    note_ids = {getattr(r, "credit_note_id", None) for r in rows} - {None}
+    notes = {n.pk: n for n in CreditNote.objects.filter(pk__in=note_ids).select_related("invoice")} if note_ids else {}
+    out = []
+    for row in rows:
+        entry = entries.get(getattr(row, "payment_id", None))
+        note = notes.get(getattr(row, "credit_note_id", None))
+        made = _local_date(getattr(row, "created_at", None))
+        if entry is not None:
+            text = entry.description
+            if made and made > entry.effective_date:  # paid from account credit later than it arrived
+                text += f" (received {entry.effective_date.day} {entry.effective_date:%b %Y}, credit applied)"
+            out.append(MoneyRow(on=made or entry.effective_date, description=text, amount=row.amount))
+        elif note is not None:
+            out.append(MoneyRow(on=made or note.issue_date,
+                                description=f"Credit from credit note {note.number} (on {note.invoice.number})",
+                                amount=row.amount))
+        else:
+            out.append(MoneyRow(on=made or timezone.localdate(), description="Payment", amount=row.amount))
+    return out
+
+
+def _credit_note_allocation_model():
+    """`CreditNoteAllocation` (credit-note remainders paid onto other invoices), when billing has it."""
+    from billing.models import invoices as invoice_models
+
+    return getattr(invoice_models, "CreditNoteAllocation", None)
+
+
+def invoice_payments_and_credits(invoice: Invoice) -> list[MoneyRow]:
+    """Every payment and credit that took something off `invoice`, oldest first; their amounts add up to
+    `invoice.amount_paid` (a row "Other payments and credits" carries any part no source explains)."""
+    rows: list = []
+    models_seen = set()
+    for source in _paid_sources():
+        found = _source_rows(source, invoice.pk)
+        models_seen.add(source().model)
+        rows.extend(found)
+    allocation_model = _credit_note_allocation_model()
+    if allocation_model is not None and allocation_model not in models_seen:
+        rows.extend(allocation_model._default_manager.filter(invoice_id=invoice.pk).order_by("pk"))
+    out = _describe_source_rows(rows)
+    for note in invoice.credit_notes.order_by("issue_date", "pk"):
+        text = f"Credit note {note.number}: {note.reason}"
+        rest = note.total - note.applied_amount
+        if rest > 0:
+            text += f" ({format_zar(rest)} of its {format_zar(note.total)} is credit on your account)"
+        out.append(MoneyRow(on=note.issue_date, description=text, amount=note.applied_amount))
+    explained = sum((r.amount for r in out), ZERO)
+    if explained != invoice.amount_paid:
+        out.append(MoneyRow(on=timezone.localdate(invoice.updated_at) if invoice.updated_at else invoice.issue_date,
+                            description="Other payments and credits", amount=invoice.amount_paid - explained))
+    return sorted(out, key=lambda r: r.on)
+
+
+# --- the document -------------------------------------------------------------------------------------------
+
+def invoice_document_facts(invoice: Invoice) -> dict:
+    """What the PDF and the dashboard's invoice page both show beyond the lines: the money rows, the
+    amount due now, the PAID/VOID marks, whether to ask for payment, and the void/reissue links."""
+    rows = invoice_payments_and_credits(invoice)
+    is_void = invoice.status == Invoice.Status.VOID
+    amount_due = ZERO if is_void else invoice.total - invoice.amount_paid
+    replaced_by = Invoice.objects.filter(replaces_id=invoice.pk).only("pk", "number", "issue_date").first()
+    return {
+        "money_rows": rows, "amount_due": amount_due, "is_void": is_void,
+        "is_paid": invoice.status == Invoice.Status.PAID,
+        "paid_on": max((r.on for r in rows), default=None) if invoice.status == Invoice.Status.PAID else None,
+        "ask_to_pay": not is_void and amount_due > 0,
+        "replaces": invoice.replaces if invoice.replaces_id else None, "replaced_by": replaced_by,
+        "show_vat_number": bool(invoice.customer.vat_number) and invoice.customer.is_business,
+    }
 
 
 def invoice_pdf_context(invoice: Invoice) -> dict:
@@ -21,8 +188,8 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     return {
         "invoice": invoice, "customer": invoice.customer, "lines": lines, "company": settings.COMPANY,
         "payment_reference": invoice.number, "credited": credited,
-        "amount_due": invoice.total - invoice.amount_paid,
         "tax_label": "Prices include VAT" if invoice.prices_include_vat else "Prices exclude VAT",
+        **invoice_document_facts(invoice),
     }
 
 
@@ -37,8 +204,8 @@ def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
 
 
 def invoice_render_pdf(*, invoice_id: int) -> Invoice:
-    """Render and store the invoice's PDF; sets `pdf_generated_at`."""
-    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    """Render and store the invoice's PDF as it stands now; sets `pdf_generated_at`."""
+    invoice = Invoice.objects.select_related("customer", "replaces").get(pk=invoice_id)
     data = invoice_pdf_bytes(invoice=invoice)
     old = invoice.pdf.name if invoice.pdf else None
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(data), save=False)

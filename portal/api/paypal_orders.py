@@ -89,6 +89,13 @@ class PayPalCreateOrderView(APIView):
     with `Retry-After` (the window), and nothing is created. A repeat within the limit reuses the
     invoice's pending order (`paypal_order_create_for_invoice`), so it costs no PayPal call.
 
+    An invoice order answers 201 `{"order_id", "approve_url", "reference", "status", "paypal": {"currency",
+    "amount", "amount_zar", "rate", "text"}}`: PayPal takes no ZAR, so the invoice's rand amount is charged
+    in PAYPAL_CURRENCY at PAYPAL_ZAR_RATE (`payments.services.paypal_currency`), and the page shows
+    `paypal.text` ("R 499.00 is charged as USD 26.97 through PayPal (R 18.50 = USD 1)") before sending the
+    payer to `approve_url`. Without a valid rate: 400 "PayPal payments are not available right now.",
+    nothing created or sent (issue 15; ADR 0014).
+
     Deposits are not throttled here; `paypal_order_for_reservation` orders only for a pending
     reservation's reference (`reservation_start_checkout` refuses any other status).
     """

@@ -88,9 +88,22 @@ class InvoiceDetailSerializer(InvoiceListSerializer):
         return reverse("dashboard:api-invoice-pdf", args=[obj.pk])
 
 
+class NextInvoiceItemSerializer(serializers.Serializer):
+    service_id = serializers.IntegerField(source="service.pk")
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    total = serializers.DecimalField(**MONEY)
+    due_date = serializers.DateField(allow_null=True)
+    description = serializers.CharField()
+    invoice_number = serializers.CharField(source="invoice.number", allow_null=True, default=None,
+                                           help_text="Set when the invoice run already issued it (7 days ahead).")
+
+
 class NextInvoiceSerializer(serializers.Serializer):
-    date = serializers.DateField(allow_null=True)
+    date = serializers.DateField(allow_null=True, help_text="The start of the next billed period.")
     amount = serializers.DecimalField(**MONEY)
+    estimate = serializers.BooleanField(help_text="False once every invoice for that period is issued.")
+    items = NextInvoiceItemSerializer(many=True)
 
 
 class SummarySerializer(serializers.Serializer):

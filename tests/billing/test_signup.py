@@ -519,3 +519,51 @@ def test_taken_and_new_addresses_do_the_same_work_in_the_request(existing):
     assert work["taken"] == work["new"]
     assert sorted(NotificationLog.objects.values_list("event", flat=True)) == ["signup_confirm",
                                                                               "signup_existing_account"]
+
+
+# --- issue 16, finding 5: the VAT number (business) and the billing day at sign-up ------------------------
+
+@pytest.mark.django_db
+def test_a_business_signs_up_with_its_vat_number_and_billing_day(client, complete_sign_up):
+    response = complete_sign_up(account_type="business", company_name="Dlamini Logistics",
+                                vat_number="ZA 412 345 6789", billing_day="25")
+
+    assert response.status_code == 302
+    customer = Customer.objects.select_related("billing_account").get()
+    assert (customer.account_type, customer.company_name, customer.vat_number) == (
+        "business", "Dlamini Logistics", "4123456789")
+    assert customer.billing_account.preferred_billing_day == 25
+
+
+@pytest.mark.django_db
+def test_a_personal_sign_up_without_a_billing_day_gets_the_first(client, complete_sign_up):
+    complete_sign_up()
+    customer = Customer.objects.select_related("billing_account").get()
+    assert (customer.vat_number, customer.billing_account.preferred_billing_day) == ("", 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"account_type": "business", "company_name": "Acme", "vat_number": "5123456789"}, "vat_number",
+     "10 digits starting with 4"),
+    ({"account_type": "business", "company_name": "Acme", "vat_number": "412345678"}, "vat_number",
+     "10 digits starting with 4"),
+    ({"vat_number": "4123456789"}, "vat_number", "Only business accounts"),
+    ({"billing_day": "15"}, "billing_day", "Select a valid choice"),
+])
+def test_a_bad_vat_number_or_billing_day_is_refused_and_nothing_is_sent(client, sign_up, overrides, field, message):
+    response = sign_up(**overrides)
+
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert mail.outbox == []
+    assert_nothing_created()
+
+
+@pytest.mark.django_db
+def test_the_sign_up_page_offers_the_four_billing_days_and_a_vat_number(client):
+    body = client.get(reverse("signup")).content.decode()
+    assert 'name="vat_number"' in body
+    for day in ("1", "5", "25", "30"):
+        assert f'<option value="{day}"' in body
+    assert '<option value="15"' not in body

@@ -273,6 +273,8 @@ def test_invoice_pdf_served_from_stored_file(client, db):
     customer = customer_with_login()
     invoice = InvoiceFactory(customer=customer)
     invoice.pdf.save("x.pdf", ContentFile(b"%PDF-1.7 stored"), save=True)
+    # rendered after the invoice's last change (as the render task records it): current
+    type(invoice).objects.filter(pk=invoice.pk).update(pdf_generated_at=timezone.now())
     client.force_login(customer.user)
     for url in (f"/dashboard/invoices/{invoice.pk}/pdf/", f"/api/dashboard/invoices/{invoice.pk}/pdf"):
         response = client.get(url)

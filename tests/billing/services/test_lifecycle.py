@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import CustomerService, Invoice, LedgerEntry, ServiceActionLog, Suspension
+from billing.models import CreditNote, CustomerService, Invoice, ServiceActionLog, Suspension
 from billing.services.lifecycle import (
     IllegalTransitionError,
     LifecycleError,
@@ -90,8 +90,9 @@ def test_suspend_reactivate_cancel_log_and_suspension_rows():
     assert list(ServiceActionLog.objects.order_by("pk").values_list("action", flat=True)) == [
         "activate", "suspend", "reactivate", "cancel"]
     assert NotificationLog.objects.filter(event__in=["service_suspended", "service_reactivated"]).count() >= 2
-    # a non-skip-billing suspension credits nothing
-    assert not LedgerEntry.objects.filter(entry_type="credit_note").exists()
+    # a non-skip-billing suspension credits nothing; the cancellation credits the 7 unused days (25-31 Jan)
+    notes = list(CreditNote.objects.values_list("reason", flat=True))
+    assert len(notes) == 1 and notes[0].startswith("Service cancelled on 2026-01-25") and "7/31 days" in notes[0]
 
 
 def test_skip_billing_suspension_days_are_credited_on_reactivation():
@@ -106,9 +107,13 @@ def test_skip_billing_suspension_days_are_credited_on_reactivation():
     assert "10/31 days" in note.reason
 
 
-def test_cancelling_voids_unpaid_invoices_for_later_periods_and_credits_paid_ones():
+@pytest.mark.parametrize("policy, january_owed", [("bill_to_period_end", D("499.00")),
+                                                   ("credit_unused", D("434.61"))])  # 4/31 days of R 499 back
+def test_cancelling_voids_unpaid_invoices_for_later_periods_and_credits_paid_ones(settings, policy, january_owed):
     from billing.services.invoice_run import invoice_run
     from billing.services.ledger import invoice_apply_payment, ledger_balance
+
+    settings.BILLING = {**settings.BILLING, "CANCELLATION_POLICY": policy}
 
     unpaid = make_service(monthly_price=D("499.00"))
     paid = make_service(monthly_price=D("499.00"))
@@ -121,9 +126,9 @@ def test_cancelling_voids_unpaid_invoices_for_later_periods_and_credits_paid_one
     service_cancel(service=paid, reason="emigrating", on=date(2026, 1, 28))
     assert Invoice.objects.get(service=unpaid, invoice_type="recurring").status == Invoice.Status.VOID
     assert feb_paid.credit_notes.get().total == D("499.00")
-    assert ledger_balance(customer_id=unpaid.customer_id) == D("499.00")  # January stays owed
+    assert ledger_balance(customer_id=unpaid.customer_id) == january_owed  # January stays owed (or 27 days of it)
     # January owed; February invoiced then credited (the payment here moved only the paid amount)
-    assert ledger_balance(customer_id=paid.customer_id) == D("499.00")
+    assert ledger_balance(customer_id=paid.customer_id) == january_owed
 
 
 def test_reactivation_after_the_billing_date_bills_the_rest_of_the_period_pro_rata():
