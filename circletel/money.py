@@ -37,6 +37,17 @@ def format_zar(value) -> str:
     return f"{sign}R {abs(amount):,.2f}"
 
 
+def format_money(value, currency: str = "ZAR") -> str:
+    """An amount in its own currency: "R 1,500.00" for rands (the house format), else "USD 80.00"."""
+    code = (currency or "ZAR").upper()
+    if code == "ZAR":
+        return format_zar(value)
+    amount = to_decimal(value)
+    if amount is None or not amount.is_finite():
+        return "" if value in (None, "") else str(value)
+    return f"{code} {amount.quantize(CENTS, rounding=ROUND_HALF_UP):,.2f}"
+
+
 PAYMENT_METHOD_WORDS = {
     "card": "card",
     "debit_order": "debit order",

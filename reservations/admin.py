@@ -8,9 +8,9 @@ from django.db.models import Q
 
 from circletel.admin_tools import ConsoleModelAdmin, MoneyColumnsMixin, ReadOnlyInline, reason_action
 from circletel.errors import ApplicationError
-from circletel.money import format_zar
+from circletel.money import format_money, format_zar
 from reservations import selectors, services
-from reservations.models import ConversionSend, Puppy, Reservation, UnmatchedPayment, format_money
+from reservations.models import ConversionSend, Puppy, Reservation, UnmatchedPayment
 
 
 @admin.register(Puppy)

@@ -8,12 +8,12 @@ active (pending or paid) reservation per puppy.
 from __future__ import annotations
 
 import uuid
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
 
-from circletel.money import format_zar
+from circletel.money import format_money
 from inbox.models import WebhookEvent
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -21,14 +21,6 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 
 def new_reference() -> str:
     return f"RSV-{uuid.uuid4().hex[:12].upper()}"
-
-
-def format_money(amount, currency: str) -> str:
-    """An amount in its own currency: "R 1,500.00" for rands (the house format), else "USD 80.00"."""
-    code = (currency or "ZAR").upper()
-    if code == "ZAR":
-        return format_zar(amount)
-    return f"{code} {Decimal(amount).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
 
 
 class Puppy(models.Model):

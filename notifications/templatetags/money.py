@@ -1,6 +1,7 @@
 """Money and wording filters for templates: `{% load money %}` then `{{ amount|zar }}`.
 
     {{ Decimal("1234.5")|zar }}      -> R 1,234.50
+    {{ amount|money:"USD" }}         -> USD 150.00 (|money:"ZAR" is |zar)
     {{ Decimal("-20")|zar }}         -> -R 20.00
     {{ balance|absolute|zar }}       -> R 20.00 (for "credit of ...")
     {{ "debit_order"|payment_method }} -> debit order
@@ -10,15 +11,21 @@ from __future__ import annotations
 
 from django import template
 
-from circletel.money import format_zar, payment_method_words, to_decimal
+from circletel.money import format_money, format_zar, payment_method_words, to_decimal
 
 register = template.Library()
-__all__ = ["format_zar", "payment_method_words", "to_decimal", "register"]
+__all__ = ["format_money", "format_zar", "payment_method_words", "to_decimal", "register"]
 
 
 @register.filter(name="zar")
 def zar(value) -> str:
     return format_zar(value)
+
+
+@register.filter(name="money")
+def money_in(value, currency="ZAR") -> str:
+    """An amount in its currency (deposits on a listing priced in USD): `format_money`."""
+    return format_money(value, currency)
 
 
 @register.filter(name="absolute")

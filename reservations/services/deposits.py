@@ -141,7 +141,7 @@ def _context(r: Reservation) -> dict:
         "buyer_phone": r.buyer_phone, "item_name": f"{puppy.name} ({puppy.breed})",
         "amount": r.amount_paid or r.deposit_amount, "deposit_amount": r.deposit_amount,
         "balance_due": puppy.price - r.deposit_amount, "price": puppy.price,
-        "provider": r.get_provider_display(), "late_payment": r.status_reason.startswith("paid after the puppy"),
+        "currency": r.currency, "provider": r.get_provider_display(), "late_payment": r.status_reason.startswith("paid after the puppy"),
         "admin_url": f"{base}{reverse('admin:reservations_reservation_change', args=[r.pk])}",
     }
 
