@@ -7,8 +7,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # `make run` is the local demo: debug on, embedded SQLite unless DATABASE_URL says otherwise.
 RUN_ENV := DEBUG=$${DEBUG:-true}
+# The local development settings `make run` writes when missing (never overwritten; git-ignored).
+DEV_ENV ?= .env
+# Links in the demo's emails and provider return URLs point at the server `make run` starts.
+DEV_SITE := SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: run test install install-dev migrate seed lint check clean bench browsers
+.PHONY: run serve test install install-dev migrate seed lint check clean bench browsers test-books
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -24,27 +28,43 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
+# A local .env for development (DEBUG on, a generated SECRET_KEY, demo data, sandbox, emails to var/mail),
+# so commands run by hand work like `make run`. Written only when missing (circletel/.../dev_env.py).
+$(DEV_ENV): | $(VENV)/.installed
+	@$(RUN_ENV) $(PY) manage.py dev_env --path $@
+
+migrate: install | $(DEV_ENV)
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py createcachetable
 
+# The demo data's output (and the emails it sends, one line each) goes to var/log/seed.log; the logins are
+# printed here and again, last, by `make run`.
 seed: migrate
-	$(RUN_ENV) $(PY) manage.py seed_demo
-	$(RUN_ENV) $(PY) manage.py setup_schedules
+	@mkdir -p var/log
+	@echo "Loading the demo data (output in var/log/seed.log) ..."
+	@$(RUN_ENV) $(DEV_SITE) $(PY) manage.py seed_demo > var/log/seed.log 2>&1 || { tail -n 40 var/log/seed.log; exit 1; }
+	@$(RUN_ENV) $(PY) manage.py setup_schedules >> var/log/seed.log 2>&1 || { tail -n 40 var/log/seed.log; exit 1; }
+	@grep -i "login:" var/log/seed.log || true
 
-# Serve the site and run the django-q2 clusters (main and documents) beside it; Ctrl-C stops all three.
-run: seed
-	@echo ""
-	@echo "  Site:  http://$(HOST):$(PORT)/        Admin: http://$(HOST):$(PORT)/admin/"
-	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(RUN_ENV) $(PY) manage.py qcluster & \
-	  $(RUN_ENV) Q_CLUSTER_NAME=documents $(PY) manage.py qcluster & \
-	  $(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	  wait
+# The development processes of Procfile.dev under honcho: the web server, the django-q2 clusters (main,
+# documents, zoho) and a banner that prints the URL and the logins last, once the site answers. Ctrl-C
+# (or SIGTERM to make) stops every one of them within seconds. `make serve` starts them without seeding.
+SERVE = PATH="$(abspath $(VENV))/bin:$$PATH" DEV_HOST=$(HOST) DEV_PORT=$(PORT) $(RUN_ENV) $(DEV_SITE) \
+	exec $(VENV)/bin/honcho --env $(DEV_ENV) -f Procfile.dev start
+
+run: $(VENV)/.installed-dev seed
+	@$(SERVE)
+
+serve: $(VENV)/.installed-dev | $(DEV_ENV)
+	@$(SERVE)
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The model-based test of the books with many more sequences (nightly; PostgreSQL when DATABASE_URL is set).
+test-books: install-dev
+	BOOKS_EXAMPLES=$${BOOKS_EXAMPLES:-300} BOOKS_STEPS=$${BOOKS_STEPS:-40} BOOKS_RANDOM=1 \
+	  $(PY) -m pytest -q -p no:randomly tests/billing/test_books_model.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -176,9 +176,13 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 # --- Email ----------------------------------------------------------------------------------------
-# Console in development; any django-anymail provider in production by setting EMAIL_BACKEND and
-# ANYMAIL (e.g. EMAIL_BACKEND=anymail.backends.resend.EmailBackend + RESEND_API_KEY).
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Any django-anymail provider in production by setting EMAIL_BACKEND and ANYMAIL (e.g.
+# EMAIL_BACKEND=anymail.backends.resend.EmailBackend + RESEND_API_KEY). Without EMAIL_BACKEND: in
+# development (DEBUG) each message is saved as a .eml file in EMAIL_FILE_PATH (var/mail) with one line
+# on the console (circletel/dev_email.py); otherwise the whole message is printed (console backend).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="circletel.dev_email.EmailBackend" if DEBUG
+                    else "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="CircleTel Billing <billing@circletel.co.za>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = {
@@ -234,6 +238,13 @@ Q_DOCUMENTS_QUEUE = env("Q_DOCUMENTS_QUEUE", default="documents")
 # Always present: django-q2 reads it for any Q_CLUSTER_NAME other than the main name.
 Q_CLUSTER["ALT_CLUSTERS"] = ({Q_DOCUMENTS_QUEUE: {"workers": env.int("Q_DOCUMENT_WORKERS", default=1)}}
                              if Q_DOCUMENTS_QUEUE else {})
+# ZOHO sync tasks have their own queue and cluster (zoho_sync/services/outbox.py), started with
+# `Q_CLUSTER_NAME=zoho manage.py qcluster`: a limited or slow ZOHO never holds the main workers that
+# process webhooks. Empty puts them on the main queue. Its timeout stays the main one (600 s); the
+# sweep bounds its own work well under it.
+Q_ZOHO_QUEUE = env("Q_ZOHO_QUEUE", default="zoho")
+if Q_ZOHO_QUEUE:
+    Q_CLUSTER["ALT_CLUSTERS"][Q_ZOHO_QUEUE] = {"workers": env.int("Q_ZOHO_WORKERS", default=2)}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -306,9 +317,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        "django_q": {"level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": True},
+        # django-q2's logger is named "django-q" (an entry "django_q" matched nothing).
+        "django-q": {"level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": True},
     },
 }
+if DEBUG:
+    # Development (`make run`): library chatter stays out of the way of the logins, the URL and our own
+    # lines. django-q2 logs as "django-q" (cluster start/stop, every task processed), WeasyPrint and
+    # fontTools log each PDF's layout and font-subsetting steps at INFO. LOG_LEVEL=DEBUG shows them again.
+    _library_level = "WARNING" if LOG_LEVEL.upper() != "DEBUG" else "DEBUG"
+    LOGGING["loggers"].update({
+        "django-q": {"level": env("Q_LOG_LEVEL", default=_library_level)},
+        "weasyprint": {"level": _library_level},
+        "fontTools": {"level": _library_level},
+        "axes": {"level": _library_level},  # "AXES: BEGIN ..." from every process
+    })
 
 # --- Provider and product settings, grouped per app --------------------------------------------------
 from circletel.settings_product import *  # noqa: E402,F403
