@@ -466,9 +466,8 @@ def _settle_bulk(pairs, now, counts: Counter) -> list:
         return slow
     payment_ids = [p.pk for _, _, p in fast]
     enabled = settings.ENABLE_ZOHO_SYNC
-    _in(PaymentTransaction.objects, "id", payment_ids).update(status=PStatus.COMPLETED, completed_at=now,
-                                                                updated_at=now)
-    _zoho_queue(payment_ids, now, enabled)
+    # One write per payment row: completed and queued for the ZOHO mirror in the same UPDATE.
+    _zoho_queue(payment_ids, now, enabled, status=PStatus.COMPLETED, completed_at=now, updated_at=now)
     today = timezone.localdate()
     _insert_rows(LedgerEntry, LEDGER_COLUMNS,
                  [(item.customer_id, LedgerEntry.EntryType.PAYMENT, -item.amount, f"payment:{payment.pk}",
@@ -511,15 +510,15 @@ def _documents_follow(invoice_ids: list[int]) -> None:
                                                        group="billing-pdf"))
 
 
-def _zoho_queue(payment_ids: list[int], now, enabled: bool) -> None:
+def _zoho_queue(payment_ids: list[int], now, enabled: bool, **also) -> None:
     """`zoho_sync.services.outbox.enqueue_sync` for many payments in two statements: rows being synced keep
     the worker's claim (its marker moves by a microsecond, so it re-queues them); the rest become pending
     (due now when sync is on; the task is queued once after commit by the caller)."""
     _in(PaymentTransaction.objects, "id", payment_ids).filter(zoho_sync_status=SyncStatus.SYNCING).update(
-        zoho_next_attempt_at=F("zoho_next_attempt_at") + timedelta(microseconds=1))
+        zoho_next_attempt_at=F("zoho_next_attempt_at") + timedelta(microseconds=1), **also)
     _in(PaymentTransaction.objects, "id", payment_ids).exclude(zoho_sync_status=SyncStatus.SYNCING).update(
         zoho_sync_status=SyncStatus.PENDING, zoho_attempts=0, zoho_last_error="",
-        zoho_next_attempt_at=now if enabled else None)
+        zoho_next_attempt_at=now if enabled else None, **also)
 
 
 def _after_bulk_settle(payment_ids: list[int], customer_ids: list[int], zoho_enabled: bool) -> None:
