@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--pdf-sample", type=int, default=20)
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("--credit-every", type=int, default=50,
+    parser.add_argument("--credit-every", type=int, default=0,
                         help="every Kth customer has R 1,000 of credit, paid onto the new invoice in the run (0 = none)")
     args = parser.parse_args()
 
