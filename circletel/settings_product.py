@@ -58,6 +58,10 @@ NETCASH = {
     # A Pay Now payment applied from a notify that no statement line confirms within this many hours
     # is flagged for review (ops alerted once).
     "STATEMENT_CONFIRM_HOURS": env.int("NETCASH_STATEMENT_CONFIRM_HOURS", default=48),
+    # A statement with at least STATEMENT_PARALLEL_FROM lines to apply is applied by this many job
+    # processes at once (the job queues the extra ones; lines are shared by SKIP LOCKED row locks).
+    "STATEMENT_APPLY_WORKERS": env.int("NETCASH_STATEMENT_APPLY_WORKERS", default=2),
+    "STATEMENT_PARALLEL_FROM": env.int("NETCASH_STATEMENT_PARALLEL_FROM", default=5000),
 }
 # seed_demo creates an admin with a published password: allowed by default only with DEBUG (make run).
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=env.bool("DEBUG", default=False))

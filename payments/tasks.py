@@ -75,6 +75,17 @@ def reconcile_netcash_statement(kind: str = "daily", day: str | None = None, tri
     return result
 
 
+def apply_netcash_statement_lines(day: str) -> dict:
+    """An extra job process the reconciliation queues for a large statement (see statement_apply_helpers_queue)."""
+    from payments.services.netcash_statement import statement_apply_helper
+
+    with job_run("apply_netcash_statement_lines", triggered_by="reconcile_netcash_statement") as run:
+        result = statement_apply_helper(day=date.fromisoformat(day))
+        run.processed = int(result.get("lines", 0) or 0)
+        run.details.update(result)
+    return result
+
+
 def reconcile_netcash_interim(triggered_by: str = "schedule") -> dict:
     return reconcile_netcash_statement(kind="interim", triggered_by=triggered_by)
 

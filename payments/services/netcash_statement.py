@@ -39,7 +39,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
 from django.utils import timezone
 
@@ -764,12 +764,37 @@ def reconciliation_report_build(*, day: date) -> ReconciliationReport:
     ours_n = int(waiting["n"] or 0) + int(unconfirmed["n"] or 0)
     ours_total = Decimal(waiting["s"] or ZERO) + Decimal(unconfirmed["s"] or ZERO)
     statement_total, our_total = matched_total + theirs_total, matched_total + ours_total
-    report, _ = ReconciliationReport.objects.update_or_create(day=day, defaults={
+    defaults = {
         "matched_count": matched_n, "matched_total": matched_total, "unmatched_ours_count": ours_n,
         "unmatched_ours_total": ours_total, "unmatched_theirs_count": theirs_n, "unmatched_theirs_total": theirs_total,
         "statement_total": statement_total, "our_total": our_total,
-        "totals_equal": statement_total == our_total and not ours_n and not theirs_n})
+        "totals_equal": statement_total == our_total and not ours_n and not theirs_n}
+    try:
+        with transaction.atomic():
+            report, _ = ReconciliationReport.objects.update_or_create(day=day, defaults=defaults)
+    except IntegrityError:  # another job process created it at the same moment: update theirs
+        report, _ = ReconciliationReport.objects.update_or_create(day=day, defaults=defaults)
     return report
+
+
+def statement_apply_helpers_queue(*, day: date) -> int:
+    """Queue extra job processes to apply a large statement beside this one (NETCASH
+    STATEMENT_APPLY_WORKERS / STATEMENT_PARALLEL_FROM). Returns how many were queued."""
+    workers = int(settings.NETCASH.get("STATEMENT_APPLY_WORKERS", 1) or 1)
+    pending = NetcashStatementLine.objects.filter(processed_at__isnull=True).count()
+    if workers <= 1 or pending < int(settings.NETCASH.get("STATEMENT_PARALLEL_FROM", 5000)):
+        return 0
+    for _ in range(workers - 1):
+        enqueue("payments.tasks.apply_netcash_statement_lines", day.isoformat(), group="netcash-statement")
+    return workers - 1
+
+
+def statement_apply_helper(*, day: date) -> dict:
+    """One extra job process: apply what is left, then rebuild the day's report (the last one to finish
+    leaves it complete)."""
+    counts = statement_lines_apply()
+    reconciliation_report_build(day=day)
+    return dict(counts)
 
 
 def netcash_reconcile(*, kind: str = NetcashStatement.Kind.DAILY, day: date | None = None, now=None, sleep=None,
@@ -788,6 +813,7 @@ def netcash_reconcile(*, kind: str = NetcashStatement.Kind.DAILY, day: date | No
         if job is not None:
             job.fail_item(f"statement {day}", exc)
     days = set(NetcashStatementLine.objects.filter(processed_at__isnull=True).values_list("line_date", flat=True))
+    result["helpers"] = statement_apply_helpers_queue(day=day)
     counts = statement_lines_apply()
     result |= dict(counts)
     result["unconfirmed_flagged"] = paynow_unconfirmed_flag(now=now)

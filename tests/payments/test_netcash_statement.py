@@ -461,3 +461,28 @@ def test_command_reads_the_statement_and_refuses_bad_input(standin, capsys, sett
     settings.NETCASH = {**settings.NETCASH, "ACCOUNT_SERVICE_KEY": ""}
     with pytest.raises(CommandError, match="NETCASH_ACCOUNT_SERVICE_KEY"):
         call_command("reconcile_netcash_statement")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_statement_is_applied_by_extra_job_processes_too(standin, settings, queued):
+    """STATEMENT_PARALLEL_FROM lines or more: the job queues STATEMENT_APPLY_WORKERS - 1 helpers (each applies
+    what is left and rebuilds the report); below it, none (positive control)."""
+    from payments.services.netcash_statement import statement_apply_helper
+
+    _customer("62000000001", "499.00")
+    _customer("62000000003", "299.00")
+    _authorised_run()
+    standin.collect(ACTION)
+    settings.NETCASH = {**settings.NETCASH, "STATEMENT_APPLY_WORKERS": 2, "STATEMENT_PARALLEL_FROM": 10_000}
+    first = netcash_reconcile(kind="daily", day=ACTION, sleep=lambda s: None)
+    assert first["statement"] == "requested"
+    settings.NETCASH = {**settings.NETCASH, "STATEMENT_PARALLEL_FROM": 2}
+    result = netcash_reconcile(kind="daily", day=ACTION, sleep=lambda s: None)
+    helpers = [args for func, args in queued if func == "payments.tasks.apply_netcash_statement_lines"]
+    assert result["helpers"] == 1 and helpers == [(ACTION.isoformat(),)]
+    assert result["settled"] == 2
+    assert statement_apply_helper(day=ACTION) == {}  # the helper came late: nothing left, the report stands
+    _assert_ledger_clean()
+    settings.NETCASH = {**settings.NETCASH, "STATEMENT_PARALLEL_FROM": 10_000}
+    queued.clear()
+    assert netcash_reconcile(kind="daily", day=ACTION, sleep=lambda s: None)["helpers"] == 0
