@@ -197,7 +197,7 @@ class BillingDayForm(ReasonForm):
 
 
 class PriceForm(ReasonForm):
-    monthly_price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0,
+    monthly_price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0, max_value=100000,
                                        help_text="In the account's price convention (VAT-inclusive for personal "
                                                  "accounts, exclusive for business).")
     immediate = forms.BooleanField(required=False, help_text="From today with pro-rata (the rest of the invoiced "
@@ -377,7 +377,8 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     change_list_template = "admin/billing/invoice/change_list.html"
     fieldsets = (
         (None, {"fields": ("number", "customer", "service", "invoice_type", "status", "issue_date", "due_date",
-                           "period_start", "period_end", "replaces", "replaced_by_link", "notes")}),
+                           "period_start", "period_end", "replaces", "replaced_by_link", "notes",
+                           "bill_to_name", "customer_vat_number")}),
         ("Amounts", {"fields": ("prices_include_vat", zar_column("subtotal"), zar_column("vat_amount", "VAT"),
                                 zar_column("total"), zar_column("amount_paid", "amount paid"),
                                 zar_column("amount_due", "amount due"))}),
@@ -457,9 +458,9 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
 @admin.register(CreditNote)
 class CreditNoteAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     list_display = ("number", "invoice", "customer", "issue_date", "total", "applied_amount", "created_by")
-    fields = ("number", "invoice", "customer", "issue_date", "reason", zar_column("subtotal"),
-              zar_column("vat_amount", "VAT"), zar_column("total"), zar_column("applied_amount", "applied amount"),
-              "created_by", "created_at", "zoho_id")
+    fields = ("number", "invoice", "customer", "issue_date", "reason", "period_start", "period_end",
+              zar_column("subtotal"), zar_column("vat_amount", "VAT"), zar_column("total"),
+              zar_column("applied_amount", "applied amount"), "created_by", "created_at", "zoho_id")
     readonly_fields = fields
     search_fields = ("number", "invoice__number", "customer__account_number")
     list_select_related = ("invoice", "customer")

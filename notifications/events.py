@@ -155,12 +155,12 @@ EVENTS: dict[str, EventSpec] = {
     "deposit_confirmed": _c(
         ["buyer_name", "item_name", "amount", "reference"],
         "To the buyer: the deposit was received and the item is reserved.",
-        ["balance_due", "owner_name", "owner_contact"],
+        ["balance_due", "owner_name", "owner_contact", "currency"],
     ),
     "deposit_new_owner": _c(
         ["buyer_name", "buyer_email", "item_name", "amount", "reference"],
         "To the owner (breeder): a buyer paid a deposit on an item.",
-        ["buyer_phone", "admin_url"],
+        ["buyer_phone", "admin_url", "currency"],
     ),
     # --- Operations ------------------------------------------------------------------------------------
     "ops_alert": _ops(

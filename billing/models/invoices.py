@@ -67,6 +67,10 @@ class Invoice(ZohoSyncMixin):
     replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",
                                     help_text="The void invoice this one was issued to replace.")
     notes = models.TextField(blank=True)
+    bill_to_name = models.CharField(max_length=200, blank=True,
+                                    help_text="The customer's name as issued (a tax invoice never changes).")
+    customer_vat_number = models.CharField(max_length=20, blank=True,
+                                           help_text="A business customer's VAT number as issued.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,6 +149,9 @@ class CreditNote(models.Model):
         **MONEY, default=Decimal("0.00"),
         help_text="Part of the total applied to the invoice's paid amount; the rest is credit on the account.")
     issue_date = models.DateField()
+    period_start = models.DateField(null=True, blank=True,
+                                    help_text="First day this credit gives back (time-based credits only).")
+    period_end = models.DateField(null=True, blank=True, help_text="Exclusive: the day after the last one.")
     created_by = models.CharField(max_length=150, default="system")
     zoho_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -54,7 +54,7 @@ class CustomerError(ApplicationError):
 # ("start with digit 4 and consist of 10 digits", pointing to sars.gov.za) and formvalidation's
 # `zaVat` (`^4[0-9]{9}$`, accepting a `ZA` prefix). SARS's VAT 404 Guide for Vendors (13.3, tax invoices)
 # asks for the recipient's VAT number on a full tax invoice, which is why business invoices print it.
-VAT_NUMBER_PATTERN = re.compile(r"4\d{9}")
+VAT_NUMBER_PATTERN = re.compile(r"4[0-9]{9}")  # ASCII digits only (\d would take Arabic-Indic or fullwidth ones)
 VAT_NUMBER_INVALID = "A South African VAT number is 10 digits starting with 4, e.g. 4123456789."
 VAT_NUMBER_BUSINESS_ONLY = "Only business accounts have a VAT number on their invoices."
 BILLING_DAY_CHOICES = [(1, "1st of the month"), (5, "5th of the month"), (25, "25th of the month"),

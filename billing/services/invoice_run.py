@@ -28,6 +28,7 @@ from billing.services.bulk import bulk_insert
 from billing.services.credit import apply_account_credit, customers_with_credit
 from billing.services.invoices import (
     LineSpec,
+    bill_to,
     due_date_for,
     invoice_number,
     invoice_totals,
@@ -135,6 +136,7 @@ def _bill_batch(services: list[CustomerService], run_date: date, *, followups: b
                                          issue_date=run_date, period_start=plan.period_start),
                 "period_start": plan.period_start, "period_end": plan.period_end, "prices_include_vat": inclusive,
                 "subtotal": totals.subtotal, "vat_amount": totals.vat_amount, "total": totals.total,
+                **bill_to(customer),
             })
         ids = bulk_insert(Invoice, rows, returning="id")
         bulk_insert(InvoiceLine, [_line_row(pk, plan.line) for pk, plan in zip(ids, billable, strict=True)])

@@ -140,6 +140,12 @@ def invoice_totals(lines: list[LineSpec], *, prices_include_vat: bool) -> Invoic
     return InvoiceTotals(subtotal=b.subtotal, vat_amount=b.vat, total=b.total)
 
 
+def bill_to(customer: Customer) -> dict:
+    """Who the tax invoice is addressed to, kept on the invoice as issued (later profile edits never change it)."""
+    return {"bill_to_name": customer.display_name[:200],
+            "customer_vat_number": customer.vat_number if customer.is_business else ""}
+
+
 def invoice_number(issue_date: date, value: int) -> str:
     return format_number("INV", issue_date.year, value)
 
@@ -180,7 +186,7 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
                                   period_start=period_start),
             period_start=period_start, period_end=period_end, prices_include_vat=inclusive,
             subtotal=totals.subtotal, vat_amount=totals.vat_amount, total=totals.total, notes=notes,
-            replaces=replaces,
+            replaces=replaces, **bill_to(customer),
         )
         InvoiceLine.objects.bulk_create([line.to_model(invoice, i) for i, line in enumerate(lines)])
         ledger_post(customer=customer, entry_type=LedgerEntry.EntryType.INVOICE, amount=invoice.total,
@@ -269,7 +275,8 @@ def line_credit(invoice: Invoice, line: InvoiceLine, days: int, *, gross_lines: 
 
 
 def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, created_by: str = "system",
-                       issue_date: date | None = None) -> CreditNote:
+                       issue_date: date | None = None, period_start: date | None = None,
+                       period_end: date | None = None) -> CreditNote:
     """Credit part of an invoice (`amount` is VAT-inclusive). Never more than what is still uncredited.
 
     The credit first reduces what is unpaid on the invoice (it moves `amount_paid`); any rest is
@@ -295,6 +302,7 @@ def credit_note_create(*, invoice: Invoice, amount: Decimal, reason: str, create
         applied = min(amount, locked.total - locked.amount_paid)
         number = format_number("CN", issue_date.year, next_values("credit_note", 1)[0])
         note = CreditNote.objects.create(number=number, invoice=locked, customer_id=locked.customer_id, reason=reason,
+                                         period_start=period_start, period_end=period_end,
                                          subtotal=b.subtotal, vat_amount=b.vat, total=amount, applied_amount=applied,
                                          issue_date=issue_date, created_by=created_by)
         ledger_post(customer=locked.customer, entry_type=LedgerEntry.EntryType.CREDIT_NOTE, amount=-amount,

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import BillingAccount, CustomerService, Invoice, ServiceActionLog, Suspension
-from billing.proration import BILLING_DAYS, billing_period, explain_prorata, overlap_days
+from billing.proration import BILLING_DAYS, billing_period, explain_prorata
 from billing.services.invoices import (
     activation_lines,
     credit_note_create,
@@ -189,6 +189,17 @@ class PlannedCredit:
     action: str  # "void" | "credit"
     amount: Decimal  # what the customer gets back (VAT-inclusive)
     reason: str
+    period_start: date | None = None  # the days a credit gives back: [period_start, period_end)
+    period_end: date | None = None
+
+
+def _credited_days(invoice: Invoice) -> set[date]:
+    """Days of this invoice that earlier time-based credits already gave back (never credited twice)."""
+    days: set[date] = set()
+    for first, after in invoice.credit_notes.filter(period_start__isnull=False).values_list("period_start",
+                                                                                             "period_end"):
+        days.update(first + timedelta(days=i) for i in range((after - first).days))
+    return days
 
 
 def _unused_days_plan(service: CustomerService, start: date, end: date | None, why: str) -> list[PlannedCredit]:
@@ -210,28 +221,35 @@ def _unused_days_plan(service: CustomerService, start: date, end: date | None, w
             plan.append(PlannedCredit(invoice, "void", invoice.total - credited_total(invoice), why))
             continue
         gross = sum((x.amount for x in lines), ZERO)
-        amount, days_text = ZERO, []
+        already = _credited_days(invoice)
+        amount, days_text, given = ZERO, [], []
         for line in lines:
             if line.days_in_period is None or line.period_start is None or line.period_end is None:
                 continue  # once-off charges (installation, router) are not time-based
-            days = overlap_days(line.period_start, line.period_end, start, end)
-            if days <= 0:
+            first, after = max(line.period_start, start), line.period_end if end is None else min(line.period_end, end)
+            wanted = [first + timedelta(days=i) for i in range(max(0, (after - first).days))]
+            new_days = [d for d in wanted if d not in already]  # a day is given back once, whatever changes
+            if not new_days:
                 continue
-            amount += line_credit(invoice, line, days, gross_lines=gross)
-            days_text.append(f"{min(days, line.days_charged or 0)}/{line.days_in_period} days")
+            amount += line_credit(invoice, line, len(new_days), gross_lines=gross)
+            days_text.append(f"{min(len(new_days), line.days_charged or 0)}/{line.days_in_period} days")
+            given += new_days
         amount = min(amount, invoice.total - credited_total(invoice))
         if amount > 0:
-            plan.append(PlannedCredit(invoice, "credit", amount, f"{why}: {', '.join(days_text)} not used"))
+            plan.append(PlannedCredit(invoice, "credit", amount, f"{why}: {', '.join(days_text)} not used",
+                                      min(given), max(given) + timedelta(days=1)))
     return plan
 
 
 def _carry_out(plan: list[PlannedCredit], actor) -> None:
-    for step in plan:
+    # Voids first: a credit issued before them would pay the untouched invoice from account credit,
+    # and an invoice money has paid can no longer be voided.
+    for step in sorted(plan, key=lambda step: step.action != "void"):
         if step.action == "void":
             invoice_void(invoice=step.invoice, reason=step.reason, actor=_actor_label(actor))
         else:
             credit_note_create(invoice=step.invoice, amount=step.amount, created_by=_actor_label(actor),
-                               reason=step.reason)
+                               reason=step.reason, period_start=step.period_start, period_end=step.period_end)
 
 
 def _settle_skipped_days(service: CustomerService, suspension: Suspension, actor) -> None:
@@ -443,9 +461,16 @@ def price_change_quote(*, service: CustomerService, new_price: Decimal, immediat
                            f"at the new one."}
 
 
+MAX_MONTHLY_PRICE = Decimal("100000.00")  # a sanity bound: far above any package, far below the invoice field
+
+
 def _check_price(new_price) -> Decimal:
-    if not isinstance(new_price, Decimal) or new_price < 0 or new_price != new_price.quantize(Decimal("0.01")):
+    if (not isinstance(new_price, Decimal) or not new_price.is_finite() or new_price < 0
+            or new_price != new_price.quantize(Decimal("0.01"))):
         raise LifecycleError("The monthly price is a non-negative amount in Rands and cents.",
+                             {"monthly_price": str(new_price)})
+    if new_price > MAX_MONTHLY_PRICE:
+        raise LifecycleError(f"A monthly price above R {MAX_MONTHLY_PRICE:,.2f} is not accepted; check the amount.",
                              {"monthly_price": str(new_price)})
     return new_price
 

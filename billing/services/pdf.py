@@ -178,7 +178,9 @@ def invoice_document_facts(invoice: Invoice) -> dict:
         "paid_on": max((r.on for r in rows), default=None) if invoice.status == Invoice.Status.PAID else None,
         "ask_to_pay": not is_void and amount_due > 0,
         "replaces": invoice.replaces if invoice.replaces_id else None, "replaced_by": replaced_by,
-        "show_vat_number": bool(invoice.customer.vat_number) and invoice.customer.is_business,
+        # As issued: the VAT number and name on the invoice, never the profile's current ones.
+        "show_vat_number": bool(invoice.customer_vat_number), "customer_vat_number": invoice.customer_vat_number,
+        "bill_to_name": invoice.bill_to_name or invoice.customer.display_name,
     }
 
 

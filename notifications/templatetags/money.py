@@ -1,7 +1,7 @@
 """Money and wording filters for templates: `{% load money %}` then `{{ amount|zar }}`.
 
     {{ Decimal("1234.5")|zar }}      -> R 1,234.50
-    {{ amount|money:"USD" }}         -> USD 150.00 (|money:"ZAR" is |zar)
+    {% in_currency amount %}         -> USD 150.00 with currency "USD" in the context, else R 150.00
     {{ Decimal("-20")|zar }}         -> -R 20.00
     {{ balance|absolute|zar }}       -> R 20.00 (for "credit of ...")
     {{ "debit_order"|payment_method }} -> debit order
@@ -22,10 +22,11 @@ def zar(value) -> str:
     return format_zar(value)
 
 
-@register.filter(name="money")
-def money_in(value, currency="ZAR") -> str:
-    """An amount in its currency (deposits on a listing priced in USD): `format_money`."""
-    return format_money(value, currency)
+@register.simple_tag(takes_context=True)
+def in_currency(context, value) -> str:
+    """`{% in_currency amount %}`: an amount in the context's `currency` (deposits on a listing priced in
+    USD), rands when there is none: `format_money`."""
+    return format_money(value, context.get("currency") or "ZAR")
 
 
 @register.filter(name="absolute")

@@ -47,8 +47,11 @@ def test_a_business_sets_its_vat_number_in_the_profile_and_it_prints_on_its_invo
     customer.refresh_from_db()
     assert customer.vat_number == "4530187266"
     invoice.refresh_from_db()
-    assert "Customer VAT no. 4530187266" in invoice_pdf_html(invoice)
-    page = client.get(reverse("dashboard:invoice", args=[invoice.pk])).content.decode()
+    assert "Customer VAT no." not in invoice_pdf_html(invoice)  # an issued tax invoice stays as issued
+    later = service_activate(service=make_service(customer=customer, monthly_price=D("500.00")), reason="second line",
+                             activation_date=date(2026, 2, 1))
+    assert "Customer VAT no. 4530187266" in invoice_pdf_html(later)  # invoices issued from now on carry it
+    page = client.get(reverse("dashboard:invoice", args=[later.pk])).content.decode()
     assert '<span data-testid="customer-vat">VAT no. 4530187266</span>' in page
 
 
@@ -95,3 +98,24 @@ def test_staff_set_the_vat_number_in_the_admin_with_the_same_rule(rf):
     assert accepted.is_valid(), accepted.errors
     accepted.save()
     assert Customer.objects.get(pk=customer.pk).vat_number == "4123456789"
+
+
+def test_an_issued_invoice_keeps_the_vat_number_and_name_it_was_issued_with():
+    """Probe F6: changing the profile later never changes a tax invoice (page and PDF agree)."""
+    from datetime import date as _date
+    from decimal import Decimal as _D
+
+    from billing.models import Customer as _Customer
+    from billing.services.lifecycle import service_activate as _activate
+    from billing.services.pdf import invoice_document_facts, invoice_pdf_html
+    from tests.billing.factories import business_customer, service
+
+    customer = business_customer(vat_number="4530187266")
+    invoice = _activate(service=service(customer=customer, monthly_price=_D("1000.00")), reason="live",
+                        activation_date=_date(2026, 1, 1))
+    _Customer.objects.filter(pk=customer.pk).update(vat_number="4999999999", company_name="Renamed (Pty) Ltd")
+    invoice.refresh_from_db()
+    facts = invoice_document_facts(invoice)
+    html = invoice_pdf_html(invoice)
+    assert facts["customer_vat_number"] == "4530187266" and "Customer VAT no. 4530187266" in html
+    assert "4999999999" not in html and facts["bill_to_name"] == "Acme (Pty) Ltd"

@@ -119,7 +119,8 @@ def test_development_settings_quiet_libraries_and_save_emails_production_unchang
 
     prod = _settings_in_subprocess("false")  # positive control: production keeps what it had
     assert prod["email"] == "django.core.mail.backends.console.EmailBackend"
-    assert not {"django-q", "weasyprint", "fontTools"} & set(prod["loggers"])
+    assert not {"weasyprint", "fontTools"} & set(prod["loggers"])
+    assert prod["loggers"]["django-q"]["level"] == "WARNING"  # Q_LOG_LEVEL, now under django-q2's real logger name
 
 
 # --- the banner ------------------------------------------------------------------------------------------------

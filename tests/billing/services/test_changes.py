@@ -258,3 +258,61 @@ def test_a_service_added_in_the_admin_without_a_day_takes_the_customer_s_preferr
         service = form.save(commit=False)
         model_admin.save_model(request, service, form, change=False)
         assert CustomerService.objects.get(pk=service.pk).billing_day == expected
+
+
+# --- probe findings (a day is given back once; voids before credits; bounds) -----------------------------------
+
+def test_switching_the_billing_day_back_and_forth_never_gives_a_day_back_twice():
+    svc = live(price="999.00")
+    before = ledger_balance(customer_id=svc.customer_id)
+    for day in (30, 1, 30, 1):
+        service_change_billing_day(service=svc, new_day=day, reason="probe", on=date(2026, 1, 7))
+    jan = Invoice.objects.get(service=svc, invoice_type="pro_rata", period_start=date(2026, 1, 1))
+    # January's last day (31 Jan) was given back once in all, never the days the customer used
+    assert sum(jan.credit_notes.values_list("total", flat=True)) <= jan.total
+    credited = sorted({(n.period_start, n.period_end) for n in jan.credit_notes.all()})
+    assert credited == [(date(2026, 1, 30), date(2026, 2, 1))]
+    # the round trips net to what the days cost: back on day 1 from 1 Feb, nothing extra owed or given
+    assert ledger_balance(customer_id=svc.customer_id) == before
+    assert ledger_differences() == []
+
+
+def test_changing_the_price_and_back_on_the_same_day_leaves_the_balance_unchanged():
+    svc = live(price="899.00")
+    before = ledger_balance(customer_id=svc.customer_id)
+    service_change_price(service=svc, new_price=D("999.00"), reason="up", immediate=True, on=date(2026, 1, 7))
+    service_change_price(service=svc, new_price=D("899.00"), reason="back", immediate=True, on=date(2026, 1, 7))
+    assert ledger_balance(customer_id=svc.customer_id) == before
+    assert ledger_differences() == []
+
+
+def test_cancelling_with_the_current_invoice_paid_and_the_next_one_issued_works():
+    svc = live(price="450.00")
+    january = Invoice.objects.get(service=svc)
+    payment_complete(reference="JAN", amount=D("450.00"), customer=svc.customer, method="eft", provider="manual",
+                     invoice=january)
+    invoice_run(run_date=date(2026, 1, 25))  # February issued ahead, unpaid
+    service_cancel(service=svc, reason="moving", on=date(2026, 1, 28))  # was refused: credit paid Feb, then void
+    feb = Invoice.objects.get(service=svc, invoice_type="recurring")
+    assert feb.status == Invoice.Status.VOID
+    assert january.credit_notes.get().total == D("58.06")  # 4/31 of R 450, now account credit
+    assert ledger_balance(customer_id=svc.customer_id) == D("-58.06") and ledger_differences() == []
+
+
+def test_an_absurd_price_is_refused_and_changes_nothing():
+    svc = live(price="899.00")
+    with pytest.raises(LifecycleError, match="not accepted"):
+        service_change_price(service=svc, new_price=D("9999999999.99"), reason="typo", immediate=True,
+                             on=date(2026, 1, 7))
+    svc.refresh_from_db()
+    assert svc.monthly_price == D("899.00") and Invoice.objects.count() == 1
+    assert service_change_price(service=svc, new_price=D("100000.00"), reason="max") is None  # the bound itself
+
+
+def test_vat_numbers_take_ascii_digits_only():
+    from billing.services.customers import CustomerError, vat_number_clean
+
+    assert vat_number_clean("4123456789", account_type="business") == "4123456789"  # positive control
+    for odd in ("4١٢٣٤٥٦٧٨٩", "4１２３４５６７８９"):
+        with pytest.raises(CustomerError):
+            vat_number_clean(odd, account_type="business")
