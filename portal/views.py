@@ -105,13 +105,15 @@ CANCEL_QUOTE_CHANGED = "The amount changed since you looked (a day has passed or
 
 
 @customer_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def service_cancel(request, customer, pk):
     """Cancelling a service: the first post shows the final amount (nothing changes); the confirming
     post (with the amount it was shown) cancels it today through the lifecycle."""
     from billing.services.lifecycle import service_cancellation_quote
 
     service = selectors.customer_service(customer=customer, service_id=pk)
+    if request.method == "GET":  # a bookmark or a new tab: the form lives on the service page
+        return redirect("dashboard:service", pk=service.pk)
     form = CancelServiceForm(request.POST)
     if service.status == service.Status.CANCELLED:
         messages.info(request, "This service is already cancelled.")
@@ -338,10 +340,12 @@ BILLING_DAY_QUOTE_CHANGED = "The amount changed since you looked (a day has pass
 
 
 @customer_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def billing_day_change(request, customer):
     """Change of billing day: the first post shows what it costs per service (nothing changes); the
     confirming post (with the amount it was shown) makes the change through the lifecycle service."""
+    if request.method == "GET":  # a bookmark or a new tab: the form lives on the profile page
+        return redirect("dashboard:profile")
     form = BillingDayForm(request.POST)
     if not form.is_valid():
         return _profile_page(request, customer, day_form=form, status=400)

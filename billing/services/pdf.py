@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -165,6 +165,12 @@ def invoice_payments_and_credits(invoice: Invoice) -> list[MoneyRow]:
 
 # --- the document -------------------------------------------------------------------------------------------
 
+def credited_on_invoice(invoice: Invoice) -> Decimal:
+    """What the invoice's own credit notes paid onto it."""
+    total = invoice.credit_notes.aggregate(s=Sum("applied_amount"))["s"]
+    return Decimal(str(total or 0)).quantize(Decimal("0.01"))
+
+
 def invoice_document_facts(invoice: Invoice) -> dict:
     """What the PDF and the dashboard's invoice page both show beyond the lines: the money rows, the
     amount due now, the PAID/VOID marks, whether to ask for payment, and the void/reissue links."""
@@ -175,6 +181,9 @@ def invoice_document_facts(invoice: Invoice) -> dict:
     return {
         "money_rows": rows, "amount_due": amount_due, "is_void": is_void,
         "is_paid": invoice.status == Invoice.Status.PAID,
+        # Settled by its own credit notes alone (no money received): says "credited", not "paid".
+        "is_credited": (invoice.status == Invoice.Status.PAID and invoice.amount_paid > 0
+                        and credited_on_invoice(invoice) >= invoice.amount_paid),
         "paid_on": max((r.on for r in rows), default=None) if invoice.status == Invoice.Status.PAID else None,
         "ask_to_pay": not is_void and amount_due > 0,
         "replaces": invoice.replaces if invoice.replaces_id else None, "replaced_by": replaced_by,

@@ -1,4 +1,4 @@
-"""Dashboard filters: `zar` (the one money format, circletel.money) and `gb`."""
+"""Dashboard filters: `zar` (the one money format, circletel.money), `zar_abs` and `gb`."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -12,6 +12,15 @@ register = template.Library()
 @register.filter
 def zar(value) -> str:
     return format_zar(value)
+
+
+@register.filter
+def zar_abs(value) -> str:
+    """The amount without its sign, for "R 20.00 credit" (never "-R 20.00 credit")."""
+    from circletel.money import to_decimal
+
+    amount = to_decimal(value)
+    return format_zar(abs(amount) if amount is not None else value)
 
 
 @register.filter

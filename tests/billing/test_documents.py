@@ -246,3 +246,16 @@ def test_account_credit_applied_to_a_new_invoice_is_listed_on_it(queued, django_
     assert sum(described.values()) == second.amount_paid == D("120.00")  # oldest credit first: the split is billing's
     assert _renders(queued, second) >= 1
     assert 'data-mark="paid"' in invoice_pdf_html(second)
+
+
+def test_an_invoice_settled_by_its_credit_note_says_credited_not_paid():
+    """Probe F7: no money was received, so the document must not say PAID."""
+    invoice = _invoice()
+    credit_note_create(invoice=invoice, amount=invoice.total, reason="goodwill: outage")
+    invoice.refresh_from_db()
+    html = invoice_pdf_html(invoice)
+    assert invoice.status == Invoice.Status.PAID and 'data-mark="credited"' in html and 'data-mark="paid"' not in html
+    paid = _invoice()
+    _pay(paid, paid.total, "PAY-CONTROL")
+    paid.refresh_from_db()
+    assert 'data-mark="paid"' in invoice_pdf_html(paid)  # positive control: money received says PAID

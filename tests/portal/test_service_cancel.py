@@ -60,3 +60,25 @@ def test_a_changed_amount_or_missing_reason_or_someone_else_s_service_changes_no
     assert client.post(reverse("dashboard:service-cancel", args=[theirs.pk]), {"reason": "x"}).status_code == 404
     assert set(CustomerService.objects.values_list("status", flat=True)) == {"active"}
     assert not CreditNote.objects.exists()
+
+
+def test_opening_the_cancel_and_billing_day_urls_directly_leads_back_to_their_forms(client):
+    customer = customer_with_login()
+    svc = _live(customer)
+    client.force_login(customer.user)
+    cancel = client.get(reverse("dashboard:service-cancel", args=[svc.pk]))
+    assert cancel.status_code == 302 and cancel.url == reverse("dashboard:service", args=[svc.pk])
+    day = client.get(reverse("dashboard:billing-day"))
+    assert day.status_code == 302 and day.url == reverse("dashboard:profile")
+
+
+def test_a_credit_balance_reads_without_a_double_negative(client):
+    from billing.services.ledger import ledger_post
+
+    customer = customer_with_login()
+    svc = _live(customer)
+    ledger_post(customer=customer, entry_type="adjustment", amount=D("-5000.00"), reference="adj:credit",
+                description="goodwill")
+    client.force_login(customer.user)
+    page = client.post(reverse("dashboard:service-cancel", args=[svc.pk]), {"reason": "leaving"}).content.decode()
+    assert " in credit" in page and "-R " not in page.split('data-testid="cancel-balance"')[1].split("</p>")[0]
