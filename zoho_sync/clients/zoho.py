@@ -160,7 +160,7 @@ class ZohoClient:
         self.refreshes = 0  # token refreshes done by this client (tests, health check)
         self.respect_breaker = respect_breaker  # the health check's --ping calls even while open
         self.timeout = timeout or TIMEOUT
-        self.max_sleep = float(getattr(settings, "ZOHO_SYNC", {}).get("RATE_LIMIT_MAX_SLEEP", RATE_LIMIT_MAX_SLEEP))
+        self.max_sleep = float(getattr(settings, "ZOHO_SYNC", {}).get("RATE_LIMIT_MAX_SLEEP", RATE_LIMIT_MAX_SLEEP))  # not money (seconds)
 
     # --- OAuth ------------------------------------------------------------------------------------
     def _refresh(self) -> str:
