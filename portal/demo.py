@@ -23,12 +23,14 @@ DAY_CHANGE_DEMO = ("bongani.days@example.co.za", "Bongani", "Khumalo")
 
 
 def _demo_customer(email: str, first: str, last: str):
+    """A demo customer with a login (the demo password, like every demo customer)."""
+    from billing.management.commands.seed_demo import DEMO_PASSWORD
     from billing.models import Customer
-    from billing.services.customers import customer_create
+    from billing.services.customers import customer_sign_up
 
     existing = Customer.objects.filter(email__iexact=email).first()
-    return existing, existing or customer_create(first_name=first, last_name=last, email=email,
-                                                 city="Johannesburg", province="Gauteng")
+    return existing, existing or customer_sign_up(email=email, password=DEMO_PASSWORD, first_name=first,
+                                                  last_name=last)
 
 
 def _credit_and_day_change(stdout) -> None:

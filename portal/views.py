@@ -312,8 +312,10 @@ def usage(request, customer):
 
 def _profile_page(request, customer, *, form=None, day_form=None, status=200):
     account = customer.billing_account
+    live = selectors.customer_services(customer=customer, include_cancelled=False)
     return render(request, "dashboard/profile.html", {
         "form": form or ProfileForm(instance=customer), "customer": customer, "nav": "profile", "account": account,
+        "service_days": sorted({s.billing_day for s in live}),
         "day_form": day_form or BillingDayForm(initial={"billing_day": account.preferred_billing_day}),
     }, status=status)
 

@@ -21,6 +21,7 @@ def test_the_demo_shows_credit_paying_an_invoice_and_a_day_change_stub_once():
                                period_end__day__in=[5, 25])
     assert " of " in stub.lines.get().description  # "(24 of 30 days)": explained like other pro-rata lines
     assert "paid from that credit" in out.getvalue() and "moved to billing day" in out.getvalue()
+    assert in_credit.user is not None and in_credit.user.check_password("circletel-demo")  # they can sign in
     counts = Invoice.objects.count()
     _credit_and_day_change(io.StringIO())
     assert Invoice.objects.count() == counts and ledger_differences() == []

@@ -82,3 +82,12 @@ def test_a_credit_balance_reads_without_a_double_negative(client):
     client.force_login(customer.user)
     page = client.post(reverse("dashboard:service-cancel", args=[svc.pk]), {"reason": "leaving"}).content.decode()
     assert " in credit" in page and "-R " not in page.split('data-testid="cancel-balance"')[1].split("</p>")[0]
+
+
+def test_the_profile_says_the_days_the_services_are_really_billed_on(client):
+    customer = customer_with_login()
+    CustomerServiceFactory(customer=customer, billing_day=25, status="active")
+    client.force_login(customer.user)
+    page = client.get(reverse("dashboard:profile")).content.decode()
+    assert 'invoiced on day <strong data-testid="billing-day">25</strong>' in page  # not the account's day 1
+    assert "new services on day 1" in page
