@@ -70,13 +70,19 @@ def _actor_label(actor) -> str:
     return actor.get_username() if actor is not None else "system"
 
 
-def _begin(service: CustomerService, action: str, reason: str) -> tuple[CustomerService, dict, str]:
-    """Lock the row, check the reason and the transition; returns (locked service, before, target)."""
+def _lock_with_reason(service: CustomerService, action: str, reason: str) -> tuple[CustomerService, str]:
+    """Check the reason is given, then lock the service row; returns (locked service, stripped reason)."""
     reason = (reason or "").strip()
     if not reason:
         raise LifecycleError("A reason is required.", {"action": action})
     locked = (CustomerService.objects.select_for_update(of=("self",)).select_related("customer__billing_account")
               .get(pk=service.pk))
+    return locked, reason
+
+
+def _begin(service: CustomerService, action: str, reason: str) -> tuple[CustomerService, dict, str]:
+    """Lock the row, check the reason and the transition; returns (locked service, before, target)."""
+    locked, reason = _lock_with_reason(service, action, reason)
     allowed_from, target = LEGAL[action]
     if locked.status not in allowed_from:
         raise IllegalTransitionError(
@@ -424,25 +430,10 @@ def service_change_billing_day(*, service: CustomerService, new_day: int, reason
     service just takes the new day. Audited with the reason (ServiceActionLog "update")."""
     on = on or timezone.localdate()
     _check_day(new_day)
-    with transaction.atomic():
-        locked, before, reason = _begin_change(service, reason)
-        _check_live(locked, "billing day")
-        if new_day == locked.billing_day:
-            raise LifecycleError("The service is already billed on that day.", {"billing_day": new_day})
-        invoice = None
-        if locked.status == S.ACTIVE:
-            start = _day_change_start(locked, on)
-            plan = _rebill_plan(locked, start, billing_day=new_day, price=locked.monthly_price,
-                                why=f"Billing day changed from {locked.billing_day} to {new_day}")
-            locked.billing_day = new_day
-            invoice = _carry_out_rebill(locked, plan, actor, issue_date=on)
-        locked.billing_day = new_day
-        locked.save(update_fields=["billing_day", "next_billing_date", "updated_at"])
-        _finish(locked, ServiceActionLog.Action.UPDATE, before, reason, actor)
-        _zoho(locked)
-    _sync_back(service, locked)
-    service.billing_day = locked.billing_day
-    return invoice
+    return _change_terms(service, field="billing_day", value=new_day, what="billing day", reason=reason, actor=actor,
+                         on=on, same="The service is already billed on that day.",
+                         rebill_from=lambda locked: _day_change_start(locked, on) if locked.status == S.ACTIVE else None,
+                         why=lambda locked: f"Billing day changed from {locked.billing_day} to {new_day}")
 
 
 def price_change_quote(*, service: CustomerService, new_price: Decimal, immediate: bool,
@@ -484,30 +475,35 @@ def service_change_price(*, service: CustomerService, new_price: Decimal, reason
     invoiced line and the days to the next billing date are billed at the new price. Audited."""
     on = on or timezone.localdate()
     _check_price(new_price)
+    return _change_terms(service, field="monthly_price", value=new_price, what="price", reason=reason, actor=actor,
+                         on=on, same="The service already has that price.",
+                         rebill_from=lambda locked: on if immediate and locked.status == S.ACTIVE else None,
+                         why=lambda locked: f"Price changed from {locked.monthly_price} to {new_price} on {on}")
+
+
+def _change_terms(service: CustomerService, *, field: str, value, what: str, reason: str, actor, on: date,
+                  same: str, rebill_from, why) -> Invoice | None:
+    """Set the service's `field` (billing_day or monthly_price) to `value`, audited as an update. When
+    `rebill_from(locked)` gives a date, what was invoiced from it is re-planned under the new terms
+    (`_rebill_plan`); returns the stub invoice, if any."""
     with transaction.atomic():
-        locked, before, reason = _begin_change(service, reason)
-        _check_live(locked, "price")
-        if new_price == locked.monthly_price:
-            raise LifecycleError("The service already has that price.", {"monthly_price": str(new_price)})
+        locked, reason = _lock_with_reason(service, "update", reason)
+        before = snapshot(locked)
+        _check_live(locked, what)
+        if getattr(locked, field) == value:
+            raise LifecycleError(same, {field: str(value)})
         invoice = None
-        if immediate and locked.status == S.ACTIVE:
-            plan = _rebill_plan(locked, on, billing_day=locked.billing_day, price=new_price,
-                                why=f"Price changed from {locked.monthly_price} to {new_price} on {on}")
-            locked.monthly_price = new_price
+        start = rebill_from(locked)
+        if start is not None:
+            terms = {"billing_day": locked.billing_day, "price": locked.monthly_price,
+                     "billing_day" if field == "billing_day" else "price": value}
+            plan = _rebill_plan(locked, start, billing_day=terms["billing_day"], price=terms["price"], why=why(locked))
+            setattr(locked, field, value)
             invoice = _carry_out_rebill(locked, plan, actor, issue_date=on)
-        locked.monthly_price = new_price
-        locked.save(update_fields=["monthly_price", "next_billing_date", "updated_at"])
+        setattr(locked, field, value)
+        locked.save(update_fields=[field, "next_billing_date", "updated_at"])
         _finish(locked, ServiceActionLog.Action.UPDATE, before, reason, actor)
         _zoho(locked)
     _sync_back(service, locked)
-    service.monthly_price = locked.monthly_price
+    setattr(service, field, value)
     return invoice
-
-
-def _begin_change(service: CustomerService, reason: str) -> tuple[CustomerService, dict, str]:
-    reason = (reason or "").strip()
-    if not reason:
-        raise LifecycleError("A reason is required.", {"action": "update"})
-    locked = (CustomerService.objects.select_for_update(of=("self",)).select_related("customer__billing_account")
-              .get(pk=service.pk))
-    return locked, snapshot(locked), reason

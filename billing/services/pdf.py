@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -165,15 +165,11 @@ def invoice_payments_and_credits(invoice: Invoice) -> list[MoneyRow]:
 
 # --- the document -------------------------------------------------------------------------------------------
 
-def credited_on_invoice(invoice: Invoice) -> Decimal:
-    """What the invoice's own credit notes paid onto it."""
-    total = invoice.credit_notes.aggregate(s=Sum("applied_amount"))["s"]
-    return Decimal(str(total or 0)).quantize(Decimal("0.01"))
-
-
 def invoice_document_facts(invoice: Invoice) -> dict:
     """What the PDF and the dashboard's invoice page both show beyond the lines: the money rows, the
     amount due now, the PAID/VOID marks, whether to ask for payment, and the void/reissue links."""
+    from billing.services.invoices import credited_applied  # (invoices imports this module)
+
     rows = invoice_payments_and_credits(invoice)
     is_void = invoice.status == Invoice.Status.VOID
     amount_due = ZERO if is_void else invoice.total - invoice.amount_paid
@@ -183,7 +179,7 @@ def invoice_document_facts(invoice: Invoice) -> dict:
         "is_paid": invoice.status == Invoice.Status.PAID,
         # Settled by its own credit notes alone (no money received): says "credited", not "paid".
         "is_credited": (invoice.status == Invoice.Status.PAID and invoice.amount_paid > 0
-                        and credited_on_invoice(invoice) >= invoice.amount_paid),
+                        and credited_applied(invoice) >= invoice.amount_paid),
         "paid_on": max((r.on for r in rows), default=None) if invoice.status == Invoice.Status.PAID else None,
         "ask_to_pay": not is_void and amount_due > 0,
         "replaces": invoice.replaces if invoice.replaces_id else None, "replaced_by": replaced_by,

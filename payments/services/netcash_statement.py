@@ -435,6 +435,22 @@ def _ledger_entry(row) -> LedgerEntry:
     return LedgerEntry(**dict(zip(names, row, strict=True)))
 
 
+def _lock_for_items(items) -> tuple[list[int], dict, dict]:
+    """Lock, in the house order (billing.services.credit), the items' customers' money locks (BillingAccount
+    rows, ascending), then their invoices (ascending), then their payments. Returns (customer ids,
+    invoices by id, payments by id)."""
+    customer_ids = sorted({i.customer_id for i in items})
+    list(_in(BillingAccount.objects.select_for_update(no_key=True), "customer_id", customer_ids)
+         .order_by("customer_id").values_list("pk", flat=True))
+    invoices = {inv.pk: inv for inv in _in(Invoice.objects.select_for_update(), "id", {i.invoice_id for i in items})
+                .order_by("pk").only("pk", "status", "total", "amount_paid", "due_date", "customer_id")}
+    payments = {p.pk: p for p in _in(PaymentTransaction.objects.select_for_update(), "id",
+                    {i.payment_id for i in items if i.payment_id}).order_by("pk")
+                .only("pk", "status", "amount", "amount_refunded", "customer_id", "reference", "invoice_id",
+                      "zoho_sync_status")}
+    return customer_ids, invoices, payments
+
+
 def _settle_bulk(pairs, now, counts: Counter) -> list:
     """Settle the common case in a constant number of queries; returns the pairs that need the slow path.
 
@@ -444,14 +460,7 @@ def _settle_bulk(pairs, now, counts: Counter) -> list:
     if not pairs:
         return []
     items = [item for _, item in pairs]
-    customer_ids = sorted({i.customer_id for i in items})
-    list(_in(BillingAccount.objects.select_for_update(no_key=True), "customer_id", customer_ids)
-         .order_by("customer_id").values_list("pk", flat=True))
-    invoices = {inv.pk: inv for inv in _in(Invoice.objects.select_for_update(), "id", {i.invoice_id for i in items})
-                .order_by("pk").only("pk", "status", "total", "amount_paid", "due_date", "customer_id")}
-    payments = {p.pk: p for p in _in(PaymentTransaction.objects.select_for_update(), "id",
-                    {i.payment_id for i in items if i.payment_id}).order_by("pk")
-                .only("pk", "status", "amount", "customer_id", "reference", "invoice_id", "zoho_sync_status")}
+    customer_ids, invoices, payments = _lock_for_items(items)
     left = {pk: inv.total - inv.amount_paid for pk, inv in invoices.items() if inv.status in Invoice.OPEN_STATUSES}
     fast, slow = [], []
     for line, item in pairs:
@@ -575,14 +584,7 @@ def _return_bulk(pairs, now, counts: Counter) -> list:
     from billing.services.credit import customers_with_credit
 
     items = [item for _, item in pairs]
-    customer_ids = sorted({i.customer_id for i in items})
-    list(_in(BillingAccount.objects.select_for_update(no_key=True), "customer_id", customer_ids)
-         .order_by("customer_id").values_list("pk", flat=True))
-    invoices = {inv.pk: inv for inv in _in(Invoice.objects.select_for_update(), "id", {i.invoice_id for i in items})
-                .order_by("pk").only("pk", "status", "total", "amount_paid", "due_date", "customer_id")}
-    payments = {p.pk: p for p in _in(PaymentTransaction.objects.select_for_update(), "id",
-                    {i.payment_id for i in items if i.payment_id}).order_by("pk")
-                .only("pk", "status", "amount", "amount_refunded", "customer_id", "reference", "invoice_id")}
+    customer_ids, invoices, payments = _lock_for_items(items)
     allocations = defaultdict(list)
     for payment_id, invoice_id, amount in _in(PaymentAllocation.objects, "payment_id", payments).values_list(
             "payment_id", "invoice_id", "amount"):
