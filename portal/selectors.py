@@ -29,6 +29,7 @@ ZERO = Decimal("0.00")
 LIVE_SERVICE_STATUSES = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE,
                          CustomerService.Status.SUSPENDED)
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
+BILLABLE_CARD_STATUSES = (CustomerService.Status.PENDING, CustomerService.Status.ACTIVE)
 
 
 # --- services and usage -------------------------------------------------------------------------
@@ -96,7 +97,8 @@ def service_cards(*, services: list[CustomerService], today: date) -> list[Servi
     cards = []
     for s in services:
         start, end = current_cycle(s, today)
-        nbd = s.next_billing_date or (end if s.status in LIVE_SERVICE_STATUSES else None)
+        # A suspended or cancelled service has no next billing date to show (the pages say why).
+        nbd = (s.next_billing_date or end) if s.status in BILLABLE_CARD_STATUSES else None
         cards.append(ServiceCard(service=s, cycle_start=start, cycle_end=end, next_billing_date=nbd,
                                  used_mb=usage.get(s.pk, ZERO),
                                  cap_mb=Decimal(s.data_cap_gb) * 1024 if s.data_cap_gb else None))
@@ -235,6 +237,7 @@ class Summary:
     data_used_mb: Decimal
     recent_invoices: list = field(default_factory=list)
     recent_payments: list = field(default_factory=list)
+    pay_invoice: Invoice | None = None  # what the balance card's "Pay R ..." button pays (see `payable_invoice`)
 
     @property
     def data_used_gb(self) -> Decimal:
@@ -301,8 +304,19 @@ def next_invoice_preview(*, customer: Customer, services: list[CustomerService],
     return NextInvoice(date=when, amount=sum((item.total for item in chosen), ZERO), items=chosen, paused=paused)
 
 
+def payable_invoice(*, customer: Customer, balance: Decimal) -> Invoice | None:
+    """The invoice the balance card offers to pay: the open invoice with money due that fell due
+    first; None when nothing is owed (the account's balance, which counts credit and payments not
+    yet allocated, is zero or in credit). The pay flow (`invoice_pay`) charges its amount due."""
+    if balance <= 0:
+        return None
+    return (Invoice.objects.filter(customer_id=customer.pk, status__in=Invoice.OPEN_STATUSES, amount_due__gt=0)
+            .order_by("due_date", "issue_date", "pk").first())
+
+
 def dashboard_summary(*, customer: Customer, today: date | None = None, recent: int = 5) -> Summary:
-    """Everything on the home page in five queries (the customer row is loaded by the caller)."""
+    """Everything on the home page in six queries (the customer row is loaded by the caller); the
+    sixth (`payable_invoice`) only when an open invoice is owed."""
     today = today or timezone.localdate()
     services = customer_services(customer=customer)                                   # 1
     cards = service_cards(services=services, today=today)                             # 2 (usage)
@@ -316,10 +330,12 @@ def dashboard_summary(*, customer: Customer, today: date | None = None, recent: 
     recent_payments = list(PaymentTransaction.objects.filter(customer_id=customer.pk)
                            .select_related("invoice", "receipt").order_by("-created_at", "-pk")[:recent])  # 5
     account = getattr(customer, "billing_account", None)
+    balance = account.balance if account else ZERO
     live_cards = [c for c in cards if c.service.status != CustomerService.Status.CANCELLED]
     return Summary(
         customer=customer,
-        balance=account.balance if account else ZERO,
+        balance=balance,
+        pay_invoice=payable_invoice(customer=customer, balance=balance) if totals["due"] > 0 else None,  # 6
         amount_due=totals["due"], overdue_amount=totals["overdue"], open_invoice_count=totals["n"],
         next_invoice=next_invoice_preview(customer=customer, services=services, today=today),
         active_services=sum(1 for s in services if s.status == CustomerService.Status.ACTIVE),

@@ -119,6 +119,8 @@ def billing_day_change_request(*, customer: Customer, new_day: int, actor=None, 
 MANDATE_MINIMUM = Decimal("1000.00")
 MANDATE_SENT = "Sign your debit-order mandate to start paying {method} by debit order."
 MANDATE_SENT_NO_LINK = "We asked NetCash for your debit-order mandate for {method}; they will send you a link to sign it."
+PRIMARY_KEPT = ("{primary} stays your primary payment method until the mandate for {method} is signed; "
+                "then use \"Make primary\" on {method} if you want debit orders to collect from it.")
 MANDATE_NOT_SENT = ("{method} was saved, but the debit-order mandate request could not be sent right now. "
                     "Use \"Send mandate request\" on the method to try again.")
 
@@ -163,7 +165,12 @@ def debit_order_method_add(*, customer: Customer, account_holder: str, account_n
     method = payment_method_add_debit_order(
         customer=customer, account_holder=account_holder, account_number=account_number, branch_code=branch_code,
         account_type=account_type, bank_name=bank_name, make_primary=make_primary)
-    return method, _mandate_send(customer=customer, method=method)
+    message = _mandate_send(customer=customer, method=method)
+    if make_primary and not method.is_primary:  # a usable primary stays until this mandate is signed
+        current = PaymentMethod.objects.filter(customer_id=customer.pk, is_primary=True, deleted_at__isnull=True).first()
+        if current is not None:
+            message += " " + PRIMARY_KEPT.format(primary=current.display_name, method=method.display_name)
+    return method, message
 
 
 def debit_order_mandate_retry(*, customer: Customer, method_id) -> tuple[PaymentMethod, str]:

@@ -22,7 +22,7 @@ from circletel.errors import ApplicationError, public_message
 from circletel.money import format_zar
 from circletel.throttle import client_ip, over_limit
 from payments.errors import PaymentError
-from payments.services.methods import payment_method_delete, payment_method_set_primary
+from payments.services.methods import payment_method_remove, payment_method_set_primary, payment_method_successor
 from payments.services.paynow_checkout import invoice_checkout
 from payments.services.receipts import receipt_issue
 from portal import selectors
@@ -180,8 +180,9 @@ def method_add_debit_order(request, customer):
     if form.is_valid():
         try:
             _method, message = debit_order_method_add(customer=customer, **form.service_kwargs())
-        except PaymentError as exc:
-            form.add_error(None, public_message(exc))
+        except PaymentError as exc:  # beside the field it is about (the service names it), else on top
+            field = (exc.extra or {}).get("field")
+            form.add_error(field if field in form.fields else None, public_message(exc))
         else:
             messages.info(request, message)
             return redirect(reverse("dashboard:billing") + "#payment-methods")
@@ -218,10 +219,40 @@ def method_primary(request, customer, pk):
                           "{method} is now your primary payment method.")
 
 
+REMOVED = "{method} was removed."
+REMOVED_PROMOTED = "{method} was removed. {promoted} is now your primary payment method."
+REMOVED_AUTO_PAY_OFF = ("{method} was removed. Auto-pay is off: you have no other payment method we can collect from. "
+                        "Add a debit order or card and make it primary, then turn auto-pay on again.")
+REMOVED_NO_PRIMARY = "{method} was removed. You have no primary payment method now."
+
+
 @customer_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def method_remove(request, customer, pk):
-    return _method_action(request, customer, pk, payment_method_delete, "{method} was removed.")
+    """Removing a saved method asks first: GET (or a POST without `confirm`) shows what removing it
+    does (which method becomes primary, or that auto-pay goes off); the confirming POST removes it
+    through `payment_method_remove`, which applies those rules."""
+    method = selectors.customer_payment_method(customer=customer, method_id=pk)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        account = customer.billing_account
+        return render(request, "dashboard/method_remove_confirm.html", {
+            "method": method, "nav": "billing", "auto_pay": account.auto_pay,
+            "successor": payment_method_successor(method=method) if method.is_primary else None})
+    try:
+        result = payment_method_remove(method=method)
+    except ApplicationError as exc:
+        messages.error(request, public_message(exc))
+        return redirect(reverse("dashboard:billing") + "#payment-methods")
+    name = method.display_name
+    if result.promoted is not None:
+        messages.success(request, REMOVED_PROMOTED.format(method=name, promoted=result.promoted.display_name))
+    elif result.auto_pay_off:
+        messages.warning(request, REMOVED_AUTO_PAY_OFF.format(method=name))
+    elif result.was_primary:
+        messages.success(request, REMOVED_NO_PRIMARY.format(method=name))
+    else:
+        messages.success(request, REMOVED.format(method=name))
+    return redirect(reverse("dashboard:billing") + "#payment-methods")
 
 
 @customer_required
@@ -303,6 +334,7 @@ def usage(request, customer):
         previous = [{"date": p.date, "total_mb": p.total_mb} for p in u.previous_days]
         panels.append({
             "service": service, "cycle_start": u.cycle_start, "cycle_end": u.cycle_end, "prev_start": u.previous_cycle_start,
+            "prev_end": u.previous_cycle_end,
             "current": usage_chart(current), "previous": usage_chart(previous),
             "current_mb": u.used_mb, "previous_mb": sum((d["total_mb"] for d in previous), selectors.ZERO),
             "cap_gb": service.data_cap_gb, "percent": u.percent,
@@ -404,8 +436,11 @@ def _rate_limited(request) -> bool:
 
 
 def public_pay(request):
-    """Pay without signing in: invoice number + account number; shows only the amount due."""
-    context = {"form_error": "", "invoice_number": "", "account_number": ""}
+    """Pay without signing in: invoice number + account number; shows only the amount due. A GET may
+    pre-fill the invoice number (`?invoice=INV-...`, the link in the invoice email); nothing is looked up
+    until the form is posted."""
+    context = {"form_error": "", "account_number": "",
+               "invoice_number": (request.GET.get("invoice") or "").strip().upper()[:20]}
     if request.method == "POST":
         if _rate_limited(request):
             logger.warning("public pay rate limit hit from %s", client_ip(request))

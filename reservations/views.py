@@ -8,10 +8,12 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from circletel.errors import ApplicationError, public_message
 from circletel.http import ProviderError
+from circletel.money import format_money
 from circletel.sandbox import sandbox_gateway_active
 from circletel.throttle import client_ip
 from reservations import selectors, services
@@ -34,10 +36,24 @@ def _ga_client_id(request) -> str:
 def puppy_list(request):
     breed, status = request.GET.get("breed", "").strip(), request.GET.get("status", "").strip()
     page = Paginator(selectors.puppy_list(breed=breed, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
+    puppies = list(page.object_list)
+    holds = _holds_until([p.pk for p in puppies if p.status == Puppy.Status.RESERVED])
+    for p in puppies:
+        p.hold_until = holds.get(p.pk)
     return render(request, "reservations/puppy_list.html", {
-        "page": page, "breeds": selectors.puppy_breeds(), "statuses": Puppy.Status.choices,
+        "page": page, "puppies": puppies, "breeds": selectors.puppy_breeds(), "statuses": Puppy.Status.choices,
         "breed": breed, "status": status,
     })
+
+
+def _holds_until(puppy_ids: list[int]) -> dict[int, object]:
+    """{puppy pk: expires_at} of the unpaid (pending) holds among `puppy_ids`, in one query: a puppy
+    held while someone pays reads "On hold until 14:35", not "Reserved". (A read that belongs in
+    reservations/selectors.py; kept here while that file is another engineer's.)"""
+    if not puppy_ids:
+        return {}
+    return dict(Reservation.objects.filter(puppy_id__in=puppy_ids, status=Reservation.Status.PENDING)
+                .values_list("puppy_id", "expires_at"))
 
 
 # The holds made in this browser: {str(puppy pk): {"reference": ..., "checkout_url": ...}}, so a buyer
@@ -76,9 +92,24 @@ def _detail_context(request, puppy: Puppy, **extra) -> dict:
             "hold_until": hold.expires_at if hold is not None else None, **extra}
 
 
+def _retry_form(request, puppy: Puppy) -> dict:
+    """The buyer's details again for "Try again" after a declined or cancelled payment
+    (`?retry=<reference>`): only for a reservation of this puppy made in this browser (its session
+    remembers the reference), so nobody else's details can be read through the link."""
+    reference = request.GET.get("retry", "")
+    entry = (request.session.get(SESSION_HOLDS) or {}).get(str(puppy.pk))
+    if not reference or not isinstance(entry, dict) or entry.get("reference") != reference:
+        return {}
+    r = selectors.reservation_by_reference(reference)
+    if r is None or r.puppy_id != puppy.pk:
+        return {}
+    return {"name": r.buyer_name, "email": r.buyer_email, "phone": r.buyer_phone}
+
+
 def puppy_detail(request, slug):
     puppy = get_object_or_404(Puppy, slug=slug)
-    return render(request, "reservations/puppy_detail.html", _detail_context(request, puppy))
+    return render(request, "reservations/puppy_detail.html",
+                  _detail_context(request, puppy, form=_retry_form(request, puppy)))
 
 
 @require_POST
@@ -158,8 +189,10 @@ def checkout_success(request, reference):
             reservation=r, session_id=request.GET.get("session_id", "")[:255]) or r
     except (ProviderError, ApplicationError):  # Stripe unreachable: the page still shows "processing"
         logger.warning("success page of %s could not read the checkout session", r.reference, exc_info=True)
-    return render(request, "reservations/checkout_success.html",
-                  {"reservation": r, "returned": selectors.reservation_returned_payment(r.pk)})
+    return render(request, "reservations/checkout_success.html", {
+        "reservation": r, "returned": selectors.reservation_returned_payment(r.pk),
+        "balance_text": format_money(r.puppy.price - r.deposit_amount, r.currency)
+        if r.puppy.price > r.deposit_amount else ""})
 
 
 @require_http_methods(["GET", "POST"])
@@ -169,7 +202,17 @@ def checkout_cancelled(request, reference):
         r = services.reservation_cancel(reservation_id=r.pk, reason="buyer released the reservation")
         messages.info(request, "Your reservation was released.")
         return redirect("reservations:detail", slug=r.puppy.slug)
-    return render(request, "reservations/checkout_cancelled.html", {"reservation": r})
+    entry = (request.session.get(SESSION_HOLDS) or {}).get(str(r.puppy_id))
+    own = isinstance(entry, dict) and entry.get("reference") == r.reference
+    r.puppy.refresh_from_db(fields=["status"])
+    return render(request, "reservations/checkout_cancelled.html", {
+        "reservation": r,
+        # Try again: the same checkout while the hold lasts (this browser's link), else a new
+        # reservation from the puppy's page while it is still available, with the details kept.
+        "checkout_url": entry.get("checkout_url", "") if own and r.status == Reservation.Status.PENDING else "",
+        "retry_url": (f"{reverse('reservations:detail', args=[r.puppy.slug])}"
+                      f"{'?retry=' + r.reference if own else ''}#reserve")
+        if r.status != Reservation.Status.PENDING and r.puppy.status == Puppy.Status.AVAILABLE else ""})
 
 
 def paypal_return(request, reference):

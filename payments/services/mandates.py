@@ -6,7 +6,8 @@
 The Mandate row is committed before NetCash is called (AccountReference, derived from our rows,
 identifies it there, so a retried request cannot create a second mandate for another reference).
 Status moves pending -> active | declined once; the payment method mirrors it and the customer is
-told (mandate_accepted / mandate_declined, idempotent per mandate).
+told (mandate_accepted / mandate_declined, idempotent per mandate). An accepted mandate makes its
+method primary when the customer has no usable primary (`payment_method_primary_after_mandate`).
 
 AddMandate as the WSDL has it (CONTRACTS 2.4, corrected 2026-12; `netcash_niws.AddMandateRequest`):
 enum members by name (`Monthly`, `Current`/`Savings`), the WSDL's parameter order, `TradingName`,
@@ -35,6 +36,7 @@ from notifications.services import notify, notify_ops
 from payments.clients import netcash_niws
 from payments.errors import PaymentError, PaymentNotFound
 from payments.models import Mandate, PaymentMethod
+from payments.services.methods import payment_method_primary_after_mandate
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,8 @@ def mandate_update_status(*, account_reference: str, successful: bool, reason: s
         method_status = PaymentMethod.MandateStatus.ACTIVE if successful else PaymentMethod.MandateStatus.DECLINED
         PaymentMethod.objects.filter(pk=mandate.payment_method_id).update(mandate_status=method_status,
                                                                           mandate_reference=account_reference)
+        if successful:  # signed: it takes the primary place unless a usable method holds it (methods.py)
+            payment_method_primary_after_mandate(method=mandate.payment_method)
         customer = mandate.customer
         name = f"{customer.first_name} {customer.last_name}".strip()
         if successful:

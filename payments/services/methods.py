@@ -8,17 +8,27 @@ A customer keeps at most `settings.PAYMENT_METHODS_MAX_PER_CUSTOMER` non-removed
 new method (debit order, card, Stripe card) is created by `payment_method_create`, which counts
 and inserts under the customer's row lock, so two adds at the same moment cannot both take the
 last place.
+
+The primary method (auto-pay collects from it) follows three rules, all here:
+- a new method asked to be primary takes the place only if it can be used now, or if the current
+  primary cannot (`payment_method_is_usable`): a debit order whose eMandate is not signed yet never
+  pushes out a card or a signed debit order (it can be made primary by hand, or takes the place by
+  itself once its mandate is accepted, `payment_method_primary_after_mandate`);
+- removing the primary promotes the customer's best other usable method (a signed debit order
+  first, then a card), or, when there is none, turns auto-pay off (`payment_method_remove`);
+- at most one primary per customer (the partial unique constraint backs this up).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Customer
+from billing.models import BillingAccount, Customer
 from payments.crypto import encrypt_json
 from payments.errors import PaymentError, PaymentMethodLimitReached
 from payments.models import PaymentMethod
@@ -55,31 +65,58 @@ def payment_method_limit_check(*, customer: Customer) -> None:
             {"limit": limit})
 
 
+def payment_method_is_usable(method: PaymentMethod, *, today=None) -> bool:
+    """Can a payment be taken from `method` now: not removed; a debit order only with its eMandate
+    signed (active); a card only until the end of its expiry month."""
+    if method.deleted_at is not None:
+        return False
+    if method.method_type == PaymentMethod.Type.DEBIT_ORDER:
+        return method.mandate_status == PaymentMethod.MandateStatus.ACTIVE
+    if method.method_type == PaymentMethod.Type.CARD and method.card_expiry_year and method.card_expiry_month:
+        today = today or timezone.localdate()
+        return (method.card_expiry_year, method.card_expiry_month) >= (today.year, today.month)
+    return True
+
+
+def _current_primary(customer_id: int) -> PaymentMethod | None:
+    return PaymentMethod.objects.filter(customer_id=customer_id, is_primary=True, deleted_at__isnull=True).first()
+
+
 def payment_method_create(*, customer: Customer, make_primary: bool = False, **fields) -> PaymentMethod:
     """Insert a payment method (fields already validated by the caller) unless the customer is at the
-    limit; both under the customer's row lock, so concurrent adds are counted one after another."""
+    limit; both under the customer's row lock, so concurrent adds are counted one after another.
+
+    `make_primary` is a wish: the new method becomes primary if it is usable now or the current
+    primary is not (a pending debit order never replaces a usable primary). `method.is_primary` says
+    what happened."""
     with transaction.atomic():
         _lock_customer(customer.pk)
         payment_method_limit_check(customer=customer)
         method = PaymentMethod.objects.create(customer=customer, **fields)
         if make_primary:
-            payment_method_set_primary(method=method)
+            current = _current_primary(customer.pk)
+            if current is None or payment_method_is_usable(method) or not payment_method_is_usable(current):
+                payment_method_set_primary(method=method)
     return method
 
 
 def payment_method_add_debit_order(*, customer: Customer, account_holder: str, account_number: str,
                                    branch_code: str, account_type: str = "current", bank_name: str = "Bank",
                                    make_primary: bool = True) -> PaymentMethod:
+    """Save a debit-order bank account (encrypted). Bad details raise `PaymentError` with
+    `extra["field"]` naming the parameter, so a form can show the message beside its field. Its
+    mandate is not signed yet, so it takes the primary place only from a primary that is not
+    usable either (`payment_method_create`)."""
     digits = _DIGITS.sub("", account_number or "")
     branch = _DIGITS.sub("", branch_code or "")
     if not 6 <= len(digits) <= 16:
-        raise PaymentError("Enter a valid bank account number (6 to 16 digits).")
+        raise PaymentError("Enter a valid bank account number (6 to 16 digits).", {"field": "account_number"})
     if not 5 <= len(branch) <= 6:
-        raise PaymentError("Enter a valid branch code (5 or 6 digits).")
+        raise PaymentError("Enter a valid branch code (5 or 6 digits).", {"field": "branch_code"})
     if account_type not in ACCOUNT_TYPES:
-        raise PaymentError("Account type must be current or savings.")
+        raise PaymentError("Account type must be current or savings.", {"field": "account_type"})
     if not (account_holder or "").strip():
-        raise PaymentError("Enter the account holder's name.")
+        raise PaymentError("Enter the account holder's name.", {"field": "account_holder"})
     encrypted = encrypt_json({"account_holder": account_holder.strip()[:60], "account_number": digits,
                               "branch_code": branch, "account_type": account_type, "bank_name": bank_name[:40]})
     return payment_method_create(
@@ -115,10 +152,72 @@ def payment_method_set_primary(*, method: PaymentMethod) -> PaymentMethod:
     return method
 
 
-def payment_method_delete(*, method: PaymentMethod) -> PaymentMethod:
-    """Soft delete: the row stays for history (payments point at it), it stops being primary."""
+def payment_method_primary_after_mandate(*, method: PaymentMethod) -> bool:
+    """`method`'s eMandate was just accepted: it becomes primary if the customer has no usable primary
+    (none, or an unsigned debit order, e.g. this one's own wish to be primary waiting for the mandate).
+    A usable primary stays. Returns whether `method` is primary now."""
     with transaction.atomic():
+        _lock_customer_methods(method.customer_id)
+        method.refresh_from_db()
+        if method.is_primary:
+            return True
+        current = _current_primary(method.customer_id)
+        if not payment_method_is_usable(method) or (current is not None and payment_method_is_usable(current)):
+            return False
+        payment_method_set_primary(method=method)
+    return True
+
+
+@dataclass
+class PaymentMethodRemoval:
+    """What removing a method did: `promoted` is the method that became primary in its place (None
+    when the removed one was not primary or nothing usable was left); `auto_pay_off` is True when
+    auto-pay was on and was turned off because no usable method is left to collect from."""
+
+    method: PaymentMethod
+    was_primary: bool
+    promoted: PaymentMethod | None = None
+    auto_pay_off: bool = False
+
+
+def payment_method_successor(*, method: PaymentMethod) -> PaymentMethod | None:
+    """The method that takes the primary place if `method` is removed (a read, for the confirmation
+    page and for `payment_method_remove` itself): the best usable method left, a signed debit order
+    first (auto-pay collects by debit order), then a card; the oldest first within each."""
+    left = (PaymentMethod.objects.filter(customer_id=method.customer_id, deleted_at__isnull=True)
+            .exclude(pk=method.pk).order_by("pk"))
+    usable = [m for m in left if payment_method_is_usable(m)]
+    usable.sort(key=lambda m: m.method_type != PaymentMethod.Type.DEBIT_ORDER)  # stable: keeps pk order
+    return usable[0] if usable else None
+
+
+def payment_method_remove(*, method: PaymentMethod) -> PaymentMethodRemoval:
+    """Soft delete: the row stays for history (payments point at it), it stops being primary. When it
+    was the primary, the best other usable method takes its place (`payment_method_successor`); when none
+    is left, auto-pay is turned off (it would have nothing to collect from). One transaction, locks
+    in the fixed order customer, methods, billing account. Removing a removed method changes nothing."""
+    with transaction.atomic():
+        _lock_customer(method.customer_id)
+        _lock_customer_methods(method.customer_id)
+        current = PaymentMethod.objects.filter(pk=method.pk).values_list("is_primary", "deleted_at").first()
+        was_primary = bool(current and current[0] and current[1] is None)
         PaymentMethod.objects.filter(pk=method.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), is_primary=False)
+        result = PaymentMethodRemoval(method=method, was_primary=was_primary)
+        if was_primary:
+            result.promoted = payment_method_successor(method=method)
+            if result.promoted is not None:
+                payment_method_set_primary(method=result.promoted)
+            else:
+                account = BillingAccount.objects.select_for_update().filter(customer_id=method.customer_id).first()
+                if account is not None and account.auto_pay:
+                    account.auto_pay = False
+                    account.save(update_fields=["auto_pay", "updated_at"])
+                    result.auto_pay_off = True
     method.refresh_from_db()
-    return method
+    return result
+
+
+def payment_method_delete(*, method: PaymentMethod) -> PaymentMethod:
+    """`payment_method_remove` for callers that only need the removed method back."""
+    return payment_method_remove(method=method).method

@@ -97,10 +97,14 @@ def test_page_set_primary_and_remove(client, world):
     second.refresh_from_db()
     world["a"]["method"].refresh_from_db()
     assert (second.is_primary, world["a"]["method"].is_primary) == (True, False)
-    assert client.post(f"/dashboard/billing/methods/{second.pk}/remove/").status_code == 302
+    # removal asks first: the page and an unconfirmed post change nothing (tests/portal/test_payment_method_pages.py)
+    assert client.get(f"/dashboard/billing/methods/{second.pk}/remove/").status_code == 200
+    assert client.post(f"/dashboard/billing/methods/{second.pk}/remove/").status_code == 200
+    second.refresh_from_db()
+    assert second.deleted_at is None
+    assert client.post(f"/dashboard/billing/methods/{second.pk}/remove/", {"confirm": "yes"}).status_code == 302
     second.refresh_from_db()
     assert second.deleted_at is not None
-    assert client.get(f"/dashboard/billing/methods/{second.pk}/remove/").status_code == 405
 
 
 # --- staff API -------------------------------------------------------------------------------------

@@ -132,7 +132,8 @@ def test_set_primary_payment_method(page, customer):
 def test_remove_payment_method(page, customer):
     method = payment_method(customer, last_four="9999", brand="Amex")
     sign_in(page, customer.user, "/dashboard/billing/")
-    page.get_by_test_id(f"method-{method.pk}").get_by_role("button", name="Remove").click()
+    page.get_by_test_id(f"method-{method.pk}").get_by_role("link", name="Remove").click()
+    page.get_by_test_id("confirm-remove").click()  # removal asks first
     expect(page.get_by_test_id(f"method-{method.pk}")).to_have_count(0)
     method.refresh_from_db()
     assert method.deleted_at is not None

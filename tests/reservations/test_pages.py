@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import pytest
 import responses
+from django.utils import timezone
 
 from reservations import selectors
 from reservations.models import Puppy, Reservation
@@ -85,7 +86,10 @@ def test_buyer_returning_to_the_puppy_is_told_it_is_their_reservation(client, no
     assert "another family" not in mine and "Reserve with card" not in mine
 
     stranger = Client().get("/puppies/bella/").content.decode()  # another browser: not theirs
-    assert "reserved by another family" in stranger and "You are reserving" not in stranger
+    # an unpaid hold reads "on hold until HH:MM" (local time), never "reserved by another family"
+    until = timezone.localtime(r.expires_at).strftime("%H:%M")
+    assert f"Bella is on hold until {until}" in stranger and "another family" not in stranger
+    assert "You are reserving" not in stranger
 
     again = client.post("/puppies/bella/reserve", FORM)  # a second submit is not a conflict with themselves
     assert again.status_code == 409 and "You are reserving Bella:" in again.content.decode()
@@ -105,7 +109,7 @@ def test_a_remembered_hold_that_ended_no_longer_counts(client, no_providers):
     ReservationFactory(puppy=Puppy.objects.get(slug="bella"))  # someone else holds her now
     Puppy.objects.filter(slug="bella").update(status=Puppy.Status.RESERVED)
     html = client.get("/puppies/bella/").content.decode()
-    assert "reserved by another family" in html and "You are reserving" not in html
+    assert "is on hold until" in html and "You are reserving" not in html
 
 
 @pytest.mark.django_db
