@@ -10,12 +10,16 @@ worker's and sits read-only in a collapsed "ZOHO mirror" fieldset.
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
-from django.http import HttpResponseRedirect
+from django.db.models import Count, OuterRef, Subquery
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
 
 from billing.models import (
     BillingAccount,
@@ -36,9 +40,11 @@ from circletel.admin_tools import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     ReasonForm,
+    job_run_link,
     reason_action,
     zar_column,
 )
+from circletel.errors import ApplicationError
 from circletel.money import format_zar
 from circletel.queue import enqueue_document
 from zoho_sync.admin_actions import sync_now
@@ -105,10 +111,20 @@ class BillingAccountInline(admin.StackedInline):
 
 
 class CustomerServiceInline(ReadOnlyInline, admin.TabularInline):
+    """The customer's services, each with the lifecycle buttons its status allows (they come back here)."""
+
     model = CustomerService
     fields = ("service_type", "package_name", zar_column("monthly_price", "monthly price"), "billing_day", "status",
-              "next_billing_date")
+              "next_billing_date", "lifecycle")
     readonly_fields = fields
+
+    @admin.display(description="lifecycle")
+    def lifecycle(self, obj):
+        if obj.pk is None:
+            return "-"
+        back = reverse("admin:billing_customer_change", args=[obj.customer_id])
+        links = [(lifecycle_url(obj, action, back), LIFECYCLE_LABELS[action]) for action in lifecycle_actions_for(obj)]
+        return format_html_join(" ", '<a class="button lifecycle-button" href="{}">{}</a>', links) or "-"
 
 
 class CustomerInvoiceInline(RecentRowsInline, admin.TabularInline):
@@ -155,11 +171,24 @@ class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
                     "balance", "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
     search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone", "vat_number")
-    readonly_fields = ("account_number", "balance", "created_at", "updated_at")
+    # The status is not edited by hand: it follows the services (their lifecycle buttons are below).
+    readonly_fields = ("account_number", "status", "services_summary", "balance", "created_at", "updated_at")
     raw_id_fields = ("user",)
     list_select_related = ("billing_account",)
     inlines = [BillingAccountInline, CustomerServiceInline, CustomerInvoiceInline, CustomerLedgerInline]
     actions = [sync_now]
+
+    @admin.display(description="services")
+    def services_summary(self, obj):
+        """ "1 active, 1 suspended", linked to the customer's services; the status above follows them."""
+        if obj.pk is None:
+            return "-"
+        counts = (CustomerService.objects.filter(customer=obj).order_by("status").values_list("status")
+                  .annotate(n=Count("pk")))
+        labels = dict(CustomerService.Status.choices)
+        text = ", ".join(f"{n} {str(labels.get(status, status)).lower()}" for status, n in counts) or "none"
+        url = reverse("admin:billing_customerservice_changelist") + f"?customer__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a> (change a service with its lifecycle buttons below)', url, text)
 
     @admin.display(description="Balance (owed)", ordering="billing_account__balance")
     def balance(self, obj):
@@ -204,13 +233,56 @@ class PriceForm(ReasonForm):
                                    "period is credited at the old price). Unticked: from the next period.")
 
 
+class RunPreviewForm(forms.Form):
+    run_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                               help_text="The day the run is for (empty: today). Services billed within the lead "
+                                         "days of it are included.")
+
+
 class VoidForm(ReasonForm):
     reissue = forms.BooleanField(required=False, help_text="Issue a replacement invoice with the same lines.")
 
 
-class ServiceActionLogInline(ReadOnlyInline, admin.TabularInline):
+# The readable before/after of a ServiceActionLog (its snapshots are `lifecycle.snapshot` dicts).
+STATE_LABELS = {"status": "status", "activation_date": "activation date", "suspension_date": "suspension date",
+                "cancellation_date": "cancellation date", "next_billing_date": "next billing date",
+                "billing_day": "billing day", "monthly_price": "monthly price"}
+
+
+def _state_value(key: str, value) -> str:
+    if value is None or value == "":
+        return "-"
+    if key == "monthly_price":
+        try:
+            return format_zar(value)
+        except (TypeError, ValueError, ArithmeticError):
+            return str(value)
+    return str(value)
+
+
+def state_changes(log: ServiceActionLog) -> list[tuple[str, str, str]]:
+    """[(label, before, after)] for every snapshot field the action changed, in the snapshot's order."""
+    before, after = log.previous_state or {}, log.new_state or {}
+    keys = [*STATE_LABELS, *sorted((set(before) | set(after)) - set(STATE_LABELS))]
+    return [(STATE_LABELS.get(key, key.replace("_", " ")), _state_value(key, before.get(key)),
+             _state_value(key, after.get(key)))
+            for key in keys if (key in before or key in after) and before.get(key) != after.get(key)]
+
+
+class StateChangeMixin:
+    """The action log's before/after as "status: active → suspended" lines instead of two JSON blobs."""
+
+    @admin.display(description="what changed")
+    def state_change(self, obj):
+        changes = state_changes(obj)
+        if not changes:
+            return "nothing"
+        return format_html_join(mark_safe("<br>"), "{}: {} &rarr; {}", changes)
+
+
+class ServiceActionLogInline(StateChangeMixin, ReadOnlyInline, admin.TabularInline):
     model = ServiceActionLog
-    fields = ("created_at", "action", "reason", "actor_label", "previous_state", "new_state")
+    fields = ("created_at", "action", "reason", "actor_label", "state_change")
     readonly_fields = fields
     show_change_link = False
 
@@ -222,8 +294,97 @@ class SuspensionInline(ReadOnlyInline, admin.TabularInline):
     show_change_link = False
 
 
+class ActivateForm(ReasonForm):
+    activation_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                                      help_text="The day the service went live (empty: today). The first invoice "
+                                                "charges pro-rata from this day to the next billing date.")
+
+
+class CancelForm(ReasonForm):
+    pass
+
+
+# The lifecycle, by action: (button label, form, what to call). The services (billing.services.lifecycle)
+# hold the rules; the console only offers what the service's current status allows (`LEGAL`) and reports.
+LIFECYCLE_ACTIONS = ("activate", "suspend", "reactivate", "cancel")
+LIFECYCLE_LABELS = {"activate": "Activate", "suspend": "Suspend", "reactivate": "Reactivate",
+                    "cancel": "Cancel service"}
+
+
+def lifecycle_allowed_from(action: str) -> set[str]:
+    from billing.services.lifecycle import LEGAL
+
+    return set(LEGAL[action][0])
+
+
+def lifecycle_actions_for(service: CustomerService) -> list[str]:
+    """The lifecycle actions the service's status allows, in the order of `LIFECYCLE_ACTIONS`."""
+    return [action for action in LIFECYCLE_ACTIONS if service.status in lifecycle_allowed_from(action)]
+
+
+def lifecycle_refusal(service: CustomerService, action: str) -> str:
+    """The service's own words for a transition its status does not allow."""
+    return f"Cannot {action} a service that is {service.status}."
+
+
+def _activate(service, data, actor) -> str:
+    from billing.services.lifecycle import service_activate
+
+    invoice = service_activate(service=service, reason=data["reason"], actor=actor,
+                               activation_date=data.get("activation_date") or None)
+    return f"activated; first invoice {invoice.number} for {format_zar(invoice.total)} issued"
+
+
+def _suspend(service, data, actor) -> str:
+    from billing.services.lifecycle import service_suspend
+
+    suspension = service_suspend(service=service, reason=data["reason"], kind=data["kind"],
+                                 skip_billing=data["skip_billing"], actor=actor)
+    days = "; the suspended days are not billed" if suspension.skip_billing else ""
+    return f"suspended ({suspension.get_kind_display().lower()}){days}"
+
+
+def _reactivate(service, data, actor) -> str:
+    from billing.services.lifecycle import service_reactivate
+
+    service_reactivate(service=service, reason=data["reason"], actor=actor)
+    return "reactivated"
+
+
+def _cancel(service, data, actor) -> str:
+    from billing.services.lifecycle import service_cancel, service_cancellation_quote
+
+    quote = service_cancellation_quote(service=service)
+    service_cancel(service=service, reason=data["reason"], actor=actor)
+    back = f"; {format_zar(quote['credit'])} credited or voided" if quote["credit"] else ""
+    return f"cancelled; no further invoices{back}"
+
+
+LIFECYCLE_FORMS = {"activate": ActivateForm, "suspend": SuspendForm, "reactivate": ReasonForm, "cancel": CancelForm}
+LIFECYCLE_APPLY = {"activate": _activate, "suspend": _suspend, "reactivate": _reactivate, "cancel": _cancel}
+
+
+def _cancel_intro(services) -> str:
+    from billing.services.lifecycle import service_cancellation_quote
+
+    intro = "; ".join(
+        f"{svc}: {format_zar(q['credit'])} back ({q['policy'].replace('_', ' ')})"
+        for svc in services[:20] if svc.status != svc.Status.CANCELLED
+        for q in [service_cancellation_quote(service=svc)])
+    return f"Cancelling today gives back: {intro}." if intro else ""
+
+
+def lifecycle_url(service: CustomerService, action: str, back: str | None = None) -> str:
+    url = reverse("admin:billing_customerservice_lifecycle", args=[service.pk, action])
+    return f"{url}?{urlencode({'next': back})}" if back else url
+
+
 @admin.register(CustomerService)
 class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
+    """Status and dates change only through the lifecycle: the buttons on a service's page (and beside each
+    service on its customer's page) offer the actions its status allows, then ask for a reason; the same
+    actions work on many services from the list."""
+
     list_display = ("pk", "customer", "service_type", "package_name", "monthly_price", "billing_day", "status",
                     "next_billing_date")
     list_filter = ("status", "service_type", "billing_day")
@@ -235,6 +396,7 @@ class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin
                        "created_at", "updated_at")
     inlines = [SuspensionInline, ServiceActionLogInline]
     actions = ["activate", "suspend", "reactivate", "cancel", "change_billing_day", "change_price", sync_now]
+    change_form_template = "admin/billing/customerservice/change_form.html"
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -255,6 +417,82 @@ class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin
         # Billing day and price change only through their services (pro-rata, credits, audit).
         fields = super().get_readonly_fields(request, obj)
         return (*fields, "billing_day", "monthly_price") if obj is not None else fields
+
+    # --- one service: the lifecycle buttons and their page -------------------------------------------------
+
+    def get_urls(self):
+        return [path("<path:object_id>/lifecycle/<str:action>/", self.admin_site.admin_view(self.lifecycle_view),
+                     name="billing_customerservice_lifecycle"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        service = self.get_object(request, object_id)
+        buttons = []
+        if service is not None and self.has_change_permission(request, service):
+            buttons = [(LIFECYCLE_LABELS[action], lifecycle_url(service, action))
+                       for action in lifecycle_actions_for(service)]
+        return super().change_view(request, object_id, form_url,
+                                   extra_context={**(extra_context or {}), "lifecycle_buttons": buttons})
+
+    def lifecycle_view(self, request, object_id, action):
+        """One lifecycle action on one service. The status is checked first: an action it does not allow
+        (suspend a cancelled service) is refused before any reason is asked. Then the reason form; on a
+        valid POST the service is called and the outcome (or its refusal) shown on the page we came from."""
+        if action not in LIFECYCLE_ACTIONS:
+            raise Http404("No such lifecycle action.")
+        service = self.get_object(request, object_id)
+        if service is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, service):
+            raise PermissionDenied
+        back = request.GET.get("next") or request.POST.get("next") or ""
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()) or not back.startswith("/"):
+            back = reverse("admin:billing_customerservice_change", args=[service.pk])
+        if service.status not in lifecycle_allowed_from(action):
+            self.message_user(request, lifecycle_refusal(service, action), messages.ERROR)
+            return HttpResponseRedirect(back)
+        form_class = LIFECYCLE_FORMS[action]
+        form = form_class(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = LIFECYCLE_APPLY[action](service, form.cleaned_data, request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{service}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{service}: {outcome}", messages.SUCCESS)
+            return HttpResponseRedirect(back)
+        intro = _cancel_intro([service]) if action == "cancel" else ""
+        if action == "activate":
+            form.fields["activation_date"].initial = timezone.localdate()
+        return TemplateResponse(request, "admin/billing/customerservice/lifecycle_form.html", {
+            **self.admin_site.each_context(request), "title": LIFECYCLE_LABELS[action],
+            "subtitle": str(service), "opts": self.opts, "original": service, "form": form, "intro": intro,
+            "action": action, "back": back, "submit_label": LIFECYCLE_LABELS[action],
+            "has_view_permission": self.has_view_permission(request, service),
+        })
+
+    # --- many services: the list's actions ------------------------------------------------------------------
+
+    def _lifecycle(self, request, queryset, title, form_class, fn, *, intro: str = "", action: str | None = None):
+        selected = None
+        if action is not None and "apply" not in request.POST:
+            # Status first, before any reason is asked: rows the action cannot apply to are left out.
+            allowed = lifecycle_allowed_from(action)
+            refused = queryset.exclude(status__in=allowed)
+            count = refused.count()
+            if count:
+                for svc in refused.select_related("customer")[:10]:
+                    self.message_user(request, f"{svc}: {lifecycle_refusal(svc, action)}", messages.ERROR)
+                if count > 10:
+                    self.message_user(request, f"... and {count - 10} more left out.", messages.ERROR)
+                queryset = queryset.filter(status__in=allowed)
+                if not queryset.exists():
+                    return None
+                selected = list(queryset.values_list("pk", flat=True))
+        if action == "cancel":
+            intro = _cancel_intro(queryset)
+        return reason_action(self, request, queryset, title=title, form_class=form_class, apply=fn, intro=intro,
+                             selected=selected)
 
     @admin.action(description="Change billing day (bills or credits the stub pro-rata)")
     def change_billing_day(self, request, queryset):
@@ -281,57 +519,25 @@ class CustomerServiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin
 
         return self._lifecycle(request, queryset, "Change monthly price", PriceForm, apply)
 
-    def _lifecycle(self, request, queryset, title, form_class, fn):
-        return reason_action(self, request, queryset, title=title, form_class=form_class, apply=fn)
-
     @admin.action(description="Activate (issues the pro-rata invoice)")
     def activate(self, request, queryset):
-        from billing.services.lifecycle import service_activate
-
-        def apply(service, data):
-            invoice = service_activate(service=service, reason=data["reason"], actor=request.user)
-            return f"activated; first invoice {invoice.number} for {format_zar(invoice.total)} issued"
-
-        return self._lifecycle(request, queryset, "Activate services", ReasonForm, apply)
+        return self._lifecycle(request, queryset, "Activate services", ActivateForm,
+                               lambda service, data: _activate(service, data, request.user), action="activate")
 
     @admin.action(description="Suspend")
     def suspend(self, request, queryset):
-        from billing.services.lifecycle import service_suspend
-
-        def apply(service, data):
-            suspension = service_suspend(service=service, reason=data["reason"], kind=data["kind"],
-                                         skip_billing=data["skip_billing"], actor=request.user)
-            days = "; the suspended days are not billed" if suspension.skip_billing else ""
-            return f"suspended ({suspension.get_kind_display().lower()}){days}"
-
-        return self._lifecycle(request, queryset, "Suspend services", SuspendForm, apply)
+        return self._lifecycle(request, queryset, "Suspend services", SuspendForm,
+                               lambda service, data: _suspend(service, data, request.user), action="suspend")
 
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):
-        from billing.services.lifecycle import service_reactivate
-
-        def apply(service, data):
-            service_reactivate(service=service, reason=data["reason"], actor=request.user)
-            return "reactivated"
-
-        return self._lifecycle(request, queryset, "Reactivate services", ReasonForm, apply)
+        return self._lifecycle(request, queryset, "Reactivate services", ReasonForm,
+                               lambda service, data: _reactivate(service, data, request.user), action="reactivate")
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
-        from billing.services.lifecycle import service_cancel, service_cancellation_quote
-
-        def apply(service, data):
-            quote = service_cancellation_quote(service=service)
-            service_cancel(service=service, reason=data["reason"], actor=request.user)
-            back = f"; {format_zar(quote['credit'])} credited or voided" if quote["credit"] else ""
-            return f"cancelled; no further invoices{back}"
-
-        intro = "; ".join(
-            f"{svc}: {format_zar(q['credit'])} back ({q['policy'].replace('_', ' ')})"
-            for svc in queryset[:20] if svc.status != svc.Status.CANCELLED
-            for q in [service_cancellation_quote(service=svc)])
-        return reason_action(self, request, queryset, title="Cancel services", form_class=ReasonForm, apply=apply,
-                             intro=f"Cancelling today gives back: {intro}." if intro else "")
+        return self._lifecycle(request, queryset, "Cancel services", CancelForm,
+                               lambda service, data: _cancel(service, data, request.user), action="cancel")
 
 
 # --- invoices, credit notes, ledger -----------------------------------------------------------------------
@@ -418,7 +624,34 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
 
     def get_urls(self):
         return [path("generate-invoices-now/", self.admin_site.admin_view(self.generate_now_view),
-                     name="billing_invoice_generate_now"), *super().get_urls()]
+                     name="billing_invoice_generate_now"),
+                path("preview-invoice-run/", self.admin_site.admin_view(self.run_preview_view),
+                     name="billing_invoice_run_preview"), *super().get_urls()]
+
+    def run_preview_view(self, request):
+        """'Preview the invoice run': the run's dry run for a date (default today) shows what it would
+        invoice, writing nothing but its job-run record."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = RunPreviewForm(request.POST if request.method == "POST" else None,
+                              initial={"run_date": timezone.localdate()})
+        result = rows = None
+        if request.method == "POST" and form.is_valid():
+            from billing.services.invoice_run import invoice_run
+
+            result = invoice_run(run_date=form.cleaned_data["run_date"] or None, dry_run=True,
+                                 triggered_by=f"admin:{request.user.get_username()}")
+            services = CustomerService.objects.select_related("customer").in_bulk(
+                [row["service"] for row in result.preview])
+            rows = [{**row, "service": services.get(row["service"]), "service_id": row["service"],
+                     "total": format_zar(row["total"])} for row in result.preview]
+        return TemplateResponse(request, "admin/billing/invoice_run_preview.html", {
+            **self.admin_site.each_context(request), "title": "Preview the invoice run", "opts": self.model._meta,
+            "form": form, "result": result, "rows": rows,
+            "total": format_zar(result.total) if result is not None else None,
+            "job_run": job_run_link(result.job_run_id) if result is not None else None,
+            "can_generate": self.has_lifecycle_permission(request),
+        })
 
     def generate_now_view(self, request):
         """'Generate invoices now': confirm, then start the run as a task and show the job-run id."""
@@ -429,7 +662,8 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
 
             with transaction.atomic():
                 record = invoice_run_start(triggered_by=f"admin:{request.user.get_username()}")
-            self.message_user(request, f"Invoice run started (job run #{record.pk}).", messages.SUCCESS)
+            self.message_user(request, format_html("Invoice run started ({}).", job_run_link(record.pk)),
+                              messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:billing_invoice_changelist"))
         return TemplateResponse(request, "admin/billing/confirm_generate.html", {
             **self.admin_site.each_context(request), "title": "Generate invoices now", "opts": self.model._meta})
@@ -478,14 +712,49 @@ class LedgerEntryAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
     search_fields = ("reference", "customer__account_number", "description")
     list_select_related = ("customer",)
     raw_id_fields = ("customer", "invoice", "payment", "credit_note")
+    change_list_template = "admin/billing/ledgerentry/change_list.html"
+
+    def get_urls(self):
+        return [path("check/", self.admin_site.admin_view(self.check_view), name="billing_ledger_check"),
+                *super().get_urls()]
+
+    def check_view(self, request):
+        """'Check the ledger' (what `manage.py check_ledger` does): recompute every balance and paid amount
+        from the ledger and the payments and list each difference. Reads only."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        differences = None
+        if request.method == "POST":
+            from billing.services.ledger_check import ledger_differences
+
+            differences = ledger_differences()
+        return TemplateResponse(request, "admin/billing/ledger_check.html", {
+            **self.admin_site.each_context(request), "title": "Check the ledger", "opts": self.model._meta,
+            "differences": differences, "checked_at": timezone.now() if differences is not None else None,
+        })
 
 
 @admin.register(ServiceActionLog)
-class ServiceActionLogAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "service", "action", "actor_label", "reason")
+class ServiceActionLogAdmin(StateChangeMixin, ReadOnlyAdmin):
+    """Read-only; the before/after snapshots read as what changed ("status: active → suspended")."""
+
+    list_display = ("created_at", "service", "action", "actor_label", "reason", "state_change")
+    fields = ("service", "action", "reason", "actor_label", "created_at", "state_change", "before_and_after")
+    readonly_fields = fields
     list_filter = ("action",)
     search_fields = ("service__customer__account_number", "reason", "actor_label")
     list_select_related = ("service__customer",)
+
+    @admin.display(description="before and after")
+    def before_and_after(self, obj):
+        before, after = obj.previous_state or {}, obj.new_state or {}
+        keys = [*[k for k in STATE_LABELS if k in before or k in after],
+                *sorted((set(before) | set(after)) - set(STATE_LABELS))]
+        rows = [(STATE_LABELS.get(k, k.replace("_", " ")), _state_value(k, before.get(k)), _state_value(k, after.get(k)),
+                 "changed" if before.get(k) != after.get(k) else "") for k in keys]
+        return format_html('<table class="state-table"><thead><tr><th></th><th>before</th><th>after</th></tr></thead>'
+                           "<tbody>{}</tbody></table>",
+                           format_html_join("", '<tr class="{3}"><th>{0}</th><td>{1}</td><td>{2}</td></tr>', rows))
 
 
 @admin.register(Suspension)

@@ -12,6 +12,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import DataError, NotSupportedError, models, router, transaction
 from django.db.models.constants import LOOKUP_SEP
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from django.utils.text import smart_split
 
 from circletel.errors import ApplicationError
@@ -27,6 +29,17 @@ def zar_column(field_name: str, description: str | None = None):
 
     column.__name__ = f"{field_name}_zar"
     return column
+
+
+def job_run_link(pk, text: str | None = None):
+    """ "job run #12" as a link to that run's page in the console, for admin messages and pages (the
+    messages framework keeps the link: the string is marked safe, its parts escaped)."""
+    text = text or f"job run #{pk}"
+    try:
+        url = reverse("admin:circletel_jobrun_change", args=[pk])
+    except NoReverseMatch:
+        return text
+    return format_html('<a href="{}">{}</a>', url, text)
 
 
 class MoneyColumnsMixin:
@@ -169,7 +182,8 @@ class ReasonForm(forms.Form):
                              help_text="Recorded with the change.")
 
 
-def reason_action(modeladmin, request, queryset, *, title: str, apply, form_class=ReasonForm, intro: str = ""):
+def reason_action(modeladmin, request, queryset, *, title: str, apply, form_class=ReasonForm, intro: str = "",
+                  selected: list | None = None):
     """The intermediate page for lifecycle and money-changing admin actions.
 
     The first POST (from the changelist) shows `form_class` (a reason at least) for the selected rows;
@@ -177,6 +191,7 @@ def reason_action(modeladmin, request, queryset, *, title: str, apply, form_clas
     an `ApplicationError` per row with `messages.error`. When `apply` returns a sentence (what
     happened to that row: "R 100.00 recorded for finance to pay back by hand") it is shown per row;
     otherwise one "N done" line. Returns None when done, so the admin redirects back to the changelist.
+    `selected` (primary keys) narrows the rows the form carries to its second POST (default: the rows ticked).
     """
     form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
@@ -197,5 +212,6 @@ def reason_action(modeladmin, request, queryset, *, title: str, apply, form_clas
     return TemplateResponse(request, "admin/reason_form.html", {
         **modeladmin.admin_site.each_context(request), "title": title, "intro": intro, "form": form,
         "objects": queryset, "action": request.POST.get("action"), "opts": modeladmin.model._meta,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "selected": ([str(pk) for pk in selected] if selected is not None
+                     else request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)),
     })

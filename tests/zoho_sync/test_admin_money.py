@@ -81,8 +81,8 @@ def test_the_dashboard_offers_retry_only_where_something_failed(staff, entry):
     body = staff.get(reverse("admin:zoho_sync_syncdashboard_changelist")).content.decode()
 
     # one Retry in the recent failures, one on the failed log row; none on the successful row
-    assert body.count('<button type="submit">Retry</button>') == 2
-    assert f'value="{bad.entity_id}"><button type="submit">Retry</button>' in body
+    assert body.count('<button type="submit" class="button">Retry</button>') == 2
+    assert f'value="{bad.entity_id}"><button type="submit" class="button">Retry</button>' in body
     assert f'name="entity_type" value="customer"><input type="hidden" name="entity_id" value="{ok.entity_id}"' \
         not in body
     assert "Retry 1 failed/retrying payments now" in body and "failed/retrying customers" not in body

@@ -1,10 +1,15 @@
-"""`manage.py generate_invoices [--date YYYY-MM-DD] [--dry-run] [--batch-size N]`: the invoice run, by hand."""
+"""`manage.py generate_invoices [--date YYYY-MM-DD] [--dry-run] [--batch-size N]`: the invoice run, by hand.
+
+On a terminal a line shows how many services are due and the time so far while the run works; the summary
+(invoices, total, skipped, failed, job run, time taken) is printed at the end either way."""
 
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from billing.services.invoice_run import DEFAULT_BATCH, invoice_run
+from billing.services.invoice_run import DEFAULT_BATCH, eligible_services, invoice_run
+from circletel.management.commands._progress import Ticker, is_terminal
 
 
 def _date(value: str) -> date:
@@ -20,16 +25,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--date", dest="run_date", help="Run date YYYY-MM-DD (default: today, SAST).")
         parser.add_argument("--dry-run", action="store_true", help="Report what would be invoiced; write nothing.")
-        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                            help=f"Services claimed and invoiced per transaction (default {DEFAULT_BATCH}).")
 
     def handle(self, *args, run_date=None, dry_run=False, batch_size=DEFAULT_BATCH, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        result = invoice_run(run_date=_date(run_date) if run_date else None, dry_run=dry_run,
-                             triggered_by="command", batch_size=batch_size)
+        day = _date(run_date) if run_date else None
+        label = "Invoice run"
+        if is_terminal(self.stdout):  # counting is a query: only when someone watches
+            due = eligible_services(day or timezone.localdate()).count()
+            label = f"{'Previewing' if dry_run else 'Invoicing'} {due} due service{'s' if due != 1 else ''}"
+        with Ticker(self, label) as ticker:
+            result = invoice_run(run_date=day, dry_run=dry_run, triggered_by="command", batch_size=batch_size)
         verb = "Would create" if dry_run else "Created"
         self.stdout.write(f"{verb} {result.created} invoice(s) totalling R {result.total:,.2f}; "
-                          f"skipped {result.skipped}, failed {result.failed} (job run #{result.job_run_id}).")
+                          f"skipped {result.skipped}, failed {result.failed} (job run #{result.job_run_id}, "
+                          f"{ticker.elapsed:.1f}s).")  # not money
         for row in result.preview[:20]:
             self.stdout.write(f"  service {row['service']}: period from {row['period_start']}, R {row['total']}")
         if result.failed:

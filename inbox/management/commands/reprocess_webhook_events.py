@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from inbox import registry
 from inbox.models import WebhookEvent
 from inbox.tasks import reprocess_webhook_events
 
@@ -8,7 +9,10 @@ class Command(BaseCommand):
     help = "Reprocess webhook events left pending or failed (safe to repeat)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--provider", help="netcash, stripe or paypal")
+        # The providers some app takes events from (inbox.registry); anything else is a usage error (exit 2).
+        providers = sorted(registry.providers())
+        parser.add_argument("--provider", choices=providers,
+                            help=f"Only this provider's events: {', '.join(providers) or 'none registered'}.")
         parser.add_argument("--failed", action="store_true", help="Only failed events")
         parser.add_argument("--id", type=int, action="append", dest="ids", help="Event id (repeatable)")
 

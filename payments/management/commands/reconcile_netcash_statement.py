@@ -2,6 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from circletel.management.commands._progress import Ticker
 from payments.clients import netcash_niws
 from payments.tasks import reconcile_netcash_statement
 
@@ -24,8 +25,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--date must be YYYY-MM-DD, got {day!r}") from exc
         if not netcash_niws.statement_configured():
             raise CommandError("NETCASH_ACCOUNT_SERVICE_KEY is not set: the merchant statement cannot be read.")
-        result = reconcile_netcash_statement(kind="interim" if options["interim"] else "daily", day=day,
-                                             triggered_by="command")
+        kind = "interim" if options["interim"] else "daily"
+        with Ticker(self, f"Reading and settling the NetCash {kind} statement") as ticker:
+            result = reconcile_netcash_statement(kind=kind, day=day, triggered_by="command")
         if result.get("fetch_error"):
             self.stderr.write(f"Statement not read: {result['fetch_error']}")
         elif result.get("statement") == "requested":
@@ -33,7 +35,8 @@ class Command(BaseCommand):
         keys = ("lines", "settled", "returned", "failed", "confirmed", "completed", "unmatched", "ignored",
                 "unconfirmed_flagged")
         self.stdout.write(f"Statement {result['day']} ({result['kind']}): "
-                          + ", ".join(f"{k} {result.get(k, 0)}" for k in keys))
+                          + ", ".join(f"{k} {result.get(k, 0)}" for k in keys)
+                          + f" ({ticker.elapsed:.1f}s)")  # not money
         if "totals_equal" in result:
             self.stdout.write("Totals equal." if result["totals_equal"] else
                               "Totals differ: see Payments > Reconciliation reports and differences in the admin.")

@@ -1,7 +1,8 @@
 """`manage.py sync_usage [--service ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--dry-run]`.
 
 Runs the same tracked sync as the hourly schedule (`usage.tasks.sync_usage`), by hand.
-Bad arguments or an unconfigured provider exit non-zero with a message and write nothing.
+Bad arguments or an unconfigured provider exit non-zero with a message and write nothing. On a terminal a
+line shows the time so far while the sync works; the summary is printed at the end either way.
 """
 
 import datetime as dt
@@ -9,6 +10,7 @@ import datetime as dt
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from circletel.management.commands._progress import Ticker
 from circletel.models import JobRun
 from usage.services import UsageError, usage_sync_run
 
@@ -33,8 +35,9 @@ class Command(BaseCommand):
         date_from = _date(date_from) if date_from else None
         date_to = _date(date_to) if date_to else None
         try:
-            run_id = usage_sync_run(service_id=service_id, date_from=date_from, date_to=date_to, dry_run=dry_run,
-                                    triggered_by="command")
+            with Ticker(self, "Syncing usage from Interstellio") as ticker:
+                run_id = usage_sync_run(service_id=service_id, date_from=date_from, date_to=date_to, dry_run=dry_run,
+                                        triggered_by="command")
         except UsageError as exc:
             raise CommandError(exc.message)
         except ImproperlyConfigured as exc:
@@ -44,7 +47,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"sync_usage run #{run.pk} {run.status}: {run.processed_count} synced, {run.failed_count} failed, "
             f"{details.get('days_written', 0)} day(s) written, {details.get('alerts', 0)} alert(s)"
-            f"{' (dry run: nothing written)' if dry_run else ''}."
+            f"{' (dry run: nothing written)' if dry_run else ''} in {ticker.elapsed:.1f}s."  # not money
         )
         for error in details.get("errors", []):
             self.stderr.write(f"  {error['item']}: {error['error']}")

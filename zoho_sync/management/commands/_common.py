@@ -40,9 +40,3 @@ def require_credentials() -> None:
         load_config()
     except ImproperlyConfigured as exc:
         raise CommandError(f"{exc} (see .env.example and docs/zoho-sync.md)")
-
-
-def progress(iterable=None, **kwargs):
-    from tqdm import tqdm
-
-    return tqdm(iterable, unit="row", dynamic_ncols=True, **kwargs)

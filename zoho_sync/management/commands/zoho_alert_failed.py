@@ -8,7 +8,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--since", type=int, default=0, help="only rows that failed in the last N hours")
-        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--dry-run", action="store_true", help="list the failed rows; send no alert")
 
     def handle(self, *args, **opts):
         if opts["since"] < 0:

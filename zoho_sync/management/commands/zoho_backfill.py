@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.core.management.base import BaseCommand, CommandError
 
-from zoho_sync.management.commands._common import entity_types, model, progress, require_enabled
+from circletel.management.commands._progress import progress_bar
+from zoho_sync.management.commands._common import entity_types, model, require_enabled
 from zoho_sync.models import SyncStatus
 from zoho_sync.services.sync import entity_sync
 
@@ -19,11 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--entity", default="all",
                             help="customers | subscriptions | invoices | payments | all (default)")
         parser.add_argument("--force", action="store_true", help="re-sync rows already synced (and failed ones)")
-        parser.add_argument("--batch-size", type=int, default=200)
+        parser.add_argument("--batch-size", type=int, default=200, help="row ids read per query (default 200)")
         parser.add_argument("--limit", type=int, default=0, help="at most N rows per entity (0 = no limit)")
         parser.add_argument("--workers", type=int, default=1, help="parallel threads (limits are shared)")
         parser.add_argument("--dry-run", action="store_true", help="count what would be synced; call nothing")
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (it is shown only when the output is a terminal)")
 
     def handle(self, *args, **opts):
         types = entity_types(opts["entity"])
@@ -45,7 +47,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{entity_type}: {count} would be synced")
                 continue
             counts = {"synced": 0, "skipped": 0, "retrying": 0, "failed": 0}
-            bar = progress(total=count, desc=entity_type, disable=opts["no_progress"])
+            bar = progress_bar(self, total=count, desc=entity_type, disable=opts["no_progress"])
             last_pk, done = 0, 0
             with ThreadPoolExecutor(max_workers=opts["workers"]) as pool:
                 while done < count:
@@ -65,9 +67,19 @@ class Command(BaseCommand):
             failed_total += counts.get("failed", 0) + counts.get("retrying", 0)
             self.stdout.write(f"{entity_type}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         elapsed = time.monotonic() - t0
-        self.stdout.write(f"Backfill {'dry run ' if opts['dry_run'] else ''}finished in {elapsed:.1f}s")  # not money
+        self.stdout.write(f"Backfill {'dry run ' if opts['dry_run'] else ''}finished in {elapsed:.1f}s"  # not money
+                          f": {self._summary(totals)}.")
         if failed_total:
             raise CommandError(f"{failed_total} rows did not sync; see the ZOHO sync dashboard or re-run to resume")
+
+    @staticmethod
+    def _summary(totals: dict) -> str:
+        """Every entity's counts added up: "12 synced, 0 skipped, 0 retrying, 1 failed"."""
+        summed: dict[str, int] = {}
+        for counts in totals.values():
+            for key, n in counts.items():
+                summed[key] = summed.get(key, 0) + n
+        return ", ".join(f"{n} {key.replace('_', ' ')}" for key, n in summed.items()) or "nothing to sync"
 
     def _one(self, entity_type: str, pk: int) -> str:
         # Pool threads keep their own DB connection for the whole run (closed at exit).

@@ -22,8 +22,9 @@ class Command(BaseCommand):
             "Exit 0 healthy, 1 unhealthy, 2 disabled (sync off, ZOHO not called; --ping calls it anyway).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--detailed", action="store_true")
-        parser.add_argument("--format", choices=["text", "json", "email"], default="text")
+        parser.add_argument("--detailed", action="store_true", help="add counts per entity, latency, sync durations and receipt delivery")
+        parser.add_argument("--format", choices=["text", "json", "email"], default="text",
+                            help="text (default), json, or email: send the text report to OPS_EMAIL as well")
         parser.add_argument("--skip-api", action="store_true", help="do not call ZOHO")
         parser.add_argument("--ping", action="store_true",
                             help="call ZOHO even with the sync off: refresh the OAuth token, list the organisations, "

@@ -11,8 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--customer", type=int, help="one customer id")
-        parser.add_argument("--format", choices=["text", "json"], default="text")
-        parser.add_argument("--limit", type=int, default=0)
+        parser.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or json")
+        parser.add_argument("--limit", type=int, default=0, help="at most N customers (0 = every synced customer)")
 
     def handle(self, *args, **opts):
         if opts["limit"] < 0:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from zoho_sync.management.commands._common import entity_types, progress, require_enabled
+from circletel.management.commands._progress import progress_bar
+from zoho_sync.management.commands._common import entity_types, require_enabled
 from zoho_sync.services import monitoring
 from zoho_sync.services.sync import entity_sync
 
@@ -10,9 +11,11 @@ class Command(BaseCommand):
             "Waiting rows (recurring invoices ZOHO has not made yet) are not retried: they are checked on schedule.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--entity", default="all")
-        parser.add_argument("--dry-run", action="store_true")
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--entity", default="all",
+                            help="customers | subscriptions | invoices | payments | all (default)")
+        parser.add_argument("--dry-run", action="store_true", help="list what would be retried; call nothing")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (it is shown only when the output is a terminal)")
 
     def handle(self, *args, **opts):
         require_enabled(opts["dry_run"])
@@ -23,7 +26,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{entity_type}: {len(ids)} failed/retrying would be retried {ids[:20]}")
                 continue
             ok = waiting = 0
-            for pk in progress(ids, desc=entity_type, disable=opts["no_progress"]):
+            for pk in progress_bar(self, iterable=ids, desc=entity_type, disable=opts["no_progress"]):
                 result = entity_sync(entity_type=entity_type, pk=pk, force=True)
                 if result.status == "synced":
                     ok += 1

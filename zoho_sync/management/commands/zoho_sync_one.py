@@ -9,11 +9,11 @@ class Command(BaseCommand):
     help = "Sync one entity now and print the result, its ZOHO id and the time taken (--find lists candidates)."
 
     def add_arguments(self, parser):
-        parser.add_argument("entity_type", choices=list(ENTITY_MODELS))
-        parser.add_argument("id", nargs="?", type=int)
+        parser.add_argument("entity_type", choices=list(ENTITY_MODELS), help="what to sync: " + ", ".join(ENTITY_MODELS))
+        parser.add_argument("id", nargs="?", type=int, help="its id in our database (not needed with --find)")
         parser.add_argument("--force", action="store_true", help="sync even if synced / failed / not yet due")
         parser.add_argument("--find", action="store_true", help="list rows of this type that need syncing")
-        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--dry-run", action="store_true", help="show the row's sync state; call nothing")
 
     def handle(self, *args, **opts):
         entity_type = opts["entity_type"]
