@@ -23,3 +23,11 @@ class BillingConfig(AppConfig):
         from zoho_sync.services.sync import register_allocation_reader
 
         register_allocation_reader("credit_note", credit_note_allocations)
+
+        # Recovery (issue 20): an invoice run whose worker died, or whose scheduled task was lost, is
+        # started again for the same date; it continues from the services' next billing dates.
+        from circletel.jobs import register_resumable
+
+        register_resumable("generate_invoices", task="billing.tasks.run_invoice_run", schedule="invoice_run",
+                           date_arg="run_date")
+        register_resumable("dunning", task="billing.tasks.run_dunning", schedule="dunning", date_arg="run_date")

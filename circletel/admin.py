@@ -2,24 +2,89 @@ from axes.helpers import get_cool_off
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django_q.admin import ScheduleAdmin as QScheduleAdmin
+from django_q.models import Schedule, Task
 
-from circletel.admin_tools import ConsoleModelAdmin, ReadOnlyAdmin
+from circletel.admin_tools import ConsoleAdminMixin, ConsoleModelAdmin, ReadOnlyAdmin
 from circletel.login_throttle import login_attempts_clear
-from circletel.models import JobRun
+from circletel.models import FollowUp, JobRun
 
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    """Read-only: the job-run log is written by the jobs themselves."""
+    """Read-only: the job-run log is written by the jobs themselves. A run whose worker died shows as
+    `died` (its lease lapsed) with the run that resumed it; filter on "died" to see them."""
 
     list_display = ("job_name", "status", "started_at", "duration_ms", "processed_count", "failed_count",
-                    "skipped_count", "triggered_by")
+                    "skipped_count", "triggered_by", "resume_link")
     list_filter = ("status", "job_name", "started_at")
-    search_fields = ("job_name", "error_message")
+    search_fields = ("job_name", "error_message", "run_key")
     date_hierarchy = "started_at"
+    readonly_fields = ("resumed_from", "resumed_by_links")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("resumed_from").prefetch_related("resumed_by")
+
+    @admin.display(description="died / resumed")
+    def resume_link(self, obj):
+        if obj.resumed_from_id:
+            url = reverse("admin:circletel_jobrun_change", args=[obj.resumed_from_id])
+            return format_html('resumes <a href="{}">#{}</a>', url, obj.resumed_from_id)
+        resumed = [r.pk for r in obj.resumed_by.all()]
+        if resumed:
+            url = reverse("admin:circletel_jobrun_change", args=[resumed[0]])
+            return format_html('died; resumed as <a href="{}">#{}</a>', url, resumed[0])
+        return "died; not resumed" if obj.status == JobRun.Status.DIED else ""
+
+    @admin.display(description="resumed by")
+    def resumed_by_links(self, obj):
+        runs = list(obj.resumed_by.all())
+        if not runs:
+            return "-"
+        return format_html_join(", ", '<a href="{}">#{} ({})</a>',
+                                ((reverse("admin:circletel_jobrun_change", args=[r.pk]), r.pk, r.status) for r in runs))
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ConsoleModelAdmin):
+    """Work recorded after a commit (PDFs, notifications, receipts): pending until a worker runs it, done
+    after. A failed row used every attempt; "Run again" queues it with fresh attempts."""
+
+    list_display = ("id", "func", "short_args", "status", "attempts", "created_at", "done_at", "error_first_line")
+    list_filter = ("status", "func", "created_at")
+    search_fields = ("func", "error")
+    date_hierarchy = "created_at"
+    actions = ("run_again",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="args")
+    def short_args(self, obj):
+        text = ", ".join(str(a) for a in obj.args)
+        return text if len(text) < 80 else text[:77] + "..."
+
+    @admin.display(description="error")
+    def error_first_line(self, obj):
+        return (obj.error or "").splitlines()[0][:120] if obj.error else ""
+
+    @admin.action(description="Run the selected failed follow-ups again", permissions=["view"])
+    def run_again(self, request, queryset):
+        from circletel.follow_ups import follow_up_retry
+
+        queued = sum(follow_up_retry(row=row) for row in queryset)
+        skipped = queryset.count() - queued
+        self.message_user(request, f"Queued {queued} follow-up(s) again" + (f"; {skipped} were not failed and were left alone." if skipped else "."))
 
 
 def _recent_failures_by(field: str):
@@ -96,6 +161,42 @@ class LoginLogAdmin(ReadOnlyAdmin):
     search_fields = ("username", "ip_address")
     list_filter = ("attempt_time",)
     ordering = ("-attempt_time",)
+
+
+def readable_time(value) -> str:
+    """ "7 Dec 2026 02:00 (3 hours ago)" in the site's time zone; "-" for none."""
+    if value is None:
+        return "-"
+    return f"{date_format(timezone.localtime(value), 'j M Y H:i')} ({naturaltime(value)})"
+
+
+admin.site.unregister(Schedule)
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(ConsoleAdminMixin, QScheduleAdmin):
+    """django-q2's schedules with readable times: the last run reads "7 Dec 2026 02:00 (3 hours ago)"
+    and links to that task's result (django-q2 shows only the task's generated name, "[fifteen-hotel-...]"),
+    the next run likewise."""
+
+    list_display = ("id", "name", "func", "schedule_type", "cron", "repeats", "cluster", "next_run_at",
+                    "last_run_at", "get_success")
+
+    def get_queryset(self, request):
+        stopped = Task.objects.filter(id=OuterRef("task")).values("stopped")
+        return super().get_queryset(request).annotate(task_stopped=Subquery(stopped[:1]))
+
+    @admin.display(description="next run", ordering="next_run")
+    def next_run_at(self, obj):
+        return readable_time(obj.next_run)
+
+    @admin.display(description="last run")
+    def last_run_at(self, obj):
+        if obj.task_name is None:
+            return "never" if not obj.task else "-"
+        url = reverse("admin:django_q_success_change" if obj.task_success else "admin:django_q_failure_change",
+                      args=[obj.task_id])
+        return format_html('<a href="{}" title="task {}">{}</a>', url, obj.task_name, readable_time(obj.task_stopped))
 
 
 admin.site.site_header = "CircleTel operations"

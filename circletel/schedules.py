@@ -56,3 +56,12 @@ def moved_tasks() -> dict[str, str]:
     for module in _schedule_modules():
         moved.update(getattr(module, "MOVED_TASKS", {}))
     return moved
+
+
+SCHEDULES = [
+    ScheduleSpec("recover", "circletel.tasks.recover", "* * * * *",
+                 "Every minute: runs whose worker died (resumed), fired schedules that never started, "
+                 "follow-ups, webhook events, notifications and receipts a dead worker or lost task left"),
+    ScheduleSpec("platform_prune", "circletel.tasks.prune", "35 3 * * *",
+                 "03:35 SAST: done follow-ups older than 14 days and recovery runs that found nothing"),
+]

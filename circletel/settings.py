@@ -25,7 +25,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "circletel.admin_site.ConsoleAdminConfig",  # django.contrib.admin with the console site (index by work)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -177,7 +177,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_6
 
 # --- Email ----------------------------------------------------------------------------------------
 # Any django-anymail provider in production by setting EMAIL_BACKEND and ANYMAIL (e.g.
-# EMAIL_BACKEND=anymail.backends.resend.EmailBackend + RESEND_API_KEY). Without EMAIL_BACKEND: in
+# EMAIL_BACKEND=notifications.clients.resend_backend.EmailBackend + RESEND_API_KEY). Without EMAIL_BACKEND: in
 # development (DEBUG) each message is saved as a .eml file in EMAIL_FILE_PATH (var/mail) with one line
 # on the console (circletel/dev_email.py); otherwise the whole message is printed (console backend).
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="circletel.dev_email.EmailBackend" if DEBUG
@@ -188,6 +188,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = {
     "RESEND_API_KEY": env("RESEND_API_KEY", default=""),
     "RESEND_SIGNING_SECRET": env("RESEND_SIGNING_SECRET", default=""),
+    # Only a local fake in the recovery tests (bench/recovery.py) changes it.
+    "RESEND_API_URL": env("RESEND_API_URL", default="https://api.resend.com/"),
 }
 OPS_EMAIL = env("OPS_EMAIL", default="ops@circletel.co.za")
 
@@ -251,6 +253,13 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
 Q_CLUSTER["sync"] = env.bool("Q_SYNC", default=False)  # run tasks inline (tests)
+
+# Leases (circletel/leases.py): a worker's claim on a run, event, send or follow-up lasts LEASE_SECONDS
+# and its heartbeat renews it every HEARTBEAT_SECONDS; a worker killed mid-work is found by the
+# recovery sweep (every minute) once its lease lapses. Recovery after a kill: lease + up to a minute.
+LEASE_SECONDS = env.int("LEASE_SECONDS", default=20)
+HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=5.0)  # not money
+LEASE_HEARTBEAT_THREAD = env.bool("LEASE_HEARTBEAT_THREAD", default=True)
 
 # --- REST framework / OpenAPI -------------------------------------------------------------------------
 REST_FRAMEWORK = {

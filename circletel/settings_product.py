@@ -17,6 +17,8 @@ BILLING = {
         "business": env.bool("PRICES_INCLUDE_VAT_BUSINESS", default=False),
     },
     "INVOICE_LEAD_DAYS": env.int("INVOICE_LEAD_DAYS", default=7),
+    # Services per invoice-run batch (one transaction each); a worker that dies loses at most one batch.
+    "INVOICE_RUN_BATCH": env.int("INVOICE_RUN_BATCH", default=1000),
     "DUE_DAYS_PERSONAL": env.int("DUE_DAYS_PERSONAL", default=7),
     "DUE_DAYS_BUSINESS": env.int("DUE_DAYS_BUSINESS", default=30),
     # On cancellation: "credit_unused" credits the unused days of periods already invoiced (VAT-correct,

@@ -22,3 +22,4 @@ LOGGING["handlers"]["console"]["level"] = "WARNING"  # noqa: F405
 SILENCED_SYSTEM_CHECKS = ["circletel.W001"]  # the sandbox gateway is explicitly on in tests
 STATIC_ROOT = os.environ.get("TEST_STATIC_ROOT", "/tmp/circletel-test-static")
 os.makedirs(STATIC_ROOT, exist_ok=True)  # whitenoise warns on every request when it is missing
+LEASE_HEARTBEAT_THREAD = False  # tests renew leases on demand (circletel.leases.beat); no background thread

@@ -10,3 +10,9 @@ class InboxConfig(AppConfig):
 
     name = "inbox"
     verbose_name = "Webhook inbox"
+
+    def ready(self):
+        from circletel.recovery import register_sweep
+
+        # Every minute: failed events after their backoff, lost tasks, events of dead workers.
+        register_sweep("webhooks", "inbox.services.webhook_events_recover")

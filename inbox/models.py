@@ -8,7 +8,8 @@ class WebhookEvent(models.Model):
 
     Invariant: unique on (provider, event_id): a redelivered event finds its row and changes
     nothing. The row is committed before processing, so a processing error stays visible here
-    and the event can be reprocessed.
+    and the event can be reprocessed. A `processing` row is held by one worker under a lease its
+    heartbeat renews; once the lease lapses (the worker died) the recovery sweep applies it.
     """
 
     class Status(models.TextChoices):
@@ -27,6 +28,8 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="While processing: renewed by the worker's heartbeat; lapsed = the worker died.")
     processed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -1,8 +1,9 @@
 from circletel.schedules import ScheduleSpec
 
+# Failed events after their backoff, pending events whose task was lost and events whose worker died are
+# applied by the platform's recovery sweep every minute (`inbox.services.webhook_events_recover`,
+# registered in inbox/apps.py); `manage.py reprocess_webhook_events` does the same by hand.
 SCHEDULES = [
-    ScheduleSpec("reprocess_webhook_events", "inbox.tasks.reprocess_webhook_events", "*/5 * * * *",
-                 "every 5 minutes: retry failed webhook events after their backoff, pick up stuck ones"),
     ScheduleSpec("prune_webhook_events", "inbox.tasks.prune_webhook_events", "15 3 * * *",
                  "03:15 SAST: delete processed webhook events older than WEBHOOK_RETENTION_DAYS"),
     ScheduleSpec("webhook_health_alert", "inbox.tasks.webhook_health_alert", "*/5 * * * *",

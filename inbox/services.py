@@ -6,15 +6,16 @@
 A provider's view (payments/providers/<name>.py) authenticates the delivery, then calls
 `webhook_accept`. By default (`WEBHOOK_APPLY_INLINE=false`) that costs the request one INSERT: the
 apply step runs in the task `inbox.tasks.process_webhook_event`, queued on commit (with the ORM
-broker, in the event's own transaction); if that enqueue is lost (broker down), the reprocess
-schedule applies the event later (pending > 2 minutes). With `apply_inline=True` (the sandbox
+broker, in the event's own transaction); if that task is lost (broker down, or a worker killed
+after popping it from Redis), the recovery sweep applies the event (pending > 30 s, every minute). With `apply_inline=True` (the sandbox
 gateways, whose next page must show the result, or the setting on) it is applied before answering,
 and a redelivery of an event still pending is applied too; the row claim keeps it once either way.
 
 `webhook_record` commits the raw event on its own (unique on provider + event id: a redelivery
 returns the existing row with created=False; with `fetch_existing=False` it returns (None, False)
 and saves the lookup). `webhook_process` claims the row with a conditional UPDATE
-(pending/failed -> processing), so two workers never apply one event at once, runs the handler the
+(pending/failed -> processing, with a lease its heartbeat renews while the handler runs; a lapsed
+lease means the worker died and the sweep takes the event), so two workers never apply one event at once, runs the handler the
 registry routes it to (`inbox.registry.route_for`) inside one transaction, and records the outcome
 on the row. A handler raising leaves the event `failed` with the error and a next attempt time;
 nothing the handler wrote survives. Handlers must also be idempotent by state (a reprocess after a
@@ -24,6 +25,7 @@ crash). An event no registered handler matches is `ignored` ("no handler").
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -32,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from circletel.leases import held, lease_until
 from circletel.queue import enqueue
 from circletel.text import make_storable, storable
 from inbox.errors import IgnoreEvent
@@ -41,7 +44,10 @@ from inbox.registry import route_for
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-STALE_PROCESSING_AFTER = timedelta(minutes=10)
+# A pending event whose apply task has not run after this was lost by the queue (a worker killed after
+# popping it, a failed enqueue); the recovery sweep applies it. Normally it runs within a second.
+PENDING_LOST_AFTER = timedelta(seconds=30)
+RECOVER_BUDGET_SECONDS = 25  # not money; the sweep's share of the minute
 PROCESS_TASK = "inbox.tasks.process_webhook_event"
 _HEADER_ALLOWLIST = {"content-type", "user-agent", "stripe-signature", "paypal-transmission-id",
                      "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo",
@@ -171,18 +177,24 @@ def _backoff(attempts: int) -> timedelta:
 def webhook_claim(event: WebhookEvent, *, now=None) -> bool:
     """Move the event to `processing` if nobody else holds it. Returns whether we got it."""
     now = now or timezone.now()
-    claimable = Q(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]) | Q(
-        status=WebhookEvent.Status.PROCESSING, processing_started_at__lt=now - STALE_PROCESSING_AFTER
-    )
+    claimable = Q(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]) | _lapsed(now)
+    until = lease_until(now)
     claimed = (
         WebhookEvent.objects.filter(claimable, pk=event.pk)
-        .update(status=WebhookEvent.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1)
+        .update(status=WebhookEvent.Status.PROCESSING, processing_started_at=now, lease_until=until,
+                attempts=F("attempts") + 1)
     )
     if claimed:
         # What the UPDATE wrote, without reading the row back (the body and type never change).
-        event.status, event.processing_started_at = WebhookEvent.Status.PROCESSING, now
+        event.status, event.processing_started_at, event.lease_until = WebhookEvent.Status.PROCESSING, now, until
         event.attempts = (event.attempts or 0) + 1
     return bool(claimed)
+
+
+def _lapsed(now) -> Q:
+    """A `processing` event whose worker stopped renewing its lease (a row from before leases: 10 minutes)."""
+    return Q(status=WebhookEvent.Status.PROCESSING) & (
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, processing_started_at__lt=now - timedelta(minutes=10)))
 
 
 def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
@@ -198,7 +210,7 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
         if route is None:
             _finish(event, WebhookEvent.Status.IGNORED, error="unhandled event type")
             return event
-        with transaction.atomic():
+        with held(WebhookEvent, event.pk, status=WebhookEvent.Status.PROCESSING), transaction.atomic():
             route.handler(event)
             # In the effect's transaction: "processed" commits with the effect or not at all (and
             # it saves a commit per event).
@@ -214,18 +226,19 @@ def webhook_process(*, event: WebhookEvent) -> WebhookEvent:
 
 
 def _finish(event: WebhookEvent, status: str, *, error: str = "", next_attempt_at=None) -> None:
-    event.status, event.error, event.next_attempt_at = status, error, next_attempt_at
+    event.status, event.error, event.next_attempt_at, event.lease_until = status, error, next_attempt_at, None
     event.processed_at = timezone.now() if status != WebhookEvent.Status.FAILED else None
-    event.save(update_fields=["status", "error", "next_attempt_at", "processed_at"])
+    event.save(update_fields=["status", "error", "next_attempt_at", "processed_at", "lease_until"])
 
 
 def events_due_for_reprocessing(*, now=None, provider: str | None = None):
-    """Failed events whose backoff has passed, and events stuck in pending or processing."""
+    """Failed events whose backoff has passed, pending events whose task was lost, and events whose
+    worker died (lease lapsed)."""
     now = now or timezone.now()
     qs = WebhookEvent.objects.filter(
         Q(status=WebhookEvent.Status.FAILED, next_attempt_at__lte=now, attempts__lt=MAX_ATTEMPTS)
-        | Q(status=WebhookEvent.Status.PENDING, received_at__lt=now - timedelta(minutes=2))
-        | Q(status=WebhookEvent.Status.PROCESSING, processing_started_at__lt=now - STALE_PROCESSING_AFTER)
+        | Q(status=WebhookEvent.Status.PENDING, received_at__lt=now - PENDING_LOST_AFTER)
+        | _lapsed(now)
     )
     if provider:
         qs = qs.filter(provider=provider)
@@ -248,8 +261,14 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
     return webhook_process(event=event)
 
 
+def webhook_events_recover(*, now=None) -> dict:
+    """The recovery sweep's part (every minute, `circletel.recovery`): apply what is due, within its budget."""
+    return webhook_events_reprocess(limit=200, max_batches=10, budget_seconds=RECOVER_BUDGET_SECONDS)
+
+
 def webhook_events_reprocess(*, provider: str | None = None, failed_only: bool = False, ids=None,
-                             limit: int = 200, max_batches: int = 1, run=None) -> dict:
+                             limit: int = 200, max_batches: int = 1, run=None,
+                             budget_seconds: float | None = None) -> dict:  # not money
     """Reprocess due events (or the given ids). Safe to repeat: processed events are left alone.
 
     Works in batches of `limit`; up to `max_batches` batches while due events remain (the schedule
@@ -266,7 +285,10 @@ def webhook_events_reprocess(*, provider: str | None = None, failed_only: bool =
         qs = qs.filter(provider=provider)
     qs = qs.order_by("received_at", "pk")
     after = Q()
+    started = time.monotonic()
     for _ in range(max(1, max_batches)):
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            break
         batch = list(qs.filter(after)[:limit])
         if not batch:
             break

@@ -25,3 +25,15 @@ def notification_settings_check(app_configs=None, **kwargs):
     if getattr(settings, "OPS_WEBHOOK_URL", "") and kind not in OPS_KINDS:
         problems.append(checks.Error(f"OPS_WEBHOOK_KIND={kind!r} is not one of {OPS_KINDS}.", id="notifications.E002"))
     return problems
+
+
+@checks.register(checks.Tags.compatibility)
+def email_idempotency_check(app_configs=None, **kwargs):
+    """anymail's own Resend backend sends no idempotency key: a send retried after a worker died could
+    reach the customer twice. Ours adds it (notifications/clients/resend_backend.py)."""
+    if getattr(settings, "EMAIL_BACKEND", "") == "anymail.backends.resend.EmailBackend":
+        return [checks.Warning(
+            "EMAIL_BACKEND is anymail's Resend backend, which sends no Idempotency-Key: use "
+            "notifications.clients.resend_backend.EmailBackend so a retried send is never delivered twice.",
+            id="notifications.W003")]
+    return []

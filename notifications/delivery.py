@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from circletel.errors import ApplicationError
 from circletel.http import ProviderError, RetryableProviderError
+from circletel.leases import held, lease_until
 from circletel.queue import enqueue
 from notifications.clients import SendResult
 from notifications.events import is_secret
@@ -41,10 +42,12 @@ MAX_ATTEMPTS = 5
 SCRUBBED = "[removed after sending: this message carried a one-time link]"
 BACKOFF_BASE = timedelta(minutes=2)
 BACKOFF_CAP = timedelta(hours=1)
-SEND_LEASE = timedelta(minutes=10)  # a claim older than this belonged to a worker that died
-STALE_QUEUED_AFTER = timedelta(minutes=5)  # queued and never picked up: the enqueue after commit was lost
+# A claim lasts the lease (circletel.leases, LEASE_SECONDS) and the sender's heartbeat renews it while
+# the provider call runs; a lapsed claim belonged to a worker that died mid-send.
+STALE_QUEUED_AFTER = timedelta(seconds=30)  # queued and never picked up: the send task was lost
 SWEEP_BATCH = 100
 SWEEP_TIME_BUDGET_SECONDS = 240  # not money; stay well inside the django-q2 task timeout
+RECOVER_BUDGET_SECONDS = 15  # not money; the recovery sweep's share of its minute
 
 
 class NotificationError(ApplicationError):
@@ -69,7 +72,7 @@ def notification_claim(*, log_id: int, now=None) -> NotificationLog | None:
     claimed = (
         NotificationLog.objects.filter(pk=log_id, attempts__lt=MAX_ATTEMPTS)
         .filter(_claimable(now))
-        .update(status=Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + SEND_LEASE)
+        .update(status=Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=lease_until(now))
     )
     if not claimed:
         return None
@@ -128,7 +131,12 @@ def _send_email(log: NotificationLog) -> SendResult:
 
     return email.send_email(to=log.recipient, subject=log.subject, text=log.body, html=log.html_body,
                             reply_to=[settings.COMPANY["email"]] if settings.COMPANY.get("email") else None,
-                            attachments=_load_attachments(log))
+                            attachments=_load_attachments(log), idempotency_key=idempotency_key_for(log))
+
+
+def idempotency_key_for(log: NotificationLog) -> str:
+    """The provider idempotency key of one row: every attempt (and a staff resend) of the row sends the same."""
+    return f"circletel-notification/{log.pk}"
 
 
 SENDERS = {Channel.EMAIL: _send_email, Channel.SMS: _send_sms, Channel.OPS: _send_ops}
@@ -150,7 +158,8 @@ def notification_deliver(*, log_id: int, now=None) -> NotificationLog | None:
     try:
         if sender is None:
             raise ImproperlyConfigured(f"no sender for channel {log.channel!r}")
-        result = sender(log)
+        with held(NotificationLog, log.pk, field="next_attempt_at", status=Status.SENDING):
+            result = sender(log)
     except ImproperlyConfigured as exc:
         logger.error("notification %s not sent, configuration: %s", log.pk, exc)
         return _record(log, status=Status.FAILED, error=f"configuration: {exc}"[:2000], next_attempt_at=None)
@@ -201,7 +210,13 @@ def notifications_give_up_interrupted(*, now=None) -> list[int]:
     return ids
 
 
-def notifications_retry_due(*, run=None, now=None, batch: int = SWEEP_BATCH) -> dict:
+def notifications_recover(*, now=None) -> dict:
+    """The recovery sweep's part (every minute, `circletel.recovery`): due rows, within its budget."""
+    return notifications_retry_due(now=now, budget_seconds=RECOVER_BUDGET_SECONDS)
+
+
+def notifications_retry_due(*, run=None, now=None, batch: int = SWEEP_BATCH,
+                            budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS) -> dict:  # not money
     """Send the due rows (bounded in count and time); counts by outcome. Used by `tasks.retry_failed`."""
     counts = {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
     for log_id in notifications_give_up_interrupted(now=now):
@@ -210,7 +225,7 @@ def notifications_retry_due(*, run=None, now=None, batch: int = SWEEP_BATCH) -> 
             run.fail_item(f"notification:{log_id}", "interrupted on the last attempt")
     started = time.monotonic()
     for log_id in list(due_for_retry(now=now).values_list("pk", flat=True)[:batch]):
-        if time.monotonic() - started > SWEEP_TIME_BUDGET_SECONDS:
+        if time.monotonic() - started > budget_seconds:
             break
         log = notification_deliver(log_id=log_id, now=now)
         outcome = "skipped" if log is None else log.status

@@ -27,3 +27,7 @@ class PaymentsConfig(AppConfig):
 
         register_allocation_reader("payment", payment_allocations)
         register_log_secrets(mandate_postback_secrets)  # the mandate postback URL's token never reaches a log
+        # (Receipts are follow-ups, recovered by the platform's sweep; `issue_missing_receipts` stays the
+        # deeper net every 15 minutes. A debit-order run that died is NOT resumed automatically: a
+        # batch NetCash may have accepted before the worker died must not be uploaded twice; the admin
+        # shows the died run for a person to check.)

@@ -207,7 +207,10 @@ def dunning_run(*, today: date | None = None, triggered_by: str = "schedule") ->
     from billing.services.credit import credit_apply_sweep
 
     today = today or timezone.localdate()
-    with job_run("dunning", triggered_by=triggered_by) as run:
+    # One live pass per day; a pass whose worker died is resumed for the same day (billing/apps.py):
+    # every step is idempotent (reminders by their notification keys, suspensions by state).
+    with job_run("dunning", triggered_by=triggered_by, run_key=today.isoformat(),
+                 args={"run_date": today.isoformat()}) as run:
         run.details["today"] = today.isoformat()
         run.details["credit_applied"] = str(credit_apply_sweep()["amount"])
         run.details["reactivated"] = services_reactivate_paid(today=today)

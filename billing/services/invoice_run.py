@@ -35,9 +35,9 @@ from billing.services.invoices import (
     prices_include_vat_for,
     recurring_line,
 )
-from circletel.jobs import job_run
+from circletel.follow_ups import follow_up
+from circletel.jobs import job_queue_resumable, job_run
 from circletel.models import JobRun
-from circletel.queue import enqueue, enqueue_document
 from circletel.sequences import next_values
 
 JOB_NAME = "generate_invoices"
@@ -154,7 +154,7 @@ def _bill_batch(services: list[CustomerService], run_date: date, *, followups: b
         for customer_id in sorted(customers_with_credit(among=owed)):
             apply_account_credit(customer_id=customer_id)
         if followups:
-            transaction.on_commit(lambda: _queue_followups(ids))
+            _record_followups(ids)
     _set_next_billing_dates({p.service.pk: p.period_end for p in plans})
     return len(rows), sum((row["total"] for row in rows), Decimal("0.00"))
 
@@ -197,9 +197,12 @@ def _set_next_billing_dates(dates: dict[int, date]) -> None:
         next_billing_date=Case(*[When(pk=k, then=Value(v)) for k, v in dates.items()]), updated_at=timezone.now())
 
 
-def _queue_followups(ids: list[int]) -> None:
-    enqueue("billing.tasks.notify_invoices_issued", ids, group="billing")
-    enqueue_document("billing.tasks.render_invoice_pdfs", ids, group="billing-pdf")
+def _record_followups(ids: list[int]) -> None:
+    """The batch's follow-ups as rows in its own transaction (durable intent; rung after commit):
+    the "invoice issued" notifications (once per invoice by their idempotency key) and the PDFs
+    (rendered once: a rerun skips invoices already rendered)."""
+    follow_up("billing.tasks.notify_invoices_issued", ids)
+    follow_up("billing.tasks.render_invoice_pdfs", ids, True, queue=settings.Q_DOCUMENTS_QUEUE)
 
 
 def _claim(run_date: date, limit: int, exclude: set[int]) -> list[CustomerService]:
@@ -211,11 +214,15 @@ def _claim(run_date: date, limit: int, exclude: set[int]) -> list[CustomerServic
 
 
 def invoice_run(*, run_date: date | None = None, dry_run: bool = False, triggered_by: str = "schedule",
-                job_run_id: int | None = None, batch_size: int = DEFAULT_BATCH, followups: bool = True) -> RunResult:
+                job_run_id: int | None = None, batch_size: int | None = None, followups: bool = True) -> RunResult:
     """Create every due recurring invoice for `run_date` (default today) exactly once."""
     run_date = run_date or timezone.localdate()
+    batch_size = batch_size or settings.BILLING.get("INVOICE_RUN_BATCH") or DEFAULT_BATCH
     record = JobRun.objects.get(pk=job_run_id) if job_run_id else None
-    with job_run(JOB_NAME, triggered_by=triggered_by, record=record) as run:
+    # One live run per run date (dry runs write nothing and are not keyed). A run whose worker dies is
+    # resumed by the recovery sweep with the same date (billing/apps.py registers it).
+    keyed = {} if dry_run else {"run_key": run_date.isoformat(), "args": {"run_date": run_date.isoformat()}}
+    with job_run(JOB_NAME, triggered_by=triggered_by, record=record, **keyed) as run:
         result = RunResult(job_run_id=run.id)
         run.details.update({"run_date": run_date.isoformat(), "dry_run": dry_run, "cutoff": lead_cutoff(run_date).isoformat()})
         if dry_run:
@@ -242,6 +249,7 @@ def invoice_run(*, run_date: date | None = None, dry_run: bool = False, triggere
             result.total += total
             result.batches += 1
             run.processed += count
+            run.checkpoint(batches=result.batches, invoices_total=str(result.total))
         result.failed = len(failed)
         run.details["invoices_total"] = str(result.total)
         run.details["batches"] = result.batches
@@ -293,9 +301,11 @@ def _dry_run(run_date: date, result: RunResult, batch_size: int) -> None:
 
 
 def invoice_run_start(*, triggered_by: str, run_date: date | None = None) -> JobRun:
-    """Create the JobRun row now and start the run as a django-q2 task; returns the row (for its id)."""
-    record = JobRun.objects.create(job_name=JOB_NAME, started_at=timezone.now(), triggered_by=triggered_by)
-    args = (run_date.isoformat() if run_date else None, False, triggered_by, record.pk)
-    # After commit, so a worker never looks for a JobRun row it cannot see yet.
-    transaction.on_commit(lambda: enqueue("billing.tasks.run_invoice_run", *args, group="billing"))
-    return record
+    """Queue the run (a `queued` JobRun row now, its task after commit); returns the row (for its id).
+
+    When a run for that date is already queued or running, that run is returned instead of a second.
+    A task lost by the broker is queued again by the recovery sweep once the row's grace lapses."""
+    run_date = run_date or timezone.localdate()
+    with transaction.atomic():
+        record = job_queue_resumable(JOB_NAME, triggered_by=triggered_by, args={"run_date": run_date.isoformat()})
+    return record or JobRun.objects.filter(job_name=JOB_NAME, run_key=run_date.isoformat()).order_by("-pk").first()

@@ -26,7 +26,7 @@ from billing.services.ledger import invoice_apply_payment, invoice_lock, ledger_
 from billing.services.pdf import invoice_documents_changed
 from billing.vat import vat_breakdown
 from circletel.errors import ApplicationError
-from circletel.queue import enqueue_document
+from circletel.follow_ups import follow_up
 from circletel.sequences import format_number, next_values
 
 ZERO = Decimal("0.00")
@@ -199,9 +199,8 @@ def invoice_create(*, customer: Customer, invoice_type: str, lines: list[LineSpe
         if not invoice.is_subscription_invoice:
             # ZOHO gets its own copy now; a monthly invoice waits for ZOHO's and the sweep links it.
             _zoho_enqueue(invoice)
-        if not paid_from_credit:  # (credit paying it queued the render already: one render either way)
-            pk = invoice.pk
-            transaction.on_commit(lambda: enqueue_document("billing.tasks.render_invoice_pdf", pk, group="billing-pdf"))
+        if not paid_from_credit:  # (credit paying it recorded the render already: one render either way)
+            follow_up("billing.tasks.render_invoice_pdf", invoice.pk, queue=settings.Q_DOCUMENTS_QUEUE)
     return invoice
 
 

@@ -30,8 +30,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice, LedgerEntry
+from circletel.follow_ups import follow_up
 from circletel.money import format_zar
-from circletel.queue import enqueue_document
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
@@ -40,17 +40,15 @@ ZERO = Decimal("0.00")
 # --- re-rendering when the money moves ----------------------------------------------------------------
 
 class _RenderAfterCommit:
-    """The on-commit callback that queues one invoice's render; comparable, so a transaction that moves
-    the same invoice several times (a payment spread, a credit note, a reversal) queues it once."""
+    """The on-commit marker of one invoice's render follow-up; comparable, so a transaction that moves
+    the same invoice several times (a payment spread, a credit note, a reversal) records it once."""
 
-    def __init__(self, invoice_id: int):
+    def __init__(self, invoice_id: int, follow_up_id: int):
         self.invoice_id = invoice_id
+        self.follow_up_id = follow_up_id
 
     def __call__(self) -> None:
-        try:
-            enqueue_document("billing.tasks.render_invoice_pdf", self.invoice_id, group="billing-pdf")
-        except Exception:  # the money stands; staff can "Render PDF again" from the admin
-            logger.exception("could not queue the PDF render of invoice %s", self.invoice_id)
+        pass  # the follow-up rings itself on commit; this entry only marks "already recorded"
 
     def __eq__(self, other):
         return isinstance(other, _RenderAfterCommit) and other.invoice_id == self.invoice_id
@@ -62,13 +60,15 @@ class _RenderAfterCommit:
 def invoice_documents_changed(invoice_id: int) -> None:
     """The invoice's paid amount or status changed: render its PDF again after this transaction commits.
 
-    Deduplicated per transaction: a callback already waiting for this invoice (in this transaction,
-    not rolled back with a savepoint) is not added twice. Outside a transaction it queues at once."""
-    callback = _RenderAfterCommit(invoice_id)
+    Recorded as a follow-up row in this transaction (`circletel.follow_ups`), so a lost task never
+    leaves a stale PDF. Once per transaction per invoice (not rolled back with a savepoint)."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block and any(entry[1] == callback for entry in connection.run_on_commit):
+    if connection.in_atomic_block and any(entry[1] == _RenderAfterCommit(invoice_id, 0)
+                                          for entry in connection.run_on_commit):
         return
-    transaction.on_commit(callback)
+    row = follow_up("billing.tasks.render_invoice_pdf", invoice_id, queue=settings.Q_DOCUMENTS_QUEUE)
+    if connection.in_atomic_block:
+        transaction.on_commit(_RenderAfterCommit(invoice_id, row.pk))
 
 
 # --- what paid the invoice --------------------------------------------------------------------------------

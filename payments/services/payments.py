@@ -106,7 +106,7 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
         # The receipt (number, PDF) and its email (`payment_received`, with the PDF attached) are
         # made by the issue_receipt task after commit (idempotent; see payments/services/receipts.py).
         from payments.services.receipts import receipt_queue
-        transaction.on_commit(lambda: receipt_queue(payment_id=payment.pk))
+        receipt_queue(payment_id=payment.pk)  # a follow-up row in this transaction, rung on commit
     logger.info("payment %s completed: R %s (%s)", payment.reference, payment.amount, payment.provider)
     return payment
 

@@ -1,6 +1,7 @@
 """Receipts: every completed payment gets one, numbered `RCT-YYYY-NNNNN`, with a stored PDF and one email.
 
-`payment_complete` queues `payments.tasks.issue_receipt(payment_id)` after its commit;
+`payment_complete` records `payments.tasks.issue_receipt(payment_id)` as a follow-up in its
+transaction (`circletel.follow_ups`: rung after commit, rung again by the recovery sweep if lost);
 `receipt_issue` is idempotent: the row is created once (unique per payment, number from the
 gap-free `receipt` sequence, under the payment's row lock) and the PDF is rendered outside the
 transaction and stored only when missing. A crash between the two leaves a receipt without a PDF,
@@ -40,8 +41,8 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from billing.models import BillingAccount
+from circletel.follow_ups import follow_up
 from circletel.money import payment_method_words
-from circletel.queue import enqueue_document
 from circletel.sequences import format_number, next_value
 from notifications.models import NotificationLog
 from notifications.services import Attachment, notify
@@ -202,11 +203,10 @@ def receipts_issue_due(*, now=None, limit: int = SWEEP_BATCH, run=None) -> dict:
 
 
 def receipt_queue(*, payment_id: int) -> None:
-    """Queue `payments.tasks.issue_receipt` (called from `payment_complete` on commit)."""
-    try:
-        enqueue_document("payments.tasks.issue_receipt", payment_id, group="receipts")
-    except Exception:  # the payment stands; the receipt sweep or the download endpoint catches up
-        logger.exception("could not queue the receipt for payment %s", payment_id)
+    """Record the receipt (issue, PDF, email) as a follow-up of the payment's transaction, on the
+    documents queue (`payments.tasks.issue_receipt`, rung after commit). A lost task is rung again by
+    the recovery sweep within a couple of minutes; `receipts_issue_due` stays as the deeper net."""
+    follow_up("payments.tasks.issue_receipt", payment_id, queue=settings.Q_DOCUMENTS_QUEUE)
 
 
 def receipt_refresh(*, payment_id: int) -> Receipt | None:
@@ -219,8 +219,5 @@ def receipt_refresh(*, payment_id: int) -> Receipt | None:
 
 
 def receipt_refresh_queue(*, payment_id: int) -> None:
-    """Queue `payments.tasks.refresh_receipt` (called on commit of a refund's booking or reversal)."""
-    try:
-        enqueue_document("payments.tasks.refresh_receipt", payment_id, group="receipts")
-    except Exception:  # the refund stands; the receipt keeps its earlier copy until the next refund
-        logger.exception("could not queue the receipt refresh for payment %s", payment_id)
+    """Record the receipt's re-render as a follow-up of a refund's booking or reversal (`payments.tasks.refresh_receipt`)."""
+    follow_up("payments.tasks.refresh_receipt", payment_id, queue=settings.Q_DOCUMENTS_QUEUE)

@@ -287,7 +287,7 @@ def _book(*, payment: PaymentTransaction, refund: Refund) -> None:
 def _refresh_receipt_on_commit(payment_id: int) -> None:
     from payments.services.receipts import receipt_refresh_queue
 
-    transaction.on_commit(lambda: receipt_refresh_queue(payment_id=payment_id), robust=True)
+    receipt_refresh_queue(payment_id=payment_id)  # a follow-up row in this transaction, rung on commit
 
 
 def refund_record_from_provider(*, payment: PaymentTransaction, provider_refund_id: str, amount: Decimal,

@@ -31,8 +31,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from circletel.follow_ups import follow_up
 from circletel.http import ProviderError
-from circletel.queue import enqueue
 from inbox.models import WebhookEvent
 from notifications.services import notify
 from payments.services import refund_engine
@@ -153,11 +153,8 @@ def _on_paid(r: Reservation) -> None:
     if owner:
         notify(event="deposit_new_owner", email=owner, context=ctx, idempotency_key=f"deposit_new_owner:{r.pk}")
     pk = r.pk
-    transaction.on_commit(lambda: _enqueue("reservations.tasks.send_conversions", pk))
+    follow_up("reservations.tasks.send_conversions", pk)  # durable: rung on commit, again by the recovery sweep
 
-
-def _enqueue(func: str, *args) -> None:
-    enqueue(func, *args, group="reservations")
 
 
 def reservation_confirm_payment(*, reference: str, provider: str, external_payment_id: str, amount: Decimal,
@@ -230,7 +227,7 @@ def reservation_confirm_payment(*, reference: str, provider: str, external_payme
             _on_paid(r)
         else:
             pk = r.pk
-            transaction.on_commit(lambda: _enqueue("reservations.tasks.refund_reservation", pk))
+            follow_up("reservations.tasks.refund_reservation", pk)  # durable: rung on commit, again by the recovery sweep
     return r
 
 
@@ -293,7 +290,7 @@ def reservation_request_refund(*, reservation_id: int, reason: str) -> Reservati
         r.refund_state, r.status_reason = RefundState.REQUESTED, f"refund requested: {reason}"[:200]
         r.save(update_fields=["refund_state", "status_reason", "updated_at"])
         pk = r.pk
-        transaction.on_commit(lambda: _enqueue("reservations.tasks.refund_reservation", pk))
+        follow_up("reservations.tasks.refund_reservation", pk)  # durable: rung on commit, again by the recovery sweep
     return r
 
 

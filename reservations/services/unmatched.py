@@ -27,9 +27,9 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from circletel.follow_ups import follow_up
 from circletel.http import ProviderError
 from circletel.money import format_zar
-from circletel.queue import enqueue
 from inbox.models import WebhookEvent
 from notifications.services import notify, notify_ops
 from payments.services import refund_engine
@@ -110,8 +110,7 @@ def unmatched_payment_record(*, provider: str, external_payment_id: str, kind: s
         if email:
             notify(event="deposit_payment_returned", email=email, context=_payer_context(u),
                    idempotency_key=f"deposit_payment_returned:{u.pk}")
-        pk = u.pk
-        transaction.on_commit(lambda: enqueue("reservations.tasks.refund_unmatched_payment", pk, group="reservations"))
+        follow_up("reservations.tasks.refund_unmatched_payment", u.pk)  # durable: rung on commit, again by the sweep
     else:
         notify_ops(event="ops_alert", idempotency_key=f"unmatched_payment:{u.pk}", context={
             "title": f"Deposit payment matches no reservation: {u.get_provider_display()} {external_payment_id}",
@@ -173,8 +172,7 @@ def unmatched_payment_request_refund(*, unmatched_id: int, reason: str) -> Unmat
             raise InvalidTransition(f"{u.external_payment_id} is already {state}.")
         u.refund_state, u.resolution = RefundState.REQUESTED, f"refund requested: {reason}"[:300]
         u.save(update_fields=["refund_state", "resolution", "updated_at"])
-        pk = u.pk
-        transaction.on_commit(lambda: enqueue("reservations.tasks.refund_unmatched_payment", pk, group="reservations"))
+        follow_up("reservations.tasks.refund_unmatched_payment", u.pk)  # durable: rung on commit, again by the sweep
     return u
 
 

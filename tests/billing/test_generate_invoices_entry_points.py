@@ -45,8 +45,10 @@ def test_api_is_staff_only_and_returns_the_job_run_id(queued, django_capture_on_
         response = client.post(url, {"run_date": "2026-01-29"}, format="json")
     assert response.status_code == 202
     job = JobRun.objects.get()
-    assert response.json() == {"job_run_id": job.pk, "status": "running"}
-    assert queued == [("billing.tasks.run_invoice_run", ("2026-01-29", False, job.triggered_by, job.pk))]
+    assert response.json() == {"job_run_id": job.pk, "status": "queued"}
+    # The task is queued with the run's arguments; its job_run claims this queued row (issue 20).
+    assert (job.run_key, job.args) == ("2026-01-29", {"run_date": "2026-01-29"})
+    assert queued == [("billing.tasks.run_invoice_run", ())]
 
 
 def test_the_task_fills_in_the_precreated_job_run():
@@ -54,7 +56,7 @@ def test_the_task_fills_in_the_precreated_job_run():
 
     _active()
     job = JobRun.objects.create(job_name="generate_invoices", started_at="2026-01-29T02:00:00+02:00",
-                                triggered_by="admin")
+                                triggered_by="admin", status="queued", run_key="2026-01-29")
     assert run_invoice_run("2026-01-29", False, "admin", job.pk) == job.pk
     job.refresh_from_db()
     assert (job.status, job.processed_count) == ("succeeded", 1)

@@ -142,7 +142,9 @@ def test_setup_schedules_moves_saved_schedules_to_the_inbox_paths():
     call_command("setup_schedules", stdout=StringIO())
 
     funcs = dict(Schedule.objects.values_list("name", "func"))
-    assert funcs["circletel:reprocess_webhook_events"] == "inbox.tasks.reprocess_webhook_events"
+    # The 5-minute reprocess schedule gave way to the platform's recovery sweep (every minute, issue 20).
+    assert "circletel:reprocess_webhook_events" not in funcs
+    assert funcs["circletel:recover"] == "circletel.tasks.recover"
     assert funcs["circletel:prune_webhook_events"] == "inbox.tasks.prune_webhook_events"
     assert funcs["circletel:webhook_health_alert"] == "inbox.tasks.webhook_health_alert"
     assert funcs["hand-made"] == "inbox.tasks.prune_webhook_events"

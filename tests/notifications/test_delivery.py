@@ -66,7 +66,7 @@ def test_missing_row_does_not_raise():
 
 @responses.activate
 def test_resend_via_anymail_captures_message_id(settings):
-    settings.EMAIL_BACKEND = "anymail.backends.resend.EmailBackend"
+    settings.EMAIL_BACKEND = "notifications.clients.resend_backend.EmailBackend"
     settings.ANYMAIL = {"RESEND_API_KEY": "re_test_key"}
     responses.post("https://api.resend.com/emails", json={"id": "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"})
     log = NotificationLogFactory(recipient="thandi@example.co.za")
@@ -86,7 +86,7 @@ def test_resend_via_anymail_captures_message_id(settings):
 @pytest.mark.parametrize(("status", "expected"), [(500, "retrying"), (422, "failed")])
 @responses.activate
 def test_anymail_errors_split_retryable_and_permanent(settings, status, expected):
-    settings.EMAIL_BACKEND = "anymail.backends.resend.EmailBackend"
+    settings.EMAIL_BACKEND = "notifications.clients.resend_backend.EmailBackend"
     settings.ANYMAIL = {"RESEND_API_KEY": "re_test_key"}
     responses.post("https://api.resend.com/emails", status=status, json={"message": "nope"})
     log = NotificationLogFactory()

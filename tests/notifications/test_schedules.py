@@ -1,7 +1,8 @@
+from circletel.recovery import sweeps
 from notifications.schedules import SCHEDULES
 
 
-def test_retry_sweep_is_declared_every_ten_minutes():
-    (spec,) = SCHEDULES
-    assert (spec.name, spec.func, spec.cron) == ("notifications_retry", "notifications.tasks.retry_failed",
-                                                 "*/10 * * * *")
+def test_due_sends_are_the_recovery_sweeps_work_every_minute():
+    """No 10-minute schedule of their own any more (issue 20): the platform's minute sweep sends them."""
+    assert SCHEDULES == []
+    assert sweeps()["notifications"] == "notifications.delivery.notifications_recover"

@@ -98,7 +98,7 @@ def test_receipt_email_waits_for_the_receipt_task(queued, django_capture_on_comm
 @responses.activate
 def test_the_attachment_survives_a_delivery_retry(settings):
     """First send: the provider answers 503 (retrying). The retry reads the PDF from storage again."""
-    settings.EMAIL_BACKEND = "anymail.backends.resend.EmailBackend"
+    settings.EMAIL_BACKEND = "notifications.clients.resend_backend.EmailBackend"
     settings.ANYMAIL = {"RESEND_API_KEY": "re_test_key"}
     responses.post("https://api.resend.com/emails", status=503, json={"message": "unavailable"})
     responses.post("https://api.resend.com/emails", json={"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"})
