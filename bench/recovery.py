@@ -219,15 +219,20 @@ def one(conn, sql: str, *params):
     return conn.execute(sql, params).fetchone()
 
 
+def _stage(broker: str, scenario: str) -> tuple[str, FakeResend, dict]:
+    """A fresh database for the scenario, an empty Redis queue, the fake Resend, and the workers' env."""
+    db = f"circletel_recovery_bench_{broker}_{scenario}"
+    fresh_database(db)
+    if broker == "redis":
+        flush_redis()
+    fake = FakeResend()
+    return db, fake, env_for(db, broker, fake.url)
+
+
 # --- scenario: kill -9 the worker running the invoice run ---------------------------------------------
 
 def scenario_invoice_run(broker: str, services: int = 300, timeout: float = 240, logdir: Path = Path("/tmp")) -> dict:
-    db = f"circletel_recovery_bench_{broker}_invoices"
-    fresh_database(db)
-    fake = FakeResend()
-    env = env_for(db, broker, fake.url)
-    if broker == "redis":
-        flush_redis()
+    db, fake, env = _stage(broker, "invoices")
     next_bill = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
     run_date = next_bill - timedelta(days=3)
     django(env, f"""
@@ -306,12 +311,7 @@ with transaction.atomic():
 # --- scenario: kill -9 a worker mid webhook drain ------------------------------------------------------
 
 def scenario_webhooks(broker: str, events: int = 200, timeout: float = 240, logdir: Path = Path("/tmp")) -> dict:
-    db = f"circletel_recovery_bench_{broker}_webhooks"
-    fresh_database(db)
-    fake = FakeResend()
-    env = env_for(db, broker, fake.url)
-    if broker == "redis":
-        flush_redis()
+    db, fake, env = _stage(broker, "webhooks")
     install_only_recover_schedule(env)
     # The deliveries arrive (through the real view: authenticated, recorded, apply task queued) before the
     # workers start, so the kill lands in the middle of a drain.

@@ -217,6 +217,10 @@ class OrderIssueAdmin(ConsoleModelAdmin):
 
 class SuspendForm(ReasonForm):
     kind = forms.ChoiceField(choices=Suspension.Kind.choices)
+    customer_message = forms.CharField(
+        required=False, max_length=300, widget=forms.TextInput(attrs={"size": 80}),
+        help_text="What the customer sees on the dashboard and in the email. Empty: the standard words for the "
+                  "kind. The reason above is internal and never shown to the customer.")
     skip_billing = forms.BooleanField(required=False, help_text="Do not invoice the suspended days.")
 
 
@@ -339,7 +343,8 @@ def _suspend(service, data, actor) -> str:
     from billing.services.lifecycle import service_suspend
 
     suspension = service_suspend(service=service, reason=data["reason"], kind=data["kind"],
-                                 skip_billing=data["skip_billing"], actor=actor)
+                                 skip_billing=data["skip_billing"], actor=actor,
+                                 customer_message=data.get("customer_message", ""))
     days = "; the suspended days are not billed" if suspension.skip_billing else ""
     return f"suspended ({suspension.get_kind_display().lower()}){days}"
 

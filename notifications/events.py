@@ -114,8 +114,8 @@ EVENTS: dict[str, EventSpec] = {
         ["account_number", "installation_address", "monthly_price", "billing_day"],
     ),
     "service_suspended": _c(
-        ["customer_name", "package_name", "reason"],
-        "A service was suspended (non-payment or on request); how to restore it.",
+        ["customer_name", "package_name", "message"],
+        "A service was suspended (non-payment or on request); the customer-facing message (never staff's reason); how to restore it.",
         ["account_number", "amount_due", "pay_url"],
     ),
     "service_reactivated": _c(

@@ -74,6 +74,7 @@ class ServiceCard:
     next_billing_date: date | None
     used_mb: Decimal
     cap_mb: Decimal | None
+    suspended_because: str = ""  # the customer-facing message of the open suspension (never staff's reason)
 
     @property
     def used_gb(self) -> Decimal:
@@ -91,9 +92,15 @@ class ServiceCard:
         return "bad" if p >= 95 else "warn" if p >= 80 else "ok"
 
 
-def service_cards(*, services: list[CustomerService], today: date) -> list[ServiceCard]:
+def service_cards(*, services: list[CustomerService], today: date, why_suspended: bool = False) -> list[ServiceCard]:
+    """The service cards; with `why_suspended`, a suspended service's card carries the customer-facing
+    message of its open suspension (one query more, only when a service is suspended)."""
     usage = cycle_usage_mb(services=[s for s in services if s.status != CustomerService.Status.CANCELLED],
                            today=today)
+    suspended_ids = [s.pk for s in services if s.status == CustomerService.Status.SUSPENDED] if why_suspended else []
+    open_suspensions = {x.service_id: x.message_for_customer  # one query, only when something is suspended
+                        for x in Suspension.objects.filter(service_id__in=suspended_ids, reactivated_on__isnull=True)
+                        } if suspended_ids else {}
     cards = []
     for s in services:
         start, end = current_cycle(s, today)
@@ -101,7 +108,8 @@ def service_cards(*, services: list[CustomerService], today: date) -> list[Servi
         nbd = (s.next_billing_date or end) if s.status in BILLABLE_CARD_STATUSES else None
         cards.append(ServiceCard(service=s, cycle_start=start, cycle_end=end, next_billing_date=nbd,
                                  used_mb=usage.get(s.pk, ZERO),
-                                 cap_mb=Decimal(s.data_cap_gb) * 1024 if s.data_cap_gb else None))
+                                 cap_mb=Decimal(s.data_cap_gb) * 1024 if s.data_cap_gb else None,
+                                 suspended_because=open_suspensions.get(s.pk, "")))
     return cards
 
 

@@ -84,7 +84,7 @@ def home(request, customer):
 
 @customer_required
 def services(request, customer):
-    cards = selectors.service_cards(services=selectors.customer_services(customer=customer),
+    cards = selectors.service_cards(services=selectors.customer_services(customer=customer), why_suspended=True,
                                     today=timezone.localdate())
     return render(request, "dashboard/services.html", {"cards": cards, "nav": "services"})
 
@@ -93,7 +93,7 @@ def services(request, customer):
 def service_detail(request, customer, pk):
     service = selectors.customer_service(customer=customer, service_id=pk)
     today = timezone.localdate()
-    card = selectors.service_cards(services=[service], today=today)[0]
+    card = selectors.service_cards(services=[service], today=today, why_suspended=True)[0]
     days = selectors.daily_usage(service=service, start=card.cycle_start, end=min(today, card.cycle_end))
     invoices = selectors.customer_invoices(customer=customer).filter(service_id=service.pk)[:12]
     return render(request, "dashboard/service_detail.html", {

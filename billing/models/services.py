@@ -114,7 +114,10 @@ class Suspension(models.Model):
 
     service = models.ForeignKey(CustomerService, on_delete=models.CASCADE, related_name="suspensions")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    reason = models.TextField()
+    reason = models.TextField(help_text="Staff's internal reason (the action log); never shown to the customer.")
+    customer_message = models.CharField(
+        max_length=300, blank=True,
+        help_text="What the customer is told (dashboard, email): empty means the standard words for the kind.")
     suspended_on = models.DateField()
     reactivated_on = models.DateField(null=True, blank=True)
     skip_billing = models.BooleanField(default=False)
@@ -130,3 +133,15 @@ class Suspension(models.Model):
 
     def __str__(self):
         return f"{self.kind} suspension of service #{self.service_id} from {self.suspended_on}"
+
+    # The customer's words for each kind, when staff give none (a fraud hold never says so).
+    STANDARD_MESSAGES = {
+        Kind.NON_PAYMENT: "Suspended because an invoice is overdue. Paying what is owed restores the service.",
+        Kind.CUSTOMER_REQUEST: "Suspended at your request.",
+        Kind.TECHNICAL: "Suspended for technical work on your connection. We will restore it as soon as it is done.",
+        Kind.FRAUD: "Suspended. Please contact us to restore it.",
+    }
+
+    @property
+    def message_for_customer(self) -> str:
+        return self.customer_message or self.STANDARD_MESSAGES.get(self.kind, "Suspended. Please contact us.")

@@ -88,7 +88,8 @@ def invoices_send_pre_due(*, today: date) -> int:
             invoice = _locked_open(pk)
             if invoice is None or invoice.pre_due_reminder_sent_at is not None:
                 continue
-            _notify("invoice_pre_due", invoice, f"invoice_pre_due:{pk}", _context(invoice, today))
+            _notify("invoice_pre_due", invoice, f"invoice_pre_due:{pk}", _context(invoice, today),
+                    channels=("email", "sms"))
             invoice.pre_due_reminder_sent_at = timezone.now()
             invoice.save(update_fields=["pre_due_reminder_sent_at", "updated_at"])
             count += 1

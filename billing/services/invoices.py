@@ -330,8 +330,9 @@ def invoice_notification_context(invoice: Invoice) -> dict:
 def _notify_issued(invoice: Invoice) -> None:
     from notifications.services import notify
 
+    # Email and SMS, each as the customer's preferences say (notify skips a channel switched off or without address).
     notify(event="invoice_issued", customer=invoice.customer, context=invoice_notification_context(invoice),
-           idempotency_key=f"invoice_issued:{invoice.pk}")
+           idempotency_key=f"invoice_issued:{invoice.pk}", channels=("email", "sms"))
 
 
 def invoices_notify_issued(*, invoice_ids: list[int]) -> int:

@@ -141,8 +141,13 @@ def service_activate(*, service: CustomerService, reason: str, actor=None, activ
 
 
 def service_suspend(*, service: CustomerService, reason: str, kind: str = Suspension.Kind.CUSTOMER_REQUEST,
-                    skip_billing: bool = False, actor=None, on: date | None = None) -> Suspension:
-    """active -> suspended with a Suspension row (`skip_billing` days are not invoiced)."""
+                    skip_billing: bool = False, actor=None, on: date | None = None,
+                    customer_message: str = "") -> Suspension:
+    """active -> suspended with a Suspension row (`skip_billing` days are not invoiced).
+
+    `reason` is staff's (the action log); the customer is told `customer_message`, or the standard
+    words for the kind (`Suspension.STANDARD_MESSAGES`), never the internal reason."""
+    customer_message = " ".join((customer_message or "").split())[:300]
     on = on or timezone.localdate()
     if kind not in Suspension.Kind.values:
         raise LifecycleError("Unknown suspension kind.", {"kind": kind})
@@ -152,10 +157,10 @@ def service_suspend(*, service: CustomerService, reason: str, kind: str = Suspen
         locked.suspension_date = on
         locked.save(update_fields=["status", "suspension_date", "updated_at"])
         suspension = Suspension.objects.create(service=locked, kind=kind, reason=reason, suspended_on=on,
-                                               skip_billing=skip_billing)
+                                               skip_billing=skip_billing, customer_message=customer_message)
         _finish(locked, ServiceActionLog.Action.SUSPEND, before, reason, actor)
         _notify("service_suspended", locked, f"service_suspended:{suspension.pk}",
-                {"kind": kind, "suspended_on": on.isoformat(), "reason": reason})
+                {"kind": kind, "suspended_on": on.isoformat(), "message": suspension.message_for_customer})
         _zoho(locked)
     _sync_back(service, locked)
     return suspension

@@ -39,12 +39,12 @@ def events(key_prefix):
                 .values_list("channel", flat=True).order_by("channel"))
 
 
-def test_pre_due_email_is_sent_once_five_days_before():
+def test_pre_due_reminder_is_sent_once_five_days_before():
     _, invoice = active_with_invoice()
     assert invoices_send_pre_due(today=date(2026, 1, 26)) == 0  # six days before
     assert invoices_send_pre_due(today=date(2026, 1, 27)) == 1
     assert invoices_send_pre_due(today=date(2026, 1, 28)) == 0
-    assert events(f"invoice_pre_due:{invoice.pk}") == ["email"]
+    assert events(f"invoice_pre_due:{invoice.pk}") == ["email", "sms"]  # SMS too, as the preferences allow (issue 18)
 
 
 def test_overdue_marking_notifies_once():

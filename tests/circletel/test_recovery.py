@@ -264,7 +264,7 @@ def test_an_invoice_runs_follow_ups_survive_a_lost_queue_and_notify_and_render_e
         assert follow_up_run(pk=r.pk).status == "done"
     ids = set(Invoice.objects.values_list("pk", flat=True))
     assert sorted(rendered) == sorted(ids)  # once each
-    issued = NotificationLog.objects.filter(event="invoice_issued")
+    issued = NotificationLog.objects.filter(event="invoice_issued", channel="email")
     assert issued.count() == 3 and {log.idempotency_key for log in issued} == {f"invoice_issued:{pk}" for pk in ids}
 
 

@@ -57,7 +57,8 @@ CONTEXTS = {
         "billing_day": 1,
     },
     "service_suspended": {
-        "customer_name": "Thandi Mokoena", "package_name": "Fibre 50/50", "reason": "Non-payment",
+        "customer_name": "Thandi Mokoena", "package_name": "Fibre 50/50",
+        "message": "Suspended because an invoice is overdue. Paying what is owed restores the service.",
         "amount_due": Decimal("1034.85"),
     },
     "service_reactivated": {"customer_name": "Thandi Mokoena", "package_name": "Fibre 50/50"},

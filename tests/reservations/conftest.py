@@ -46,3 +46,18 @@ def checkout_completed_event(reservation, *, event_id="evt_1", pi="pi_3PaidDepos
 def signed(payload: dict, secret: str = WHSEC, timestamp=None) -> tuple[str, str]:
     body = json.dumps(payload)
     return body, stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
+
+
+@pytest.fixture
+def sandbox_page(browser, live_server, settings):
+    """A browser page on the live server with the sandbox gateway as the only payment provider."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SANDBOX_GATEWAY_ENABLED = True
+    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "", "WEBHOOK_SECRET": ""}
+    settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "", "CLIENT_SECRET": ""}
+    context = browser.new_context(base_url=live_server.url)
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()

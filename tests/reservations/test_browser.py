@@ -13,17 +13,8 @@ pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def page(browser, live_server, settings):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    settings.SANDBOX_GATEWAY_ENABLED = True
-    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "", "WEBHOOK_SECRET": ""}
-    settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "", "CLIENT_SECRET": ""}
-    context = browser.new_context(base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
+def page(sandbox_page):
+    return sandbox_page
 
 
 def test_open_a_puppy_and_reserve_it_with_the_sandbox_card(page, live_server):
