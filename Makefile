@@ -12,7 +12,7 @@ DEV_ENV ?= .env
 # Links in the demo's emails and provider return URLs point at the server `make run` starts.
 DEV_SITE := SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
-.PHONY: run serve test install install-dev migrate seed lint check clean bench browsers test-books test-recovery
+.PHONY: run serve test install install-dev migrate seed lint check clean bench browsers test-books test-recovery test-api
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -65,6 +65,12 @@ test: install-dev
 # minutes; .ci/run runs it after the suite). Figures: `.venv/bin/python bench/recovery.py`.
 test-recovery: install-dev
 	RECOVERY_TESTS=1 $(PY) -m pytest -p no:randomly -s -rs tests/recovery
+
+# Issue 18: schemathesis against the OpenAPI schema (customer and staff, in-process on the test database)
+# and the docs' promises. `make test` runs the same with 10 examples an operation; this runs more.
+test-api: install-dev
+	API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-50} DJANGO_SETTINGS_MODULE=circletel.settings_test \
+	  $(PY) -m pytest -q -p no:randomly tests/test_api_schema_fuzz.py tests/test_api_docs.py
 
 # The model-based test of the books with many more sequences (nightly; PostgreSQL when DATABASE_URL is set).
 test-books: install-dev

@@ -8,13 +8,20 @@ One exception: a `circletel.http.ProviderError`'s message is for staff (it may q
 Payment services turn provider errors into customer words (`payments.provider_errors.classify`);
 one that escapes to a page or an API answer anyway is shown through `public_message`, which
 never repeats provider text, and is logged with its detail.
+
+An `/api/...` URL that no endpoint matches is answered in the same envelope (`api_not_found`, the last
+URL pattern), never Django's HTML page.
 """
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -82,3 +89,34 @@ def drf_exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"message": str(response.data["detail"]), "extra": {}}
     return response
+
+
+NOT_FOUND_MESSAGE = "There is no API endpoint at this URL."
+
+
+@csrf_exempt  # an unknown URL answers 404 to every method, also to a post without a CSRF token
+def api_not_found(request, exception=None):
+    """Any `/api/...` URL no endpoint matches: 404 in the error envelope, not the HTML page. A GET or
+    HEAD that misses only the trailing slash of an endpoint is redirected to it (what APPEND_SLASH
+    did before this catch-all matched every /api/ path); other methods are told the right URL, as a
+    redirect would lose their body."""
+    path = request.path_info
+    if not path.endswith("/") and settings.APPEND_SLASH:
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            target = request.get_full_path(force_append_slash=True)
+            if request.method in ("GET", "HEAD"):
+                return HttpResponsePermanentRedirect(target)
+            return JsonResponse({"message": f"{NOT_FOUND_MESSAGE} Did you mean {path}/ (with the slash)?",
+                                 "extra": {"path": path + "/"}}, status=404)
+    return JsonResponse({"message": NOT_FOUND_MESSAGE, "extra": {}}, status=404)
+
+
+def not_found(request, exception=None):
+    """The project's 404 handler (`handler404`): JSON for `/api/...`, the HTML page everywhere else."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+    return page_not_found(request, exception)

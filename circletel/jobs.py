@@ -114,7 +114,7 @@ def _start(job_name: str, *, triggered_by: str, record: JobRun | None, run_key: 
         record = JobRun.objects.filter(job_name=job_name, run_key=run_key, status=JobRun.Status.QUEUED).order_by("pk").first()
         if record is not None:
             try:
-                return _claim(record, now, triggered_by=triggered_by)
+                return _claim(record, now)
             except RunSuperseded:
                 record = None  # taken by another worker a moment ago: start our own (the key decides)
     if record is None:
@@ -128,7 +128,7 @@ def _start(job_name: str, *, triggered_by: str, record: JobRun | None, run_key: 
     return _claim(record, now)
 
 
-def _claim(record: JobRun, now, *, triggered_by: str = "") -> JobRun:
+def _claim(record: JobRun, now) -> JobRun:
     claimed = JobRun.objects.filter(pk=record.pk, status=JobRun.Status.QUEUED).update(
         status=JobRun.Status.RUNNING, started_at=now, lease_until=lease_until(now), owner=owner_name())
     if not claimed:

@@ -279,6 +279,62 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "CircleTel Billing API",
     "VERSION": "1.0.0",
+    # The docs pages open with this: how to sign in, the shapes every answer shares, what each group is for.
+    "DESCRIPTION": """\
+The JSON API of CircleTel Billing: the customer dashboard's data, payments, and the staff operations.
+
+## Authentication
+
+- **Session** (the dashboard and these docs pages): sign in at `/accounts/login/`; the browser sends the
+  session cookie. Posts made with a session need the CSRF token (`X-CSRFToken` header, from the
+  `csrftoken` cookie).
+- **Token** (scripts and integrations): send `Authorization: Token <key>`. Staff create a user's token in
+  the admin (*Tokens*) or with `manage.py drf_create_token <username>`. No CSRF token is needed.
+
+Without a sign-in (or with a wrong token) an endpoint that needs one answers **401**; signed in but not
+allowed (staff-only endpoints, a sign-in not linked to a customer) is **403**. Customers only ever see
+their own rows: another customer's id answers **404**, exactly like one that does not exist.
+
+## Errors
+
+Refusals (4xx) and provider failures (502) are answered in one JSON envelope, including the 404 for an
+unknown `/api/...` URL:
+
+```json
+{"message": "Validation error", "extra": {"fields": {"invoice_id": ["A valid integer is required."]}}}
+```
+
+`message` is fit to show to the user; `extra` holds details (`fields` for invalid input; a `code` such as
+`race_condition_lost`, `retryable` for a provider that is not answering, or `{}`). 409 means the request
+conflicts with the current state (already reserved, an Idempotency-Key still in progress), 422 an
+Idempotency-Key reused with a different body, 429 too many attempts (see `Retry-After`).
+
+## Lists
+
+Lists marked as paginated take `?limit=` (at most 100) and `?offset=` and answer
+`{"count", "next", "previous", "results"}`.
+
+Amounts are decimal strings in rand (`"499.00"`) unless a `currency` says otherwise.
+""",
+    "TAGS": [
+        {"name": "dashboard", "description": "The signed-in customer's own account: summary, services and usage, "
+                                             "invoices and their PDFs, payment methods (customers only)."},
+        {"name": "payments", "description": "Pay an invoice (saved card, Stripe, PayPal or NetCash Pay Now), "
+                                            "payment history and receipts, saved cards; refunds are staff only. "
+                                            "`process` and `refund` honour an `Idempotency-Key` header."},
+        {"name": "paypal", "description": "The PayPal buttons' order endpoints, for invoices and reservation "
+                                          "deposits: anonymous with the invoice and account numbers, or signed in."},
+        {"name": "reservations", "description": "Reserve a puppy (public): holds it and answers the deposit's "
+                                                "checkout URL. Rate limited."},
+        {"name": "admin", "description": "Staff operations: customers' billing, invoices, service lifecycle "
+                                         "(activate, suspend, reactivate, cancel) and its audit log, the "
+                                         "invoice run."},
+        {"name": "admin: zoho sync", "description": "Staff: the ZOHO Books sync's state, its log, retries."},
+        {"name": "health", "description": "Monitoring (public): webhook processing health."},
+    ],
+    # 401/403/400/404 in the error envelope for every operation that can answer them (circletel/drf.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "circletel.drf.document_error_responses"],
     "SERVE_INCLUDE_SCHEMA": False,
     # Schema-quality warnings are not deployment problems: keep them out of `check --deploy` (which must be
     # clean in production); lint the schema with `manage.py spectacular --validate --fail-on-warn` instead.

@@ -5,11 +5,12 @@ from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from billing.forms import EmailAuthenticationForm
 from billing.views import password_reset
+from circletel.errors import api_not_found
 from circletel.health import health
 
 urlpatterns = [
@@ -57,3 +58,8 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Last: an /api/ URL nothing above matched answers 404 in the API's JSON error envelope (also with DEBUG on),
+# and a 404 raised under /api/ outside DRF too; other URLs keep the HTML page.
+urlpatterns += [re_path(r"^api/", api_not_found, name="api-not-found")]
+handler404 = "circletel.errors.not_found"

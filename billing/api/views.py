@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.services.invoice_run import invoice_run_start
+from circletel.drf import API_AUTHENTICATION
 
 
 class GenerateInvoicesInput(serializers.Serializer):
@@ -23,9 +24,11 @@ class GenerateInvoicesOutput(serializers.Serializer):
 class GenerateInvoicesNowView(APIView):
     """Start the invoice run now as a task; answers 202 with the job-run id to poll."""
 
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=GenerateInvoicesInput, responses={202: GenerateInvoicesOutput})
+    @extend_schema(tags=["admin"], summary="Start the invoice run now (answers the job run to poll)",
+                   request=GenerateInvoicesInput, responses={202: GenerateInvoicesOutput})
     def post(self, request):
         data = GenerateInvoicesInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,10 @@ class WebhookHealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["health"], responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["health"], summary="Webhook processing health (200 healthy, 503 not)",
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Healthy"),
+                              503: OpenApiResponse(OpenApiTypes.OBJECT, description="Failures or backlog past "
+                                                                                 "the thresholds")})
     def get(self, request):
         health = webhook_health()
         return Response(health, status=200 if health["healthy"] else 503)

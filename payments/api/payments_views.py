@@ -6,11 +6,14 @@ honour an `Idempotency-Key` header (payments/services/idempotency.py).
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db.models import Q
 from django.http import FileResponse, Http404
+from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
@@ -18,7 +21,7 @@ from rest_framework.views import APIView
 
 from billing.models import Invoice
 from billing.selectors import customer_for_user
-from circletel.drf import BoundedLimitOffsetPagination
+from circletel.drf import API_AUTHENTICATION, BoundedLimitOffsetPagination, ErrorSerializer
 from circletel.errors import ApplicationError, error_body
 from payments.api.serializers import (
     AddCardInput,
@@ -29,6 +32,8 @@ from payments.api.serializers import (
     RefundInput,
     RefundOut,
 )
+from payments.clients import stripe as stripe_client
+from payments.errors import PaymentError
 from payments.models import PaymentMethod, PaymentTransaction
 from payments.services.idempotency import (
     IdempotencyKeyInProgress,
@@ -42,6 +47,22 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="8-255 printable characters; a repeat with the same body within 24 h replays the first response.")
 
 
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+NO_CUSTOMER = _error("No such object, or the sign-in is not linked to a customer account")
+IDEMPOTENCY_ERRORS = {409: _error("A request with this Idempotency-Key is still in progress (see `Retry-After`), "
+                                  "or the request conflicts with the current state"),
+                      422: _error("This Idempotency-Key was used with a different request")}
+PROVIDER_DOWN = _error("The payment provider did not answer or refused the request (`extra.retryable`)")
+
+
+class PaymentsAPIView(APIView):
+    authentication_classes = API_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+
+
 def _retryable(exc: ApplicationError) -> bool:
     """Whether the error tells the client to try again (provider down, rate limited): such an answer
     is not stored under the key. The signal is the provider-error mapping's `retryable` flag, set on
@@ -49,6 +70,17 @@ def _retryable(exc: ApplicationError) -> bool:
     if getattr(exc, "retryable", False) is True:
         return True
     return isinstance(exc.extra, dict) and exc.extra.get("retryable") is True
+
+
+def _request_body(request) -> bytes:
+    """The body the idempotency fingerprint is taken of: the raw bytes, read before DRF parses the
+    stream. A multipart body is parsed before the view (RejectNulBytesMiddleware reads its fields),
+    so its bytes are gone: its fields, sorted, stand for it (reading `request.body` was a 500)."""
+    try:
+        return request.body
+    except RawPostDataException:
+        fields = sorted((key, value) for key, values in request._request.POST.lists() for value in values)
+        return json.dumps(fields, ensure_ascii=False).encode()
 
 
 def _with_idempotency(request, run):
@@ -59,7 +91,7 @@ def _with_idempotency(request, run):
         return Response(body, status=status)
     try:
         outcome = idempotency_begin(user=request.user, key=key, method=request.method, path=request.path,
-                                    body=request.body, content_type=request.content_type)
+                                    body=_request_body(request), content_type=request.content_type)
     except IdempotencyKeyInProgress as exc:
         return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code,
                         headers={"Retry-After": str(exc.retry_after)})
@@ -95,15 +127,21 @@ def _payment_or_404(user, pk: int) -> PaymentTransaction:
     return payment
 
 
-class ProcessPaymentView(APIView):
+class ProcessPaymentView(PaymentsAPIView):
     """`POST /api/payments/process`: pay one of your invoices with a saved card, or start a flow."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=ProcessInput, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 402: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Pay one of your invoices: charge a saved card, or start a Stripe, PayPal or Pay Now flow",
+                   request=ProcessInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="`saved_method`, `stripe`, "
+                                                   "`paypal`: the payment or what the browser needs next"),
+                              200: OpenApiResponse(OpenApiTypes.OBJECT, description="`netcash`: the Pay Now form "
+                                                   "(`action_url`, `fields`)"),
+                              402: _error("The card was declined (`extra.code`, `extra.retryable`)"),
+                              404: _error("No such invoice or saved card of yours, or the sign-in is not linked "
+                                          "to a customer account"),
+                              **IDEMPOTENCY_ERRORS, 502: PROVIDER_DOWN})
     def post(self, request):
-        _ = request.body  # read before request.data so the idempotency fingerprint sees the raw bytes
+        _request_body(request)  # read before request.data so the idempotency fingerprint sees the raw bytes
         return _with_idempotency(request, lambda: self._process(request))
 
     def _process(self, request):
@@ -150,12 +188,14 @@ class ProcessPaymentView(APIView):
         return 200, {"flow": flow, "action_url": form.action_url, "fields": form.fields}
 
 
-class PaymentHistoryView(APIView):
-    """`GET /api/payments/history?status=&method=&date_from=&date_to=&limit=&offset=`."""
+class PaymentHistoryView(PaymentsAPIView):
+    """`GET /api/payments/history?status=&method=&date_from=&date_to=&limit=&offset=` (paginated; staff
+    without a customer account see everyone's)."""
 
-    permission_classes = [IsAuthenticated]
+    pagination_class = BoundedLimitOffsetPagination
 
-    @extend_schema(parameters=[HistoryFilter], responses={200: PaymentOut(many=True)})
+    @extend_schema(summary="Your payments, newest first (paginated, filterable)",
+                   parameters=[HistoryFilter], responses={200: PaymentOut(many=True), 404: NO_CUSTOMER})
     def get(self, request):
         f = HistoryFilter(data=request.query_params)
         f.is_valid(raise_exception=True)
@@ -169,25 +209,23 @@ class PaymentHistoryView(APIView):
             qs = qs.filter(created_at__date__gte=v["date_from"])
         if v.get("date_to"):
             qs = qs.filter(created_at__date__lte=v["date_to"])
-        paginator = BoundedLimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs.order_by("-created_at", "-pk"), request, view=self)
         return paginator.get_paginated_response(PaymentOut(page, many=True).data)
 
 
-class PaymentDetailView(APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses={200: PaymentOut})
+class PaymentDetailView(PaymentsAPIView):
+    @extend_schema(summary="One of your payments", responses={200: PaymentOut, 404: NO_CUSTOMER})
     def get(self, request, pk: int):
         return Response(PaymentOut(_payment_or_404(request.user, pk)).data)
 
 
-class PaymentReceiptView(APIView):
+class PaymentReceiptView(PaymentsAPIView):
     """`GET /api/payments/{id}/receipt`: the receipt PDF (rendered now if the task has not run yet)."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(summary="A completed payment's receipt (PDF)",
+                   responses={(200, "application/pdf"): OpenApiTypes.BINARY,
+                              404: _error("No such payment of yours, or it has no receipt (not completed)")})
     def get(self, request, pk: int):
         from payments.services.receipts import receipt_issue
 
@@ -199,17 +237,23 @@ class PaymentReceiptView(APIView):
                             filename=f"{receipt.number}.pdf")
 
 
-class RefundView(APIView):
+class RefundView(PaymentsAPIView):
     """`POST /api/payments/refund` (staff): refund all or part of a completed payment. 201 when it is
     booked (or recorded for manual payout), 202 when the provider has it pending, 502 when the
     provider refused it (nothing booked)."""
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=RefundInput, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: RefundOut, 202: RefundOut, 502: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Refund all or part of a completed payment (staff)",
+                   request=RefundInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: OpenApiResponse(RefundOut, description="Booked (or recorded for manual payout)"),
+                              202: OpenApiResponse(RefundOut, description="The provider has it pending"),
+                              400: _error("Invalid input, or the payment cannot be refunded by that much"),
+                              404: _error("No such payment"), **IDEMPOTENCY_ERRORS,
+                              502: _error("The provider refused the refund or did not answer; nothing was "
+                                          "booked")})
     def post(self, request):
-        _ = request.body
+        _request_body(request)
         return _with_idempotency(request, lambda: self._refund(request))
 
     def _refund(self, request):
@@ -230,33 +274,40 @@ class RefundView(APIView):
         return (202 if refund.status == refund.Status.PENDING else 201), RefundOut(refund).data
 
 
-class PaymentMethodsView(APIView):
+class PaymentMethodsView(PaymentsAPIView):
     """`GET` your saved methods (masked); `POST` save a card tokenised by Stripe.js."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses={200: PaymentMethodOut(many=True)})
+    @extend_schema(summary="Your saved payment methods (masked)",
+                   responses={200: PaymentMethodOut(many=True), 404: NO_CUSTOMER})
     def get(self, request):
         customer = customer_for_user(request.user)
         methods = PaymentMethod.objects.filter(customer=customer, deleted_at__isnull=True)
         return Response(PaymentMethodOut(methods, many=True).data)
 
-    @extend_schema(request=AddCardInput, responses={201: PaymentMethodOut})
+    @extend_schema(summary="Save a card tokenised by Stripe.js (`pm_...`)", request=AddCardInput,
+                   responses={201: PaymentMethodOut,
+                              400: _error("Invalid input, not a card, or card payments are not available"),
+                              402: _error("Stripe refused the card or did not answer (`extra.code`, "
+                                          "`extra.retryable`)"),
+                              404: NO_CUSTOMER,
+                              409: _error("You already have the most saved methods allowed; remove one first")})
     def post(self, request):
         from payments.services.stripe_payments import stripe_card_attach
 
         data = AddCardInput(data=request.data)
         data.is_valid(raise_exception=True)
+        if not stripe_client.is_configured():  # no key: no cards to save (was a 500, ImproperlyConfigured)
+            raise PaymentError("Card payments are not available right now.")
         method = stripe_card_attach(customer=customer_for_user(request.user),
                                     payment_method_id=data.validated_data["stripe_payment_method_id"],
                                     make_primary=data.validated_data["make_primary"])
         return Response(PaymentMethodOut(method).data, status=201)
 
 
-class PaymentMethodDetailView(APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses={204: None})
+class PaymentMethodDetailView(PaymentsAPIView):
+    @extend_schema(summary="Remove one of your saved cards",
+                   responses={204: None, 402: _error("Stripe refused to remove the card or did not answer"),
+                              404: _error("No such saved method of yours")})
     def delete(self, request, pk: int):
         from payments.services.stripe_payments import stripe_card_detach
 

@@ -14,12 +14,13 @@ import logging
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circletel.drf import ErrorSerializer
 from circletel.throttle import client_ip, over_limit
 from payments.api.serializers import PayPalInvoiceCaptureInput, PayPalInvoiceOrderInput
 from payments.services.paypal_payments import (
@@ -33,6 +34,16 @@ from reservations.serializers import PayPalCaptureSerializer, PayPalCreateOrderS
 from reservations.services import paypal_order_for_reservation, reservation_paypal_capture
 
 logger = logging.getLogger(__name__)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+REFUSED = _error("No open invoice with those details, or not a deposit order of ours (the same answer for "
+                 "every refusal)")
+RATE_LIMITED = _error("Too many attempts from this address or for this invoice; see `Retry-After`")
+PROVIDER_DOWN = _error("PayPal did not answer or refused the request")
 
 
 def _rate_window() -> int:
@@ -103,7 +114,14 @@ class PayPalCreateOrderView(APIView):
     authentication_classes = [SessionAuthentication]  # the signed-in owner; CSRF-checked when signed in
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["paypal"], request=PayPalCreateOrderSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["paypal"], summary="Create a PayPal order for an invoice or a reservation deposit",
+                   request=PayPalCreateOrderSerializer,
+                   responses={201: OpenApiResponse(OpenApiTypes.OBJECT, description="`order_id`, `approve_url` and "
+                                                   "(invoices) the `paypal` currency quote"),
+                              400: _error("Invalid input, or PayPal payments are not available right now"),
+                              402: _error("PayPal declined"), 404: REFUSED,
+                              409: _error("The reservation is not pending"), 429: RATE_LIMITED,
+                              502: PROVIDER_DOWN})
     def post(self, request):
         if _posted(request, "kind") == "invoice":  # an invoice (like the public pay page): payments
             return self._invoice(request)
@@ -142,7 +160,14 @@ class PayPalCaptureView(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["paypal"], request=PayPalCaptureSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["paypal"], summary="Capture an approved PayPal order (invoice or deposit)",
+                   request=PayPalCaptureSerializer,
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The reservation's or the "
+                                                   "invoice payment's `reference` and `status`"),
+                              400: ErrorSerializer, 402: _error("PayPal declined the capture"), 404: REFUSED,
+                              409: _error("PayPal captured another amount or currency than ordered (not booked), "
+                                          "or the reservation's hold lapsed"),
+                              429: RATE_LIMITED, 502: PROVIDER_DOWN})
     def post(self, request):
         data = PayPalCaptureSerializer(data=request.data)
         data.is_valid(raise_exception=True)

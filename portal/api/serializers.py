@@ -291,8 +291,3 @@ class AuditSerializer(serializers.Serializer):
     service = ServiceSerializer()
     actions = ActionLogSerializer(many=True)
     suspensions = SuspensionSerializer(many=True)
-
-
-class MessageSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    extra = serializers.DictField()

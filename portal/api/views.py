@@ -10,7 +10,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAdminUser
 from rest_framework.response import Response
@@ -21,6 +20,7 @@ from billing.models.services import BILLING_DAYS
 from billing.selectors import customer_for_user
 from billing.services import lifecycle
 from billing.services.ledger import ledger_balance
+from circletel.drf import API_AUTHENTICATION, ErrorSerializer
 from circletel.errors import ApplicationError
 from payments.models import Mandate
 from payments.services.methods import payment_method_add_card, payment_method_delete, payment_method_set_primary
@@ -29,9 +29,9 @@ from portal.api import serializers as s
 from portal.pdf import invoice_pdf_bytes
 from portal.services import debit_order_method_add
 
-AUTH = [TokenAuthentication, SessionAuthentication]
-ERRORS = {401: OpenApiResponse(s.MessageSerializer, description="Not signed in"),
-          404: OpenApiResponse(s.MessageSerializer, description="Not found (or another customer's)")}
+AUTH = API_AUTHENTICATION
+# 401/403 (and 400 for inputs) are added to every operation by `circletel.drf.document_error_responses`.
+ERRORS = {404: OpenApiResponse(ErrorSerializer, description="Not found (or another customer's)")}
 
 
 class IsCustomer(BasePermission):
@@ -61,14 +61,14 @@ class StaffAPIView(APIView):
 
 class SummaryView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Balance, amount due, next invoice, services, recent activity",
-                   responses={200: s.SummarySerializer, **ERRORS})
+                   responses={200: s.SummarySerializer})
     def get(self, request):
         return Response(s.SummarySerializer(selectors.dashboard_summary(customer=request.customer)).data)
 
 
 class BillingView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Billing account, preferences and payment methods",
-                   responses={200: s.BillingSerializer, **ERRORS})
+                   responses={200: s.BillingSerializer})
     def get(self, request):
         customer = request.customer
         services = selectors.customer_services(customer=customer)
@@ -84,7 +84,7 @@ class BillingView(CustomerAPIView):
 
 class ServicesView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="The caller's services with this cycle's usage",
-                   responses={200: s.ServiceCardSerializer(many=True), **ERRORS})
+                   responses={200: s.ServiceCardSerializer(many=True)})
     def get(self, request):
         cards = selectors.service_cards(services=selectors.customer_services(customer=request.customer),
                                         today=timezone.localdate())
@@ -105,7 +105,8 @@ class UsageView(CustomerAPIView):
         tags=["dashboard"], summary="Daily usage of one service (default: its current cycle)",
         parameters=[OpenApiParameter("service", int, required=True),
                     OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE)],
-        responses={200: s.UsageSerializer, 400: s.MessageSerializer, **ERRORS})
+        responses={200: s.UsageSerializer, 400: ErrorSerializer,
+                   404: OpenApiResponse(ErrorSerializer, description="No such service (or another customer's)")})
     def get(self, request):
         q = s.UsageQuerySerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -124,7 +125,8 @@ class UsageView(CustomerAPIView):
 
 @extend_schema(tags=["dashboard"], summary="The caller's invoices, newest first",
                parameters=[OpenApiParameter("status", str, enum=["open", *Invoice.Status.values])],
-               responses={200: s.InvoiceListSerializer(many=True), **ERRORS})
+               responses={200: s.InvoiceListSerializer(many=True),
+                          400: OpenApiResponse(ErrorSerializer, description="Unknown status (`extra.allowed`)")})
 class InvoiceListView(ListAPIView):
     authentication_classes = AUTH
     permission_classes = [IsCustomer]
@@ -157,7 +159,7 @@ class InvoicePdfView(CustomerAPIView):
 
 class PaymentMethodsView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="The caller's payment methods (masked)",
-                   responses={200: s.PaymentMethodSerializer(many=True), **ERRORS})
+                   responses={200: s.PaymentMethodSerializer(many=True)})
     def get(self, request):
         return Response(s.PaymentMethodSerializer(
             selectors.customer_payment_methods(customer=request.customer), many=True).data)
@@ -165,7 +167,9 @@ class PaymentMethodsView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Add a debit-order bank account (and request its eMandate) "
                                                "or a tokenised card",
                    request=s.PaymentMethodCreateSerializer,
-                   responses={201: s.PaymentMethodCreatedSerializer, 400: s.MessageSerializer, **ERRORS})
+                   responses={201: s.PaymentMethodCreatedSerializer, 400: ErrorSerializer,
+                              409: OpenApiResponse(ErrorSerializer, description="Already the most saved methods "
+                                                                                "allowed; remove one first")})
     def post(self, request):
         q = s.PaymentMethodCreateSerializer(data=request.data)
         q.is_valid(raise_exception=True)
@@ -189,7 +193,7 @@ class PaymentMethodsView(CustomerAPIView):
 
 class PaymentMethodDetailView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Make this method primary", request=s.PaymentMethodUpdateSerializer,
-                   responses={200: s.PaymentMethodSerializer, 400: s.MessageSerializer, **ERRORS})
+                   responses={200: s.PaymentMethodSerializer, 400: ErrorSerializer, **ERRORS})
     def patch(self, request, pk):
         method = selectors.customer_payment_method(customer=request.customer, method_id=pk)
         q = s.PaymentMethodUpdateSerializer(data=request.data)
@@ -207,8 +211,8 @@ class PaymentMethodDetailView(CustomerAPIView):
 
 # --- staff ---------------------------------------------------------------------------------------
 
-STAFF_ERRORS = {401: s.MessageSerializer, 403: OpenApiResponse(s.MessageSerializer, description="Staff only"),
-                404: s.MessageSerializer}
+STAFF_ERRORS = {403: OpenApiResponse(ErrorSerializer, description="Staff only"),
+                404: OpenApiResponse(ErrorSerializer, description="No such customer, service or invoice")}
 
 
 def _staff_service(customer_id, service_id):
@@ -220,7 +224,9 @@ class LifecycleActionView(StaffAPIView):
     action: str = ""
 
     @extend_schema(tags=["admin"], request=s.LifecycleActionSerializer,
-                   responses={200: s.ServiceSerializer, 400: s.MessageSerializer, 409: s.MessageSerializer,
+                   responses={200: s.ServiceSerializer, 400: ErrorSerializer,
+                              409: OpenApiResponse(ErrorSerializer, description="Not allowed from the service's "
+                                                                                "current state"),
                               **STAFF_ERRORS})
     def post(self, request, customer_id, service_id):
         _customer, service = _staff_service(customer_id, service_id)

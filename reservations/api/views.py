@@ -1,11 +1,11 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circletel.drf import ErrorSerializer
 from circletel.errors import error_body
 from circletel.throttle import client_ip
 from reservations import services
@@ -19,6 +19,15 @@ class ReserveInputSerializer(ReserveRequestSerializer):
     puppy = serializers.SlugField()
 
 
+class ReservationCreatedSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    status = serializers.CharField()
+    deposit_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    expires_at = serializers.DateTimeField(help_text="The hold lapses then unless the deposit is paid.")
+    checkout_url = serializers.CharField(help_text="Send the buyer here to pay the deposit.")
+
+
 class ReserveView(APIView):
     """`POST /api/reservations/` -> 201 with the checkout URL; 400 `provider_not_offered` (`extra.code`;
     `extra.offered` lists the providers the listing takes) for a provider the listing does not offer,
@@ -30,9 +39,18 @@ class ReserveView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["reservations"], request=ReserveInputSerializer,
-                   responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
-                              429: OpenApiTypes.OBJECT})
+    @extend_schema(
+        tags=["reservations"], summary="Reserve a puppy: hold it and answer the deposit's checkout URL",
+        request=ReserveInputSerializer,
+        responses={201: ReservationCreatedSerializer,
+                   400: OpenApiResponse(ErrorSerializer, description="Invalid input, or `provider_not_offered`"),
+                   404: OpenApiResponse(ErrorSerializer, description="No such puppy"),
+                   409: OpenApiResponse(ErrorSerializer, description="Already reserved (`race_condition_lost`) "
+                                                                     "or too many unpaid holds (`hold_limit_reached`)"),
+                   429: OpenApiResponse(ErrorSerializer, description="Rate limited (`rate_limited`); see "
+                                                                     "`Retry-After`"),
+                   502: OpenApiResponse(ErrorSerializer, description="The payment provider could not start "
+                                                                     "the checkout")})
     def post(self, request):
         address = client_ip(request)
         try:

@@ -1,12 +1,13 @@
 """Staff APIs for the ZOHO sync (session or token auth; staff only)."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circletel.drf import API_AUTHENTICATION, ErrorSerializer
 from circletel.errors import ApplicationError, NotFoundError
 from zoho_sync import selectors
 from zoho_sync.models import SyncLog
@@ -14,10 +15,14 @@ from zoho_sync.services.monitoring import entity_mark_for_retry
 from zoho_sync.services.sync import ENTITY_MODELS
 
 
-class StatusView(APIView):
+class StaffAPIView(APIView):
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAdminUser]
 
-    @extend_schema(tags=["admin: zoho sync"], responses={200: OpenApiTypes.OBJECT})
+
+class StatusView(StaffAPIView):
+    @extend_schema(tags=["admin: zoho sync"], summary="Sync totals by state, success rate, stale and failed counts",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(selectors.dashboard_stats())
 
@@ -42,10 +47,18 @@ class LogsQuery(serializers.Serializer):
     entity_id = serializers.IntegerField(min_value=1, required=False)
 
 
-class LogsView(APIView):
-    permission_classes = [IsAdminUser]
+class LogsPageSerializer(serializers.Serializer):
+    """One page of the sync log: `limit` rows from `offset` of `count`."""
 
-    @extend_schema(tags=["admin: zoho sync"], parameters=[LogsQuery], responses={200: LogSerializer(many=True)})
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = LogSerializer(many=True)
+
+
+class LogsView(StaffAPIView):
+    @extend_schema(tags=["admin: zoho sync"], summary="The sync log, newest first (paginated, filterable)",
+                   parameters=[LogsQuery], responses={200: LogsPageSerializer})
     def get(self, request):
         q = LogsQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -63,10 +76,20 @@ class RetryInput(serializers.Serializer):
     entity_id = serializers.IntegerField(min_value=1)
 
 
-class RetryView(APIView):
-    permission_classes = [IsAdminUser]
+class RetryOutput(serializers.Serializer):
+    entity_type = serializers.CharField()
+    entity_id = serializers.IntegerField()
+    status = serializers.CharField(help_text="The row's ZOHO sync state now.")
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(tags=["admin: zoho sync"], request=RetryInput, responses={202: OpenApiTypes.OBJECT})
+
+class RetryView(StaffAPIView):
+    @extend_schema(tags=["admin: zoho sync"], summary="Queue one row (entity type and id) for another ZOHO sync",
+                   request=RetryInput,
+                   responses={202: RetryOutput,
+                              400: OpenApiResponse(ErrorSerializer, description="Invalid input, or the row is "
+                                                                                "being synced right now"),
+                              404: OpenApiResponse(ErrorSerializer, description="No such row")})
     def post(self, request):
         data = RetryInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -83,9 +106,8 @@ class RetryView(APIView):
                          "next_attempt_at": row["zoho_next_attempt_at"]}, status=202)
 
 
-class PaymentSyncStatsView(APIView):
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(tags=["admin: zoho sync"], responses={200: OpenApiTypes.OBJECT})
+class PaymentSyncStatsView(StaffAPIView):
+    @extend_schema(tags=["admin: zoho sync"], summary="Payments' ZOHO sync counts by state",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(selectors.payment_sync_stats())
