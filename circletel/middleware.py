@@ -1,6 +1,6 @@
 """Request guards that answer before any view runs."""
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from circletel.text import NUL, utf8_encodable
 
@@ -57,5 +57,7 @@ class RejectNulBytesMiddleware:
             # BadRequest that Django's own error pages re-raised (a 500).
             request.encoding = "utf-8"
         if refused := _refusal(request):
+            if request.path_info.startswith("/api/"):  # the API's error envelope (circletel/errors.py)
+                return JsonResponse({"message": f"{refused}.", "extra": {}}, status=400)
             return HttpResponseBadRequest(refused, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

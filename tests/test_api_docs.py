@@ -229,3 +229,12 @@ def test_an_idempotency_key_works_for_form_bodies_too(db, fmt):
     assert first.json() == again.json()
     assert "Idempotent-Replayed" not in first and again["Idempotent-Replayed"] == "true"
     assert other.status_code == 422
+
+
+def test_a_nul_byte_under_api_is_refused_in_the_error_envelope_and_a_page_keeps_plain_text(client):
+    api = client.get("/api/payments/history?status=%00")
+    assert api.status_code == 400 and api["Content-Type"].startswith("application/json")
+    assert api.json() == {"message": "Request contains a NUL byte.", "extra": {}}
+    page = client.get("/pay/?invoice=%00")
+    assert (page.status_code, page.content) == (400, b"Request contains a NUL byte")
+    assert client.get("/api/payments/history?status=").status_code in (401, 403)  # no NUL: on to the view
