@@ -174,6 +174,8 @@ def stripe_customer_for(*, customer: Customer) -> str:
 
 def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_primary: bool = False) -> PaymentMethod:
     """Attach a Stripe.js PaymentMethod (pm_...) to the customer and save it: brand + last four only."""
+    if not stripe_client.is_configured():  # no key: no cards to save (was a 500, ImproperlyConfigured)
+        raise PaymentError("Card payments are not available right now.")
     if not payment_method_id.startswith("pm_") or len(payment_method_id) > 100:
         raise PaymentError("Give the card's Stripe payment method id (pm_...).", {"payment_method_id": "invalid"})
     existing = PaymentMethod.objects.filter(customer=customer, provider_token=payment_method_id,
