@@ -10,7 +10,7 @@ over an in-memory store: the OAuth refresh; customers (list by email *without* c
 ZOHO's list items carry none, get/create/update); transactions; plans; subscriptions (list, get,
 create, update, cancel, reactivate); invoices (list by customer or subscription, get with its
 `payments`, create, update, void, apply credits); credit notes (create, get, apply); payments (create,
-get, delete); organisations. Anything else is a 404 `{"code": 5}`, and it is counted in
+get, delete, refund: `POST /payments/{id}/refunds`, specs/refunds.yml); organisations. Anything else is a 404 `{"code": 5}`, and it is counted in
 `undocumented`, so a test can assert none was made (there is deliberately no GET /payments list).
 
 - Recurring invoices are ZOHO's own: `generate_recurring(subscription_id, period_start)` makes one
@@ -22,7 +22,8 @@ get, delete); organisations. Anything else is a 404 `{"code": 5}`, and it is cou
   *after* the record was saved (the unknown outcome the sync must survive without duplicating).
 - `duplicates()`: creates per our reference beyond the first (customers by account number,
   subscriptions by reference_id, invoices by reference_number, payments by reference_number, credit
-  notes by number). Must be 0.
+  notes by number, refunds by payment and description: the sync's description names the refunded
+  total it brings ZOHO to, so one sent twice counts). Must be 0.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class FakeZoho:
         self.payments: dict[str, dict] = {}
         self.creditnotes: dict[str, dict] = {}
         self.refunds: list[dict] = []
+        self.refuse_refund_modes: set[str] = set()  # payment modes whose refunds ZOHO refuses (400)
         self.creates: Counter = Counter()  # (kind, our reference) -> creates
         self.undocumented: list[tuple[str, str]] = []
         self.calls: Counter = Counter()  # (method, path template) -> count
@@ -127,12 +129,14 @@ class FakeZoho:
             f.counts[kind] += 1
             return kind
 
-    def saved_then_timeout(self) -> bool:
+    def saved_then_timeout(self, kind: str = "") -> bool:
         f = self.faults
         with self.lock:
             hit = bool(f.saved_then_timeout) and f.rng.random() < f.saved_then_timeout
             if hit:
                 f.counts["saved_then_timeout"] += 1
+                if kind:
+                    f.counts[f"saved_then_timeout:{kind}"] += 1
             return hit
 
     def duplicates(self) -> int:
@@ -201,7 +205,22 @@ class FakeZoho:
             p = self.payments[payment_id]
             p["amount_refunded"] = num(money(p.get("amount_refunded", 0)) + amount)
             self.refunds.append({"refund_id": self.new_id(), "payment_id": payment_id, "customer_id": p["customer_id"],
-                                 "amount": num(amount), "date": p["date"]})
+                                 "amount": num(amount), "date": p["date"], "description": "by hand"})
+
+    def reduce_refund_by_hand(self, payment_id: str, amount: Decimal) -> None:
+        """What staff do in ZOHO's UI when a refund we sent must be reduced (no API for it): the
+        latest refunds of the payment shrink by `amount` in total."""
+        with self.lock:
+            p = self.payments[payment_id]
+            p["amount_refunded"] = num(money(p.get("amount_refunded", 0)) - amount)
+            for r in reversed([r for r in self.refunds if r["payment_id"] == payment_id]):
+                cut = min(amount, money(r["amount"]))
+                r["amount"], amount = num(money(r["amount"]) - cut), amount - cut
+                if amount <= 0:
+                    break
+
+    def refunds_of(self, payment_id: str) -> list[dict]:
+        return [r for r in self.refunds if r["payment_id"] == payment_id]
 
     # --- routing -------------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict):  # noqa: C901  (a router)
@@ -319,6 +338,8 @@ class FakeZoho:
             if parts[:1] == ["payments"]:
                 if len(parts) == 1 and method == "POST":
                     return self._create_payment(body)
+                if len(parts) == 3 and parts[2] == "refunds" and method == "POST":
+                    return self._refund_payment(parts[1], body)
                 pay = self.payments.get(parts[1]) if len(parts) == 2 else None
                 if pay is None:
                     return 404, {"code": 1002, "message": "Payment does not exist."}
@@ -397,6 +418,40 @@ class FakeZoho:
         return 201, {"code": 0, "message": "The payment has been created.", "payment": pay}, "create"
 
 
+    def _refund_payment(self, payment_id: str, body: dict):
+        """POST /payments/{payment_id}/refunds (specs/refunds.yml "Refund a payment", Letstream
+        @2bf0952194ce95f8645f7ad6da35021cfbb92fe8): a credit note for the amount, refunded at once;
+        the payment's `amount_refunded` grows. More than the payment's unrefunded amount is refused
+        (400), as is a mode in `refuse_refund_modes` (the spec: refunds apply to autotransaction)."""
+        pay = self.payments.get(payment_id)
+        if pay is None:
+            return 404, {"code": 1002, "message": "Payment does not exist."}
+        if pay.get("payment_mode") in self.refuse_refund_modes:
+            return 400, {"code": 4, "message": "Refunds are applicable only for autotransaction payments."}
+        if "amount" not in body:
+            return 400, {"code": 4, "message": "amount is required"}
+        amount = money(body["amount"])
+        if amount <= 0 or amount > money(pay["amount"]) - money(pay.get("amount_refunded", 0)):
+            return 400, {"code": 4, "message": "The refund amount exceeds the amount that can be refunded."}
+        pay["amount_refunded"] = num(money(pay.get("amount_refunded", 0)) + amount)
+        cn_id = self.new_id()
+        creditnote = {"creditnote_id": cn_id, "creditnote_number": f"CN-R{cn_id[-5:]}", "amount": num(amount),
+                      "refund_amount": num(amount), "balance_amount": 0}
+        self.creditnotes[cn_id] = {"creditnote_id": cn_id, "creditnote_number": creditnote["creditnote_number"],
+                                   "customer_id": pay["customer_id"], "date": pay["date"], "reference_number": "",
+                                   "total": num(amount), "balance": 0, "invoices": []}
+        refund = {"refund_id": self.new_id(), "date": pay["date"], "amount": num(amount),
+                  "description": body.get("description", ""), "reference_number": pay["reference_number"],
+                  "refund_mode": pay.get("payment_mode"), "status": "success", "customer_id": pay["customer_id"],
+                  "creditnote": creditnote, "payment_id": payment_id}
+        self.refunds.append(refund)
+        # One refund per (payment, description): the sync names the total it brings ZOHO to, so a
+        # second refund with the same description is a refund sent twice.
+        self.creates[("refund", payment_id, refund["description"])] += 1
+        return 201, {"code": 0, "message": "The refund information has been saved.",
+                     "refund": {k: v for k, v in refund.items() if k != "payment_id"}}, "create", "refund"
+
+
 def make_handler(fake: FakeZoho):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -449,7 +504,8 @@ def make_handler(fake: FakeZoho):
                 return self._send(400, {"code": 4, "message": "invalid JSON"})
             answer = fake.route(method, url.path, parse_qs(url.query), body)
             status, payload = answer[0], answer[1]
-            if len(answer) == 3 and answer[2] == "create" and fake.saved_then_timeout():
+            if len(answer) >= 3 and answer[2] == "create" and fake.saved_then_timeout(answer[3] if len(answer) > 3
+                                                                                      else ""):
                 time.sleep(fake.faults.hang_seconds)  # saved; the answer arrives after the client gave up
             return self._send(status, payload)
 

@@ -42,7 +42,7 @@ GROUPS = (
     )),
     ConsoleGroup("zoho", "ZOHO", (
         "zoho_sync.SyncDashboard", "zoho_sync.ManualEntry", "zoho_sync.RefundManualEntry", "zoho_sync.SyncWait",
-        "zoho_sync.SyncLog",
+        "zoho_sync.SyncLog", "zoho_sync.RefundPush",
     )),
     ConsoleGroup("reservations", "Reservations", (
         "reservations.Puppy", "reservations.Reservation", "reservations.UnmatchedPayment",

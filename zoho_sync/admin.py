@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from circletel.admin_tools import ConsoleModelAdmin, MoneyColumnsMixin, ReadOnlyMixin, reason_action
 from zoho_sync import selectors
-from zoho_sync.models import ManualEntry, RefundManualEntry, SyncDashboard, SyncLog, SyncWait
+from zoho_sync.models import ManualEntry, RefundManualEntry, RefundPush, SyncDashboard, SyncLog, SyncWait
 from zoho_sync.services.health import refunds_awaiting_zoho_entry
 from zoho_sync.services.monitoring import entity_mark_for_retry, entity_type_mark_for_retry
 from zoho_sync.services.sync import ENTITY_MODELS, manual_entry_mark_entered, refund_manual_entry_mark_entered
@@ -139,12 +139,13 @@ class RefundEntryStateFilter(admin.SimpleListFilter):
 
 @admin.register(RefundManualEntry)
 class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, ConsoleModelAdmin):
-    """Refunded totals the sync cannot send to ZOHO (no refund endpoint): staff enter them in ZOHO
+    """Refunded totals the refund endpoint cannot bring ZOHO to (our total went down, ZOHO shows
+    more, ZOHO refused, or did not show a refund it confirmed: `reason`): staff enter them in ZOHO
     by hand, then record that here with "Mark refund entered in ZOHO" (asks for a reason)."""
 
     list_display = ["created_at", "payment_reference", "customer", "zoho_payment_id", "refunded_total",
-                    "previous_total", "state", "alerted_at", "entered_by", "entered_at"]
-    list_filter = [RefundEntryStateFilter]
+                    "zoho_total", "reason", "previous_total", "state", "alerted_at", "entered_by", "entered_at"]
+    list_filter = [RefundEntryStateFilter, "reason"]
     list_select_related = ["payment", "payment__customer"]
     search_fields = ["payment__reference", "zoho_payment_id", "payment__customer__account_number",
                      "payment__customer__first_name", "payment__customer__last_name", "payment__customer__email",
@@ -177,6 +178,22 @@ class RefundManualEntryAdmin(MoneyColumnsMixin, ReadOnlyMixin, ConsoleModelAdmin
             intro="Confirm that each refunded total below is now recorded on its ZOHO payment.",
             apply=lambda entry, data: refund_manual_entry_mark_entered(entry_id=entry.pk, actor=actor,
                                                                        reason=data["reason"]))
+
+
+@admin.register(RefundPush)
+class RefundPushAdmin(MoneyColumnsMixin, ReadOnlyMixin, ConsoleModelAdmin):
+    """Every refund the sync sent to ZOHO (POST /payments/{id}/refunds) and how it ended: saved,
+    found in ZOHO's total after an unanswered POST, not saved, or refused. History: read-only."""
+
+    list_display = ["created_at", "payment_reference", "zoho_payment_id", "amount", "zoho_total_before",
+                    "target_total", "state", "zoho_refund_id", "zoho_creditnote_id"]
+    list_filter = ["state"]
+    list_select_related = ["payment"]
+    search_fields = ["payment__reference", "zoho_payment_id", "zoho_refund_id", "description"]
+
+    @admin.display(description="payment", ordering="payment__reference")
+    def payment_reference(self, obj):
+        return obj.payment.reference
 
 
 @admin.register(SyncWait)

@@ -1,5 +1,6 @@
 """Demo data for the ZOHO sync dashboard: a realistic mix of sync states and a few SyncLog rows,
-and the demo's refunded payments waiting on the "refunds to enter in ZOHO" list (no alert is sent).
+and the demo's refunded payments: one sent to ZOHO's refund endpoint, one ZOHO refused waiting on the
+"refunds to enter in ZOHO" list (no alert is sent).
 
 Idempotent: states are a pure function of each row's id, and log rows are found by their demo
 marker before being created, so running `manage.py seed_demo` twice changes nothing.
@@ -11,7 +12,7 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from zoho_sync.models import RefundManualEntry, SyncLog, SyncStatus, SyncWait
+from zoho_sync.models import RefundManualEntry, RefundPush, SyncLog, SyncStatus, SyncWait
 from zoho_sync.services.sync import (
     DEPENDENCY_ORDER,
     ENTITY_MODELS,
@@ -78,10 +79,10 @@ def seed_demo(stdout) -> None:
                         response_summary={"code": 0} if status == SyncLog.Status.SUCCESS else {},
                         duration_ms=180 + pk % 400, error=ERRORS.get(state, ""))
             counts[entity_type] = len(rows)
-        refunds = _refunds_awaiting_entry(now)
+        refunds_sent, refunds = _refunds_awaiting_entry(now)
         waiting = _waiting_monthly_invoices(now)
     stdout.write("zoho_sync: demo sync states on " + ", ".join(f"{n} {k}s" for k, n in counts.items())
-                 + f"; {refunds} refund(s) to enter in ZOHO by hand; {waiting} monthly invoice(s) waiting for ZOHO\n")
+                 + f"; {refunds_sent} refund(s) sent to ZOHO, {refunds} refund(s) to enter in ZOHO by hand; {waiting} monthly invoice(s) waiting for ZOHO\n")
 
 
 def _skipped_payment(model, pk: int, now) -> None:
@@ -94,16 +95,35 @@ def _skipped_payment(model, pk: int, now) -> None:
                                duration_ms=0, error=NOT_MIRRORED_NOTE)
 
 
-def _refunds_awaiting_entry(now) -> int:
-    """Refunded demo payments already in ZOHO: their refunds await manual entry (as the payment sync
-    would record them; the unique (payment, total) constraint keeps a second run from adding rows)."""
+def _refunds_awaiting_entry(now) -> tuple[int, int]:
+    """Refunded demo payments already in ZOHO, as the payment sync would leave them: a refund in full
+    sent with POST /payments/{id}/refunds (a saved RefundPush); a partial refund of the EFT that ZOHO
+    refused (its spec applies refunds to `autotransaction` payments) waiting on the "refunds to enter
+    in ZOHO" list (no alert is sent). Found by payment (and the unique (payment, total) of the entry)
+    on a second run: nothing is added. Returns (sent, to enter by hand)."""
     Payment = apps.get_model("payments.PaymentTransaction")
     refunded = Payment.objects.filter(amount_refunded__gt=0, zoho_sync_status=SyncStatus.SYNCED).exclude(zoho_id="")
-    for payment in refunded:
+    sent = manual = 0
+    for payment in refunded.order_by("pk"):
+        full = payment.amount_refunded >= payment.amount
+        if not RefundPush.objects.filter(payment=payment).exists():
+            RefundPush.objects.create(
+                payment=payment, zoho_payment_id=payment.zoho_id, amount=payment.amount_refunded,
+                zoho_total_before=0, target_total=payment.amount_refunded,
+                description=f"CircleTel refund on {payment.reference}; refunded in total {payment.amount_refunded}",
+                state=RefundPush.State.SAVED if full else RefundPush.State.REFUSED,
+                zoho_refund_id=f"90400{payment.pk:010d}" if full else "",
+                error="" if full else "ZOHO error 4: Refunds are applicable only for autotransaction payments.",
+                answered_at=now)
+        if full:
+            sent += 1
+            continue
         RefundManualEntry.objects.get_or_create(
             payment=payment, refunded_total=payment.amount_refunded,
-            defaults={"previous_total": 0, "zoho_payment_id": payment.zoho_id, "alerted_at": now})
-    return refunded.count()
+            defaults={"previous_total": 0, "zoho_payment_id": payment.zoho_id, "alerted_at": now,
+                      "reason": RefundManualEntry.Reason.REFUSED, "zoho_total": 0})
+        manual += 1
+    return sent, manual
 
 
 def _waiting_monthly_invoices(now) -> int:

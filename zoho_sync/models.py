@@ -1,5 +1,5 @@
 """ZOHO sync state: the mixin carried by every mirrored entity, the per-attempt SyncLog, and the
-refunds staff must enter in ZOHO by hand (RefundManualEntry)."""
+refunds sent to ZOHO (RefundPush) and those staff must enter by hand (RefundManualEntry)."""
 
 from django.db import models
 from django.db.models import F, Q
@@ -83,12 +83,21 @@ class RefundManualEntryQuerySet(models.QuerySet):
 class RefundManualEntry(models.Model):
     """A payment's refunded total that ZOHO must show but that the sync cannot send.
 
-    CONTRACTS 1.8 lists no refund endpoint for ZOHO Billing payments, so staff record refunds in
-    ZOHO by hand. The payment sync writes one row per (payment, refunded total) when our
-    `amount_refunded` differs from the total staff last marked entered, and alerts ops once for it;
-    the unique constraint makes a re-run add nothing. The row for the payment's current total is
-    "awaiting" until staff mark it entered (`entered_*`); rows for other totals are history.
+    Refunds go to ZOHO through `POST /payments/{payment_id}/refunds` (RefundPush). What that endpoint
+    cannot do comes here for staff to enter by hand (`reason`): our total went *down* (a refund that
+    failed later: ZOHO has no documented way to reduce a refund), ZOHO shows more refunded than we
+    do, ZOHO refused the refund, or ZOHO confirmed a refund its payment does not show. The payment
+    sync writes one row per (payment, refunded total) and alerts ops once for it; the unique
+    constraint makes a re-run add nothing. The row for the payment's current total is "awaiting"
+    until staff mark it entered (`entered_*`); rows for other totals are history.
     """
+
+    class Reason(models.TextChoices):
+        DECREASED = "decreased", "our refunded total went down"
+        ZOHO_ABOVE = "zoho_above", "ZOHO shows more refunded than we do"
+        REFUSED = "refused", "ZOHO refused the refund"
+        UNCONFIRMED = "unconfirmed", "ZOHO confirmed a refund its payment does not show"
+        NO_ENDPOINT = "no_endpoint", "entered by hand (before refunds were sent)"
 
     payment = models.ForeignKey("payments.PaymentTransaction", on_delete=models.PROTECT,
                                 related_name="zoho_refund_entries")
@@ -96,6 +105,9 @@ class RefundManualEntry(models.Model):
     # The total of the previous alert (else the total entered in ZOHO, else 0): "new since the last alert".
     previous_total = models.DecimalField("total at the previous alert", max_digits=12, decimal_places=2)
     zoho_payment_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=12, choices=Reason.choices, default=Reason.NO_ENDPOINT)
+    # ZOHO's `amount_refunded` on the payment when the row was written (None: not read).
+    zoho_total = models.DecimalField("refunded in ZOHO", max_digits=12, decimal_places=2, null=True, blank=True)
     alerted_at = models.DateTimeField(null=True, blank=True)
     alert_error = models.TextField(blank=True)
     entered_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +131,54 @@ class RefundManualEntry(models.Model):
         payment = self.payment
         return (f"{format_zar(self.refunded_total)} refunded in total on payment {payment.reference} "
                 f"({format_zar(payment.amount)})")
+
+
+class RefundPush(models.Model):
+    """One refund we sent to ZOHO: `POST /payments/{payment_id}/refunds` ("Refund a payment",
+    Letstream/zoho-billing-python-sdk specs/refunds.yml @2bf0952194ce95f8645f7ad6da35021cfbb92fe8;
+    ZOHO makes a credit note for the amount and refunds it).
+
+    Written (state `sent`) before the POST, with ZOHO's `amount_refunded` read just before it
+    (`zoho_total_before`, GET /payments/{id}, specs/payments.yml) and our refunded total it brings
+    ZOHO to (`target_total`). ZOHO has no idempotency key, so a `sent` row whose answer we never saw
+    is settled by the next read of ZOHO's total: at or above `target_total` it landed (`found`),
+    else it did not (`not_saved`). Invariants: at most one `sent` row per payment (a partial unique
+    constraint: never a second POST while an outcome is unknown); `amount` > 0; rows are history,
+    only `state`, the answer fields and `answered_at` change, once.
+    """
+
+    class State(models.TextChoices):
+        SENT = "sent", "sent, outcome unknown"
+        SAVED = "saved", "saved (ZOHO answered)"
+        FOUND = "found", "saved (seen in ZOHO's total after no answer)"
+        NOT_SAVED = "not_saved", "not saved (ZOHO's total did not move)"
+        REFUSED = "refused", "refused by ZOHO"
+
+    payment = models.ForeignKey("payments.PaymentTransaction", on_delete=models.PROTECT,
+                                related_name="zoho_refund_pushes")
+    zoho_payment_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    zoho_total_before = models.DecimalField("refunded in ZOHO before", max_digits=12, decimal_places=2)
+    target_total = models.DecimalField("our refunded total", max_digits=12, decimal_places=2)
+    description = models.CharField(max_length=255)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SENT)
+    zoho_refund_id = models.CharField(max_length=64, blank=True)
+    zoho_creditnote_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "refund sent to ZOHO"
+        verbose_name_plural = "refunds sent to ZOHO"
+        constraints = [
+            models.UniqueConstraint(fields=["payment"], condition=Q(state="sent"), name="zoho_refund_push_one_unknown"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="zoho_refund_push_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{format_zar(self.amount)} refund on ZOHO payment {self.zoho_payment_id} ({self.state})"
 
 
 class ApiCallCounter(models.Model):

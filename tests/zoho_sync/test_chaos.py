@@ -4,10 +4,13 @@ connections, and lets 15% of creates time out *after* it saved the record (issue
 
 A simulated month: customers, subscriptions, installation invoices and their payments; monthly
 invoices issued 7 days ahead that ZOHO generates late; payments on them (they wait); a payment's
-unallocated credit allocated later to a new invoice; a bounced debit order (reversal) and a refund.
-The sweep task runs until it settles (time between sweeps is simulated: backoff times are brought
-forward). Then: every entity synced (the refund on the manual list, entered by staff), 0 duplicates
-in ZOHO's store, no undocumented call, ZOHO's applied amounts equal our allocations, and
+unallocated credit allocated later to a new invoice; a bounced debit order (reversal); partial refunds
+of 20 payments, sent through ZOHO's refund endpoint (`POST /payments/{id}/refunds`, specs/refunds.yml),
+then a second partial refund of each, except one whose refunded total goes *down* (a refund that failed
+later: the manual list, staff fix it in ZOHO). The sweep task runs until it settles (time between
+sweeps is simulated: backoff times are brought forward). Then: every entity synced, 0 duplicates in
+ZOHO's store (refunds included: each payment got exactly its two refunds, even where ZOHO saved one
+whose answer timed out), no undocumented call, ZOHO's applied amounts equal our allocations, and
 `zoho_reconcile` reports no drift."""
 
 from datetime import date
@@ -25,7 +28,7 @@ from tests.factories import InvoiceFactory as MonthlyInvoiceFactory
 from tests.zoho_sync.factories import InvoiceFactory, InvoiceLineFactory, PaymentFactory
 from zoho_sync import breaker
 from zoho_sync.clients import zoho
-from zoho_sync.models import RefundManualEntry, SyncStatus, SyncWait
+from zoho_sync.models import RefundManualEntry, RefundPush, SyncStatus, SyncWait
 from zoho_sync.services import reconcile
 from zoho_sync.services.outbox import enqueue_sync
 from zoho_sync.services.sync import refund_manual_entry_mark_entered
@@ -34,6 +37,7 @@ from zoho_sync.tasks import sweep
 pytestmark = pytest.mark.django_db
 
 N_CUSTOMERS = 100
+N_REFUNDS = 20
 MODELS = (Customer, CustomerService, Invoice, PaymentTransaction)
 
 
@@ -58,7 +62,7 @@ def fake_zoho(zoho_settings, monkeypatch):
 def month_of_data():
     """Per customer: an installation invoice paid by a payment; every 2nd has a subscription with a
     November invoice (issued 25 Oct); every 4th paid that too; every 5th overpaid (credit)."""
-    rows = {"payments": [], "credit": [], "reversal": None, "refund": None}
+    rows = {"payments": [], "credit": [], "reversal": None, "refunds": []}
     for i in range(N_CUSTOMERS):
         customer = CustomerFactory(account_number=f"CT-2026-{i + 1:05d}", email=f"chaos{i}@example.co.za")
         invoice = InvoiceFactory(customer=customer, number=f"INV-2026-{10000 + i}", status=Invoice.Status.PAID,
@@ -82,8 +86,16 @@ def month_of_data():
                 PaymentAllocation.objects.create(payment=p2, invoice=monthly, amount=Decimal("899.00"))
                 Invoice.objects.filter(pk=monthly.pk).update(amount_paid=Decimal("899.00"), status=Invoice.Status.PAID)
                 rows["payments"].append(p2)
-    rows["reversal"], rows["refund"] = rows["payments"][1], rows["payments"][3]
+    rows["reversal"] = rows["payments"][1]
+    rows["refunds"] = [p for p in rows["payments"] if p.amount == Decimal("999.00")][2:2 + N_REFUNDS]
     return rows
+
+
+def set_refunded(payments, total: Decimal) -> None:
+    """What the refund engine leaves behind: the refunded total, the status, the row queued."""
+    for payment in payments:
+        PaymentTransaction.objects.filter(pk=payment.pk).update(amount_refunded=total, status="partially_refunded")
+        enqueue_sync(entity=PaymentTransaction.objects.get(pk=payment.pk))
 
 
 def settle(fake, *, rounds=80) -> int:
@@ -127,13 +139,16 @@ def test_chaos_month_leaves_zoho_equal_to_our_books(fake_zoho):
                            amount=Decimal("201.00"))
         PaymentAllocation.objects.create(payment=payment, invoice=extra, amount=Decimal("201.00"))
         enqueue_sync(entity=payment)
-    reversed_payment, refunded = rows["reversal"], rows["refund"]
+    reversed_payment, refunded = rows["reversal"], rows["refunds"]
     PaymentTransaction.objects.filter(pk=reversed_payment.pk).update(status="reversed", reversed_at=timezone.now())
     Invoice.objects.filter(pk=reversed_payment.invoice_id).update(amount_paid=Decimal("0.00"), status="unpaid")
     enqueue_sync(entity=PaymentTransaction.objects.get(pk=reversed_payment.pk))
-    PaymentTransaction.objects.filter(pk=refunded.pk).update(amount_refunded=Decimal("100.00"),
-                                                            status="partially_refunded")
-    enqueue_sync(entity=PaymentTransaction.objects.get(pk=refunded.pk))
+    set_refunded(refunded, Decimal("100.00"))
+    settle(fake)
+    # 4. A second partial refund of each; one refund failed later instead (its total goes down).
+    decreased = refunded[0]
+    set_refunded(refunded[1:], Decimal("250.00"))
+    set_refunded([decreased], Decimal("40.00"))
     settle(fake)
 
     # Every entity synced; nothing waits or failed.
@@ -157,11 +172,22 @@ def test_chaos_month_leaves_zoho_equal_to_our_books(fake_zoho):
         theirs = {i["invoice_id"]: Decimal(str(i["amount_applied"])).quantize(Decimal("0.01"))
                   for i in fake.payments[payment.zoho_id]["invoices"]}
         assert theirs == ours, payment.reference
-    # The refund: on the manual list (ops told once); staff enter it in ZOHO and mark it.
+    # Refunds: each payment got exactly the refunds of its differences (100.00, then 150.00), even
+    # where ZOHO saved a refund whose answer timed out (settled by reading ZOHO's total: "found").
+    assert fake.faults.counts["saved_then_timeout:refund"] > 0
+    assert RefundPush.objects.filter(state="found").exists()
+    for payment in PaymentTransaction.objects.filter(pk__in=[p.pk for p in refunded[1:]]):
+        assert [Decimal(str(r["amount"])) for r in fake.refunds_of(payment.zoho_id)] == [
+            Decimal("100"), Decimal("150")], payment.reference
+        assert Decimal(str(fake.payments[payment.zoho_id]["amount_refunded"])) == Decimal("250")
+    # The total that went down: on the manual list (ops told once); staff fix it in ZOHO and mark it.
+    decreased.refresh_from_db()
     entry = RefundManualEntry.objects.get()
-    refunded.refresh_from_db()
-    fake.record_refund_by_hand(refunded.zoho_id, Decimal("100.00"))
-    refund_manual_entry_mark_entered(entry_id=entry.pk, actor="ops", reason="entered in ZOHO")
+    assert (entry.payment_id, entry.refunded_total, entry.zoho_total, entry.reason) == (
+        decreased.pk, Decimal("40.00"), Decimal("100.00"), "decreased")
+    assert [Decimal(str(r["amount"])) for r in fake.refunds_of(decreased.zoho_id)] == [Decimal("100")]
+    fake.reduce_refund_by_hand(decreased.zoho_id, Decimal("60.00"))
+    refund_manual_entry_mark_entered(entry_id=entry.pk, actor="ops", reason="refund reduced in ZOHO")
 
     # ZOHO's totals per customer equal ours.
     fake.faults.rate, fake.faults.saved_then_timeout = 0.0, 0.0

@@ -351,14 +351,14 @@ def test_finding6_create_that_timed_out_after_zoho_saved_it_is_found_not_reposte
 def test_finding6_payment_id_is_kept_the_moment_the_post_answers(customer, client_factory, token, rsps, settings):
     payment = PaymentFactory(customer=customer, reference="PAY-1731", status="refunded", amount_refunded=Decimal("899.00"))
     rsps.add(responses.POST, f"{API}/payments", status=201, json=ok("payment", {"payment_id": "P31"}))
-    # The refund alert fails afterwards: the id must still be on our row.
+    # The refund step fails afterwards: the id must still be on our row.
     import zoho_sync.services.sync as sync_module
 
     def boom(*a, **k):
         raise RuntimeError("alert store down")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sync_module, "_refund_manual_check", boom)
+        mp.setattr(sync_module, "_refund_follow", boom)
         assert entity_sync(entity_type="payment", pk=payment.pk, client=client_factory()).status == "retrying"
     payment.refresh_from_db()
     assert payment.zoho_id == "P31"

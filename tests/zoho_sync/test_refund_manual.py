@@ -1,15 +1,19 @@
 """Refunds the ZOHO mirror cannot send reach a human, once per refunded total.
 
-CONTRACTS 1.8 lists no refund endpoint for ZOHO Billing payments, so the payment sync never calls
-one: it records a RefundManualEntry for the payment's refunded total, alerts ops once (idempotency
-key `zoho_refund_manual:{payment}:{total}`), marks its SyncLog, and the health check counts the
-payment until staff mark the refund entered in ZOHO."""
+Refunds go to ZOHO through `POST /payments/{payment_id}/refunds` (tests/zoho_sync/test_refunds.py).
+Here ZOHO refuses them (its spec applies refunds to `autotransaction` payments: Letstream/
+zoho-billing-python-sdk specs/payments.yml @2bf0952194ce95f8645f7ad6da35021cfbb92fe8, amount_refunded),
+so the payment sync records a RefundManualEntry for the payment's refunded total, alerts ops once
+(idempotency key `zoho_refund_manual:{payment}:{total}`), marks its SyncLog, and the health check
+counts the payment until staff mark the refund entered in ZOHO."""
 
 import io
+import json
 from decimal import Decimal
 
 import pytest
 import responses
+from django.db.models import F
 from django.urls import reverse
 
 from billing.models import Customer
@@ -26,6 +30,7 @@ from zoho_sync.services.sync import MANUAL_REFUND_NOTE, ZohoSyncError, entity_sy
 pytestmark = pytest.mark.django_db
 
 ADMIN_URL = "/admin/zoho_sync/refundmanualentry/?state=awaiting"
+REFUSED = "Refunds are applicable only for autotransaction payments."
 
 
 @pytest.fixture
@@ -35,14 +40,25 @@ def ops(zoho_settings):
     return zoho_settings
 
 
+class Zoho:
+    refunded = Decimal("0.00")  # ZOHO's amount_refunded on P1 (what staff entered by hand)
+
+
 @pytest.fixture
-def synced_payment(ops, rsps):
+def zoho_state():
+    return Zoho()
+
+
+@pytest.fixture
+def synced_payment(ops, rsps, zoho_state):
     """A R 999.00 EFT payment already mirrored in ZOHO as payment P1 of customer C9 (unapplied, as
-    our payment has no allocations). The sync reads it back (GET /payments/P1, CONTRACTS 1.8) to
-    compare the applied amounts with our allocations."""
+    our payment has no allocations). The sync reads it back (GET /payments/P1) for the applied
+    amounts and its `amount_refunded`; ZOHO refuses every refund POST (400)."""
     rsps.add(responses.POST, "https://accounts.zoho.com/oauth/v2/token", json={"access_token": "t", "expires_in": 3600})
-    rsps.add(responses.GET, f"{API}/payments/P1", json={"code": 0, "message": "success", "payment": {
-        "payment_id": "P1", "amount": 999.0, "invoices": []}})
+    rsps.add_callback(responses.GET, f"{API}/payments/P1", callback=lambda request: (200, {}, json.dumps({
+        "code": 0, "message": "success", "payment": {"payment_id": "P1", "amount": 999.0,
+                                                     "amount_refunded": float(zoho_state.refunded), "invoices": []}})))
+    rsps.add(responses.POST, f"{API}/payments/P1/refunds", status=400, json={"code": 4, "message": REFUSED})
     customer = CustomerFactory(account_number="CT-2026-00077", first_name="Thandi", last_name="Nkosi",
                                company_name="")
     Customer.objects.filter(pk=customer.pk).update(zoho_id="C9", zoho_sync_status=SyncStatus.SYNCED)
@@ -79,8 +95,9 @@ def test_refund_of_a_synced_payment_alerts_ops_once_with_what_to_enter(synced_pa
     result = sync(synced_payment, client_factory)
 
     assert (result.status, result.zoho_id) == ("synced", "P1")
-    # No refund endpoint is guessed: the payment is only read back; nothing is sent to ZOHO.
-    assert [c.request.method for c in rsps.calls if c.request.url.startswith(API)] == ["GET"]
+    # Read back, the refund offered once (refused), nothing else sent to ZOHO.
+    assert [(c.request.method, c.request.url[len(API):]) for c in rsps.calls if c.request.url.startswith(API)] == [
+        ("GET", "/payments/P1"), ("GET", "/payments/P1"), ("POST", "/payments/P1/refunds")]
     (alert,) = alerts(synced_payment)
     assert (alert.idempotency_key, alert.channel, alert.recipient, alert.event) == (
         f"zoho_refund_manual:{synced_payment.pk}:300.00", "email", "ops@example.co.za", "ops_alert")
@@ -88,17 +105,20 @@ def test_refund_of_a_synced_payment_alerts_ops_once_with_what_to_enter(synced_pa
     assert alert.context["fields"] == {
         "customer": "CT-2026-00077 Thandi Nkosi", "ZOHO customer id": "C9", "our payment reference": "PAY-5501",
         "ZOHO payment id": "P1", "payment amount": "R 999.00", "refunded in total": "R 300.00",
-        "already entered in ZOHO": "R 0.00", "new since the last alert": "R 300.00", "admin": ADMIN_URL}
+        "refunded in ZOHO": "R 0.00", "why": "ZOHO refused the refund", "new since the last alert": "R 300.00",
+        "admin": ADMIN_URL}
     assert "Record a refund of R 300.00 on ZOHO payment P1 so that ZOHO shows R 300.00 refunded" in alert.body
     entry = RefundManualEntry.objects.get()
-    assert (entry.payment_id, entry.refunded_total, entry.previous_total, entry.zoho_payment_id) == (
-        synced_payment.pk, Decimal("300.00"), Decimal("0.00"), "P1")
+    assert (entry.payment_id, entry.refunded_total, entry.previous_total, entry.zoho_payment_id, entry.reason,
+            entry.zoho_total) == (synced_payment.pk, Decimal("300.00"), Decimal("0.00"), "P1", "refused", Decimal("0.00"))
     assert entry.alerted_at is not None and entry.alert_error == "" and entry.entered_at is None
     log = last_log(synced_payment)
     assert (log.action, log.status) == ("skip", "skipped")
-    assert log.error.startswith(f"{MANUAL_REFUND_NOTE}: R 300.00 refunded in total, R 0.00 entered in ZOHO")
+    assert log.error.startswith(f"{MANUAL_REFUND_NOTE}: R 300.00 refunded in total, R 0.00 in ZOHO (ZOHO refused "
+                                "the refund)")
     assert log.response_summary["manual_refund"] == {
-        "state": "awaiting", "entry_id": entry.pk, "refunded_total": "300.00", "entered_in_zoho": "0.00",
+        "state": "awaiting", "entry_id": entry.pk, "refunded_total": "300.00", "zoho_before": "0.00",
+        "reason": "refused", "refused": f"ZOHO rejected POST /payments/P1/refunds (400, code 4): {REFUSED}",
         "since_last_alert": "300.00", "alert": "sent"}
 
 
@@ -112,6 +132,7 @@ def test_a_second_sync_of_the_same_refund_sends_nothing(synced_payment, client_f
     assert len(alerts(synced_payment)) == 1
     assert RefundManualEntry.objects.count() == 1
     assert last_log(synced_payment).response_summary["manual_refund"]["alert"] == "already sent"
+    assert len([c for c in rsps.calls if c.request.method == "POST" and c.request.url.startswith(API)]) == 1
 
 
 def test_a_further_partial_refund_sends_one_more_alert_with_the_difference(synced_payment, client_factory, rsps):
@@ -124,9 +145,9 @@ def test_a_further_partial_refund_sends_one_more_alert_with_the_difference(synce
 
     first, second = alerts(synced_payment)
     assert second.idempotency_key == f"zoho_refund_manual:{synced_payment.pk}:500.00"
-    assert {k: second.context["fields"][k] for k in ("refunded in total", "already entered in ZOHO",
+    assert {k: second.context["fields"][k] for k in ("refunded in total", "refunded in ZOHO",
                                                      "new since the last alert")} == {
-        "refunded in total": "R 500.00", "already entered in ZOHO": "R 0.00", "new since the last alert": "R 200.00"}
+        "refunded in total": "R 500.00", "refunded in ZOHO": "R 0.00", "new since the last alert": "R 200.00"}
     assert "Record a refund of R 500.00 on ZOHO payment P1" in second.body
     assert list(RefundManualEntry.objects.order_by("pk").values_list("refunded_total", "previous_total")) == [
         (Decimal("300.00"), Decimal("0.00")), (Decimal("500.00"), Decimal("300.00"))]
@@ -176,6 +197,9 @@ def test_payment_created_in_zoho_with_a_refund_already_alerts_with_the_new_zoho_
                              status="refunded", amount_refunded=Decimal("450.00"))
     rsps.add(responses.POST, f"{API}/payments", status=201,
              json={"code": 0, "message": "The payment has been created.", "payment": {"payment_id": "P77"}})
+    rsps.add(responses.GET, f"{API}/payments/P77", json={"code": 0, "message": "success", "payment": {
+        "payment_id": "P77", "amount": 450.0, "amount_refunded": 0.0, "invoices": []}})
+    rsps.add(responses.POST, f"{API}/payments/P77/refunds", status=400, json={"code": 4, "message": REFUSED})
 
     result = sync(payment, client_factory)
 
@@ -200,30 +224,31 @@ def test_payment_without_refund_writes_no_entry_and_no_alert(synced_payment, cli
 
 
 def test_marked_entered_drops_the_health_count_and_the_next_alert_counts_from_it(synced_payment, client_factory,
-                                                                                 rsps):
+                                                                                 rsps, zoho_state):
     refund(synced_payment, "300.00")
     sync(synced_payment, client_factory)
     entry = RefundManualEntry.objects.get()
     assert health_report(check_api=False)["refunds_awaiting_zoho_entry"] == 1
     assert "refunds awaiting manual entry in ZOHO: 1 (ACTION" in render_text(health_report(check_api=False))
 
-    refund_manual_entry_mark_entered(entry_id=entry.pk, actor="thabo", reason="refund posted in ZOHO")
+    zoho_state.refunded = Decimal("300.00")  # staff record the refund in ZOHO by hand ...
+    refund_manual_entry_mark_entered(entry_id=entry.pk, actor="thabo", reason="refund posted in ZOHO")  # ... and say so
 
     entry.refresh_from_db()
     assert (entry.entered_by, entry.entered_reason) == ("thabo", "refund posted in ZOHO")
     assert health_report(check_api=False)["refunds_awaiting_zoho_entry"] == 0
     sync(synced_payment, client_factory, force=True)  # nothing left to enter: no alert, an ordinary log
     log = last_log(synced_payment)
-    assert (log.action, log.status, log.response_summary["manual_refund"]["state"]) == ("update", "success", "entered")
+    assert (log.action, log.status, log.response_summary["refund"]["state"]) == ("update", "success", "mirrored")
     assert len(alerts(synced_payment)) == 1
 
     refund(synced_payment, "999.00")
     sync(synced_payment, client_factory)
 
     new = alerts(synced_payment)[-1]
-    assert {k: new.context["fields"][k] for k in ("refunded in total", "already entered in ZOHO",
+    assert {k: new.context["fields"][k] for k in ("refunded in total", "refunded in ZOHO",
                                                   "new since the last alert")} == {
-        "refunded in total": "R 999.00", "already entered in ZOHO": "R 300.00", "new since the last alert": "R 699.00"}
+        "refunded in total": "R 999.00", "refunded in ZOHO": "R 300.00", "new since the last alert": "R 699.00"}
     assert "Record a refund of R 699.00 on ZOHO payment P1 so that ZOHO shows R 999.00 refunded" in new.body
     assert health_report(check_api=False)["refunds_awaiting_zoho_entry"] == 1
 
@@ -294,22 +319,28 @@ def _demo_payments():
 
 
 @pytest.mark.django_db
-def test_demo_puts_refunded_synced_payments_on_the_manual_list_once():
+def test_demo_sends_full_refunds_and_lists_refused_partial_ones_once():
     from zoho_sync.demo import seed_demo as seed_zoho
-    from zoho_sync.models import RefundManualEntry
+    from zoho_sync.models import RefundManualEntry, RefundPush
 
     _demo_payments()
     out = io.StringIO()
     seed_zoho(out)
     seed_zoho(out)
 
-    refunded = PaymentTransaction.objects.filter(amount_refunded__gt=0, zoho_sync_status="synced")
-    assert refunded.exists()
+    refunded = PaymentTransaction.objects.filter(amount_refunded__gt=0, zoho_sync_status="synced").exclude(zoho_id="")
+    full = refunded.filter(amount_refunded__gte=F("amount"))
+    partial = refunded.filter(amount_refunded__lt=F("amount"))
+    assert full.exists() and partial.exists()
+    assert sorted(RefundPush.objects.filter(state="saved").values_list("payment_id", "amount")) == sorted(
+        full.values_list("pk", "amount_refunded"))
     entries = RefundManualEntry.objects.awaiting()
-    assert sorted(entries.values_list("payment_id", "refunded_total")) == sorted(
-        refunded.values_list("pk", "amount_refunded"))
+    assert sorted(entries.values_list("payment_id", "refunded_total", "reason")) == sorted(
+        (pk, total, "refused") for pk, total in partial.values_list("pk", "amount_refunded"))
     assert all(e.zoho_payment_id == e.payment.zoho_id for e in entries)
-    assert f"; {refunded.count()} refund(s) to enter in ZOHO by hand" in out.getvalue()
+    assert RefundPush.objects.count() == refunded.count()  # the second run added nothing
+    assert (f"; {full.count()} refund(s) sent to ZOHO, {partial.count()} refund(s) to enter in ZOHO by hand"
+            in out.getvalue())
 
 
 @pytest.mark.django_db

@@ -36,8 +36,9 @@ def integrity_issues() -> dict:
 
 
 def refunds_awaiting_zoho_entry() -> int:
-    """Payments whose current refunded total staff have not yet entered in ZOHO by hand (the API has
-    no refund endpoint). A to-do for a human, already alerted: reported, not a health problem."""
+    """Payments whose current refunded total staff have not yet entered in ZOHO by hand (what the
+    refund endpoint cannot do: a total that went down, ZOHO above ours, a refused or unconfirmed
+    refund). A to-do for a human, already alerted: reported, not a health problem."""
     return RefundManualEntry.objects.awaiting().count()
 
 

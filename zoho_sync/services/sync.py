@@ -51,6 +51,7 @@ from zoho_sync.models import (
     ManualEntry,
     OutboundIntent,
     RefundManualEntry,
+    RefundPush,
     SyncLog,
     SyncStatus,
     SyncWait,
@@ -756,8 +757,9 @@ def _invoice_upsert(invoice, client: ZohoClient) -> Outcome:
 MIRRORED_PAYMENT_STATUSES = ("completed", "refunded", "partially_refunded")
 REVERSED_PAYMENT_STATUS = "reversed"
 NOT_MIRRORED_NOTE = "only received payments are mirrored"
-# Stable markers of a refund ZOHO cannot take: the SyncLog note starts with MANUAL_REFUND_NOTE and
-# its response summary carries MANUAL_REFUND_KEY ({"state": "awaiting" | "entered", ...}).
+# Stable markers of a refund the sync cannot send: the SyncLog note starts with MANUAL_REFUND_NOTE and
+# its response summary carries MANUAL_REFUND_KEY ({"state": "awaiting" | "entered", ...}); a refund
+# mirrored through the refund endpoint carries REFUND_KEY ({"state": "mirrored", ...}) instead.
 MANUAL_REFUND_NOTE = "refund awaits manual entry in ZOHO"
 MANUAL_REFUND_KEY = "manual_refund"
 ZERO = Decimal("0.00")
@@ -830,12 +832,13 @@ def payment_sync(payment, client: ZohoClient) -> Outcome:
     changes = _payment_applications_follow(payment, zoho_id, zp, applied, client)
     if changes:
         outcome.response = {**outcome.response, "applied_later": changes}
-    # Refunds: staff enter them in ZOHO by hand (see RefundManualEntry).
-    refund = _refund_manual_check(payment, zoho_payment_id=zoho_id, customer_zoho_id=customer_zoho_id)
+    # Refunds: sent with POST /payments/{id}/refunds; what it cannot do goes to the manual list.
+    refund = _refund_follow(payment, zoho_payment_id=zoho_id, customer_zoho_id=customer_zoho_id, client=client)
     if refund is not None:
-        outcome.response = {**outcome.response, MANUAL_REFUND_KEY: refund["summary"]}
+        key = MANUAL_REFUND_KEY if refund["state"] in ("awaiting", "entered") else REFUND_KEY
+        outcome.response = {**outcome.response, key: refund["summary"]}
         outcome.note = refund["note"]
-        if payment.zoho_id and refund["summary"]["state"] == "awaiting":
+        if payment.zoho_id and refund["state"] == "awaiting":
             outcome.action, outcome.log_status = SyncLog.Action.SKIP, SyncLog.Status.SKIPPED
     return outcome
 
@@ -951,45 +954,162 @@ def manual_entry_mark_entered(*, entry_id: int, actor: str, reason: str) -> Manu
     return entry
 
 
-def _refund_entered_total(payment) -> Decimal:
-    """The refunded total staff last marked as entered in ZOHO (0.00 if none)."""
-    last = (RefundManualEntry.objects.filter(payment_id=payment.pk, entered_at__isnull=False)
-            .order_by("-entered_at", "-pk").values_list("refunded_total", flat=True).first())
-    return ZERO if last is None else last
+# --- Refunds (POST /payments/{payment_id}/refunds) ---------------------------------------------------
+# Source: Letstream/zoho-billing-python-sdk specs/refunds.yml @2bf0952194ce95f8645f7ad6da35021cfbb92fe8,
+# "Refund a payment" (a credit note is made for the amount and refunded); ZOHO's total is the payment's
+# `amount_refunded` (specs/payments.yml, same commit, GET /payments/{payment_id}).
+REFUND_KEY = "refund"
+REFUND_DESCRIPTION_MAX = 200
 
 
-def _refund_manual_check(payment, *, zoho_payment_id: str, customer_zoho_id: str) -> dict | None:
-    """When our refunded total differs from what staff entered in ZOHO, make sure a RefundManualEntry
-    exists for it and ops were alerted once (the entry's unique total and the alert's idempotency key
-    make a re-run a no-op). Returns {"summary", "note"} for the SyncLog, or None without refunds."""
+def _refund_references(payment) -> list[str]:
+    """Our refund rows behind the payment's refunded total (not failed ones), for ZOHO's description."""
+    try:
+        Refund = apps.get_model("payments.Refund")
+    except LookupError:
+        return []
+    return [f"#{pk}" for pk in Refund.objects.filter(payment_id=payment.pk).exclude(status="failed")
+            .order_by("pk").values_list("pk", flat=True)]
+
+
+def _refund_description(payment, target: Decimal) -> str:
+    refs = _refund_references(payment)
+    shown = ", ".join(refs[:8]) + (f" +{len(refs) - 8} more" if len(refs) > 8 else "")
+    text = (f"CircleTel refund{'s' if len(refs) != 1 else ''} {shown or '(no reference)'} on {payment.reference}; "
+            f"refunded in total {mappers.amount(target)}")
+    return text[:REFUND_DESCRIPTION_MAX]
+
+
+def _zoho_refunded(client: ZohoClient, zoho_payment_id: str) -> Decimal:
+    """ZOHO's refunded total for the payment: `amount_refunded` of GET /payments/{payment_id}."""
+    return mappers.money(client.get_payment(zoho_payment_id).get("amount_refunded"))
+
+
+def _settle_unknown_refunds(payment, theirs: Decimal) -> list[dict]:
+    """Refund POSTs whose answer we never saw, settled by ZOHO's total just read: it reached the
+    push's target, so ZOHO saved it (`found`); it did not, so it was not saved (`not_saved`)."""
+    settled = []
+    for push in RefundPush.objects.filter(payment_id=payment.pk, state=RefundPush.State.SENT):
+        state = RefundPush.State.FOUND if theirs >= push.target_total else RefundPush.State.NOT_SAVED
+        RefundPush.objects.filter(pk=push.pk, state=RefundPush.State.SENT).update(state=state,
+                                                                                 answered_at=timezone.now())
+        settled.append({"push": push.pk, "amount": mappers.amount(push.amount), "state": state})
+    return settled
+
+
+def _refund_follow(payment, *, zoho_payment_id: str, customer_zoho_id: str, client: ZohoClient) -> dict | None:
+    """Bring ZOHO's refunded total for this payment to ours, never refunding twice.
+
+    Reads ZOHO's `amount_refunded` first (ZOHO has no idempotency key: after a timeout the read is
+    how we learn whether a refund landed), then POSTs a refund for the difference when ZOHO shows
+    less, and reads again: "mirrored" only when ZOHO's total equals ours. Everything the endpoint
+    cannot do goes to the manual list (RefundManualEntry, ops alerted once): our total went down,
+    ZOHO shows more, ZOHO refused, or ZOHO confirmed a refund its total does not show. A total that
+    is on the manual list (not yet entered), or that staff marked entered by hand, is never POSTed.
+    Returns None for a payment that never had a refund; else {"state", "summary", "note"}."""
+    ours = payment.amount_refunded
+    if (ours == ZERO and not RefundPush.objects.filter(payment_id=payment.pk).exists()
+            and not RefundManualEntry.objects.filter(payment_id=payment.pk).exists()):
+        return None
+    theirs = _zoho_refunded(client, zoho_payment_id)
+    settled = _settle_unknown_refunds(payment, theirs)
+    base = {"refunded_total": mappers.amount(ours), "zoho_before": mappers.amount(theirs)}
+    if settled:
+        base["unknown_settled"] = settled
+    if theirs == ours:
+        return {"state": "mirrored", "summary": {"state": "mirrored", **base},
+                "note": "" if not settled else f"refund total {format_zar(ours)} confirmed in ZOHO by reading it back"}
+    entered = RefundManualEntry.objects.filter(payment_id=payment.pk, refunded_total=ours, entered_at__isnull=False)
+    if entered.exists():
+        return {"state": "entered", "summary": {"state": "entered", **base},
+                "note": (f"refund total {format_zar(ours)} was entered in ZOHO by hand (marked by staff); ZOHO shows "
+                         f"{format_zar(theirs)}")}
+    pushed = RefundPush.objects.filter(payment_id=payment.pk, state__in=[RefundPush.State.SAVED, RefundPush.State.FOUND])
+    if theirs > ours:
+        higher_before = (pushed.filter(target_total__gt=ours).exists()
+                         or RefundManualEntry.objects.filter(payment_id=payment.pk, refunded_total__gt=ours).exists())
+        reason = RefundManualEntry.Reason.DECREASED if higher_before else RefundManualEntry.Reason.ZOHO_ABOVE
+        return _refund_manual(payment, reason=reason, theirs=theirs, zoho_payment_id=zoho_payment_id,
+                              customer_zoho_id=customer_zoho_id, base=base)
+    awaiting = RefundManualEntry.objects.awaiting().filter(payment_id=payment.pk).first()
+    if awaiting is not None:  # a human owns this total now
+        return _refund_manual(payment, reason=awaiting.reason, theirs=theirs, zoho_payment_id=zoho_payment_id,
+                              customer_zoho_id=customer_zoho_id, base=base)
+    # Pushes before staff last fixed this payment in ZOHO by hand are history: their targets may be
+    # above what ZOHO now rightly shows.
+    fixed_at = (RefundManualEntry.objects.filter(payment_id=payment.pk, entered_at__isnull=False)
+                .order_by("-entered_at").values_list("entered_at", flat=True).first())
+    if fixed_at is not None:
+        pushed = pushed.filter(created_at__gt=fixed_at)
+    if pushed.filter(target_total__gt=theirs, target_total__lte=ours).exists():
+        # ZOHO said it saved a refund its total does not show: posting again could refund twice.
+        return _refund_manual(payment, reason=RefundManualEntry.Reason.UNCONFIRMED, theirs=theirs,
+                              zoho_payment_id=zoho_payment_id, customer_zoho_id=customer_zoho_id, base=base)
+    delta = ours - theirs
+    push = RefundPush.objects.create(payment_id=payment.pk, zoho_payment_id=zoho_payment_id, amount=delta,
+                                     zoho_total_before=theirs, target_total=ours,
+                                     description=_refund_description(payment, ours))
+    try:
+        zr = client.refund_payment(zoho_payment_id, amount=mappers.amount(delta), description=push.description)
+    except (ZohoValidationError, ZohoNotFoundError) as exc:  # a definite "no": nothing was refunded
+        RefundPush.objects.filter(pk=push.pk).update(state=RefundPush.State.REFUSED, error=str(exc)[:2000],
+                                                     answered_at=timezone.now())
+        return _refund_manual(payment, reason=RefundManualEntry.Reason.REFUSED, theirs=theirs,
+                              zoho_payment_id=zoho_payment_id, customer_zoho_id=customer_zoho_id,
+                              base={**base, "refused": str(exc)[:300]})
+    # A timeout, 5xx or lost answer propagates: the push stays `sent`, and the next attempt reads first.
+    creditnote = zr.get("creditnote") or {}
+    RefundPush.objects.filter(pk=push.pk).update(
+        state=RefundPush.State.SAVED, zoho_refund_id=str(zr.get("refund_id") or "")[:64],
+        zoho_creditnote_id=str(creditnote.get("creditnote_id") or "")[:64], answered_at=timezone.now())
+    sent = {"push": push.pk, "amount": mappers.amount(delta), "refund_id": str(zr.get("refund_id") or ""),
+            "creditnote_id": str(creditnote.get("creditnote_id") or ""), "description": push.description}
+    after = _zoho_refunded(client, zoho_payment_id)
+    if after != ours:
+        return _refund_manual(payment, reason=RefundManualEntry.Reason.UNCONFIRMED, theirs=after,
+                              zoho_payment_id=zoho_payment_id, customer_zoho_id=customer_zoho_id,
+                              base={**base, "sent": sent, "zoho_after": mappers.amount(after)})
+    return {"state": "mirrored", "summary": {"state": "mirrored", **base, "sent": sent, "zoho_after": mappers.amount(after)},
+            "note": (f"refund of {format_zar(delta)} sent to ZOHO payment {zoho_payment_id} (refund "
+                     f"{sent['refund_id'] or '?'}); ZOHO shows {format_zar(after)} refunded, as we do")}
+
+
+REFUND_MANUAL_WHY = {
+    RefundManualEntry.Reason.DECREASED: ("our refunded total went down (a refund failed after it was sent); ZOHO has "
+                                         "no documented way to reduce a refund"),
+    RefundManualEntry.Reason.ZOHO_ABOVE: "ZOHO shows more refunded than we do",
+    RefundManualEntry.Reason.REFUSED: "ZOHO refused the refund",
+    RefundManualEntry.Reason.UNCONFIRMED: ("ZOHO confirmed a refund that its payment's refunded total does not show; "
+                                           "the sync will not post again (it could refund twice)"),
+    RefundManualEntry.Reason.NO_ENDPOINT: "recorded before refunds were sent to ZOHO",
+}
+
+
+def _refund_manual(payment, *, reason: str, theirs: Decimal, zoho_payment_id: str, customer_zoho_id: str,
+                   base: dict) -> dict:
+    """Make sure a RefundManualEntry exists for the payment's refunded total and ops were alerted
+    once (the entry's unique total and the alert's idempotency key make a re-run a no-op)."""
     total = payment.amount_refunded
-    entered = _refund_entered_total(payment)
-    if total == entered:
-        if total == ZERO:
-            return None
-        return {"summary": {"state": "entered", "refunded_total": mappers.amount(total)},
-                "note": f"refund total {format_zar(total)} was entered in ZOHO by hand (marked by staff)"}
     last_alerted = (RefundManualEntry.objects.filter(payment_id=payment.pk, alerted_at__isnull=False)
                     .exclude(refunded_total=total).order_by("-pk").values_list("refunded_total", flat=True).first())
     entry, _ = RefundManualEntry.objects.get_or_create(
         payment_id=payment.pk, refunded_total=total,
-        defaults={"previous_total": entered if last_alerted is None else last_alerted,
-                  "zoho_payment_id": zoho_payment_id})
+        defaults={"previous_total": theirs if last_alerted is None else last_alerted,
+                  "zoho_payment_id": zoho_payment_id, "reason": reason, "zoho_total": theirs})
     if entry.alerted_at is not None:
         alert = "already sent"
     else:
-        alert = _refund_manual_alert(entry, payment=payment, entered=entered, zoho_payment_id=zoho_payment_id,
+        alert = _refund_manual_alert(entry, payment=payment, theirs=theirs, zoho_payment_id=zoho_payment_id,
                                      customer_zoho_id=customer_zoho_id)
-    summary = {"state": "awaiting", "entry_id": entry.pk, "refunded_total": mappers.amount(total),
-               "entered_in_zoho": mappers.amount(entered), "since_last_alert": mappers.amount(total - entry.previous_total),
-               "alert": alert}
-    note = (f"{MANUAL_REFUND_NOTE}: {format_zar(total)} refunded in total, {format_zar(entered)} entered in ZOHO; "
-            f"set ZOHO payment {zoho_payment_id} to {format_zar(total)} refunded by hand (no refund endpoint in "
-            f"CONTRACTS 1.8); ops alert: {alert}")
-    return {"summary": summary, "note": note}
+    summary = {"state": "awaiting", **base, "entry_id": entry.pk, "reason": entry.reason,
+               "since_last_alert": mappers.amount(total - entry.previous_total), "alert": alert}
+    note = (f"{MANUAL_REFUND_NOTE}: {format_zar(total)} refunded in total, {format_zar(theirs)} in ZOHO "
+            f"({REFUND_MANUAL_WHY.get(entry.reason, entry.reason)}); set ZOHO payment {zoho_payment_id} to "
+            f"{format_zar(total)} refunded by hand; ops alert: {alert}")
+    return {"state": "awaiting", "summary": summary, "note": note}
 
 
-def _refund_manual_alert(entry, *, payment, entered: Decimal, zoho_payment_id: str, customer_zoho_id: str) -> str:
+def _refund_manual_alert(entry, *, payment, theirs: Decimal, zoho_payment_id: str, customer_zoho_id: str) -> str:
     """Best effort, once per refunded total: tell ops exactly what to record in ZOHO. Never raises
     (the sync must not fail for an alert); a failure is kept on the entry and retried by the next
     sync of the payment (same idempotency key, so never sent twice)."""
@@ -997,22 +1117,23 @@ def _refund_manual_alert(entry, *, payment, entered: Decimal, zoho_payment_id: s
     total = entry.refunded_total
     customer = payment.customer
     who = f"{customer.account_number} {customer.display_name}".strip()
-    if total > entered:
-        todo = (f"Record a refund of {format_zar(total - entered)} on ZOHO payment {zoho_payment_id} so that ZOHO "
+    if total > theirs:
+        todo = (f"Record a refund of {format_zar(total - theirs)} on ZOHO payment {zoho_payment_id} so that ZOHO "
                 f"shows {format_zar(total)} refunded in total.")
-    else:  # a refund was reversed after staff had entered more in ZOHO
-        todo = (f"A refund was reversed here: reduce the refund on ZOHO payment {zoho_payment_id} by "
-                f"{format_zar(entered - total)} so that ZOHO shows {format_zar(total)} refunded in total.")
+    else:
+        todo = (f"Reduce the refund on ZOHO payment {zoho_payment_id} by {format_zar(theirs - total)} so that ZOHO "
+                f"shows {format_zar(total)} refunded in total.")
+    why = REFUND_MANUAL_WHY.get(entry.reason, entry.reason)
     context = {
         "title": f"Enter a refund in ZOHO by hand: {payment.reference}",
         "severity": "warning",
-        "message": (f"Payment {payment.reference} of {who} has {format_zar(total)} refunded. ZOHO Billing has no refund "
-                    f"endpoint we may use, so the sync cannot mirror it. {todo} Then mark it entered in the admin "
-                    f"(ZOHO sync > Refunds to enter in ZOHO)."),
+        "message": (f"Payment {payment.reference} of {who} has {format_zar(total)} refunded; ZOHO shows "
+                    f"{format_zar(theirs)}. The sync cannot mirror it: {why}. {todo} Then mark it entered in the "
+                    f"admin (ZOHO sync > Refunds to enter in ZOHO)."),
         "fields": {"customer": who, "ZOHO customer id": customer_zoho_id, "our payment reference": payment.reference,
                    "ZOHO payment id": zoho_payment_id, "payment amount": format_zar(payment.amount),
-                   "refunded in total": format_zar(total), "already entered in ZOHO": format_zar(entered),
-                   "new since the last alert": format_zar(total - entry.previous_total),
+                   "refunded in total": format_zar(total), "refunded in ZOHO": format_zar(theirs),
+                   "why": why, "new since the last alert": format_zar(total - entry.previous_total),
                    "admin": "/admin/zoho_sync/refundmanualentry/?state=awaiting"},
     }
     try:
