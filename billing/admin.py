@@ -242,6 +242,14 @@ class RunPreviewForm(forms.Form):
                                help_text="The day the run is for (empty: today). Services billed within the lead "
                                          "days of it are included.")
 
+    def clean_run_date(self):
+        from billing.services.invoice_run import InvoiceRunError, run_date_check
+
+        try:
+            return run_date_check(self.cleaned_data.get("run_date"))
+        except InvoiceRunError as exc:
+            raise forms.ValidationError(str(exc))
+
 
 class VoidForm(ReasonForm):
     reissue = forms.BooleanField(required=False, help_text="Issue a replacement invoice with the same lines.")
@@ -644,7 +652,7 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
         if request.method == "POST" and form.is_valid():
             from billing.services.invoice_run import invoice_run
 
-            result = invoice_run(run_date=form.cleaned_data["run_date"] or None, dry_run=True,
+            result = invoice_run(run_date=form.cleaned_data["run_date"], dry_run=True,
                                  triggered_by=f"admin:{request.user.get_username()}")
             services = CustomerService.objects.select_related("customer").in_bulk(
                 [row["service"] for row in result.preview])
@@ -656,22 +664,28 @@ class InvoiceAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
             "total": format_zar(result.total) if result is not None else None,
             "job_run": job_run_link(result.job_run_id) if result is not None else None,
             "can_generate": self.has_lifecycle_permission(request),
+            "run_date": (form.cleaned_data.get("run_date") if form.is_bound and form.is_valid() else None)
+                        or timezone.localdate(),
         })
 
     def generate_now_view(self, request):
-        """'Generate invoices now': confirm, then start the run as a task and show the job-run id."""
-        if not request.user.is_staff:
-            return HttpResponseRedirect(reverse("admin:index"))
-        if request.method == "POST":
+        """'Generate invoices now' (for a date, default today): confirm, then start the run as a task and
+        show the job-run id. Staff with the invoice change permission only (it bills customers)."""
+        if not self.has_lifecycle_permission(request):
+            raise PermissionDenied
+        form = RunPreviewForm(request.POST if request.method == "POST" else request.GET or None)
+        run_date = (form.cleaned_data["run_date"] if form.is_bound and form.is_valid() else None) or timezone.localdate()
+        if request.method == "POST" and form.is_valid():
             from billing.services.invoice_run import invoice_run_start
 
             with transaction.atomic():
-                record = invoice_run_start(triggered_by=f"admin:{request.user.get_username()}")
-            self.message_user(request, format_html("Invoice run started ({}).", job_run_link(record.pk)),
-                              messages.SUCCESS)
+                record = invoice_run_start(triggered_by=f"admin:{request.user.get_username()}", run_date=run_date)
+            self.message_user(request, format_html("Invoice run for {} started ({}).", f"{run_date:%-d %b %Y}",
+                                                   job_run_link(record.pk)), messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:billing_invoice_changelist"))
         return TemplateResponse(request, "admin/billing/confirm_generate.html", {
-            **self.admin_site.each_context(request), "title": "Generate invoices now", "opts": self.model._meta})
+            **self.admin_site.each_context(request), "title": "Generate invoices now", "opts": self.model._meta,
+            "form": form, "run_date": run_date})
 
     @admin.action(description="Void (optionally reissue)", permissions=["lifecycle"])
     def void_invoices(self, request, queryset):

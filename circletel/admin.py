@@ -69,6 +69,12 @@ class FollowUpAdmin(ConsoleModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a row is work still to do (or its record): never deleted by hand
+
+    def has_run_again_permission(self, request):
+        return request.user.has_perm("circletel.change_followup")
+
     @admin.display(description="args")
     def short_args(self, obj):
         text = ", ".join(str(a) for a in obj.args)
@@ -78,7 +84,7 @@ class FollowUpAdmin(ConsoleModelAdmin):
     def error_first_line(self, obj):
         return (obj.error or "").splitlines()[0][:120] if obj.error else ""
 
-    @admin.action(description="Run the selected failed follow-ups again", permissions=["view"])
+    @admin.action(description="Run the selected failed follow-ups again", permissions=["run_again"])
     def run_again(self, request, queryset):
         from circletel.follow_ups import follow_up_retry
 

@@ -94,7 +94,12 @@ def follow_up_run(*, pk: int, now=None) -> FollowUp | None:
 def follow_ups_recover(*, now=None, limit: int = SWEEP_LIMIT) -> dict:
     """Free rows whose worker died, and ring for rows nobody took. Bounded; indexed queries only."""
     now = now or timezone.now()
-    freed = FollowUp.objects.filter(status=Status.RUNNING, lease_until__lt=now).update(
+    lapsed = FollowUp.objects.filter(status=Status.RUNNING, lease_until__lt=now)
+    # A row whose worker died on every attempt (it kills its worker, or never fits in memory) stops here.
+    lapsed.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED, lease_until=None,
+        error=f"the worker died on each of its {MAX_ATTEMPTS} attempts; run it again from the admin once fixed")
+    freed = lapsed.filter(attempts__lt=MAX_ATTEMPTS).update(
         status=Status.PENDING, ring_at=now, error="the worker stopped renewing its lease; running it again")
     rung = 0
     for pk, queue in list(FollowUp.objects.filter(status=Status.PENDING, ring_at__lte=now)

@@ -118,14 +118,31 @@ def _start(job_name: str, *, triggered_by: str, record: JobRun | None, run_key: 
             except RunSuperseded:
                 record = None  # taken by another worker a moment ago: start our own (the key decides)
     if record is None:
-        try:
-            with transaction.atomic():
-                return JobRun.objects.create(job_name=job_name, started_at=now, triggered_by=triggered_by[:100],
-                                             run_key=run_key, args=args or {}, lease_until=lease_until(now),
-                                             owner=owner_name())
-        except IntegrityError:
-            raise RunAlreadyLive(_live_run(job_name, run_key), job_name, run_key) from None
+        for _ in range(2):
+            try:
+                with transaction.atomic():
+                    return JobRun.objects.create(job_name=job_name, started_at=now, triggered_by=triggered_by[:100],
+                                                 run_key=run_key, args=args or {}, lease_until=lease_until(now),
+                                                 owner=owner_name())
+            except IntegrityError:
+                live = _live_run(job_name, run_key)
+                # A "live" run whose lease lapsed is a dead worker's (the sweep may not have run: the cluster
+                # is down): this run takes its place, and records it as died, as the sweep would.
+                if live is None or live.lease_until is None or live.lease_until >= now or not _mark_died(live, now):
+                    raise RunAlreadyLive(live, job_name, run_key) from None
+        raise RunAlreadyLive(_live_run(job_name, run_key), job_name, run_key)
     return _claim(record, now)
+
+
+def _died_because(record: JobRun) -> str:
+    return ("the task never started (lost by the queue)" if record.status == JobRun.Status.QUEUED
+            else f"the worker ({record.owner or 'unknown'}) stopped renewing its lease")
+
+
+def _mark_died(record: JobRun, now) -> bool:
+    """Record a run whose lease lapsed as died (one conditional UPDATE: true for the one caller that did it)."""
+    return bool(JobRun.objects.filter(pk=record.pk, status=record.status, lease_until__lt=now).update(
+        status=JobRun.Status.DIED, finished_at=now, error_message=_died_because(record)))
 
 
 def _claim(record: JobRun, now) -> JobRun:
@@ -215,6 +232,7 @@ class Resumable:
 
 _RESUMABLE: dict[str, Resumable] = {}
 RESUME_WITHIN = timedelta(days=1)  # a run that started longer ago than this is recorded as died, not resumed
+MAX_DEATHS_IN_A_ROW = 3  # a run whose resumes keep dying (a crash loop) is left to a person
 
 
 def register_resumable(job_name: str, *, task: str, schedule: str = "", date_arg: str = "") -> None:
@@ -249,21 +267,43 @@ def jobs_recover_died(*, now=None) -> dict:
     counts = {"died": 0, "resumed": 0}
     lapsed = list(JobRun.objects.filter(status__in=JobRun.LIVE, lease_until__lt=now).order_by("pk")[:100])
     for record in lapsed:
-        was = record.status
         with transaction.atomic():
-            if not JobRun.objects.filter(pk=record.pk, status=was, lease_until__lt=now).update(
-                    status=JobRun.Status.DIED, finished_at=now,
-                    error_message=("the task never started (lost by the queue)" if was == JobRun.Status.QUEUED
-                                   else f"the worker ({record.owner or 'unknown'}) stopped renewing its lease")):
+            if not _mark_died(record, now):
                 continue
             counts["died"] += 1
             logger.warning("job run #%s (%s) died: lease lapsed at %s", record.pk, record.job_name, record.lease_until)
-            if record.job_name not in _RESUMABLE or record.started_at < now - RESUME_WITHIN:
-                continue  # the job's next scheduled run does its work (or, for an old run, a person)
+            why_not = _why_not_resumed(record, now)
+            if why_not:
+                if record.job_name in _RESUMABLE:
+                    logger.error("job run #%s (%s) died and is not resumed: %s", record.pk, record.job_name, why_not)
+                    JobRun.objects.filter(pk=record.pk).update(
+                        error_message=f"{_died_because(record)}; not resumed: {why_not}"[:2000])
+                continue
             if job_queue_resumable(record.job_name, triggered_by=f"recovery of #{record.pk}", args=record.args,
                                    resumed_from=record):
                 counts["resumed"] += 1
     return counts
+
+
+def _why_not_resumed(record: JobRun, now) -> str:
+    """Why a died run is not started again ('' when it is): not a resumable job, too old, without the
+    arguments its job is keyed by (it could only become a run for another date), or a crash loop."""
+    spec = _RESUMABLE.get(record.job_name)
+    if spec is None:
+        return "not a resumable job (its next scheduled run does its work)"
+    if spec.date_arg and not (record.args or {}).get(spec.date_arg):
+        return f"it has no {spec.date_arg} to resume with"
+    deaths, run = 1, record
+    while run.resumed_from_id and deaths < MAX_DEATHS_IN_A_ROW:
+        run = JobRun.objects.only("pk", "status", "started_at", "resumed_from").get(pk=run.resumed_from_id)
+        if run.status != JobRun.Status.DIED:
+            break
+        deaths += 1
+    if deaths >= MAX_DEATHS_IN_A_ROW:
+        return f"it died {deaths} times in a row; a person must look (see the job runs that died)"
+    if run.started_at < now - RESUME_WITHIN:
+        return f"the run began more than {RESUME_WITHIN.days} day(s) ago"
+    return ""
 
 
 def _enqueue_on_commit(task: str, record: JobRun) -> None:

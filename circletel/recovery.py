@@ -89,9 +89,12 @@ def schedules_recover_lost(*, now=None) -> dict:
             continue
         if row.next_run is None or row.next_run <= fired:
             continue  # django-q2 has not fired it yet (its scheduler is down or late): not lost
-        if JobRun.objects.filter(job_name=job.job_name, started_at__gte=fired - timedelta(seconds=5)).exists():
-            continue
         args = {job.date_arg: timezone.localtime(fired).date().isoformat()} if job.date_arg else {}
+        runs = JobRun.objects.filter(job_name=job.job_name, started_at__gte=fired - timedelta(seconds=5))
+        if job.date_arg:  # the fired run is the run for that date (a run by hand for another date is not it)
+            runs = runs.filter(run_key=args[job.date_arg])
+        if runs.exists():
+            continue
         record = job_queue_resumable(job.job_name, args=args,
                                      triggered_by=f"recovery: {spec.name} fired at {timezone.localtime(fired):%H:%M} never started")
         if record is not None:

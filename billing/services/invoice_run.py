@@ -35,13 +35,16 @@ from billing.services.invoices import (
     prices_include_vat_for,
     recurring_line,
 )
+from circletel.errors import ApplicationError
 from circletel.follow_ups import follow_up
 from circletel.jobs import job_queue_resumable, job_run
 from circletel.models import JobRun
 from circletel.sequences import next_values
 
 JOB_NAME = "generate_invoices"
+PREVIEW_JOB_NAME = "generate_invoices_preview"  # dry runs: their own job name, never resumed or counted as a run
 DEFAULT_BATCH = 1000
+MAX_DAYS_AHEAD = 31  # a run date typed by a person may be at most this far ahead (a year typo bills a year)
 MONEY_FIELD = DecimalField(max_digits=12, decimal_places=2)
 TEN_PLACES = Decimal("1e-10")
 
@@ -63,6 +66,22 @@ class RunResult:
     batches: int = 0
     total: Decimal = Decimal("0.00")
     preview: list = field(default_factory=list)
+
+
+class InvoiceRunError(ApplicationError):
+    pass
+
+
+def run_date_check(run_date: date | None) -> date:
+    """A run date given by a person (admin, API, command): today or earlier, or at most MAX_DAYS_AHEAD ahead.
+
+    Further ahead would invoice (and email) every month up to it at once."""
+    today = timezone.localdate()
+    run_date = run_date or today
+    if run_date > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise InvoiceRunError(f"The run date {run_date:%-d %b %Y} is more than {MAX_DAYS_AHEAD} days ahead; a run "
+                              f"for it would invoice every period up to then at once.", {"run_date": run_date.isoformat()})
+    return run_date
 
 
 def lead_cutoff(run_date: date) -> date:
@@ -222,7 +241,7 @@ def invoice_run(*, run_date: date | None = None, dry_run: bool = False, triggere
     # One live run per run date (dry runs write nothing and are not keyed). A run whose worker dies is
     # resumed by the recovery sweep with the same date (billing/apps.py registers it).
     keyed = {} if dry_run else {"run_key": run_date.isoformat(), "args": {"run_date": run_date.isoformat()}}
-    with job_run(JOB_NAME, triggered_by=triggered_by, record=record, **keyed) as run:
+    with job_run(PREVIEW_JOB_NAME if dry_run else JOB_NAME, triggered_by=triggered_by, record=record, **keyed) as run:
         result = RunResult(job_run_id=run.id)
         run.details.update({"run_date": run_date.isoformat(), "dry_run": dry_run, "cutoff": lead_cutoff(run_date).isoformat()})
         if dry_run:
@@ -278,7 +297,7 @@ def _one_by_one(run_date, batch_size, failed, run, followups):
 
 
 def _dry_run(run_date: date, result: RunResult, batch_size: int) -> None:
-    """Plan the first due period of every eligible service without writing anything."""
+    """Plan every period the run would bill for every eligible service, without writing anything."""
     last_pk = 0
     while True:
         services = list(eligible_services(run_date).filter(pk__gt=last_pk).select_related("customer")
@@ -286,17 +305,22 @@ def _dry_run(run_date: date, result: RunResult, batch_size: int) -> None:
         if not services:
             return
         suspensions = _suspensions_by_service([s.pk for s in services])
+        cutoff = lead_cutoff(run_date)
         for s in services:
-            plan = plan_for(s, suspensions.get(s.pk, []))
-            if plan.line is None:
-                result.skipped += 1
-                continue
-            totals = invoice_totals([plan.line], prices_include_vat=prices_include_vat_for(s.customer))
-            result.created += 1
-            result.total += totals.total
-            if len(result.preview) < 100:
-                result.preview.append({"service": s.pk, "period_start": plan.period_start.isoformat(),
-                                       "total": str(totals.total)})
+            # Every period the run would bill: a service behind (a late or catch-up run) is billed once per
+            # period up to the cutoff, as the run's loop claims it again after each period.
+            while s.next_billing_date is not None and s.next_billing_date <= cutoff:
+                plan = plan_for(s, suspensions.get(s.pk, []))
+                s.next_billing_date = plan.period_end
+                if plan.line is None:
+                    result.skipped += 1
+                    continue
+                totals = invoice_totals([plan.line], prices_include_vat=prices_include_vat_for(s.customer))
+                result.created += 1
+                result.total += totals.total
+                if len(result.preview) < 100:
+                    result.preview.append({"service": s.pk, "period_start": plan.period_start.isoformat(),
+                                           "total": str(totals.total)})
         last_pk = services[-1].pk
 
 
@@ -305,7 +329,7 @@ def invoice_run_start(*, triggered_by: str, run_date: date | None = None) -> Job
 
     When a run for that date is already queued or running, that run is returned instead of a second.
     A task lost by the broker is queued again by the recovery sweep once the row's grace lapses."""
-    run_date = run_date or timezone.localdate()
+    run_date = run_date_check(run_date)
     with transaction.atomic():
         record = job_queue_resumable(JOB_NAME, triggered_by=triggered_by, args={"run_date": run_date.isoformat()})
     return record or JobRun.objects.filter(job_name=JOB_NAME, run_key=run_date.isoformat()).order_by("-pk").first()

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import BillingAccount, CustomerService, Invoice, ServiceActionLog
 from billing.services.lifecycle import service_activate, service_cancel, service_suspend
@@ -285,7 +286,7 @@ def test_preview_the_invoice_run_writes_no_invoice(staff_client):
     response = staff_client.post(url, {"run_date": svc.next_billing_date.isoformat()})
 
     html = response.content.decode()
-    run = JobRun.objects.filter(job_name="generate_invoices").latest("pk")
+    run = JobRun.objects.filter(job_name="generate_invoices_preview").latest("pk")  # a preview's own job name
     assert Invoice.objects.count() == invoices
     assert run.details["dry_run"] is True and run.details["would_create"] == 1
     assert (f'Would create 1 invoice totalling R 499.00; 0 skipped '
@@ -303,5 +304,6 @@ def test_generate_now_message_links_to_the_job_run(staff_client, queued, django_
         response = staff_client.post(reverse("admin:billing_invoice_generate_now"), follow=True)
 
     run = JobRun.objects.filter(job_name="generate_invoices").latest("pk")
-    assert (f'Invoice run started (<a href="/admin/circletel/jobrun/{run.pk}/change/">job run #{run.pk}</a>).'
-            in response.content.decode())
+    today = timezone.localdate()
+    assert (f'Invoice run for {today:%-d %b %Y} started (<a href="/admin/circletel/jobrun/{run.pk}/change/">'
+            f'job run #{run.pk}</a>).' in response.content.decode())

@@ -180,7 +180,7 @@ def test_a_fired_schedule_whose_run_started_or_that_has_not_fired_is_left_alone(
     now = datetime(2026, 3, 10, 2, 1, 30, tzinfo=SAST)
     row = _installed("invoice_run", "0 2 * * *", next_run=datetime(2026, 3, 11, 2, 0, tzinfo=SAST))
     JobRun.objects.create(job_name="generate_invoices", started_at=datetime(2026, 3, 10, 2, 0, 3, tzinfo=SAST),
-                          status="succeeded")
+                          status="succeeded", run_key="2026-03-10")
     assert schedules_recover_lost(now=now) == {"started": 0}  # it ran
     JobRun.objects.all().delete()
     row.next_run = datetime(2026, 3, 10, 2, 0, tzinfo=SAST)
@@ -289,3 +289,127 @@ def test_the_admin_lists_a_died_run_with_its_resume_and_follow_ups_can_be_run_ag
                                  {"action": "run_again", "_selected_action": [failed.pk, done.pk]}, follow=True)
     assert "Queued 1 follow-up(s) again; 1 were not failed and were left alone." in response.content.decode()
     assert [FollowUp.objects.get(pk=p).status for p in (failed.pk, done.pk)] == ["pending", "done"]
+
+
+# --- probe findings (issue 20 review) ------------------------------------------------------------------
+
+def test_a_preview_that_dies_is_recorded_and_never_becomes_a_real_run():
+    from billing.services.invoice_run import PREVIEW_JOB_NAME
+
+    _services(2)
+    preview = JobRun.objects.create(job_name=PREVIEW_JOB_NAME, started_at=timezone.now(),
+                                    lease_until=timezone.now() - timedelta(seconds=1))
+    keyless = JobRun.objects.create(job_name="generate_invoices", started_at=timezone.now(),
+                                    lease_until=timezone.now() - timedelta(seconds=1))  # no run_date: cannot resume
+    with transaction.atomic():
+        assert jobs_recover_died() == {"died": 2, "resumed": 0}
+    assert not JobRun.objects.filter(status="queued").exists() and not Invoice.objects.exists()
+    assert "no run_date to resume with" in JobRun.objects.get(pk=keyless.pk).error_message
+    assert JobRun.objects.get(pk=preview.pk).status == "died"
+
+
+def test_a_run_whose_resumes_keep_dying_is_left_to_a_person_after_three():
+    first = JobRun.objects.create(job_name="generate_invoices", status="died", started_at=timezone.now(),
+                                  args={"run_date": "2026-01-29"})
+    second = JobRun.objects.create(job_name="generate_invoices", status="died", started_at=timezone.now(),
+                                   args={"run_date": "2026-01-29"}, resumed_from=first)
+    third = JobRun.objects.create(job_name="generate_invoices", started_at=timezone.now(), run_key="2026-01-29",
+                                  args={"run_date": "2026-01-29"}, resumed_from=second,
+                                  lease_until=timezone.now() - timedelta(seconds=1))
+    with transaction.atomic():
+        assert jobs_recover_died() == {"died": 1, "resumed": 0}
+    assert "died 3 times in a row" in JobRun.objects.get(pk=third.pk).error_message
+    # Positive control: the second death in a row is still resumed.
+    JobRun.objects.filter(pk=third.pk).update(status="running", lease_until=timezone.now() - timedelta(seconds=1),
+                                              resumed_from=first)
+    with transaction.atomic():
+        assert jobs_recover_died() == {"died": 1, "resumed": 1}
+
+
+def test_a_new_run_takes_the_place_of_a_live_looking_run_whose_lease_lapsed_and_not_of_a_live_one():
+    from django.core.management import CommandError, call_command
+
+    _services(1)
+    live = JobRun.objects.create(job_name="generate_invoices", started_at=timezone.now(), run_key="2026-01-29",
+                                 args={"run_date": "2026-01-29"}, lease_until=timezone.now() + timedelta(seconds=15))
+    with pytest.raises(CommandError, match=f"already running as job run #{live.pk}"):
+        call_command("generate_invoices", "--date", "2026-01-29")
+    assert not Invoice.objects.exists()
+    JobRun.objects.filter(pk=live.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    call_command("generate_invoices", "--date", "2026-01-29")
+    assert Invoice.objects.count() == 1 and JobRun.objects.get(pk=live.pk).status == "died"
+
+
+def test_the_preview_counts_every_period_a_catch_up_run_will_bill():
+    from billing.services.invoice_run import invoice_run
+
+    make_service(status=CustomerService.Status.ACTIVE, next_billing_date=date(2026, 1, 1), billing_day=1,
+                 monthly_price=Decimal("499.00"))  # three periods behind on 29 Mar
+    preview = invoice_run(run_date=date(2026, 3, 29), dry_run=True)
+    real = invoice_run(run_date=date(2026, 3, 29))
+    assert (preview.created, preview.total) == (real.created, real.total) == (4, Decimal("1996.00"))
+    assert JobRun.objects.get(pk=preview.job_run_id).job_name == "generate_invoices_preview"
+
+
+def test_a_run_date_far_ahead_is_refused_at_every_door(admin_client):
+    from django.core.management import CommandError, call_command
+    from django.urls import reverse
+
+    far = (timezone.localdate() + timedelta(days=40)).isoformat()
+    with pytest.raises(CommandError, match="more than 31 days ahead"):
+        call_command("generate_invoices", "--date", far)
+    with pytest.raises(CommandError, match="not a day of the calendar"):
+        call_command("generate_invoices", "--date", "2026-02-30")
+    page = admin_client.post(reverse("admin:billing_invoice_run_preview"), {"run_date": far}).content.decode()
+    assert "more than 31 days ahead" in page
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(get_user_model().objects.get(is_superuser=True))
+    assert api.post("/api/admin/billing/generate-invoices-now", {"run_date": far}, format="json").status_code == 400
+    assert not JobRun.objects.filter(job_name="generate_invoices").exists()
+    near = (timezone.localdate() + timedelta(days=3)).isoformat()
+    assert api.post("/api/admin/billing/generate-invoices-now", {"run_date": near}, format="json").status_code == 202
+
+
+def test_only_staff_who_may_change_invoices_can_start_the_run_and_it_runs_for_the_previewed_date(client):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_invoice"))
+    client.force_login(viewer)
+    url = reverse("admin:billing_invoice_generate_now")
+    assert client.post(url, {"run_date": "2026-12-09"}).status_code == 403
+    assert not JobRun.objects.exists()
+    biller = UserFactory(is_staff=True)
+    biller.user_permissions.add(*Permission.objects.filter(codename__in=["view_invoice", "change_invoice"]))
+    client.force_login(biller)
+    assert "Start the invoice run for 9 Dec 2026" in client.get(url + "?run_date=2026-12-09").content.decode()
+    assert client.post(url, {"run_date": "2026-12-09"}).status_code == 302
+    assert JobRun.objects.get().run_key == "2026-12-09"
+
+
+def test_a_follow_up_whose_worker_dies_on_every_attempt_stops_as_failed(queued):
+    from circletel.follow_ups import MAX_ATTEMPTS
+
+    row = follow_up("tests.circletel.test_recovery.record_call", 1)
+    FollowUp.objects.filter(pk=row.pk).update(status="running", attempts=MAX_ATTEMPTS,
+                                              lease_until=timezone.now() - timedelta(seconds=1))
+    assert follow_ups_recover()["freed"] == 0
+    row.refresh_from_db()
+    assert row.status == "failed" and "died on each" in row.error
+
+
+def test_a_run_by_hand_for_another_date_or_a_preview_does_not_hide_a_lost_scheduled_run():
+    now = datetime(2026, 3, 10, 2, 1, 30, tzinfo=SAST)
+    _installed("invoice_run", "0 2 * * *", next_run=datetime(2026, 3, 11, 2, 0, tzinfo=SAST))
+    JobRun.objects.create(job_name="generate_invoices", started_at=datetime(2026, 3, 10, 2, 0, 40, tzinfo=SAST),
+                          status="succeeded", run_key="2026-03-01")
+    JobRun.objects.create(job_name="generate_invoices_preview", status="succeeded",
+                          started_at=datetime(2026, 3, 10, 2, 0, 50, tzinfo=SAST))
+    with transaction.atomic():
+        assert schedules_recover_lost(now=now) == {"started": 1}
