@@ -109,6 +109,7 @@ def env_for(db: str, broker: str, resend_url: str) -> dict:
         "Q_DOCUMENTS_QUEUE": "", "Q_ZOHO_QUEUE": "", "Q_WORKERS": "2",
         "EMAIL_BACKEND": "notifications.clients.resend_backend.EmailBackend", "RESEND_API_KEY": "re_recovery",
         "RESEND_API_URL": resend_url, "LOG_LEVEL": "WARNING", "INVOICE_RUN_BATCH": "5",
+        "LEASE_HEARTBEAT_THREAD": "true",  # as in production (a pytest parent's test settings turn it off)
     })
     return env
 

@@ -57,6 +57,7 @@ from bench._seed import fresh_bench_database, open_invoices  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circletel.settings_test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("LEASE_HEARTBEAT_THREAD", "true")  # the workers renew their leases as in production
 STRIPE_SECRET = "whsec_bench_stripe_secret"
 AMOUNT = Decimal("10.00")
 
