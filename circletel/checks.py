@@ -17,6 +17,22 @@ def product_settings_check(app_configs, **kwargs):
             hint="Unset SANDBOX_GATEWAY_ENABLED (or set it false) in production and configure the providers.",
             id="circletel.W001",
         ))
+    if settings.SANDBOX_GATEWAY_ENABLED and not settings.DEBUG and not settings.NETCASH.get("PAYNOW_SERVICE_KEY"):
+        # Invoices go to the sandbox (no Pay Now key), but with DEBUG off nothing fills in the two secrets
+        # the sandbox needs (settings.py derives them only under DEBUG): the Pay Now form is refused
+        # without the HMAC secret, and the sandbox's notify is refused without the notify token.
+        missing = [name for name, key in (("NETCASH_PAYNOW_HMAC_SECRET", "PAYNOW_HMAC_SECRET"),
+                                          ("NETCASH_NOTIFY_TOKEN", "NOTIFY_TOKEN"))
+                   if not settings.NETCASH.get(key)]
+        if missing:
+            problems.append(Warning(
+                f"SANDBOX_GATEWAY_ENABLED=true with DEBUG=False, but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set: the sandbox gateway cannot take an invoice "
+                "payment (the Pay Now form is refused without the HMAC secret; the sandbox's notify is refused "
+                "without the notify token), so customers are told online payments are not available.",
+                hint=f"Set {' and '.join(missing)} (long random values), or turn the sandbox off.",
+                id="circletel.W004",
+            ))
     netcash = settings.NETCASH
     token = netcash.get("NOTIFY_TOKEN") or ""
     if netcash.get("PAYNOW_SERVICE_KEY") and len(token) < NOTIFY_TOKEN_MIN_LENGTH:

@@ -382,21 +382,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        # django-q2's logger is named "django-q" (an entry "django_q" matched nothing).
-        "django-q": {"level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": True},
     },
 }
-if DEBUG:
-    # Development (`make run`): library chatter stays out of the way of the logins, the URL and our own
-    # lines. django-q2 logs as "django-q" (cluster start/stop, every task processed), WeasyPrint and
-    # fontTools log each PDF's layout and font-subsetting steps at INFO. LOG_LEVEL=DEBUG shows them again.
-    _library_level = "WARNING" if LOG_LEVEL.upper() != "DEBUG" else "DEBUG"
-    LOGGING["loggers"].update({
-        "django-q": {"level": env("Q_LOG_LEVEL", default=_library_level)},
-        "weasyprint": {"level": _library_level},
-        "fontTools": {"level": _library_level},
-        "axes": {"level": _library_level},  # "AXES: BEGIN ..." from every process
-    })
+# Library chatter stays out of the way of our own lines, in development (`make run`) and production alike
+# (a production log is ours, and WeasyPrint alone wrote 7 INFO lines per PDF there). django-q2 logs as
+# "django-q" (an entry "django_q" would match nothing; cluster start/stop, every task processed), WeasyPrint and fontTools log each PDF's layout
+# and font-subsetting steps at INFO, axes logs "AXES: BEGIN ..." from every process. WARNING and above
+# still show; LOG_LEVEL=DEBUG shows them all again (tests/circletel/test_library_log_levels.py).
+_library_level = "WARNING" if LOG_LEVEL.upper() != "DEBUG" else "DEBUG"
+LOGGING["loggers"].update({
+    "django-q": {"level": env("Q_LOG_LEVEL", default=_library_level), "propagate": True},
+    "weasyprint": {"level": _library_level},
+    "fontTools": {"level": _library_level},
+    "axes": {"level": _library_level},
+})
 
 # --- Provider and product settings, grouped per app --------------------------------------------------
 from circletel.settings_product import *  # noqa: E402,F403

@@ -21,7 +21,9 @@ from billing.models import Customer, CustomerService, Invoice, LedgerEntry, Susp
 from billing.proration import billing_period
 from billing.services.invoice_run import plan_for
 from billing.services.invoices import due_date_for, invoice_totals, prices_include_vat_for
+from circletel.sandbox import sandbox_gateway_active
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
+from payments.services.methods import payment_method_unusable_reason
 from usage.models import UsageRecord
 
 CENT = Decimal("0.01")
@@ -160,10 +162,29 @@ def customer_payments(*, customer: Customer, status: str | None = None, method: 
     return qs.order_by("-created_at", "-pk")
 
 
+ONLINE_PAYMENTS_UNAVAILABLE = "Online payments are not available right now."
+
+
+def online_payment_unavailable_reason() -> str:
+    """Why no online invoice payment can be made now ("" when one can), so the dashboard offers no
+    Pay button that only leads to "not available". Mirrors the refusals of
+    `payments.services.paynow_checkout.invoice_checkout` (no HMAC secret; a Pay Now key without the
+    notify token; no key and the sandbox off) and adds the sandbox's own need: its notify goes to the
+    secret notify path, so without the notify token no sandbox payment is ever booked (system check
+    circletel.W004)."""
+    netcash = settings.NETCASH
+    if not netcash.get("PAYNOW_HMAC_SECRET") or not netcash.get("NOTIFY_TOKEN"):
+        return ONLINE_PAYMENTS_UNAVAILABLE
+    if not netcash.get("PAYNOW_SERVICE_KEY") and not sandbox_gateway_active():
+        return ONLINE_PAYMENTS_UNAVAILABLE
+    return ""
+
+
 def customer_payment_methods(*, customer: Customer) -> list[PaymentMethod]:
     """The customer's saved methods, primary first; each carries `mandate_url`, the signing link of
     its latest eMandate request ("" when NetCash returned none or no request was sent), and
-    `mandate_retry` (the "Send mandate request" button applies)."""
+    `mandate_retry` (the "Send mandate request" button applies) and `primary_refusal`, why it cannot
+    be made primary now ("" when it can; `payment_method_set_primary` refuses with the same words)."""
     latest_url = (Mandate.objects.filter(payment_method_id=OuterRef("pk")).order_by("-created_at", "-pk")
                   .values("mandate_url")[:1])
     methods = list(PaymentMethod.objects.filter(customer_id=customer.pk, deleted_at__isnull=True)
@@ -171,6 +192,7 @@ def customer_payment_methods(*, customer: Customer) -> list[PaymentMethod]:
                    .order_by("-is_primary", "pk"))
     for m in methods:
         m.mandate_retry = mandate_can_retry(m, mandate_url=m.mandate_url)
+        m.primary_refusal = payment_method_unusable_reason(m)
     return methods
 
 

@@ -22,7 +22,11 @@ from circletel.errors import ApplicationError, public_message
 from circletel.money import format_zar
 from circletel.throttle import client_ip, over_limit
 from payments.errors import PaymentError
-from payments.services.methods import payment_method_remove, payment_method_set_primary, payment_method_successor
+from payments.services.methods import (
+    payment_method_removal_outcome,
+    payment_method_remove,
+    payment_method_set_primary,
+)
 from payments.services.paynow_checkout import invoice_checkout
 from payments.services.receipts import receipt_issue
 from portal import selectors
@@ -79,7 +83,8 @@ def _pdf_response(data: bytes, filename: str) -> HttpResponse:
 @customer_required
 def home(request, customer):
     summary = selectors.dashboard_summary(customer=customer)
-    return render(request, "dashboard/home.html", {"s": summary, "nav": "home"})
+    return render(request, "dashboard/home.html", {
+        "s": summary, "nav": "home", "pay_unavailable": selectors.online_payment_unavailable_reason()})
 
 
 @customer_required
@@ -224,20 +229,25 @@ REMOVED_PROMOTED = "{method} was removed. {promoted} is now your primary payment
 REMOVED_AUTO_PAY_OFF = ("{method} was removed. Auto-pay is off: you have no other payment method we can collect from. "
                         "Add a debit order or card and make it primary, then turn auto-pay on again.")
 REMOVED_NO_PRIMARY = "{method} was removed. You have no primary payment method now."
+REMOVED_AUTO_PAY_OFF_UNUSABLE_PRIMARY = (
+    "{method} was removed. Auto-pay is off: your primary payment method cannot be collected from yet and you have "
+    "no other we can collect from. Turn auto-pay on again once it can be (for a debit order, when its mandate is "
+    "signed).")
 
 
 @customer_required
 @require_http_methods(["GET", "POST"])
 def method_remove(request, customer, pk):
     """Removing a saved method asks first: GET (or a POST without `confirm`) shows what removing it
-    does (which method becomes primary, or that auto-pay goes off); the confirming POST removes it
-    through `payment_method_remove`, which applies those rules."""
+    does (which method becomes primary, or that auto-pay goes off), read from the same rule
+    (`payment_method_removal_outcome`) the confirming POST applies through `payment_method_remove`."""
     method = selectors.customer_payment_method(customer=customer, method_id=pk)
     if request.method == "GET" or request.POST.get("confirm") != "yes":
         account = customer.billing_account
+        outcome = payment_method_removal_outcome(method=method, auto_pay=account.auto_pay)
         return render(request, "dashboard/method_remove_confirm.html", {
-            "method": method, "nav": "billing", "auto_pay": account.auto_pay,
-            "successor": payment_method_successor(method=method) if method.is_primary else None})
+            "method": method, "nav": "billing", "auto_pay": account.auto_pay, "outcome": outcome,
+            "successor": outcome.promoted})
     try:
         result = payment_method_remove(method=method)
     except ApplicationError as exc:
@@ -247,7 +257,8 @@ def method_remove(request, customer, pk):
     if result.promoted is not None:
         messages.success(request, REMOVED_PROMOTED.format(method=name, promoted=result.promoted.display_name))
     elif result.auto_pay_off:
-        messages.warning(request, REMOVED_AUTO_PAY_OFF.format(method=name))
+        text = REMOVED_AUTO_PAY_OFF if result.was_primary else REMOVED_AUTO_PAY_OFF_UNUSABLE_PRIMARY
+        messages.warning(request, text.format(method=name))
     elif result.was_primary:
         messages.success(request, REMOVED_NO_PRIMARY.format(method=name))
     else:
@@ -269,9 +280,11 @@ def invoices(request, customer):
 def invoice_detail(request, customer, pk):
     invoice = selectors.customer_invoice(customer=customer, invoice_id=pk)
     facts = invoice_document_facts(invoice)  # the same facts the PDF prints
-    pay_url = reverse("dashboard:invoice_pay", args=[invoice.number]) if invoice.is_open and facts["ask_to_pay"] else None
+    pay_unavailable = selectors.online_payment_unavailable_reason()
+    pay_url = (reverse("dashboard:invoice_pay", args=[invoice.number])
+               if invoice.is_open and facts["ask_to_pay"] and not pay_unavailable else None)
     return render(request, "dashboard/invoice_detail.html", {
-        "invoice": invoice, "pay_url": pay_url, "nav": "invoices", "facts": facts,
+        "invoice": invoice, "pay_url": pay_url, "nav": "invoices", "facts": facts, "pay_unavailable": pay_unavailable,
         "lines": list(invoice.lines.all()), "payments": list(invoice.payments.all())})
 
 

@@ -197,11 +197,23 @@ def checkout_success(request, reference):
 
 @require_http_methods(["GET", "POST"])
 def checkout_cancelled(request, reference):
+    """Where the buyer lands after a declined or cancelled payment. The page says what the database
+    says: a reservation that is paid after all (the webhook came first) is shown as paid, with its
+    success page. "Release my reservation now" (POST) releases only a pending hold
+    (`reservation_cancel` leaves every other state alone) and says so when nothing changed."""
     r = _reservation(reference)
     if request.method == "POST":
+        before = r.status
         r = services.reservation_cancel(reservation_id=r.pk, reason="buyer released the reservation")
-        messages.info(request, "Your reservation was released.")
-        return redirect("reservations:detail", slug=r.puppy.slug)
+        if before == Reservation.Status.PENDING and r.status == Reservation.Status.CANCELLED:
+            messages.info(request, "Your reservation was released.")
+            return redirect("reservations:detail", slug=r.puppy.slug)
+        if r.status == Reservation.Status.PAID:
+            messages.info(request, f"Reservation {r.reference} is paid, so it was not released: nothing changed.")
+            return redirect("reservations:success", reference=r.reference)
+        messages.info(request, f"Reservation {r.reference} is already {r.get_status_display().lower()}: "
+                               "nothing changed.")
+        return redirect("reservations:cancelled", reference=r.reference)
     entry = (request.session.get(SESSION_HOLDS) or {}).get(str(r.puppy_id))
     own = isinstance(entry, dict) and entry.get("reference") == r.reference
     r.puppy.refresh_from_db(fields=["status"])

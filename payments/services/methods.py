@@ -12,10 +12,15 @@ last place.
 The primary method (auto-pay collects from it) follows three rules, all here:
 - a new method asked to be primary takes the place only if it can be used now, or if the current
   primary cannot (`payment_method_is_usable`): a debit order whose eMandate is not signed yet never
-  pushes out a card or a signed debit order (it can be made primary by hand, or takes the place by
-  itself once its mandate is accepted, `payment_method_primary_after_mandate`);
+  pushes out a card or a signed debit order; it takes the place by itself once its mandate is
+  accepted (`payment_method_primary_after_mandate`);
+- the customer can make a method primary by hand only while it is usable (`payment_method_set_primary`
+  refuses a pending, declined or cancelled mandate and an expired card, and says why): an unsigned
+  primary would leave auto-pay with nothing to collect from;
 - removing the primary promotes the customer's best other usable method (a signed debit order
-  first, then a card), or, when there is none, turns auto-pay off (`payment_method_remove`);
+  first, then a card), or, when there is none, turns auto-pay off (`payment_method_remove`); removing
+  the last usable method while the primary is not usable turns auto-pay off too. The confirmation
+  page reads the same outcome (`payment_method_removal_outcome`), so it says what will happen;
 - at most one primary per customer (the partial unique constraint backs this up).
 """
 
@@ -65,17 +70,34 @@ def payment_method_limit_check(*, customer: Customer) -> None:
             {"limit": limit})
 
 
-def payment_method_is_usable(method: PaymentMethod, *, today=None) -> bool:
-    """Can a payment be taken from `method` now: not removed; a debit order only with its eMandate
-    signed (active); a card only until the end of its expiry month."""
+def payment_method_unusable_reason(method: PaymentMethod, *, today=None) -> str:
+    """Why no payment can be taken from `method` now ("" when it can): removed; a debit order whose
+    eMandate is not signed (active); a card past the end of its expiry month. The sentence is shown to
+    the customer (it is the reason a "Make primary" is refused)."""
+    name = method.display_name
     if method.deleted_at is not None:
-        return False
+        return "A removed payment method cannot be primary."
     if method.method_type == PaymentMethod.Type.DEBIT_ORDER:
-        return method.mandate_status == PaymentMethod.MandateStatus.ACTIVE
+        status = method.mandate_status
+        if status == PaymentMethod.MandateStatus.ACTIVE:
+            return ""
+        if status in (PaymentMethod.MandateStatus.DECLINED, PaymentMethod.MandateStatus.CANCELLED):
+            return (f"{name} cannot be primary: its debit-order mandate was {status}. "
+                    "Add the debit order again and sign the new mandate.")
+        return (f"{name} cannot be primary until its debit-order mandate is signed. "
+                "It becomes primary by itself once you sign it, if you have no other usable primary method.")
     if method.method_type == PaymentMethod.Type.CARD and method.card_expiry_year and method.card_expiry_month:
         today = today or timezone.localdate()
-        return (method.card_expiry_year, method.card_expiry_month) >= (today.year, today.month)
-    return True
+        if (method.card_expiry_year, method.card_expiry_month) < (today.year, today.month):
+            return (f"{name} cannot be primary: it expired at the end of "
+                    f"{method.card_expiry_month:02d}/{method.card_expiry_year}. Add a card that is still valid.")
+    return ""
+
+
+def payment_method_is_usable(method: PaymentMethod, *, today=None) -> bool:
+    """Can a payment be taken from `method` now: not removed; a debit order only with its eMandate
+    signed (active); a card only until the end of its expiry month (`payment_method_unusable_reason`)."""
+    return not payment_method_unusable_reason(method, today=today)
 
 
 def _current_primary(customer_id: int) -> PaymentMethod | None:
@@ -96,7 +118,7 @@ def payment_method_create(*, customer: Customer, make_primary: bool = False, **f
         if make_primary:
             current = _current_primary(customer.pk)
             if current is None or payment_method_is_usable(method) or not payment_method_is_usable(current):
-                payment_method_set_primary(method=method)
+                _primary_set(method)
     return method
 
 
@@ -139,8 +161,10 @@ def payment_method_add_card(*, customer: Customer, brand: str, last_four: str, e
         card_expiry_year=int(expiry_year), provider_token=token[:200])
 
 
-def payment_method_set_primary(*, method: PaymentMethod) -> PaymentMethod:
-    """Make `method` the customer's only primary method (the constraint backs this up)."""
+def _primary_set(method: PaymentMethod) -> PaymentMethod:
+    """Make `method` the customer's only primary method (the constraint backs this up). Callers decide
+    whether it may be: `payment_method_set_primary` (by hand: usable only), `payment_method_create` and
+    `payment_method_primary_after_mandate` (their own rules)."""
     if method.deleted_at is not None:
         raise PaymentError("A removed payment method cannot be primary.")
     with transaction.atomic():
@@ -150,6 +174,25 @@ def payment_method_set_primary(*, method: PaymentMethod) -> PaymentMethod:
         PaymentMethod.objects.filter(pk=method.pk).update(is_primary=True)
     method.is_primary = True
     return method
+
+
+def payment_method_set_primary(*, method: PaymentMethod) -> PaymentMethod:
+    """The customer makes `method` primary by hand. Refused (`PaymentError`, 400, with the reason and
+    `extra["reason"]`) while it is not usable: a debit order whose mandate is pending, declined or
+    cancelled, an expired card, a removed method. Otherwise it would push out a primary auto-pay can
+    collect from, and leave auto-pay collecting nothing. Checked again on the locked, fresh row."""
+    with transaction.atomic():
+        _lock_customer_methods(method.customer_id)
+        fresh = PaymentMethod.objects.filter(pk=method.pk).first()
+        if fresh is None:
+            raise PaymentError("A removed payment method cannot be primary.")
+        reason = payment_method_unusable_reason(fresh)
+        if reason:
+            raise PaymentError(reason, {"reason": "not_usable", "mandate_status": fresh.mandate_status})
+        if fresh.is_primary:
+            method.is_primary = True
+            return method
+        return _primary_set(method)
 
 
 def payment_method_primary_after_mandate(*, method: PaymentMethod) -> bool:
@@ -164,7 +207,7 @@ def payment_method_primary_after_mandate(*, method: PaymentMethod) -> bool:
         current = _current_primary(method.customer_id)
         if not payment_method_is_usable(method) or (current is not None and payment_method_is_usable(current)):
             return False
-        payment_method_set_primary(method=method)
+        _primary_set(method)
     return True
 
 
@@ -191,29 +234,67 @@ def payment_method_successor(*, method: PaymentMethod) -> PaymentMethod | None:
     return usable[0] if usable else None
 
 
+@dataclass
+class PaymentMethodRemovalOutcome:
+    """What removing `method` would do now (a read): `promoted` takes the primary place, or
+    `auto_pay_off` (auto-pay is on and no usable primary would be left), or neither.
+    `unusable_primary` is set when another method is removed and the primary that stays cannot be
+    collected from (unsigned mandate, expired card): `no_primary` when there is no primary at all."""
+
+    was_primary: bool
+    promoted: PaymentMethod | None = None
+    auto_pay_off: bool = False
+    unusable_primary: PaymentMethod | None = None
+    no_primary: bool = False
+
+
+def payment_method_removal_outcome(*, method: PaymentMethod, auto_pay: bool) -> PaymentMethodRemovalOutcome:
+    """The one rule for what a removal does, read by the confirmation page and applied by
+    `payment_method_remove` (under its locks), so the page says what really happens:
+    - the primary removed: the best usable method left takes its place (`payment_method_successor`);
+      none left, auto-pay goes off;
+    - another method removed, the primary stays. If the primary cannot be collected from (unsigned
+      mandate, expired card) and the removed method was the customer's last usable one, auto-pay goes
+      off too: nothing would be left to collect from. (Removing an unusable method while the primary is
+      unusable takes nothing away: auto-pay stays as it is, waiting for the mandate to be signed.)"""
+    fresh = PaymentMethod.objects.filter(pk=method.pk).first()
+    if fresh is None or fresh.deleted_at is not None:
+        return PaymentMethodRemovalOutcome(was_primary=False)
+    if fresh.is_primary:
+        promoted = payment_method_successor(method=fresh)
+        return PaymentMethodRemovalOutcome(was_primary=True, promoted=promoted,
+                                           auto_pay_off=promoted is None and auto_pay)
+    outcome = PaymentMethodRemovalOutcome(was_primary=False)
+    primary = _current_primary(fresh.customer_id)
+    if primary is not None and payment_method_is_usable(primary):
+        return outcome
+    outcome.unusable_primary, outcome.no_primary = primary, primary is None
+    if auto_pay and payment_method_is_usable(fresh) and payment_method_successor(method=fresh) is None:
+        outcome.auto_pay_off = True
+    return outcome
+
+
 def payment_method_remove(*, method: PaymentMethod) -> PaymentMethodRemoval:
-    """Soft delete: the row stays for history (payments point at it), it stops being primary. When it
-    was the primary, the best other usable method takes its place (`payment_method_successor`); when none
-    is left, auto-pay is turned off (it would have nothing to collect from). One transaction, locks
-    in the fixed order customer, methods, billing account. Removing a removed method changes nothing."""
+    """Soft delete: the row stays for history (payments point at it), it stops being primary. What
+    else happens is `payment_method_removal_outcome`: when it was the primary, the best other usable
+    method takes its place; when no usable primary is left, auto-pay is turned off (it would have
+    nothing to collect from). One transaction, locks in the fixed order customer, methods, billing
+    account. Removing a removed method changes nothing."""
     with transaction.atomic():
         _lock_customer(method.customer_id)
         _lock_customer_methods(method.customer_id)
-        current = PaymentMethod.objects.filter(pk=method.pk).values_list("is_primary", "deleted_at").first()
-        was_primary = bool(current and current[0] and current[1] is None)
+        account = BillingAccount.objects.select_for_update().filter(customer_id=method.customer_id).first()
+        auto_pay = bool(account is not None and account.auto_pay)
+        outcome = payment_method_removal_outcome(method=method, auto_pay=auto_pay)
         PaymentMethod.objects.filter(pk=method.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), is_primary=False)
-        result = PaymentMethodRemoval(method=method, was_primary=was_primary)
-        if was_primary:
-            result.promoted = payment_method_successor(method=method)
-            if result.promoted is not None:
-                payment_method_set_primary(method=result.promoted)
-            else:
-                account = BillingAccount.objects.select_for_update().filter(customer_id=method.customer_id).first()
-                if account is not None and account.auto_pay:
-                    account.auto_pay = False
-                    account.save(update_fields=["auto_pay", "updated_at"])
-                    result.auto_pay_off = True
+        result = PaymentMethodRemoval(method=method, was_primary=outcome.was_primary, promoted=outcome.promoted)
+        if outcome.promoted is not None:
+            _primary_set(outcome.promoted)
+        if outcome.auto_pay_off:
+            account.auto_pay = False
+            account.save(update_fields=["auto_pay", "updated_at"])
+            result.auto_pay_off = True
     method.refresh_from_db()
     return result
 

@@ -193,6 +193,10 @@ class PaymentMethodsView(CustomerAPIView):
 
 class PaymentMethodDetailView(CustomerAPIView):
     @extend_schema(tags=["dashboard"], summary="Make this method primary", request=s.PaymentMethodUpdateSerializer,
+                   description="Only a usable method can be made primary: a debit order whose mandate is pending, "
+                               "declined or cancelled, or an expired card, answers 400 with the reason "
+                               '(`extra.reason` = "not_usable"). A debit order becomes primary by itself once its '
+                               "mandate is signed, when the customer has no usable primary.",
                    responses={200: s.PaymentMethodSerializer, 400: ErrorSerializer, **ERRORS})
     def patch(self, request, pk):
         method = selectors.customer_payment_method(customer=request.customer, method_id=pk)

@@ -36,6 +36,9 @@ def test_at_most_one_primary_method():
     card = payment_method_add_card(customer=customer, brand="Visa", last_four="4242", expiry_month=12,
                                    expiry_year=2030, make_primary=True)
     assert list(PaymentMethod.objects.filter(customer=customer, is_primary=True)) == [card]
+    # only a usable method can be made primary by hand (payments.services.methods): sign the mandate first
+    PaymentMethod.objects.filter(pk=first.pk).update(mandate_status=PaymentMethod.MandateStatus.ACTIVE)
+    first.refresh_from_db()
     payment_method_set_primary(method=first)
     assert list(PaymentMethod.objects.filter(customer=customer, is_primary=True).values_list("pk", flat=True)) == [first.pk]
     with pytest.raises(IntegrityError), transaction.atomic():

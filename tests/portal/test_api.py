@@ -66,6 +66,15 @@ def test_payment_method_add_set_primary_and_soft_delete(api, world):
     assert (new["mandate_status"], new["mandate_url"]) == ("pending", "")
     assert "could not be sent" in new["message"]
 
+    # an unsigned debit order cannot be made primary by hand (it would push out the usable card): 400, reason given
+    refused = api.patch(f"/api/dashboard/payment-methods/{new['id']}", {"is_primary": True},
+                        content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json()["extra"]["reason"] == "not_usable" and "mandate is signed" in refused.json()["message"]
+    primaries = list(PaymentMethod.objects.filter(customer=customer, is_primary=True).values_list("pk", flat=True))
+    assert primaries == [world["a"]["method"].pk]
+    # once its mandate is signed it can
+    PaymentMethod.objects.filter(pk=new["id"]).update(mandate_status=PaymentMethod.MandateStatus.ACTIVE)
     assert api.patch(f"/api/dashboard/payment-methods/{new['id']}", {"is_primary": True},
                      content_type="application/json").status_code == 200
     primaries = list(PaymentMethod.objects.filter(customer=customer, is_primary=True).values_list("pk", flat=True))
