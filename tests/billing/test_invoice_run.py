@@ -137,9 +137,11 @@ def test_query_count_per_batch_does_not_grow_with_batch_size(django_assert_max_n
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_never_double_invoice_and_numbers_are_gap_free():
+    """Runs for two dates (both covering the same services) at once split the work and bill each once.
+    (Two runs for the same date cannot overlap at all: one live run per date, tests/circletel/test_recovery.py.)"""
     services = [active(billing_day=1) for _ in range(60)]
-    outcomes = run_concurrently(lambda: invoice_run(run_date=date(2026, 1, 29), batch_size=7, followups=False),
-                                [()] * 2)
+    outcomes = run_concurrently(lambda day: invoice_run(run_date=day, batch_size=7, followups=False),
+                                [(date(2026, 1, 29),), (date(2026, 1, 28),)])
     errors = [o for o in outcomes if isinstance(o, Exception)]
     assert errors == []
     assert Invoice.objects.count() == 60

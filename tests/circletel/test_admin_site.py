@@ -46,8 +46,13 @@ def test_index_is_grouped_by_the_work_with_technical_models_last(superuser_clien
                                  "billing_ledger_check"]
     assert groups["ZOHO"][0] == "SyncDashboard"
     assert {"JobRun", "Schedule", "WebhookEvent"} <= set(groups["Operations"])
-    assert {"TokenProxy", "IdempotencyKey", "OrmQ", "Success"} <= set(groups[names[-1]])
-    assert not {"TokenProxy", "IdempotencyKey", "OrmQ"} & {m for name in names[:-1] for m in groups[name]}
+    # django-q2 lists its queue (OrmQ) in the admin only with the ORM broker (CI runs with Redis).
+    from django.contrib import admin
+    from django_q.models import OrmQ
+
+    technical = {"TokenProxy", "IdempotencyKey", "Success"} | ({"OrmQ"} if admin.site.is_registered(OrmQ) else set())
+    assert technical <= set(groups[names[-1]])
+    assert not technical & {m for name in names[:-1] for m in groups[name]}
     # Every registered model is somewhere, once.
     listed = [m for models in groups.values() for m in models if not m.startswith("billing_")]
     assert sorted(listed) == sorted(model.__name__ for model in admin.site._registry)
