@@ -45,3 +45,45 @@ def open_invoices(count: int) -> list:
                 due_date=today + timedelta(days=30), prices_include_vat=True, subtotal=Decimal("869565.22"),
                 vat_amount=Decimal("130434.78"), total=Decimal("1000000.00"))
         for i, c in enumerate(customers, start=1)])
+
+
+def copy_rows(model, columns: list[str], rows) -> int:
+    """COPY rows (tuples in `columns` order) into the model's table; returns the count (PostgreSQL)."""
+    from django.db import connection
+
+    table = model._meta.db_table
+    n = 0
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+    return n
+
+
+def fill(model, given: dict, *, now) -> tuple[list[str], list]:
+    """Columns and constant values for every concrete, non-generated field not in `given` (auto
+    timestamps get `now`, JSON defaults their dump, nullable None, blank text "")."""
+    import json
+
+    from django.db import models
+
+    cols, consts = [], []
+    for f in model._meta.concrete_fields:
+        if f.generated or f.column in given or f.attname in given or f.primary_key:
+            continue
+        if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add):
+            value = now
+        elif f.has_default():
+            value = f.get_default()
+            if isinstance(value, dict | list):
+                value = json.dumps(value)
+        elif f.null:
+            value = None
+        elif f.blank and isinstance(f, models.CharField | models.TextField | models.FileField):
+            value = ""
+        else:
+            raise RuntimeError(f"bench seed: no value for {model.__name__}.{f.name}")
+        cols.append(f.column)
+        consts.append(value)
+    return cols, consts

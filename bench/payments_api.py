@@ -32,7 +32,6 @@ whose name does not contain "bench" unless --force).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -79,6 +78,8 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from bench import _seed  # noqa: E402
+
 TODAY = timezone.localdate()
 NOW = timezone.now()
 PRICE = Decimal("899.00")
@@ -86,41 +87,11 @@ SUBTOTAL, VAT = Decimal("781.74"), Decimal("117.26")
 WARM = 20
 
 
-def copy_rows(model, columns: list[str], rows) -> int:
-    """COPY rows (tuples in `columns` order) into the model's table; returns the count."""
-    table = model._meta.db_table
-    n = 0
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-                n += 1
-    return n
-
-
 def fill(model, given: dict) -> tuple[list[str], list]:
-    """Columns and constant values for every concrete, non-generated field not in `given`."""
-    from django.db import models
+    return _seed.fill(model, given, now=NOW)
 
-    cols, consts = [], []
-    for f in model._meta.concrete_fields:
-        if f.generated or f.column in given or f.attname in given or f.primary_key:
-            continue
-        if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add):
-            value = NOW
-        elif f.has_default():
-            value = f.get_default()
-            if isinstance(value, dict | list):
-                value = json.dumps(value)
-        elif f.null:
-            value = None
-        elif f.blank and isinstance(f, models.CharField | models.TextField | models.FileField):
-            value = ""
-        else:
-            raise RuntimeError(f"bench seed: no value for {model.__name__}.{f.name}")
-        cols.append(f.column)
-        consts.append(value)
-    return cols, consts
+
+copy_rows = _seed.copy_rows
 
 
 def load(model, given_cols: list[str], gen, *, pk: str | None = "id") -> int:
