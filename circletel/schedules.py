@@ -24,6 +24,9 @@ class ScheduleSpec:
     func: str
     cron: str
     comment: str = ""
+    # Only with cron "* * * * *": fire every minute this many seconds after the minute (a django-q2
+    # MINUTES schedule whose next_run keeps that phase), e.g. a second sweep half a minute after the first.
+    offset_seconds: int = 0
 
     @property
     def row_name(self) -> str:
@@ -62,6 +65,11 @@ SCHEDULES = [
     ScheduleSpec("recover", "circletel.tasks.recover", "* * * * *",
                  "Every minute: runs whose worker died (resumed), fired schedules that never started, "
                  "follow-ups, webhook events, notifications and receipts a dead worker or lost task left"),
+    # The same sweep half a minute later: a lapsed lease waits at most ~30 s (plus django-q2's 30 s
+    # scheduler check) for a sweep, not a minute; the sweep is single-flight (run_key).
+    ScheduleSpec("recover_half", "circletel.tasks.recover", "* * * * *",
+                 "Every minute at :30: the recovery sweep again (recovery within ~1 minute of a lapsed lease)",
+                 offset_seconds=30),
     ScheduleSpec("platform_prune", "circletel.tasks.prune", "35 3 * * *",
                  "03:35 SAST: done follow-ups older than 14 days and recovery runs that found nothing"),
 ]

@@ -1,9 +1,11 @@
 """setup_schedules: declared schedules in, stale owned rows out, everyone else's rows untouched."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from django_q.models import Schedule
 
 from circletel.management.commands import setup_schedules as command_module
@@ -93,3 +95,29 @@ def test_a_saved_schedule_on_a_moved_task_path_follows_the_declaration():
     assert list(Schedule.objects.filter(name="circletel:sync_usage").values_list("func", "cron")) == [
         ("usage.tasks.sync_usage", "5 * * * *")]
     assert not Schedule.objects.filter(func="billing.tasks.sync_usage").exists()
+
+
+@pytest.mark.django_db
+def test_an_offset_schedule_fires_every_minute_at_its_second_and_keeps_its_phase(declared):
+    declared.append(ScheduleSpec("recover_half", "circletel.tasks.recover", "* * * * *", "at :30", offset_seconds=30))
+    call_command("setup_schedules", stdout=StringIO())
+    row = Schedule.objects.get(name="circletel:recover_half")
+    assert (row.schedule_type, row.minutes, row.cron) == (Schedule.MINUTES, 1, None)
+    assert row.next_run.second == 30 and row.next_run.microsecond == 0
+    assert 0 < (row.next_run - timezone.now()).total_seconds() <= 60
+    first = row.next_run
+    assert row.calculate_next_run(first) - first == timedelta(minutes=1)  # django-q2 keeps the phase
+    call_command("setup_schedules", stdout=StringIO())  # idempotent: the phase is left alone
+    assert Schedule.objects.get(name="circletel:recover_half").next_run == first
+    # Positive control beside the refusal: an offset needs an every-minute cron.
+    declared.append(ScheduleSpec("bad", "x.y", "0 2 * * *", offset_seconds=30))
+    with pytest.raises(CommandError, match="offset_seconds needs cron"):
+        call_command("setup_schedules", stdout=StringIO())
+
+
+def test_the_recovery_sweep_runs_twice_a_minute_half_a_minute_apart():
+    from circletel.schedules import SCHEDULES
+
+    sweeps = {s.name: s for s in SCHEDULES if s.func == "circletel.tasks.recover"}
+    assert {(n, s.cron, s.offset_seconds) for n, s in sweeps.items()} == {
+        ("recover", "* * * * *", 0), ("recover_half", "* * * * *", 30)}

@@ -1,5 +1,8 @@
-from django.core.management.base import BaseCommand
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from django_q.models import Schedule
 
 from circletel.schedules import OWNED_PREFIX, declared_schedules, moved_tasks
@@ -12,10 +15,14 @@ class Command(BaseCommand):
         specs = declared_schedules()
         with transaction.atomic():
             for spec in specs:
+                if spec.offset_seconds:
+                    self._offset_schedule(spec)
+                    continue
                 previous_cron = Schedule.objects.filter(name=spec.row_name).values_list("cron", flat=True).first()
                 row, created = Schedule.objects.update_or_create(
                     name=spec.row_name,
-                    defaults={"func": spec.func, "schedule_type": Schedule.CRON, "cron": spec.cron, "repeats": -1},
+                    defaults={"func": spec.func, "schedule_type": Schedule.CRON, "cron": spec.cron, "repeats": -1,
+                              "minutes": None},
                 )
                 if not created and previous_cron != spec.cron:
                     # django-q2 computes next_run only for new rows: a changed cron must move it too.
@@ -34,3 +41,21 @@ class Command(BaseCommand):
                 self.stdout.write(f"removed {row.name}")
             stale.delete()
         self.stdout.write(self.style.SUCCESS(f"{len(specs)} schedules in place."))
+
+    def _offset_schedule(self, spec) -> None:
+        """Every minute, `offset_seconds` after it: a MINUTES schedule (django-q2 adds the minutes to next_run,
+        so the phase stays). A new row, or one that was another type, starts at the next such second."""
+        if spec.cron != "* * * * *" or not 0 < spec.offset_seconds < 60:
+            raise CommandError(f"schedule {spec.name}: offset_seconds needs cron '* * * * *' and 1-59 seconds")
+        previous = Schedule.objects.filter(name=spec.row_name).values_list("schedule_type", flat=True).first()
+        row, created = Schedule.objects.update_or_create(
+            name=spec.row_name,
+            defaults={"func": spec.func, "schedule_type": Schedule.MINUTES, "minutes": 1, "cron": None, "repeats": -1},
+        )
+        if created or previous != Schedule.MINUTES:
+            now = timezone.now()
+            start = now.replace(second=spec.offset_seconds, microsecond=0)
+            row.next_run = start if start > now else start + timedelta(minutes=1)
+            row.save(update_fields=["next_run"])
+        self.stdout.write(f"{'created' if created else 'updated'} {spec.name}: every minute at :{spec.offset_seconds:02d}"
+                          f" -> {spec.func}")
