@@ -5,7 +5,8 @@
 
 Each scenario gets a fresh PostgreSQL database (from a migrated template), the production settings
 (DEBUG off, the heartbeat thread on, LEASE_SECONDS/HEARTBEAT_SECONDS at their defaults), one
-`manage.py qcluster` with 2 workers and only the `recover` schedule installed, and a local fake of
+`manage.py qcluster` with 2 workers and only the recovery sweep's schedules installed (`recover` and
+`recover_half`), and a local fake of
 Resend's POST /emails on 127.0.0.1 that deduplicates on the Idempotency-Key header as Resend does
 (so a send repeated after a kill is counted as a duplicate request, never as a second email).
 
@@ -154,7 +155,7 @@ def flush_redis() -> None:
 def install_only_recover_schedule(env: dict) -> None:
     manage(env, "setup_schedules")
     django(env, "from django_q.models import Schedule\n"
-                "Schedule.objects.exclude(name='circletel:recover').delete()")
+                "Schedule.objects.exclude(func='circletel.tasks.recover').delete()")
 
 
 def start_cluster(env: dict, log_path: Path) -> subprocess.Popen:
