@@ -43,9 +43,8 @@ class _RenderAfterCommit:
     """The on-commit marker of one invoice's render follow-up; comparable, so a transaction that moves
     the same invoice several times (a payment spread, a credit note, a reversal) records it once."""
 
-    def __init__(self, invoice_id: int, follow_up_id: int):
+    def __init__(self, invoice_id: int):
         self.invoice_id = invoice_id
-        self.follow_up_id = follow_up_id
 
     def __call__(self) -> None:
         pass  # the follow-up rings itself on commit; this entry only marks "already recorded"
@@ -63,12 +62,12 @@ def invoice_documents_changed(invoice_id: int) -> None:
     Recorded as a follow-up row in this transaction (`circletel.follow_ups`), so a lost task never
     leaves a stale PDF. Once per transaction per invoice (not rolled back with a savepoint)."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block and any(entry[1] == _RenderAfterCommit(invoice_id, 0)
-                                          for entry in connection.run_on_commit):
+    marker = _RenderAfterCommit(invoice_id)
+    if connection.in_atomic_block and any(entry[1] == marker for entry in connection.run_on_commit):
         return
-    row = follow_up("billing.tasks.render_invoice_pdf", invoice_id, queue=settings.Q_DOCUMENTS_QUEUE)
+    follow_up("billing.tasks.render_invoice_pdf", invoice_id, queue=settings.Q_DOCUMENTS_QUEUE)
     if connection.in_atomic_block:
-        transaction.on_commit(_RenderAfterCommit(invoice_id, row.pk))
+        transaction.on_commit(marker)
 
 
 # --- what paid the invoice --------------------------------------------------------------------------------

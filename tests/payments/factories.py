@@ -54,3 +54,24 @@ def post_notify(client, fields, *, run_tasks=True, url=None, **extra):
     `run_tasks` the queued apply task runs before this returns)."""
     return deliver(client, url or notify_url(), urlencode(fields),
                    content_type="application/x-www-form-urlencoded", run_tasks=run_tasks, **extra)
+
+
+def debit_order(customer, number="62001234567", *, mandate="pending", make_primary=True, bank=None):
+    """A saved debit order (through the service) whose mandate is in `mandate` state."""
+    from payments.models import PaymentMethod
+    from payments.services.methods import payment_method_add_debit_order
+
+    bank = bank or {"account_holder": "T Mokoena", "branch_code": "250655"}
+    method = payment_method_add_debit_order(customer=customer, account_number=number, make_primary=make_primary,
+                                            **bank)
+    PaymentMethod.objects.filter(pk=method.pk).update(mandate_status=mandate)
+    method.refresh_from_db()
+    return method
+
+
+def saved_card(customer, last_four="4242", *, primary=True, expiry_year=2030):
+    """A saved card (through the service), Visa, expiring December `expiry_year`."""
+    from payments.services.methods import payment_method_add_card
+
+    return payment_method_add_card(customer=customer, brand="Visa", last_four=last_four, expiry_month=12,
+                                   expiry_year=expiry_year, make_primary=primary)

@@ -12,13 +12,13 @@ from payments.errors import PaymentError
 from payments.models import PaymentMethod
 from payments.services.mandates import mandate_update_status
 from payments.services.methods import (
-    payment_method_add_card,
     payment_method_add_debit_order,
     payment_method_is_usable,
     payment_method_remove,
     payment_method_successor,
 )
 from tests.factories import CustomerFactory
+from tests.payments.factories import debit_order, saved_card
 
 pytestmark = pytest.mark.django_db
 
@@ -26,16 +26,10 @@ BANK = {"account_holder": "T Mokoena", "branch_code": "250655"}
 
 
 def _debit(customer, number="62001234567", *, mandate="pending", make_primary=True):
-    method = payment_method_add_debit_order(customer=customer, account_number=number, make_primary=make_primary,
-                                            **BANK)
-    PaymentMethod.objects.filter(pk=method.pk).update(mandate_status=mandate)
-    method.refresh_from_db()
-    return method
+    return debit_order(customer, number, mandate=mandate, make_primary=make_primary, bank=BANK)
 
 
-def _card(customer, last_four="4242", *, primary=True, expiry_year=2030):
-    return payment_method_add_card(customer=customer, brand="Visa", last_four=last_four, expiry_month=12,
-                                   expiry_year=expiry_year, make_primary=primary)
+_card = saved_card
 
 
 def _primary(customer):

@@ -13,14 +13,13 @@ from payments.errors import PaymentError
 from payments.models import Mandate, PaymentMethod
 from payments.services.mandates import mandate_update_status
 from payments.services.methods import (
-    payment_method_add_card,
-    payment_method_add_debit_order,
     payment_method_removal_outcome,
     payment_method_remove,
     payment_method_set_primary,
     payment_method_unusable_reason,
 )
 from tests.factories import CustomerFactory
+from tests.payments.factories import debit_order, saved_card
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +27,11 @@ BANK = {"account_holder": "T Mokoena", "branch_code": "250655", "bank_name": "FN
 
 
 def _debit(customer, number, *, mandate, make_primary=False):
-    method = payment_method_add_debit_order(customer=customer, account_number=number, make_primary=make_primary,
-                                            **BANK)
-    PaymentMethod.objects.filter(pk=method.pk).update(mandate_status=mandate)
-    method.refresh_from_db()
-    return method
+    return debit_order(customer, number, mandate=mandate, make_primary=make_primary, bank=BANK)
 
 
 def _card(customer, last_four="4242", *, primary=False, expiry_year=2030):
-    return payment_method_add_card(customer=customer, brand="Visa", last_four=last_four, expiry_month=12,
-                                   expiry_year=expiry_year, make_primary=primary)
+    return saved_card(customer, last_four, primary=primary, expiry_year=expiry_year)
 
 
 def _sign(method):

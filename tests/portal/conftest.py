@@ -26,3 +26,11 @@ def world(db):
         out[key] = {"customer": c, "service": svc, "invoice": inv, "payment": pay, "method": pm}
     out["staff"] = UserFactory(is_staff=True, is_superuser=True)
     return out
+
+
+@pytest.fixture
+def signed_in_customer(client):
+    """Thandi, a customer with a login, signed in on `client`."""
+    c = customer_with_login(first_name="Thandi")
+    client.force_login(c.user)
+    return c

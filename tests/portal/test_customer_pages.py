@@ -20,10 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def customer(client):
-    c = customer_with_login(first_name="Thandi")
-    client.force_login(c.user)
-    return c
+def customer(signed_in_customer):
+    return signed_in_customer
 
 
 def _invoice(customer, total, **kwargs):

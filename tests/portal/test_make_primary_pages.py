@@ -7,16 +7,14 @@ from django.urls import reverse
 
 from billing.models import BillingAccount
 from payments.models import PaymentMethod
-from tests.portal.factories import customer_with_login, payment_method
+from tests.portal.factories import payment_method
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def customer(client):
-    c = customer_with_login(first_name="Thandi")
-    client.force_login(c.user)
-    return c
+def customer(signed_in_customer):
+    return signed_in_customer
 
 
 def _debit(customer, *, mandate, primary=False, last_four="4567"):
