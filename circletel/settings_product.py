@@ -79,6 +79,10 @@ STRIPE = {
     "PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", default=""),
     "WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", default=""),
     "API_BASE": env("STRIPE_API_BASE", default=""),  # tests / local fakes only
+    # Stripe.js, loaded by the invoice pay page (the Payment Element). Stripe: "always load it directly
+    # from https://js.stripe.com" (docs.stripe.com/js/including); only the local stand-in
+    # (payments/stripe_standin.py, `make run`, browser tests) points it elsewhere. Check payments.W001.
+    "JS_URL": env("STRIPE_JS_URL", default="https://js.stripe.com/v3/"),
 }
 PAYPAL = {
     "CLIENT_ID": env("PAYPAL_CLIENT_ID", default=""),

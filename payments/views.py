@@ -31,6 +31,9 @@ REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESULT_REFRESH_SECONDS = 5
 RESULT_REFRESH_LIMIT = 24  # about two minutes of "we are confirming" before the page stops refreshing
 _S = PaymentTransaction.Status
+PAYNOW_PROVIDERS = (PaymentTransaction.Provider.NETCASH, PaymentTransaction.Provider.SANDBOX)
+PROVIDER_LABELS = {PaymentTransaction.Provider.NETCASH: "NetCash", PaymentTransaction.Provider.SANDBOX: "NetCash",
+                   PaymentTransaction.Provider.STRIPE: "Stripe", PaymentTransaction.Provider.PAYPAL: "PayPal"}
 RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDED: "refunded",
                  _S.REVERSED: "reversed", _S.FAILED: "declined", _S.PENDING: "pending"}
 
@@ -49,6 +52,10 @@ def payment_result(request, reference: str):
     except ValueError:
         check = 0
     state = RESULT_STATES.get(payment.status, "confirming") if payment else "confirming"
+    if state == "pending" and payment.provider not in PAYNOW_PROVIDERS:
+        # A card payment's row is written when it starts: pending means Stripe's webhook has not
+        # landed yet, not that the provider reported it pending (Pay Now writes rows only on a notify).
+        state = "confirming"
     if state == "declined" and (payment.raw_response or {}).get("error_code") == "cancelled":
         state = "cancelled"  # the customer cancelled at NetCash (services.netcash_paynow): not a decline
     waiting = state in ("confirming", "pending")
@@ -57,6 +64,7 @@ def payment_result(request, reference: str):
         "payment": payment, "state": state, "reference": reference, "invoice": invoice if owner else None,
         "refresh": refresh, "refresh_seconds": RESULT_REFRESH_SECONDS, "next_check": check + 1,
         "gave_up": waiting and not refresh,
+        "provider_label": PROVIDER_LABELS.get(payment.provider, "the payment provider") if payment else "NetCash",
     })
 
 

@@ -22,6 +22,7 @@ from billing.proration import billing_period
 from billing.services.invoice_run import plan_for
 from billing.services.invoices import due_date_for, invoice_totals, prices_include_vat_for
 from circletel.sandbox import sandbox_gateway_active
+from payments.card_page import card_payments_available
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
 from payments.services.methods import payment_method_unusable_reason
 from usage.models import UsageRecord
@@ -171,7 +172,10 @@ def online_payment_unavailable_reason() -> str:
     `payments.services.paynow_checkout.invoice_checkout` (no HMAC secret; a Pay Now key without the
     notify token; no key and the sandbox off) and adds the sandbox's own need: its notify goes to the
     secret notify path, so without the notify token no sandbox payment is ever booked (system check
-    circletel.W004)."""
+    circletel.W004). Cards through Stripe (`payments.card_page.card_payments_available`) are enough
+    on their own: the pay page then offers the card form."""
+    if card_payments_available():
+        return ""
     netcash = settings.NETCASH
     if not netcash.get("PAYNOW_HMAC_SECRET") or not netcash.get("NOTIFY_TOKEN"):
         return ONLINE_PAYMENTS_UNAVAILABLE

@@ -6,6 +6,7 @@ import logging
 from decimal import Decimal
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -21,6 +22,8 @@ from billing.services.pdf import invoice_document_facts
 from circletel.errors import ApplicationError, public_message
 from circletel.money import format_zar
 from circletel.throttle import client_ip, over_limit
+from payments.card_page import allow_stripe_js, card_payments_available, card_save_refusal, chargeable_cards
+from payments.clients.stripe import to_cents
 from payments.errors import PaymentError
 from payments.services.methods import (
     payment_method_removal_outcome,
@@ -424,9 +427,10 @@ def billing_day_change(request, customer):
 
 
 # --- paying an invoice: signed in (its customer) or public (invoice + account number) ----------------
-# Both hand the browser to NetCash Pay Now (or the sandbox gateway) through
-# `payments.services.paynow_checkout.invoice_checkout`; the payment flow after that (return, result page)
-# is payments' (payments/views.py).
+# The signed-in pay page offers a card through Stripe's Payment Element (new or saved, 3-D Secure in the
+# page) where Stripe is configured, beside NetCash Pay Now; with Pay Now alone it hands the browser
+# straight to NetCash (or the sandbox gateway) through `payments.services.paynow_checkout.invoice_checkout`.
+# The public page is Pay Now only. The payment flow after that (return, result page) is payments'.
 
 @login_required
 def invoice_pay(request, number: str):
@@ -438,10 +442,26 @@ def invoice_pay(request, number: str):
     try:
         form = invoice_checkout(invoice=invoice)
     except PaymentError as exc:
-        messages.error(request, exc.message)
-        return redirect("dashboard:invoices")
-    return render(request, "payments/paynow_redirect.html", {"form": form, "invoice": invoice,
-                                                             "amount": Decimal(form.fields["p4"])})
+        form, refusal = None, exc.message
+    if not card_payments_available():
+        if form is None:
+            messages.error(request, refusal)
+            return redirect("dashboard:invoices")
+        return render(request, "payments/paynow_redirect.html", {"form": form, "invoice": invoice,
+                                                                 "amount": Decimal(form.fields["p4"])})
+    invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
+    if not invoice.is_open or invoice.amount_due <= 0:
+        messages.error(request, "This invoice has nothing left to pay.")
+        return redirect("dashboard:invoice", pk=invoice.pk)
+    customer = invoice.customer
+    config = {"publishable_key": settings.STRIPE["PUBLISHABLE_KEY"], "invoice_id": invoice.pk,
+              "amount_cents": to_cents(invoice.amount_due), "currency": "zar",  # invoices are in ZAR
+              "process_url": reverse("payments-process")}
+    response = render(request, "payments/invoice_pay.html", {
+        "invoice": invoice, "amount": invoice.amount_due, "paynow_form": form, "config": config,
+        "stripe_js_url": settings.STRIPE["JS_URL"], "saved_cards": chargeable_cards(customer=customer),
+        "save_refusal": card_save_refusal(customer=customer), "nav": "invoices"})
+    return allow_stripe_js(response)
 
 
 def _rate_limited(request) -> bool:

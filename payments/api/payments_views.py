@@ -137,7 +137,10 @@ class ProcessPaymentView(PaymentsAPIView):
                               402: _error("The card was declined (`extra.code`, `extra.retryable`)"),
                               404: _error("No such invoice or saved card of yours, or the sign-in is not linked "
                                           "to a customer account"),
-                              **IDEMPOTENCY_ERRORS, 502: PROVIDER_DOWN})
+                              **IDEMPOTENCY_ERRORS,
+                              409: _error("`save_card` while you have the most saved methods allowed, or a "
+                                          "request with this Idempotency-Key is still in progress"),
+                              502: PROVIDER_DOWN})
     def post(self, request):
         _request_body(request)  # read before request.data so the idempotency fingerprint sees the raw bytes
         return _with_idempotency(request, lambda: self._process(request))
@@ -158,12 +161,13 @@ class ProcessPaymentView(PaymentsAPIView):
                                                   deleted_at__isnull=True).first()
             if method is None:
                 raise Http404("No such payment method.")
-            result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method)
+            result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method,
+                                                       build_url=request.build_absolute_uri)
             result.payment.refresh_from_db()
-            answer = {"flow": flow, "payment": PaymentOut(result.payment).data}
+            answer = {"flow": flow, "payment": PaymentOut(result.payment).data, "return_url": result.return_url}
             if result.intent.status == "requires_action":
                 # The bank wants the customer to confirm (3-D Secure): Stripe.js finishes it with
-                # the intent's client secret; the webhook completes the payment afterwards.
+                # `handleNextAction` and the intent's client secret; the webhook completes the payment.
                 answer |= {"next_action": "authenticate", "client_secret": result.intent.client_secret,
                            "payment_intent": result.intent.id,
                            "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", "")}
@@ -171,10 +175,12 @@ class ProcessPaymentView(PaymentsAPIView):
         if flow == "stripe":
             from payments.services.stripe_payments import payment_intent_create_for_invoice
 
-            result = payment_intent_create_for_invoice(invoice=invoice)
+            result = payment_intent_create_for_invoice(invoice=invoice, save_card=v["save_card"],
+                                                       build_url=request.build_absolute_uri)
             return 201, {"flow": flow, "payment": PaymentOut(result.payment).data,
                          "client_secret": result.intent.client_secret, "payment_intent": result.intent.id,
-                         "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", "")}
+                         "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", ""),
+                         "return_url": result.return_url}
         if flow == "paypal":
             from payments.services.paypal_payments import paypal_order_create_for_invoice
 

@@ -52,8 +52,12 @@ class ProcessInput(serializers.Serializer):
     flow = serializers.ChoiceField(choices=FLOWS, help_text="saved_method: charge a saved card now; stripe: "
                                    "a client secret for Stripe.js; paypal: an approval URL; netcash: a Pay Now form.")
     payment_method_id = serializers.IntegerField(min_value=1, required=False)
+    save_card = serializers.BooleanField(default=False, help_text="stripe: keep the card for next time (saved "
+                                         "once the payment succeeds; 409 when you have the most saved methods).")
 
     def validate(self, attrs):
+        if attrs["save_card"] and attrs["flow"] != "stripe":
+            raise serializers.ValidationError({"save_card": "Only a new card paid through Stripe can be saved."})
         if attrs["flow"] == "saved_method" and not attrs.get("payment_method_id"):
             raise serializers.ValidationError({"payment_method_id": "Choose the saved card to pay with."})
         return attrs

@@ -228,17 +228,25 @@ def _card(obj) -> CardMethod:
 
 def payment_intent_create(*, amount: Decimal, currency: str = "ZAR", reference: str, invoice_number: str = "",
                           description: str = "", customer: str | None = None, payment_method: str | None = None,
-                          off_session: bool = False, confirm: bool = False, receipt_email: str | None = None,
-                          idempotency_key: str) -> PaymentIntent:
+                          confirm: bool = False, return_url: str | None = None, save_card: bool = False,
+                          receipt_email: str | None = None, idempotency_key: str) -> PaymentIntent:
     """Create a payment intent for `amount` rands. Metadata carries our reference (the webhook's key).
 
-    With `payment_method` + `confirm` + `off_session` the saved card is charged at once (a decline
-    raises a PermanentProviderError whose `raw` holds Stripe's error body).
+    With `payment_method` + `confirm` a saved card is charged now, on-session (the customer is on our
+    page, so a bank that wants 3-D Secure answers `requires_action` and Stripe.js finishes it with
+    `handleNextAction`); `return_url` is where a redirect-based authentication comes back to (Stripe
+    requires one when it confirms an intent with automatic payment methods). A decline raises a
+    PermanentProviderError whose `raw` holds Stripe's error body.
+
+    `save_card` asks Stripe to keep the card for later (`setup_future_usage=off_session`, the
+    PaymentIntent create parameter; docs.stripe.com/payments/save-during-payment) on `customer`, and
+    marks our metadata `save_card=1` so the success webhook knows to record it.
     """
+    metadata = {"kind": "invoice_payment", "reference": reference, "invoice_number": invoice_number}
     params: dict = {
-        "amount": to_cents(amount), "currency": currency.lower(),
-        "metadata": {"kind": "invoice_payment", "reference": reference, "invoice_number": invoice_number},
+        "amount": to_cents(amount), "currency": currency.lower(), "metadata": metadata,
         "description": (description or f"CircleTel {invoice_number or reference}")[:250],
+        "automatic_payment_methods": {"enabled": True},
     }
     if customer:
         params["customer"] = customer
@@ -246,10 +254,11 @@ def payment_intent_create(*, amount: Decimal, currency: str = "ZAR", reference: 
         params["payment_method"] = payment_method
     if confirm:
         params["confirm"] = True
-    if off_session:
-        params["off_session"] = True
-    else:
-        params["automatic_payment_methods"] = {"enabled": True}
+    if return_url:
+        params["return_url"] = return_url
+    if save_card:
+        params["setup_future_usage"] = "off_session"
+        metadata["save_card"] = "1"
     if receipt_email:
         params["receipt_email"] = receipt_email
     obj = _call(lambda: _client().v1.payment_intents.create(params=params,
@@ -273,6 +282,11 @@ def customer_create(*, email: str, name: str, reference: str, idempotency_key: s
 def payment_method_attach(*, payment_method_id: str, customer: str) -> CardMethod:
     return _card(_call(lambda: _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer}),
                        repeatable=False))
+
+
+def payment_method_retrieve(payment_method_id: str) -> CardMethod:
+    """`GET /v1/payment_methods/{id}`: the card's brand, last four and expiry, and its customer."""
+    return _card(_call(lambda: _client().v1.payment_methods.retrieve(payment_method_id), repeatable=True))
 
 
 def payment_method_detach(*, payment_method_id: str) -> CardMethod:

@@ -3,10 +3,17 @@
 Flow for an invoice: `payment_intent_create_for_invoice` reserves a pending PaymentTransaction
 (our reference `INV-...-XXXXXX`) in one transaction, calls Stripe with the idempotency key
 `payment:{pk}` outside any transaction, then stores the intent id. The browser confirms with the
-client secret (or, for a saved card, we confirm off-session at once). Completion always goes
+client secret through the Payment Element (the invoice's pay page, static/payments/card_pay.js), or,
+for a saved card, we confirm at once, on-session: a bank that wants 3-D Secure answers
+`requires_action` and Stripe.js finishes it in the page. Completion always goes
 through `payments.services.payments.payment_complete` (allocation, ledger, receipt, ZOHO) from
 the `payment_intent.succeeded` webhook or the off-session answer, whichever comes first; the other
 finds the payment completed and does nothing.
+
+Saving a card while paying: the intent carries `setup_future_usage=off_session` and our customer, so
+Stripe keeps the card on the Stripe customer once the payment succeeds; the success webhook writes a
+follow-up (`stripe_card_save_after_payment`) that reads the card at Stripe and records it as a saved
+method (brand, last four, expiry; never the number).
 
 Ordering rule: a payment never moves backwards. `payment_intent.payment_failed` for a payment that
 is already completed (an earlier attempt's decline delivered late) is ignored.
@@ -19,10 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Customer, Invoice
-from circletel.http import ProviderError
+from circletel.follow_ups import follow_up
+from circletel.http import PermanentProviderError, ProviderError
 from inbox.errors import IgnoreEvent
 from payments.clients import stripe as stripe_client
 from payments.errors import PaymentError, PaymentMethodLimitReached, PaymentNotFound
@@ -53,6 +62,7 @@ class PaymentDeclined(PaymentError):
 class IntentResult:
     payment: PaymentTransaction
     intent: stripe_client.PaymentIntent
+    return_url: str | None = None
 
 
 def _invoice_amount_due(invoice: Invoice) -> Decimal:
@@ -62,19 +72,23 @@ def _invoice_amount_due(invoice: Invoice) -> Decimal:
     return invoice.amount_due
 
 
-def _reserve_payment(*, invoice: Invoice, amount: Decimal, payment_method: PaymentMethod | None) -> PaymentTransaction:
-    """A pending Stripe payment for the invoice: reuse the open one for the same amount and card
-    (so a repeated click replays the same intent), else create one."""
+def _reserve_payment(*, invoice: Invoice, amount: Decimal, payment_method: PaymentMethod | None,
+                     save_card: bool = False) -> PaymentTransaction:
+    """A pending Stripe payment for the invoice: reuse the open one for the same amount, card and
+    save choice (so a repeated click replays the same intent: one payment row never has two intents),
+    else create one. The save choice is kept on the pending row (`raw_response.save_card`) because the
+    intent's parameters differ with it and Stripe refuses a replayed idempotency key with new ones."""
     with transaction.atomic():
         existing = (PaymentTransaction.objects.select_for_update()
                     .filter(invoice=invoice, provider=PROVIDER, status=Status.PENDING, amount=amount,
-                            payment_method=payment_method).order_by("-pk").first())
+                            payment_method=payment_method, raw_response__save_card=save_card)
+                    .order_by("-pk").first())
         if existing is not None:
             return existing
         return PaymentTransaction.objects.create(
             customer=invoice.customer, invoice=invoice, amount=amount, method=PaymentTransaction.Method.STRIPE,
             provider=PROVIDER, reference=invoice_payment_reference(invoice), status=Status.PENDING,
-            payment_method=payment_method)
+            payment_method=payment_method, raw_response={"save_card": save_card})
 
 
 def _store_intent(payment: PaymentTransaction, intent: stripe_client.PaymentIntent) -> PaymentTransaction:
@@ -85,13 +99,17 @@ def _store_intent(payment: PaymentTransaction, intent: stripe_client.PaymentInte
     return payment
 
 
-def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: PaymentMethod | None = None) -> IntentResult:
+def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: PaymentMethod | None = None,
+                                      save_card: bool = False, build_url=None) -> IntentResult:
     """Create (or replay) the payment intent for the invoice's amount due.
 
-    Without `payment_method` the caller hands `intent.client_secret` to Stripe.js. With a saved card
-    the intent is confirmed off-session now: success completes the payment at once, a decline
-    records a failed payment and raises `PaymentDeclined` (customer-safe message; raw text for staff
-    in `raw_response`).
+    Without `payment_method` the caller hands `intent.client_secret` to Stripe.js (the Payment
+    Element); `save_card` asks Stripe to keep the card for next time (refused up front when the
+    customer already has the most saved methods allowed). With a saved card the intent is confirmed
+    now, on-session: success completes the payment at once, `requires_action` goes back to the
+    browser for 3-D Secure, a decline records a failed payment and raises `PaymentDeclined`
+    (customer-safe message; raw text for staff in `raw_response`). `build_url(path)` makes the
+    absolute return URL (our result page) a redirect-based authentication comes back to.
     """
     if not stripe_client.is_configured():
         # Checked before anything is reserved: no key means no card payments, never a 500.
@@ -100,24 +118,29 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     card_id = None
     stripe_customer_id = None
     if payment_method is not None:
+        save_card = False  # it is saved already
         if payment_method.customer_id != invoice.customer_id or payment_method.deleted_at is not None:
             raise PaymentNotFound("No such payment method.")
         if payment_method.method_type != PaymentMethod.Type.CARD or not payment_method.provider_token.startswith("pm_"):
             raise PaymentError("This payment method cannot be charged by card.", {"payment_method": payment_method.pk})
         card_id = payment_method.provider_token
+    if save_card:
+        payment_method_limit_check(customer=invoice.customer)  # at the limit: say so now, not after the payment
+    if card_id is not None or save_card:
         try:
             stripe_customer_id = stripe_customer_for(customer=invoice.customer)
         except ProviderError as exc:  # nothing reserved yet: the customer sees our words, staff the log
             info = classify(exc)
             logger.warning("stripe customer for %s failed: %s (%s)", invoice.number, info.code, info.raw[:200])
             raise PaymentDeclined(info) from exc
-    payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method)
+    payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method, save_card=save_card)
+    return_url = build_url(reverse("payments:result", args=[payment.reference])) if build_url else None
     try:
         intent = stripe_client.payment_intent_create(
             amount=amount, reference=payment.reference, invoice_number=invoice.number,
             description=f"CircleTel invoice {invoice.number}", customer=stripe_customer_id, payment_method=card_id,
-            off_session=card_id is not None, confirm=card_id is not None, receipt_email=invoice.customer.email or None,
-            idempotency_key=f"payment:{payment.pk}")
+            confirm=card_id is not None, return_url=return_url if card_id is not None else None, save_card=save_card,
+            receipt_email=invoice.customer.email or None, idempotency_key=f"payment:{payment.pk}")
     except ProviderError as exc:
         info = classify(exc)
         if card_id is not None and not info.retryable:
@@ -132,7 +155,7 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
         info = classify_stripe_error(intent.last_payment_error)
         _fail(payment, info)
         raise PaymentDeclined(info, payment=payment)
-    return IntentResult(payment=payment, intent=intent)
+    return IntentResult(payment=payment, intent=intent, return_url=return_url)
 
 
 def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:
@@ -190,6 +213,13 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
         raise PaymentDeclined(classify(exc)) from exc
     if not card.last4:
         raise PaymentError("Only cards can be saved here.", {"payment_method_id": payment_method_id})
+    return _record_card(customer=customer, card=card, make_primary=make_primary)
+
+
+def _record_card(*, customer: Customer, card: stripe_client.CardMethod, make_primary: bool) -> PaymentMethod:
+    """Save a card Stripe holds for the customer as one of their methods (brand and last four only).
+    At the limit (another add took the last place meanwhile) the card is detached at Stripe again,
+    best effort, and `PaymentMethodLimitReached` raised."""
     try:
         return payment_method_create(
             customer=customer, make_primary=make_primary, method_type=PaymentMethod.Type.CARD,
@@ -202,6 +232,39 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
         except ProviderError as exc:
             logger.warning("card %s attached at Stripe but refused by the limit; detach failed: %s", card.id, exc)
         raise
+
+
+def stripe_card_save_after_payment(payment_id: int, payment_method_id: str) -> PaymentMethod | None:
+    """Follow-up of a card payment made with "save this card": record the card Stripe now keeps.
+
+    Safe to run twice (a card already saved is returned). The card is read at Stripe (`GET
+    /v1/payment_methods/{id}`) and saved only if Stripe holds it for this customer's Stripe customer;
+    a card Stripe does not know (any more) or holds for someone else is logged and left. A temporary
+    Stripe failure raises, so the follow-up is tried again later.
+    """
+    payment = PaymentTransaction.objects.select_related("customer").get(pk=payment_id)
+    customer = payment.customer
+    existing = PaymentMethod.objects.filter(customer=customer, provider_token=payment_method_id,
+                                            deleted_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    ours = StripeCustomer.objects.filter(customer=customer).values_list("stripe_customer_id", flat=True).first()
+    try:
+        card = stripe_client.payment_method_retrieve(payment_method_id)
+    except PermanentProviderError as exc:
+        logger.warning("card %s of payment %s not saved: Stripe refused to read it (%s)", payment_method_id,
+                       payment.reference, exc.http_status)
+        return None
+    if not ours or card.customer != ours or not card.last4:
+        logger.warning("card %s of payment %s not saved: Stripe does not hold it for %s", payment_method_id,
+                       payment.reference, customer.account_number)
+        return None
+    try:
+        return _record_card(customer=customer, card=card, make_primary=False)
+    except PaymentMethodLimitReached:
+        logger.info("card %s of payment %s not saved: %s has the most saved methods allowed", payment_method_id,
+                    payment.reference, customer.account_number)
+        return None
 
 
 def stripe_card_detach(*, method: PaymentMethod) -> PaymentMethod:
@@ -244,9 +307,15 @@ def stripe_intent_succeeded(*, intent: dict) -> PaymentTransaction:
         raise PaymentError("Currency does not match the payment.", {"intent": intent.get("id")})
     cents = intent.get("amount_received") or intent.get("amount") or 0
     latest = intent.get("latest_charge")
-    return _complete_from_intent(payment=payment, intent_id=intent["id"], amount_cents=int(cents),
-                                 raw={"payment_intent": intent["id"],
-                                      "latest_charge": latest if isinstance(latest, str) else None})
+    was_completed = payment.status not in (Status.PENDING, Status.FAILED)
+    payment = _complete_from_intent(payment=payment, intent_id=intent["id"], amount_cents=int(cents),
+                                    raw={"payment_intent": intent["id"],
+                                         "latest_charge": latest if isinstance(latest, str) else None})
+    card = intent.get("payment_method")
+    if not was_completed and (intent.get("metadata") or {}).get("save_card") == "1" and isinstance(card, str):
+        # In this transaction: the card is recorded once the payment is, or not at all.
+        follow_up("payments.services.stripe_payments.stripe_card_save_after_payment", payment.pk, card)
+    return payment
 
 
 def stripe_intent_failed(*, intent: dict) -> PaymentTransaction:

@@ -194,8 +194,12 @@ def test_saved_card_success_completes_the_payment(stripe_on):
     assert response.json()["payment"]["status"] == "completed"
     invoice.refresh_from_db()
     assert invoice.status == "paid"
-    assert "off_session=true" in responses.calls[1].request.body
-    assert "customer=cus_1" in responses.calls[1].request.body
+    sent = responses.calls[1].request.body
+    # On-session (the customer is on the page; a 3-D Secure request comes back as requires_action), with
+    # the result page to return to after a redirect-based authentication.
+    assert "off_session" not in sent and "confirm=true" in sent and "payment_method=pm_" in sent
+    assert f"return_url=http%3A%2F%2Ftestserver%2Fpayments%2Fresult%2F{invoice.number}-" in sent
+    assert "customer=cus_1" in sent and "setup_future_usage" not in sent
 
 
 @pytest.mark.django_db

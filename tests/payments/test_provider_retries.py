@@ -81,7 +81,7 @@ def test_stripe_card_declined_402_is_not_retried(stripe_on, sleeps):
 
     with pytest.raises(PermanentProviderError) as info:
         stripe_client.payment_intent_create(amount=Decimal("120.00"), reference="PAY-1", customer="cus_1",
-                                            payment_method="pm_1", confirm=True, off_session=True,
+                                            payment_method="pm_1", confirm=True,
                                             idempotency_key="payment:1")
 
     assert info.value.http_status == 402

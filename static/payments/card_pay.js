@@ -1,0 +1,120 @@
+/* The invoice pay page's card form: Stripe's Payment Element, saved cards, 3-D Secure.
+ *
+ * Flow (Stripe, "Collect payment details before creating an Intent",
+ * docs.stripe.com/payments/accept-a-payment-deferred): the Payment Element is mounted in deferred
+ * mode (amount and currency of the invoice); on Pay, `elements.submit()` validates the card, our
+ * payments API creates the PaymentIntent (`POST /api/payments/process`, flow "stripe", with the
+ * customer's "save this card" choice, which the elements' `setupFutureUsage` must match), and
+ * `stripe.confirmPayment({elements, clientSecret, confirmParams: {return_url}, redirect: "if_required"})`
+ * confirms it, showing the bank's 3-D Secure challenge when asked for. A saved card is charged by our
+ * server (flow "saved_method"); when the bank wants 3-D Secure the answer carries the client secret and
+ * `stripe.handleNextAction` shows the challenge (docs.stripe.com/js/payment_intents/handle_next_action).
+ *
+ * Nothing here moves money or decides an outcome: the result page shows what Stripe's signed webhook
+ * recorded. Card details are typed into Stripe's iframe and never pass through this page.
+ */
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("card-pay-config").textContent);
+  var form = document.getElementById("card-form");
+  var button = document.getElementById("card-submit");
+  var errorBox = document.getElementById("card-error");
+  var saveBox = document.getElementById("save-card");
+  var loading = document.getElementById("card-loading");
+  var savedButtons = Array.prototype.slice.call(document.querySelectorAll("[data-saved-card]"));
+  var busy = false;
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function setBusy(on, which) {
+    busy = on;
+    button.disabled = on;
+    button.textContent = on && which === button ? "Processing\u2026" : button.dataset.label;
+    savedButtons.forEach(function (b) { b.disabled = on; });
+    if (on) { errorBox.hidden = true; errorBox.textContent = ""; }
+  }
+
+  function showError(message) {
+    errorBox.textContent = message || "The payment did not go through. No money was taken; please try again.";
+    errorBox.hidden = false;
+    setBusy(false);
+  }
+
+  function idempotencyKey() {
+    if (window.crypto && window.crypto.randomUUID) { return "card-pay-" + window.crypto.randomUUID(); }
+    return "card-pay-" + Date.now() + "-" + Math.random().toString(16).slice(2); // not money
+  }
+
+  function startPayment(body) {
+    return fetch(config.process_url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken(),
+                "Idempotency-Key": idempotencyKey()},
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) {
+          throw new Error(data.message || "The payment could not be started. Please try again in a moment.");
+        }
+        return data;
+      });
+    });
+  }
+
+  function finish(data) { window.location.assign(data.return_url); }
+
+  if (typeof window.Stripe !== "function") {
+    if (loading) { loading.textContent = "The card form could not be loaded. Refresh the page, or pay at NetCash below."; }
+    savedButtons.forEach(function (b) { b.disabled = true; });
+    return;
+  }
+  var stripe = window.Stripe(config.publishable_key);
+  var elements = stripe.elements({mode: "payment", amount: config.amount_cents, currency: config.currency});
+  var paymentElement = elements.create("payment");
+  paymentElement.on("ready", function () {
+    if (loading && loading.parentNode) { loading.parentNode.removeChild(loading); }
+    button.disabled = false;
+  });
+  paymentElement.mount("#payment-element");
+  if (saveBox) {
+    saveBox.addEventListener("change", function () {
+      elements.update({setupFutureUsage: saveBox.checked ? "off_session" : null});
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (busy) { return; }
+    setBusy(true, button);
+    elements.submit().then(function (submitted) {
+      if (submitted.error) { throw new Error(submitted.error.message); }
+      return startPayment({invoice_id: config.invoice_id, flow: "stripe", save_card: !!(saveBox && saveBox.checked)});
+    }).then(function (data) {
+      return stripe.confirmPayment({elements: elements, clientSecret: data.client_secret,
+                                    confirmParams: {return_url: data.return_url}, redirect: "if_required"})
+        .then(function (result) {
+          if (result.error) { throw new Error(result.error.message); }
+          finish(data);
+        });
+    }).catch(function (error) { showError(error.message); });
+  });
+
+  savedButtons.forEach(function (savedButton) {
+    savedButton.addEventListener("click", function () {
+      if (busy) { return; }
+      setBusy(true, savedButton);
+      startPayment({invoice_id: config.invoice_id, flow: "saved_method",
+                    payment_method_id: Number(savedButton.dataset.savedCard)})
+        .then(function (data) {
+          if (data.next_action !== "authenticate") { return finish(data); }
+          return stripe.handleNextAction({clientSecret: data.client_secret}).then(function (result) {
+            if (result.error) { throw new Error(result.error.message); }
+            finish(data);
+          });
+        }).catch(function (error) { showError(error.message); });
+    });
+  });
+})();
