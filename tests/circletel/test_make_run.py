@@ -248,10 +248,13 @@ def _answers(url: str) -> bool:
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_make_run_processes_stop_cleanly(dev_database, how, tmp_path):
     port = _free_port()
+    # The Stripe stand-in (Procfile.dev `stripe`) on a free port of its own: runs may overlap under xdist.
+    env_file = tmp_path / "dev.env"
+    env_file.write_text((dev_database / "dev.env").read_text().replace("8765", str(_free_port())))
     log = open(tmp_path / "out.log", "w+b")  # noqa: SIM115 (read back below)
     make = subprocess.Popen(
         ["make", "--no-print-directory", "-o", f"{VENV_BIN.parent}/.installed", "-o", f"{VENV_BIN.parent}/.installed-dev",
-         "serve", f"PORT={port}", f"DEV_ENV={dev_database / 'dev.env'}", f"VENV={VENV_BIN.parent}"],
+         "serve", f"PORT={port}", f"DEV_ENV={env_file}", f"VENV={VENV_BIN.parent}"],
         cwd=ROOT, env=_clean_env(dev_database), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
@@ -268,7 +271,7 @@ def test_make_run_processes_stop_cleanly(dev_database, how, tmp_path):
         # Let the clusters finish starting (each has its sentinel and workers).
         for _ in range(100):
             all_started = _descendants(make.pid)
-            if len(all_started) >= 1 + 1 + 5 + 3 * 4:  # make, honcho, 5 processes, 3 clusters' children
+            if len(all_started) >= 1 + 1 + 6 + 3 * 4:  # make, honcho, 6 processes, 3 clusters' children
                 break
             time.sleep(0.2)
         time.sleep(1)
@@ -295,6 +298,7 @@ def test_make_run_processes_stop_cleanly(dev_database, how, tmp_path):
         log.close()
 
     assert "Traceback" not in out, out
+    assert "Stripe stand-in on http://127.0.0.1:" in out and "Stripe stand-in stopped." in out, out
     assert "Segmentation fault" not in out and "RecursionError" not in out and "Logging error" not in out, out
     assert len(re.findall(r"Q Cluster .* stopping", out)) <= 3, out
     assert "SIGKILL" not in out, out  # each process stopped on the first SIGTERM, none had to be killed

@@ -43,6 +43,14 @@ def dev_env_text() -> str:
         "# emails are saved as .eml files in EMAIL_FILE_PATH, one line each on the console",
         "EMAIL_BACKEND=circletel.dev_email.EmailBackend",
         "EMAIL_FILE_PATH=var/mail",
+        "# card payments against the local Stripe stand-in (payments/stripe_standin.py, the `stripe` process of",
+        "# Procfile.dev): Stripe's test cards, e.g. 4242 4242 4242 4242; 4000 0027 6000 3184 asks for 3-D Secure",
+        "STRIPE_STANDIN_PORT=8765",
+        "STRIPE_SECRET_KEY=sk_test_standin",
+        "STRIPE_PUBLISHABLE_KEY=pk_test_standin",
+        f"STRIPE_WEBHOOK_SECRET=whsec_{secrets.token_hex(16)}",
+        "STRIPE_API_BASE=http://127.0.0.1:8765",
+        "STRIPE_JS_URL=http://127.0.0.1:8765/v3/",
         "",
     ])
 

@@ -1,0 +1,339 @@
+"""Card payments on the invoice pay page (issue 18): the API's `save_card`, the card saved after the
+payment by a follow-up of the success webhook, the pay page and its Content-Security-Policy, the result
+page while Stripe's webhook is on its way, the stand-in check. Stripe mocked at the HTTP boundary
+(`responses`); the browser side is tests/payments/test_card_pay_browser.py."""
+
+import json
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from django.core.checks import run_checks
+from rest_framework.test import APIClient
+
+from circletel.models import FollowUp
+from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
+from payments.services.stripe_payments import stripe_card_save_after_payment
+from portal.selectors import online_payment_unavailable_reason
+from tests.factories import CustomerFactory, UserFactory
+from tests.payments.factories import make_invoice
+from tests.payments.stripe_helpers import event, intent, post_event
+
+pytestmark = pytest.mark.django_db
+STRIPE = "https://api.stripe.com/v1"
+CARD_SAVES = FollowUp.objects.filter(func="payments.services.stripe_payments.stripe_card_save_after_payment")
+
+
+def _signed_in(invoice_total="350.00"):
+    user = UserFactory()
+    customer = CustomerFactory(user=user, email=user.email)
+    client = APIClient()
+    client.force_authenticate(user)
+    return customer, client, make_invoice(customer, invoice_total)
+
+
+def _intent_answer(cents=35000, pi="pi_3Card01"):
+    return {"id": pi, "object": "payment_intent", "amount": cents, "currency": "zar",
+            "status": "requires_payment_method", "client_secret": f"{pi}_secret_x", "latest_charge": None,
+            "metadata": {}}
+
+
+def _sent(call) -> dict:
+    return {k: v[0] for k, v in parse_qs(call.request.body).items()}
+
+
+def _pay(client, invoice, **extra):
+    return client.post("/api/payments/process", {"flow": "stripe", "invoice_id": invoice.pk, **extra}, format="json")
+
+
+# --- the API: save_card -----------------------------------------------------------------------------------
+@responses.activate
+def test_save_card_asks_stripe_to_keep_the_card_on_our_customer_and_returns_the_result_url(stripe_on):
+    customer, client, invoice = _signed_in()
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_77", "object": "customer"})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer())
+
+    response = _pay(client, invoice, save_card=True)
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    payment = PaymentTransaction.objects.get()
+    assert body["client_secret"] == "pi_3Card01_secret_x"
+    assert body["return_url"] == f"http://testserver/payments/result/{payment.reference}"
+    sent = _sent(responses.calls[1])
+    assert sent["setup_future_usage"] == "off_session" and sent["customer"] == "cus_77"
+    assert sent["metadata[save_card]"] == "1" and sent["metadata[reference]"] == payment.reference
+    assert "confirm" not in sent  # the browser confirms, through the Payment Element
+    assert StripeCustomer.objects.get(customer=customer).stripe_customer_id == "cus_77"
+
+
+@responses.activate
+def test_without_save_card_no_customer_and_no_future_usage(stripe_on):
+    _, client, invoice = _signed_in()
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer())
+
+    assert _pay(client, invoice).status_code == 201
+
+    assert len(responses.calls) == 1  # no Stripe customer created
+    sent = _sent(responses.calls[0])
+    assert "setup_future_usage" not in sent and "customer" not in sent and "metadata[save_card]" not in sent
+
+
+@responses.activate
+def test_a_repeated_click_replays_the_intent_and_a_changed_choice_gets_its_own(stripe_on):
+    _, client, invoice = _signed_in()
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_77", "object": "customer"})
+    responses.add_callback(  # Stripe: one intent per idempotency key
+        responses.POST, f"{STRIPE}/payment_intents", content_type="application/json",
+        callback=lambda request: (200, {}, json.dumps(
+            _intent_answer(pi="pi_" + request.headers["Idempotency-Key"].replace(":", "_")))))
+
+    _pay(client, invoice)
+    _pay(client, invoice)
+    _pay(client, invoice, save_card=True)
+
+    intents = [c for c in responses.calls if c.request.url.endswith("/payment_intents")]
+    keys = [c.request.headers["Idempotency-Key"] for c in intents]
+    plain, saving = PaymentTransaction.objects.order_by("pk")
+    # One payment row never gets two intents: the same key for the repeat (Stripe replays it), a new
+    # row and key when the parameters change (Stripe refuses a replayed key with new parameters).
+    assert keys == [f"payment:{plain.pk}", f"payment:{plain.pk}", f"payment:{saving.pk}"]
+    assert (plain.raw_response["save_card"], saving.raw_response["save_card"]) == (False, True)
+
+
+@responses.activate
+def test_save_card_at_the_limit_is_refused_before_stripe_is_called(stripe_on, settings):
+    customer, client, invoice = _signed_in()
+    settings.PAYMENT_METHODS_MAX_PER_CUSTOMER = 1
+    PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***1111",
+                                 last_four="1111", provider_token="pm_old")
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer())
+
+    refused = _pay(client, invoice, save_card=True)
+
+    assert refused.status_code == 409 and "at most 1" in refused.json()["message"]
+    assert len(responses.calls) == 0 and PaymentTransaction.objects.count() == 0
+    assert _pay(client, invoice).status_code == 201  # positive control: paying without saving still works
+
+
+def test_save_card_only_with_the_new_card_flow(stripe_on):
+    _, client, invoice = _signed_in()
+    response = client.post("/api/payments/process", {"flow": "netcash", "invoice_id": invoice.pk, "save_card": True},
+                           format="json")
+    assert response.status_code == 400 and "save_card" in response.json()["extra"]["fields"]
+    assert client.post("/api/payments/process", {"flow": "netcash", "invoice_id": invoice.pk},
+                       format="json").status_code == 200  # positive control
+
+
+# --- the card saved after the payment ---------------------------------------------------------------------
+def _pending(customer, invoice, *, save=True, pi="pi_3Card01"):
+    StripeCustomer.objects.create(customer=customer, stripe_customer_id="cus_77")
+    return PaymentTransaction.objects.create(
+        customer=customer, invoice=invoice, amount=invoice.total, method="stripe", provider="stripe",
+        reference=f"{invoice.number}-ABC123", status="pending", provider_transaction_id=pi,
+        raw_response={"save_card": save})
+
+
+def _succeeded(payment, *, save=True, card="pm_saved01"):
+    obj = intent(payment) | {"payment_method": card}
+    if save:
+        obj["metadata"]["save_card"] = "1"
+    return obj
+
+
+def _card_at_stripe(card="pm_saved01", customer="cus_77", status=200):
+    body = ({"id": card, "object": "payment_method", "type": "card", "customer": customer,
+             "card": {"brand": "mastercard", "last4": "4444", "exp_month": 9, "exp_year": 2031}}
+            if status == 200 else {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+    responses.add(responses.GET, f"{STRIPE}/payment_methods/{card}", json=body, status=status)
+
+
+@responses.activate
+def test_the_success_webhook_saves_the_card_stripe_keeps_for_this_customer(client, stripe_on):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice)
+    _card_at_stripe()
+
+    post_event(client, event("evt_card_1", "payment_intent.succeeded", _succeeded(payment)))
+
+    payment.refresh_from_db()
+    assert payment.status == "completed"
+    card = PaymentMethod.objects.get(customer=customer)
+    assert (card.display_name, card.last_four, card.card_expiry_year, card.provider_token) == (
+        "Mastercard ***4444", "4444", 2031, "pm_saved01")
+    assert CARD_SAVES.get().status == "done"
+    # The same event again (Stripe retries): nothing new, and the follow-up is not written twice.
+    post_event(client, event("evt_card_1", "payment_intent.succeeded", _succeeded(payment)))
+    assert PaymentMethod.objects.count() == 1 and CARD_SAVES.count() == 1
+
+
+@responses.activate
+def test_no_card_is_saved_when_the_customer_did_not_ask(client, stripe_on):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice, save=False)
+    _card_at_stripe()
+
+    post_event(client, event("evt_card_2", "payment_intent.succeeded", _succeeded(payment, save=False)))
+
+    payment.refresh_from_db()
+    assert payment.status == "completed"  # positive control: the payment itself is booked
+    assert not PaymentMethod.objects.exists() and not CARD_SAVES.exists()
+    assert not [c for c in responses.calls if "/payment_methods/" in c.request.url]
+
+
+@responses.activate
+def test_a_card_stripe_holds_for_someone_else_or_no_longer_is_not_saved(stripe_on):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice)
+    _card_at_stripe(card="pm_other", customer="cus_someone_else")
+    _card_at_stripe(card="pm_gone", status=404)
+    _card_at_stripe(card="pm_mine")
+
+    assert stripe_card_save_after_payment(payment.pk, "pm_other") is None
+    assert stripe_card_save_after_payment(payment.pk, "pm_gone") is None  # permanent: not retried
+    assert not PaymentMethod.objects.exists()
+    saved = stripe_card_save_after_payment(payment.pk, "pm_mine")  # positive control
+    assert saved is not None and saved.provider_token == "pm_mine"
+    assert stripe_card_save_after_payment(payment.pk, "pm_mine") == saved  # safe to run twice
+
+
+@responses.activate
+def test_a_stripe_outage_raises_so_the_follow_up_tries_again(stripe_on):
+    from circletel.http import RetryableProviderError
+
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice)
+    responses.add(responses.GET, f"{STRIPE}/payment_methods/pm_saved01", status=503,
+                  json={"error": {"type": "api_error", "message": "down"}})
+
+    with pytest.raises(RetryableProviderError):
+        stripe_card_save_after_payment(payment.pk, "pm_saved01")
+    assert not PaymentMethod.objects.exists()
+
+
+@responses.activate
+def test_at_the_limit_the_card_is_not_saved_and_is_detached_at_stripe(stripe_on, settings):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice)
+    settings.PAYMENT_METHODS_MAX_PER_CUSTOMER = 1
+    PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***1111",
+                                 last_four="1111", provider_token="pm_old")
+    _card_at_stripe()
+    responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_saved01/detach",
+                  json={"id": "pm_saved01", "object": "payment_method", "customer": None, "card": {"last4": "4444"}})
+
+    assert stripe_card_save_after_payment(payment.pk, "pm_saved01") is None
+    assert PaymentMethod.objects.count() == 1
+    assert responses.calls[-1].request.url.endswith("/payment_methods/pm_saved01/detach")
+
+
+# --- the pay page -----------------------------------------------------------------------------------------
+def _directives(response) -> dict[str, list[str]]:
+    parts = (d.split() for d in response["Content-Security-Policy"].split(";") if d.strip())
+    return {p[0]: p[1:] for p in parts}
+
+
+def _page_client(customer):
+    from django.test import Client
+
+    web = Client()
+    web.force_login(customer.user)
+    return web
+
+
+def test_the_pay_page_offers_cards_with_stripe_js_allowed_on_that_page_only(stripe_on):
+    customer, _, invoice = _signed_in("799.00")
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_4242", card_expiry_month=1,
+                                        card_expiry_year=2099)
+    PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***0001",
+                                 last_four="0001", provider_token="pm_expired", card_expiry_month=1,
+                                 card_expiry_year=2020)
+    web = _page_client(customer)
+
+    page = web.get(f"/billing/invoices/{invoice.number}/pay")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<script src="https://js.stripe.com/v3/"></script>' in html
+    assert f'data-testid="pay-saved-{card.pk}"' in html and "***0001" not in html  # an expired card is not offered
+    assert '"amount_cents": 79900' in html and 'data-testid="paynow-submit"' in html
+    policy = _directives(page)
+    assert "'self'" in policy["script-src"] and "https://js.stripe.com" in policy["script-src"]
+    assert {"https://js.stripe.com", "https://hooks.stripe.com"} <= set(policy["frame-src"])
+    assert policy["connect-src"] == ["'self'", "https://api.stripe.com"]
+    other = web.get("/dashboard/")
+    assert other.status_code == 200 and "stripe.com" not in other["Content-Security-Policy"]
+
+
+def test_the_stand_in_origin_replaces_stripe_s_in_the_page_policy(stripe_on):
+    stripe_on.STRIPE = {**stripe_on.STRIPE, "JS_URL": "http://127.0.0.1:8765/v3/"}
+    customer, _, invoice = _signed_in()
+
+    page = _page_client(customer).get(f"/billing/invoices/{invoice.number}/pay")
+
+    policy = _directives(page)
+    assert '<script src="http://127.0.0.1:8765/v3/"></script>' in page.content.decode()
+    assert policy["frame-src"] == ["http://127.0.0.1:8765"] and "http://127.0.0.1:8765" in policy["script-src"]
+    assert "stripe.com" not in page["Content-Security-Policy"]
+
+
+def test_without_stripe_the_pay_page_goes_straight_to_pay_now(settings):
+    settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "", "PUBLISHABLE_KEY": "", "WEBHOOK_SECRET": ""}
+    customer, _, invoice = _signed_in()
+
+    page = _page_client(customer).get(f"/billing/invoices/{invoice.number}/pay")
+
+    assert page.status_code == 200 and "payments/paynow_redirect.html" in [t.name for t in page.templates]
+    assert "stripe" not in page["Content-Security-Policy"]
+
+
+def test_a_paid_invoice_has_nothing_to_pay_by_card(stripe_on):
+    customer, _, invoice = _signed_in()
+    invoice.status, invoice.amount_paid = "paid", invoice.total
+    invoice.save(update_fields=["status", "amount_paid"])
+
+    page = _page_client(customer).get(f"/billing/invoices/{invoice.number}/pay", follow=True)
+
+    assert "This invoice has nothing left to pay." in page.content.decode()
+    assert page.redirect_chain and "/pay" not in page.redirect_chain[-1][0]
+
+
+def test_cards_alone_make_online_payment_available(stripe_on):
+    stripe_on.NETCASH = {**stripe_on.NETCASH, "PAYNOW_SERVICE_KEY": ""}
+    stripe_on.SANDBOX_GATEWAY_ENABLED = False
+    assert online_payment_unavailable_reason() == ""
+    stripe_on.STRIPE = {**stripe_on.STRIPE, "WEBHOOK_SECRET": ""}  # no webhook: a card payment could never be booked
+    assert online_payment_unavailable_reason() != ""
+
+
+# --- the result page while Stripe's webhook is on its way --------------------------------------------------
+def test_a_card_payment_waiting_for_its_webhook_reads_confirming_not_pending_at_the_bank(client):
+    customer = CustomerFactory()
+    invoice = make_invoice(customer, "120.00")
+    PaymentTransaction.objects.create(customer=customer, invoice=invoice, amount=Decimal("120.00"), method="stripe",
+                                      provider="stripe", reference=f"{invoice.number}-CARD01", status="pending")
+    PaymentTransaction.objects.create(customer=customer, invoice=invoice, amount=Decimal("120.00"), method="eft",
+                                      provider="netcash", reference=f"{invoice.number}-EFT001", status="pending")
+
+    card = client.get(f"/payments/result/{invoice.number}-CARD01").content.decode()
+    eft = client.get(f"/payments/result/{invoice.number}-EFT001").content.decode()
+
+    assert 'data-state="confirming"' in card and "waiting for Stripe to confirm" in card
+    assert 'data-state="pending"' in eft  # NetCash said pending: that stays as it was
+
+
+# --- the stand-in check -----------------------------------------------------------------------------------
+def _w001(settings, **stripe):
+    settings.STRIPE = {**settings.STRIPE, **stripe}
+    return [m for m in run_checks() if m.id == "payments.W001"]
+
+
+def test_stripe_pointed_at_a_stand_in_with_debug_off_is_a_warning(settings):
+    settings.DEBUG = False
+    assert _w001(settings, API_BASE="", JS_URL="https://js.stripe.com/v3/") == []  # positive control: Stripe's own
+    assert len(_w001(settings, API_BASE="http://127.0.0.1:8765", JS_URL="https://js.stripe.com/v3/")) == 1
+    assert len(_w001(settings, API_BASE="", JS_URL="http://127.0.0.1:8765/v3/")) == 1
+    settings.DEBUG = True
+    assert _w001(settings, API_BASE="http://127.0.0.1:8765", JS_URL="http://127.0.0.1:8765/v3/") == []
