@@ -307,17 +307,16 @@ class PaymentMethodsView(PaymentsAPIView):
 
 
 class PaymentMethodDetailView(PaymentsAPIView):
-    @extend_schema(summary="Remove one of your saved cards",
-                   responses={204: None, 402: _error("Stripe refused to remove the card or did not answer"),
-                              404: _error("No such saved method of yours")})
+    @extend_schema(summary="Remove one of your saved methods (a card is detached at Stripe too, right after)",
+                   responses={204: None, 404: _error("No such saved method of yours")})
     def delete(self, request, pk: int):
-        from payments.services.stripe_payments import stripe_card_detach
+        from payments.services.methods import payment_method_delete
 
         method = PaymentMethod.objects.filter(Q(pk=pk), customer=customer_for_user(request.user),
                                               deleted_at__isnull=True).first()
         if method is None:
             raise Http404("No such payment method.")
-        stripe_card_detach(method=method)
+        payment_method_delete(method=method)
         return Response(status=204)
 
 

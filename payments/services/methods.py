@@ -34,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import BillingAccount, Customer
+from circletel.follow_ups import follow_up
 from payments.crypto import encrypt_json
 from payments.errors import PaymentError, PaymentMethodLimitReached
 from payments.models import PaymentMethod
@@ -274,20 +275,28 @@ def payment_method_removal_outcome(*, method: PaymentMethod, auto_pay: bool) -> 
     return outcome
 
 
+STRIPE_DETACH = "payments.services.stripe_payments.stripe_card_detach_at_stripe"
+
+
 def payment_method_remove(*, method: PaymentMethod) -> PaymentMethodRemoval:
     """Soft delete: the row stays for history (payments point at it), it stops being primary. What
     else happens is `payment_method_removal_outcome`: when it was the primary, the best other usable
     method takes its place; when no usable primary is left, auto-pay is turned off (it would have
     nothing to collect from). One transaction, locks in the fixed order customer, methods, billing
-    account. Removing a removed method changes nothing."""
+    account. Removing a removed method changes nothing. A Stripe card is detached at Stripe by a
+    follow-up written in the same transaction (`stripe_card_detach_at_stripe`)."""
     with transaction.atomic():
         _lock_customer(method.customer_id)
         _lock_customer_methods(method.customer_id)
         account = BillingAccount.objects.select_for_update().filter(customer_id=method.customer_id).first()
         auto_pay = bool(account is not None and account.auto_pay)
         outcome = payment_method_removal_outcome(method=method, auto_pay=auto_pay)
-        PaymentMethod.objects.filter(pk=method.pk, deleted_at__isnull=True).update(
+        removed = PaymentMethod.objects.filter(pk=method.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), is_primary=False)
+        if removed and (method.provider_token or "").startswith("pm_"):
+            # A Stripe card is detached at Stripe too, after commit and retried until Stripe answers:
+            # removing it here never waits on (or fails with) Stripe.
+            follow_up(STRIPE_DETACH, method.provider_token)
         result = PaymentMethodRemoval(method=method, was_primary=outcome.was_primary, promoted=outcome.promoted)
         if outcome.promoted is not None:
             _primary_set(outcome.promoted)

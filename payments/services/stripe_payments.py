@@ -37,7 +37,7 @@ from payments.clients import stripe as stripe_client
 from payments.errors import PaymentError, PaymentMethodLimitReached, PaymentNotFound
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
 from payments.provider_errors import ProviderErrorInfo, classify, classify_stripe_error
-from payments.services.methods import payment_method_create, payment_method_delete, payment_method_limit_check
+from payments.services.methods import payment_method_create, payment_method_limit_check
 from payments.services.payments import payment_complete, payment_fail
 from payments.services.references import invoice_payment_reference
 
@@ -267,17 +267,19 @@ def stripe_card_save_after_payment(payment_id: int, payment_method_id: str) -> P
         return None
 
 
-def stripe_card_detach(*, method: PaymentMethod) -> PaymentMethod:
-    """Detach the card at Stripe (best effort when it is already gone) and soft-delete ours."""
-    if method.deleted_at is not None:
-        return method
-    if method.provider_token.startswith("pm_"):
-        try:
-            stripe_client.payment_method_detach(payment_method_id=method.provider_token)
-        except ProviderError as exc:
-            if exc.http_status not in (400, 404):  # already detached / unknown at Stripe: remove ours anyway
-                raise PaymentDeclined(classify(exc)) from exc
-    return payment_method_delete(method=method)
+def stripe_card_detach_at_stripe(payment_method_id: str) -> None:
+    """Follow-up of removing a saved Stripe card (`payment_method_remove`): detach it at Stripe so it
+    cannot be charged there either. Already detached or unknown at Stripe (400/404) is done; another
+    refusal is logged for staff and left; a temporary failure raises, so the follow-up tries again."""
+    if not stripe_client.is_configured():
+        logger.warning("card %s removed here but not detached at Stripe: Stripe is not configured", payment_method_id)
+        return
+    try:
+        stripe_client.payment_method_detach(payment_method_id=payment_method_id)
+    except PermanentProviderError as exc:
+        if exc.http_status not in (400, 404):
+            logger.warning("card %s removed here; Stripe refused to detach it (%s): detach it in the Stripe "
+                           "dashboard", payment_method_id, exc.http_status)
 
 
 # --- webhook effects (run inside webhook_process's transaction) ------------------------------------------

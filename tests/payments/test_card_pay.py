@@ -337,3 +337,45 @@ def test_stripe_pointed_at_a_stand_in_with_debug_off_is_a_warning(settings):
     assert len(_w001(settings, API_BASE="", JS_URL="http://127.0.0.1:8765/v3/")) == 1
     settings.DEBUG = True
     assert _w001(settings, API_BASE="http://127.0.0.1:8765", JS_URL="http://127.0.0.1:8765/v3/") == []
+
+
+# --- removing a saved card removes it at Stripe too -------------------------------------------------------
+DETACHES = FollowUp.objects.filter(func="payments.services.stripe_payments.stripe_card_detach_at_stripe")
+
+
+@responses.activate
+def test_removing_a_card_on_the_billing_page_detaches_it_at_stripe(stripe_on, django_capture_on_commit_callbacks):
+    customer, _, _ = _signed_in()
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_remove_me")
+    debit = PaymentMethod.objects.create(customer=customer, method_type="debit_order", display_name="FNB ***1234",
+                                         last_four="1234")
+    responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_remove_me/detach",
+                  json={"id": "pm_remove_me", "object": "payment_method", "customer": None, "card": {"last4": "4242"}})
+    web = _page_client(customer)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the follow-up rings on commit (tasks run inline)
+        web.post(f"/dashboard/billing/methods/{card.pk}/remove/", {"confirm": "yes"})
+        web.post(f"/dashboard/billing/methods/{debit.pk}/remove/", {"confirm": "yes"})
+
+    assert PaymentMethod.objects.filter(deleted_at__isnull=False).count() == 2
+    assert [c.request.url for c in responses.calls] == [f"{STRIPE}/payment_methods/pm_remove_me/detach"]
+    assert DETACHES.get().status == "done"  # one, for the card; none for the debit order
+
+
+@responses.activate
+def test_a_stripe_outage_does_not_stop_the_removal_and_the_detach_is_tried_again(
+        stripe_on, django_capture_on_commit_callbacks):
+    customer, client, _ = _signed_in()
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_later")
+    responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_later/detach", status=503,
+                  json={"error": {"type": "api_error", "message": "down"}})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/payments/methods/{card.pk}").status_code == 204
+
+    card.refresh_from_db()
+    assert card.deleted_at is not None
+    row = DETACHES.get()
+    assert row.status == "pending" and row.attempts == 1 and "unavailable" in row.error  # retried with backoff
