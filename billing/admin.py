@@ -144,24 +144,50 @@ class CustomerLedgerInline(RecentRowsInline, admin.TabularInline):
 
 
 class CustomerAdminForm(forms.ModelForm):
-    """The VAT number follows the same rule as sign-up and the profile (`vat_number_clean`)."""
+    """The VAT and company registration numbers follow the same rules as sign-up and the profile
+    (`vat_number_clean`, `registration_number_clean`). A business without a registration number is
+    flagged beside the field: its NetCash mandates go (or went) without `RegistrationNumber`."""
 
     class Meta:
         model = Customer
-        fields = "__all__"  # noqa: DJ007 (the admin chooses the fields; this form only adds the VAT rule)
+        fields = "__all__"  # noqa: DJ007 (the admin chooses the fields; this form only adds the number rules)
         help_texts = {"vat_number": "Business accounts: 10 digits starting with 4. Printed on their tax invoices."}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("registration_number")
+        warning = registration_number_missing_warning(self.instance) if self.instance.pk else ""
+        if field is not None and warning:
+            field.help_text = f"{warning} {field.help_text}"
+
     def clean(self):
-        from billing.services.customers import CustomerError, vat_number_clean
+        from billing.services.customers import CustomerError, registration_number_clean, vat_number_clean
 
         cleaned = super().clean()
         account_type = cleaned.get("account_type", getattr(self.instance, "account_type", ""))
-        if "vat_number" in cleaned:
-            try:
-                cleaned["vat_number"] = vat_number_clean(cleaned["vat_number"], account_type=account_type)
-            except CustomerError as exc:
-                self.add_error("vat_number", exc.message)
+        for name, rule in (("vat_number", vat_number_clean), ("registration_number", registration_number_clean)):
+            if name in cleaned:
+                try:
+                    cleaned[name] = rule(cleaned[name], account_type=account_type)
+                except CustomerError as exc:
+                    self.add_error(name, exc.message)
         return cleaned
+
+
+def registration_number_missing_warning(customer: Customer) -> str:
+    """For staff: a business customer without a company registration number has its debit-order mandates
+    sent to NetCash without one (`payments.services.mandates.mandate_request` logs it and records it on the
+    mandate's raw response). Empty when there is nothing to say."""
+    from payments.models import Mandate
+
+    if not customer.is_business or customer.registration_number:
+        return ""
+    sent = Mandate.objects.filter(customer_id=customer.pk, raw_response__sent_without_registration_number=True)
+    count = sent.count()
+    if count:
+        return (f"Warning: {count} NetCash mandate(s) of this business were sent without a registration number; "
+                "mandates requested from now on carry the number entered here.")
+    return "Warning: a NetCash mandate for this business will be sent without a registration number until one is set."
 
 
 @admin.register(Customer)
@@ -170,7 +196,8 @@ class CustomerAdmin(ZohoMirrorMixin, MoneyColumnsMixin, ConsoleModelAdmin):
     list_display = ("account_number", "display_name", "email", "phone", "account_type", "vat_number", "status",
                     "balance", "created_at")
     list_filter = ("status", "account_type", "zoho_sync_status")
-    search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone", "vat_number")
+    search_fields = ("account_number", "email", "first_name", "last_name", "company_name", "phone", "vat_number",
+                     "registration_number")
     # The status is not edited by hand: it follows the services (their lifecycle buttons are below).
     readonly_fields = ("account_number", "status", "services_summary", "balance", "created_at", "updated_at")
     raw_id_fields = ("user",)

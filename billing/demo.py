@@ -66,6 +66,7 @@ def seed_demo(stdout) -> None:
         # Bring the activated services up to date: one recurring invoice per period since activation.
         result = invoice_run(run_date=today, triggered_by="demo")
         _demo_vat_number()
+        _demo_registration_number()
         reissued = _reissue_one()
         stdout.write(f"billing: {created} demo service(s), {result.created} recurring invoice(s), "
                      f"{reissued} reissued.")
@@ -86,6 +87,20 @@ def _demo_vat_number() -> None:
                                        account_type=Customer.AccountType.BUSINESS, vat_number="").first()
     if customer is not None:
         customer_vat_number_set(customer=customer, vat_number=DEMO_VAT_NUMBER)
+
+
+DEMO_REGISTRATION_NUMBER = "2015/123456/07"  # made up, in the CIPC format (YYYY/NNNNNN/NN; 07 = (Pty) Ltd)
+
+
+def _demo_registration_number() -> None:
+    """The business demo customer is a registered company: a NetCash mandate for it carries the number
+    as `RegistrationNumber` (`payments.services.mandates.mandate_add_request`)."""
+    from billing.services.customers import customer_registration_number_set
+
+    customer = Customer.objects.filter(email__iexact="sipho@dlamini-logistics.example.co.za",
+                                       account_type=Customer.AccountType.BUSINESS, registration_number="").first()
+    if customer is not None:
+        customer_registration_number_set(customer=customer, registration_number=DEMO_REGISTRATION_NUMBER)
 
 
 def _reissue_one() -> str:

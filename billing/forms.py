@@ -4,7 +4,12 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 
 from billing.models import Customer
-from billing.services.customers import BILLING_DAY_CHOICES, CustomerError, vat_number_clean
+from billing.services.customers import (
+    BILLING_DAY_CHOICES,
+    CustomerError,
+    registration_number_clean,
+    vat_number_clean,
+)
 from billing.services.orders import phone_normalise
 from circletel.auth import account_email, normalise_email
 
@@ -79,6 +84,10 @@ class SignUpForm(forms.Form):
     vat_number = forms.CharField(max_length=20, required=False, label="VAT number",
                                  help_text="Business accounts registered for VAT: 10 digits starting with 4. "
                                            "It is printed on your tax invoices.")
+    registration_number = forms.CharField(max_length=30, required=False, label="Company registration number",
+                                          help_text="Business accounts: the CIPC number (e.g. 2015/123456/07) or a "
+                                                    "trust's IT number (e.g. IT1234/2010). Your debit-order mandate "
+                                                    "carries it.")
     billing_day = forms.TypedChoiceField(choices=BILLING_DAY_CHOICES, coerce=int, initial=1, required=False,
                                          empty_value=1, label="Billing day",
                                          help_text="The day each month your services are invoiced. "
@@ -94,6 +103,12 @@ class SignUpForm(forms.Form):
                 cleaned["vat_number"] = vat_number_clean(cleaned["vat_number"], account_type=cleaned["account_type"])
             except CustomerError as exc:
                 self.add_error("vat_number", exc.message)
+        if "registration_number" in cleaned and "account_type" in cleaned:
+            try:
+                cleaned["registration_number"] = registration_number_clean(cleaned["registration_number"],
+                                                                           account_type=cleaned["account_type"])
+            except CustomerError as exc:
+                self.add_error("registration_number", exc.message)
         return cleaned
 
 

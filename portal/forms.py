@@ -5,7 +5,12 @@ from django.utils import timezone
 
 from billing.forms import PhoneField
 from billing.models import Customer, Invoice
-from billing.services.customers import BILLING_DAY_CHOICES, CustomerError, vat_number_clean
+from billing.services.customers import (
+    BILLING_DAY_CHOICES,
+    CustomerError,
+    registration_number_clean,
+    vat_number_clean,
+)
 from payments.models import PaymentTransaction
 
 
@@ -50,11 +55,15 @@ class DebitOrderForm(forms.Form):
 
 
 class ProfileForm(forms.ModelForm):
-    """Contact details; business accounts also keep their VAT number here (printed on tax invoices)."""
+    """Contact details; business accounts also keep their VAT number (printed on tax invoices) and company
+    registration number (sent on their debit-order mandates) here."""
 
     phone = PhoneField(label="Phone")
     vat_number = forms.CharField(max_length=20, required=False, label="VAT number",
                                  help_text="10 digits starting with 4. Printed on your tax invoices.")
+    registration_number = forms.CharField(max_length=30, required=False, label="Company registration number",
+                                          help_text="The CIPC number (e.g. 2015/123456/07) or a trust's IT number "
+                                                    "(e.g. IT1234/2010). Your debit-order mandate carries it.")
 
     class Meta:
         model = Customer
@@ -65,12 +74,21 @@ class ProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance.is_business:
             del self.fields["vat_number"]  # personal accounts have no VAT number on their invoices
+            del self.fields["registration_number"]  # nor a company registration number
         else:
             self.fields["vat_number"].initial = self.instance.vat_number
+            self.fields["registration_number"].initial = self.instance.registration_number
 
     def clean_vat_number(self):
         try:
             return vat_number_clean(self.cleaned_data["vat_number"], account_type=self.instance.account_type)
+        except CustomerError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_registration_number(self):
+        try:
+            return registration_number_clean(self.cleaned_data["registration_number"],
+                                             account_type=self.instance.account_type)
         except CustomerError as exc:
             raise forms.ValidationError(exc.message) from None
 

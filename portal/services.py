@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from billing.models import BillingAccount, Customer, CustomerService
-from billing.services.customers import customer_vat_number_set
+from billing.services.customers import customer_registration_number_set, customer_vat_number_set
 from circletel.errors import ApplicationError
 from circletel.http import ProviderError
 from payments.models import Mandate, PaymentMethod
@@ -74,12 +74,16 @@ def customer_contact_update(*, customer: Customer, **changes) -> Customer:
     return locked
 
 
-def customer_profile_update(*, customer: Customer, vat_number: str | None = None, **contact) -> Customer:
-    """The profile page's save: contact details and (business accounts) the VAT number, both or neither."""
+def customer_profile_update(*, customer: Customer, vat_number: str | None = None,
+                            registration_number: str | None = None, **contact) -> Customer:
+    """The profile page's save: contact details and (business accounts) the VAT and company registration
+    numbers, all or none (None leaves a number as it is)."""
     with transaction.atomic():
         updated = customer_contact_update(customer=customer, **contact)
         if vat_number is not None:
             updated = customer_vat_number_set(customer=updated, vat_number=vat_number)
+        if registration_number is not None:
+            updated = customer_registration_number_set(customer=updated, registration_number=registration_number)
     return updated
 
 

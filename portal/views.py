@@ -377,6 +377,7 @@ def profile(request, customer):
     if form.is_valid():
         try:
             customer_profile_update(customer=customer, vat_number=form.cleaned_data.get("vat_number"),
+                                    registration_number=form.cleaned_data.get("registration_number"),
                                     **{f: form.cleaned_data[f] for f in ProfileForm.Meta.fields})
         except ApplicationError as exc:
             form.add_error(None, public_message(exc))

@@ -36,6 +36,10 @@ class Customer(ZohoSyncMixin):
     last_name = models.CharField(max_length=100)
     company_name = models.CharField(max_length=200, blank=True)
     vat_number = models.CharField(max_length=20, blank=True)
+    registration_number = models.CharField(
+        max_length=20, blank=True,
+        help_text="Business accounts: the CIPC company number (e.g. 2015/123456/07) or a trust's IT number "
+                  "(e.g. IT1234/2010). Sent to NetCash as RegistrationNumber on debit-order mandates.")
     email = models.EmailField()
     phone = models.CharField(max_length=16, validators=[e164_validator], blank=True)
     address_line1 = models.CharField("address", max_length=200, blank=True)

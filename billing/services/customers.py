@@ -47,7 +47,7 @@ class CustomerError(ApplicationError):
     pass
 
 
-# --- VAT numbers and billing days: the rules every entry point (sign-up, profile, admin) shares ---------
+# --- VAT and registration numbers, billing days: the rules every entry point (sign-up, profile, admin) shares
 
 # A South African VAT registration number is 10 digits and starts with 4 (e.g. 4123456789). This is
 # the commonly published rule, not found in a SARS primary text here: python-stdnum `stdnum/za/vat.py`
@@ -57,6 +57,14 @@ class CustomerError(ApplicationError):
 VAT_NUMBER_PATTERN = re.compile(r"4[0-9]{9}")  # ASCII digits only (\d would take Arabic-Indic or fullwidth ones)
 VAT_NUMBER_INVALID = "A South African VAT number is 10 digits starting with 4, e.g. 4123456789."
 VAT_NUMBER_BUSINESS_ONLY = "Only business accounts have a VAT number on their invoices."
+# A company registration number as NetCash's AddMandate `RegistrationNumber` wants it for business
+# mandates (CONTRACTS 2.4): the CIPC company / close corporation number YYYY/NNNNNN/NN (year of
+# registration, sequence, entity type, e.g. 2015/123456/07) or, for a trust, the Master's IT number
+# IT<digits>/<YYYY> (e.g. IT1234/2010).
+REGISTRATION_NUMBER_PATTERN = re.compile(r"[0-9]{4}/[0-9]{6}/[0-9]{2}|IT[0-9]{1,8}/[0-9]{4}")  # ASCII digits only
+REGISTRATION_NUMBER_INVALID = ("Enter the CIPC company registration number as YYYY/NNNNNN/NN (e.g. 2015/123456/07) "
+                               "or a trust's IT number as IT<digits>/<year> (e.g. IT1234/2010).")
+REGISTRATION_NUMBER_BUSINESS_ONLY = "Only business accounts have a company registration number."
 BILLING_DAY_CHOICES = [(1, "1st of the month"), (5, "5th of the month"), (25, "25th of the month"),
                        (30, "30th of the month (the last day in February)")]
 
@@ -74,6 +82,20 @@ def vat_number_clean(raw: str | None, *, account_type: str) -> str:
         raise CustomerError(VAT_NUMBER_BUSINESS_ONLY, {"field": "vat_number"})
     if not VAT_NUMBER_PATTERN.fullmatch(value):
         raise CustomerError(VAT_NUMBER_INVALID, {"field": "vat_number"})
+    return value
+
+
+def registration_number_clean(raw: str | None, *, account_type: str) -> str:
+    """The company registration number as stored ("2015/123456/07", "IT1234/2010"): stripped, upper-cased,
+    inner spaces removed; empty is allowed. CustomerError (field `registration_number`) when it is neither
+    form, or when a personal account gives one."""
+    value = re.sub(r"\s", "", raw or "").upper()
+    if not value:
+        return ""
+    if account_type != Customer.AccountType.BUSINESS:
+        raise CustomerError(REGISTRATION_NUMBER_BUSINESS_ONLY, {"field": "registration_number"})
+    if not REGISTRATION_NUMBER_PATTERN.fullmatch(value):
+        raise CustomerError(REGISTRATION_NUMBER_INVALID, {"field": "registration_number"})
     return value
 
 
@@ -124,11 +146,12 @@ def _stored_address(email: str, user, customer) -> str:
 @transaction.atomic
 def customer_create(*, first_name: str, last_name: str, email: str, phone: str = "",
                     account_type: str = Customer.AccountType.PERSONAL, company_name: str = "", vat_number: str = "",
-                    address_line1: str = "", address_line2: str = "", city: str = "", province: str = "",
+                    registration_number: str = "", address_line1: str = "", address_line2: str = "", city: str = "", province: str = "",
                     postal_code: str = "", user=None, billing_day: int = 1) -> Customer:
     """Create a customer with its `CT-YYYY-NNNNN` number and billing account, marked for ZOHO sync."""
     email = _new_account_email(email)
     vat_number = vat_number_clean(vat_number, account_type=account_type)
+    registration_number = registration_number_clean(registration_number, account_type=account_type)
     billing_day = billing_day_clean(billing_day)
     if rows_with_email(Customer.objects.all(), email):
         # The case-insensitive unique constraint is the real guard; this gives a clear message.
@@ -137,7 +160,7 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
     customer = Customer(
         account_number=number, first_name=first_name.strip(), last_name=last_name.strip(), email=email,
         phone=phone.strip(), account_type=account_type, company_name=company_name.strip(),
-        vat_number=vat_number, address_line1=address_line1, address_line2=address_line2, city=city,
+        vat_number=vat_number, registration_number=registration_number, address_line1=address_line1, address_line2=address_line2, city=city,
         province=province, postal_code=postal_code, user=user,
     )
     customer.full_clean(exclude=["account_number", "user"])
@@ -165,6 +188,21 @@ def customer_vat_number_set(*, customer: Customer, vat_number: str) -> Customer:
     return locked
 
 
+def customer_registration_number_set(*, customer: Customer, registration_number: str) -> Customer:
+    """Set (or clear, with "") a business customer's company registration number; NetCash mandates
+    requested from then on carry it (`payments.services.mandates.mandate_add_request`) and ZOHO gets the
+    customer again. CustomerError for a bad number or a personal account."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        value = registration_number_clean(registration_number, account_type=locked.account_type)
+        if value != locked.registration_number:
+            locked.registration_number = value
+            locked.save(update_fields=["registration_number", "updated_at"])
+            _enqueue_zoho_customer_sync(locked)
+    customer.registration_number = locked.registration_number
+    return locked
+
+
 def _enqueue_zoho_customer_sync(customer: Customer) -> None:
     """Hand the new customer to the ZOHO outbox after commit (the worker decides whether to call)."""
     from zoho_sync.services.outbox import enqueue_sync
@@ -175,10 +213,11 @@ def _enqueue_zoho_customer_sync(customer: Customer) -> None:
 @transaction.atomic
 def customer_sign_up(*, email: str, password: str, first_name: str, last_name: str, phone: str = "",
                      account_type: str = Customer.AccountType.PERSONAL, company_name: str = "",
-                     vat_number: str = "", billing_day: int = 1) -> Customer:
+                     vat_number: str = "", registration_number: str = "", billing_day: int = 1) -> Customer:
     """Create the login and the customer together: both or neither."""
     email = _new_account_email(email)
     vat_number = vat_number_clean(vat_number, account_type=account_type)
+    registration_number = registration_number_clean(registration_number, account_type=account_type)
     billing_day = billing_day_clean(billing_day)
     User = get_user_model()
     if rows_with_email(User._default_manager.all(), email, fields=("email", "username")):
@@ -191,7 +230,7 @@ def customer_sign_up(*, email: str, password: str, first_name: str, last_name: s
         raise CustomerError("An account with this email already exists.", {"field": "email"})
     return customer_create(first_name=first_name, last_name=last_name, email=email, phone=phone,
                            account_type=account_type, company_name=company_name, vat_number=vat_number,
-                           billing_day=billing_day, user=user)
+                           registration_number=registration_number, billing_day=billing_day, user=user)
 
 
 SIGN_UP_LINK_DAYS = 3
@@ -214,6 +253,7 @@ class SignUpRequest:
     company_name: str = ""
     vat_number: str = ""  # links sent before these two existed carry neither: the defaults apply
     billing_day: int = 1
+    registration_number: str = ""  # links sent before it existed carry none: empty
 
     @property
     def full_name(self) -> str:
@@ -233,7 +273,7 @@ def _email_taken(email: str) -> bool:
 
 def customer_sign_up_request(*, email: str, first_name: str, last_name: str, phone: str = "",
                              account_type: str = Customer.AccountType.PERSONAL, company_name: str = "",
-                             vat_number: str = "", billing_day: int = 1) -> None:
+                             vat_number: str = "", registration_number: str = "", billing_day: int = 1) -> None:
     """Step 1 of sign-up: email the address a link to finish (a new address) or a notice to its
     owner (a taken one). Returns nothing either way: the caller must answer both alike. Both ways do
     the same work (the same two lookups, a signed link built, exactly one notification queued) so
@@ -246,6 +286,8 @@ def customer_sign_up_request(*, email: str, first_name: str, last_name: str, pho
                             last_name=last_name.strip(), phone=(phone or "").strip(), account_type=account_type,
                             company_name=(company_name or "").strip(),
                             vat_number=vat_number_clean(vat_number, account_type=account_type),
+                            registration_number=registration_number_clean(registration_number,
+                                                                          account_type=account_type),
                             billing_day=billing_day_clean(billing_day))
     user, customer = _accounts_with_email(details.email)
     token = signing.dumps(asdict(details), salt=_SIGN_UP_SALT, compress=True)
@@ -293,7 +335,7 @@ def customer_sign_up_confirm(*, token: str, password: str) -> Customer:
         return customer_sign_up(email=details.email, password=password, first_name=details.first_name,
                                 last_name=details.last_name, phone=details.phone, account_type=details.account_type,
                                 company_name=details.company_name, vat_number=details.vat_number,
-                                billing_day=details.billing_day)
+                                registration_number=details.registration_number, billing_day=details.billing_day)
     except CustomerError as exc:
         if exc.extra.get("field") == "email":  # the same link opened twice at once
             raise CustomerError(SIGN_UP_LINK_USED, {"reason": "used"}) from exc

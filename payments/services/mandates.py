@@ -65,7 +65,9 @@ def mandate_collection_day(*, customer: Customer, today: date | None = None) -> 
 
 def mandate_add_request(*, method: PaymentMethod, mandate_amount: Decimal, reference: str,
                         registration_number: str = "", today: date | None = None) -> netcash_niws.AddMandateRequest:
-    """The AddMandate parameters for `method` (pure apart from reading the customer's invoices)."""
+    """The AddMandate parameters for `method` (pure apart from reading the customer's invoices).
+    `RegistrationNumber` is the customer's `registration_number` (business accounts; an explicit
+    `registration_number` overrides it); a consumer mandate sends it null (`AddMandateRequest.params`)."""
     customer = method.customer
     today = today or timezone.localdate()
     month, day = mandate_collection_day(customer=customer, today=today)
@@ -82,7 +84,7 @@ def mandate_add_request(*, method: PaymentMethod, mandate_amount: Decimal, refer
         branch_code=bank.get("branch_code", ""),
         bank_account_type="Savings" if bank.get("account_type") == "savings" else "Current",
         email=customer.email, trading_name=company, registered_name=company,
-        registration_number=(registration_number or getattr(customer, "registration_number", "") or "").strip())
+        registration_number=(registration_number or customer.registration_number or "").strip())
 
 
 def mandate_request(*, method: PaymentMethod, mandate_amount: Decimal, debit_day: str | None = None,
@@ -108,7 +110,9 @@ def mandate_request(*, method: PaymentMethod, mandate_amount: Decimal, debit_day
                                                           mandate_status=PaymentMethod.MandateStatus.PENDING)
     request = mandate_add_request(method=method, mandate_amount=mandate_amount, reference=reference,
                                   registration_number=registration_number)
-    if not request.is_consumer and not request.registration_number:
+    without_registration = not request.is_consumer and not request.registration_number
+    if without_registration:
+        # Staff see it on the customer's admin page (`billing.admin.registration_number_missing_warning`).
         logger.warning("business mandate %s sent without a company registration number", reference)
     try:
         result = netcash_niws.add_mandate(request=request, sleep=sleep)
@@ -119,7 +123,9 @@ def mandate_request(*, method: PaymentMethod, mandate_amount: Decimal, debit_day
     Mandate.objects.filter(pk=mandate.pk).update(mandate_url=result.mandate_url[:500],
                                                  commencement_day=request.commencement_day,
                                                  raw_response={"error_code": result.error_code,
-                                                               "warnings": result.warnings})
+                                                               "warnings": result.warnings,
+                                                               **({"sent_without_registration_number": True}
+                                                                  if without_registration else {})})
     mandate.refresh_from_db()
     return mandate
 

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import BillingAccount, Customer
+from billing.services.customers import customer_registration_number_set
 from payments.clients import netcash_niws
 from payments.models import Mandate, PaymentMethod
 from payments.netcash_standin import NiwsStandIn
@@ -42,14 +43,15 @@ def standin(settings):
 def test_add_mandate_envelope_matches_the_wsdl_fixture(standin):
     customer = CustomerFactory(first_name="Thabo", last_name="Mokoena", phone="+27821234567",
                                account_type=Customer.AccountType.BUSINESS, company_name="Mokoena Fibre (Pty) Ltd")
+    # The customer's own number (set as staff or the profile would) is what the envelope carries.
+    customer_registration_number_set(customer=customer, registration_number="2015 / 123456 / 07")
     method = payment_method_add_debit_order(customer=customer, account_holder="Mokoena Fibre",
                                             account_number="62001234567", branch_code="250655",
                                             account_type="savings")
     today = timezone.localdate()
     due = (today.replace(day=1) + timedelta(days=40)).replace(day=7)
     make_invoice(customer, "899.00", due_date=due)  # collections run on the due date: CommencementDay 07
-    mandate = mandate_request(method=method, mandate_amount=Decimal("1500.00"), registration_number="2015/123456/07",
-                              sleep=lambda s: None)
+    mandate = mandate_request(method=method, mandate_amount=Decimal("1500.00"), sleep=lambda s: None)
     assert mandate.mandate_url.endswith(mandate.account_reference) and mandate.commencement_day == "07"
     (params,) = standin.calls_to("AddMandate")
     expected = [(name, value) for name, value in BUSINESS_ENVELOPE]
@@ -63,6 +65,73 @@ def test_add_mandate_envelope_matches_the_wsdl_fixture(standin):
     assert sent["AgreementDate"] == today.strftime("%Y%m%d")
     # Old code sent "1"/"2" for enums, E.164 mobiles and AllowVariableDebitAmounts last: all gone.
     assert "1" not in (sent["DebitFrequency"], sent["BankAccountType"])
+    assert "sent_without_registration_number" not in mandate.raw_response
+
+
+def _business_method(**customer_fields):
+    customer = CustomerFactory(first_name="Thabo", last_name="Mokoena", phone="+27821234567",
+                               account_type=Customer.AccountType.BUSINESS, company_name="Mokoena Trust",
+                               **customer_fields)
+    return payment_method_add_debit_order(customer=customer, account_holder="Mokoena Trust",
+                                          account_number="62001234567", branch_code="250655")
+
+
+def _registration_sent(standin):
+    """(the AddMandate element names in order, the RegistrationNumber sent or None when left out)."""
+    (params,) = standin.calls_to("AddMandate")
+    return [name for name, _ in params], dict(params).get("RegistrationNumber")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trust_registration_number_reaches_the_envelope_between_trading_and_registered_name(standin):
+    method = _business_method(registration_number="IT1234/2010")
+
+    mandate_request(method=method, mandate_amount=Decimal("1000.00"), sleep=lambda s: None)
+
+    names, sent = _registration_sent(standin)
+    assert sent == "IT1234/2010"
+    assert names.index("TradingName") + 1 == names.index("RegistrationNumber") == names.index("RegisteredName") - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_explicit_registration_number_still_overrides_the_customers(standin):
+    method = _business_method(registration_number="IT1234/2010")
+
+    mandate_request(method=method, mandate_amount=Decimal("1000.00"), registration_number="2015/123456/07",
+                    sleep=lambda s: None)
+
+    assert _registration_sent(standin)[1] == "2015/123456/07"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_business_mandate_without_a_number_is_sent_empty_logged_and_marked(standin, caplog):
+    method = _business_method()
+
+    with caplog.at_level("WARNING", logger="payments.services.mandates"):
+        mandate = mandate_request(method=method, mandate_amount=Decimal("1000.00"), sleep=lambda s: None)
+
+    names, sent = _registration_sent(standin)
+    assert "RegistrationNumber" in names and not sent  # the element is there, empty
+    assert "sent without a company registration number" in caplog.text
+    assert mandate.raw_response["sent_without_registration_number"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_consumer_envelope_has_no_registration_number_even_if_the_row_has_one(standin, caplog):
+    customer = CustomerFactory(phone="+27821234567")
+    Customer.objects.filter(pk=customer.pk).update(registration_number="2015/123456/07")  # bypassing the rule
+    customer.refresh_from_db()
+    method = payment_method_add_debit_order(customer=customer, account_holder="T M", account_number="62001234567",
+                                            branch_code="250655")
+
+    with caplog.at_level("WARNING", logger="payments.services.mandates"):
+        mandate = mandate_request(method=method, mandate_amount=Decimal("1000.00"), sleep=lambda s: None)
+
+    names, sent = _registration_sent(standin)
+    assert sent is None and "RegistrationNumber" not in names  # null: left out of the envelope
+    assert "IsConsumer" in names and "TradingName" not in names  # positive control: the same envelope shape
+    assert "registration number" not in caplog.text
+    assert "sent_without_registration_number" not in mandate.raw_response
 
 
 def test_envelope_is_one_ordered_soap_body():
