@@ -146,8 +146,8 @@ def _stored_address(email: str, user, customer) -> str:
 @transaction.atomic
 def customer_create(*, first_name: str, last_name: str, email: str, phone: str = "",
                     account_type: str = Customer.AccountType.PERSONAL, company_name: str = "", vat_number: str = "",
-                    registration_number: str = "", address_line1: str = "", address_line2: str = "", city: str = "", province: str = "",
-                    postal_code: str = "", user=None, billing_day: int = 1) -> Customer:
+                    registration_number: str = "", address_line1: str = "", address_line2: str = "", city: str = "",
+                    province: str = "", postal_code: str = "", user=None, billing_day: int = 1) -> Customer:
     """Create a customer with its `CT-YYYY-NNNNN` number and billing account, marked for ZOHO sync."""
     email = _new_account_email(email)
     vat_number = vat_number_clean(vat_number, account_type=account_type)
@@ -160,8 +160,8 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
     customer = Customer(
         account_number=number, first_name=first_name.strip(), last_name=last_name.strip(), email=email,
         phone=phone.strip(), account_type=account_type, company_name=company_name.strip(),
-        vat_number=vat_number, registration_number=registration_number, address_line1=address_line1, address_line2=address_line2, city=city,
-        province=province, postal_code=postal_code, user=user,
+        vat_number=vat_number, registration_number=registration_number, address_line1=address_line1,
+        address_line2=address_line2, city=city, province=province, postal_code=postal_code, user=user,
     )
     customer.full_clean(exclude=["account_number", "user"])
     try:
