@@ -143,10 +143,16 @@ class CustomerLedgerInline(RecentRowsInline, admin.TabularInline):
     show_change_link = False
 
 
+# Apps above billing add notes for staff beside a customer's fields (payments: mandates sent without a
+# registration number, payments/admin.py): callables (customer) -> {field name: text}. Billing never
+# imports them.
+CUSTOMER_FIELD_NOTES: list = []
+
+
 class CustomerAdminForm(forms.ModelForm):
     """The VAT and company registration numbers follow the same rules as sign-up and the profile
-    (`vat_number_clean`, `registration_number_clean`). A business without a registration number is
-    flagged beside the field: its NetCash mandates go (or went) without `RegistrationNumber`."""
+    (`vat_number_clean`, `registration_number_clean`). Apps above add notes beside fields
+    (`CUSTOMER_FIELD_NOTES`)."""
 
     class Meta:
         model = Customer
@@ -155,10 +161,13 @@ class CustomerAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields.get("registration_number")
-        warning = registration_number_missing_warning(self.instance) if self.instance.pk else ""
-        if field is not None and warning:
-            field.help_text = f"{warning} {field.help_text}"
+        if not self.instance.pk:
+            return
+        for notes in CUSTOMER_FIELD_NOTES:
+            for name, text in notes(self.instance).items():
+                field = self.fields.get(name)
+                if field is not None and text:
+                    field.help_text = f"{text} {field.help_text}"
 
     def clean(self):
         from billing.services.customers import CustomerError, registration_number_clean, vat_number_clean
@@ -172,22 +181,6 @@ class CustomerAdminForm(forms.ModelForm):
                 except CustomerError as exc:
                     self.add_error(name, exc.message)
         return cleaned
-
-
-def registration_number_missing_warning(customer: Customer) -> str:
-    """For staff: a business customer without a company registration number has its debit-order mandates
-    sent to NetCash without one (`payments.services.mandates.mandate_request` logs it and records it on the
-    mandate's raw response). Empty when there is nothing to say."""
-    from payments.models import Mandate
-
-    if not customer.is_business or customer.registration_number:
-        return ""
-    sent = Mandate.objects.filter(customer_id=customer.pk, raw_response__sent_without_registration_number=True)
-    count = sent.count()
-    if count:
-        return (f"Warning: {count} NetCash mandate(s) of this business were sent without a registration number; "
-                "mandates requested from now on carry the number entered here.")
-    return "Warning: a NetCash mandate for this business will be sent without a registration number until one is set."
 
 
 @admin.register(Customer)

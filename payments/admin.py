@@ -9,7 +9,8 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
-from billing.admin import InvoiceAdmin
+from billing.admin import CUSTOMER_FIELD_NOTES, InvoiceAdmin
+from billing.models import Customer
 from circletel.admin_tools import (
     MoneyColumnsMixin,
     ReadOnlyAdmin,
@@ -362,3 +363,20 @@ class InvoicePaymentsInline(ReadOnlyInline, admin.TabularInline):
 
 
 InvoiceAdmin.inlines = [*InvoiceAdmin.inlines, InvoicePaymentsInline]
+
+
+def registration_number_missing_warning(customer: Customer) -> str:
+    """For staff: a business customer without a company registration number has its debit-order mandates
+    sent to NetCash without one (`payments.services.mandates.mandate_request` logs it and records it on the
+    mandate's raw response). Empty when there is nothing to say."""
+    if not customer.is_business or customer.registration_number:
+        return ""
+    count = Mandate.objects.filter(customer_id=customer.pk,
+                                   raw_response__sent_without_registration_number=True).count()
+    if count:
+        return (f"Warning: {count} NetCash mandate(s) of this business were sent without a registration number; "
+                "mandates requested from now on carry the number entered here.")
+    return "Warning: a NetCash mandate for this business will be sent without a registration number until one is set."
+
+
+CUSTOMER_FIELD_NOTES.append(lambda customer: {"registration_number": registration_number_missing_warning(customer)})
