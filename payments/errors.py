@@ -12,6 +12,18 @@ class PaymentMethodLimitReached(PaymentError):
     status_code = 409
 
 
+class PaymentInProgress(PaymentError):
+    """Another payment attempt for the same invoice is live or going through (409: wait for it, or use it)."""
+
+    status_code = 409
+
+
+class AmountDueChanged(PaymentError):
+    """The invoice's amount due is not the amount the customer agreed to pay (409; `extra.amount_due`)."""
+
+    status_code = 409
+
+
 class PaymentNotFound(NotFoundError):
     pass
 

@@ -44,6 +44,8 @@ MESSAGES: dict[str, tuple[str, bool]] = {
     "incorrect_card_details": ("Some card details are incorrect. Please check them and try again.", False),
     "authentication_required": ("Your bank needs you to confirm this payment. Please complete the "
                                 "verification step and try again.", False),
+    "authentication_failed": ("Your bank could not verify this payment, so no money was taken. Please try again "
+                              "or use another card.", False),
     "rate_limited": ("We are receiving too many requests right now. Please try again in a minute.", True),
     "provider_unavailable": ("The payment provider is not responding right now. Please try again shortly; "
                              "you have not been charged.", True),
@@ -63,7 +65,7 @@ _STRIPE_CODES = {
     "invalid_cvc": "incorrect_card_details",
     "authentication_required": "authentication_required",
     "authentication_not_handled": "authentication_required",
-    "payment_intent_authentication_failure": "authentication_required",
+    "payment_intent_authentication_failure": "authentication_failed",  # the 3-D Secure step was failed
     "card_declined": "card_declined",
     "generic_decline": "card_declined",
     "do_not_honor": "card_declined",

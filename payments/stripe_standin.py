@@ -255,6 +255,8 @@ class StripeStandIn:
                 return self._intent_update(self._intent(pid), p)
             case "POST", ["payment_intents", pid, "confirm"]:
                 return self._confirm(self._intent(pid), p)
+            case "POST", ["payment_intents", pid, "cancel"] if server:
+                return self._cancel(self._intent(pid), p)
             case "POST", ["payment_intents", pid, "authenticate"] if not server:
                 return self._authenticate(self._intent(pid), p.get("outcome") == "complete")
             case "GET", ["payment_methods", pmid]:
@@ -390,6 +392,16 @@ class StripeStandIn:
         self._fail(pi, pm, {"type": "card_error", "code": code, "decline_code": decline_code, "message": message})
         error = dict(pi["last_payment_error"], payment_intent=pi)
         raise _Error(402, error.pop("type"), error.pop("message"), **error)
+
+    def _cancel(self, pi: dict, p: dict) -> dict:
+        """Cancellable while no charge was made (requires_payment_method / _confirmation / _action); a
+        succeeded intent answers 400 payment_intent_unexpected_state (stripe-python `cancel` docstring)."""
+        if pi["status"] in ("succeeded", "canceled", "processing"):
+            raise self._unexpected(pi, "cancel")
+        pi.update(status="canceled", next_action=None, canceled_at=int(time.time()),
+                  cancellation_reason=p.get("cancellation_reason") or None)
+        self._emit("payment_intent.canceled", pi)
+        return pi
 
     def _authenticate(self, pi: dict, complete: bool) -> dict:
         if pi["status"] != "requires_action":

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.models import CreditNote, Invoice
@@ -433,9 +434,10 @@ def billing_day_change(request, customer):
 # straight to NetCash (or the sandbox gateway) through `payments.services.paynow_checkout.invoice_checkout`.
 # The public page is Pay Now only. The payment flow after that (return, result page) is payments'.
 
+@never_cache  # Back after paying must not show a stale amount with a live Pay button
 @login_required
 def invoice_pay(request, number: str):
-    lookup = {"pk": int(number)} if number.isascii() and number.isdigit() else {"number": number}
+    lookup = {"pk": int(number)} if number.isascii() and number.isdigit() else {"number": number.upper()}
     invoice = (Invoice.objects.select_related("customer")
                .filter(customer__user_id=request.user.pk, **lookup).first())
     if invoice is None:
@@ -456,7 +458,7 @@ def invoice_pay(request, number: str):
         return redirect("dashboard:invoice", pk=invoice.pk)
     customer = invoice.customer
     config = {"publishable_key": settings.STRIPE["PUBLISHABLE_KEY"], "invoice_id": invoice.pk,
-              "amount_cents": to_cents(invoice.amount_due), "currency": "zar",  # invoices are in ZAR
+              "amount": str(invoice.amount_due), "amount_cents": to_cents(invoice.amount_due), "currency": "zar",  # invoices are in ZAR
               "process_url": reverse("payments-process")}
     response = render(request, "payments/invoice_pay.html", {
         "invoice": invoice, "amount": invoice.amount_due, "paynow_form": form, "config": config,

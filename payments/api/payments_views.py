@@ -138,8 +138,10 @@ class ProcessPaymentView(PaymentsAPIView):
                               404: _error("No such invoice or saved card of yours, or the sign-in is not linked "
                                           "to a customer account"),
                               **IDEMPOTENCY_ERRORS,
-                              409: _error("`save_card` while you have the most saved methods allowed, or a "
-                                          "request with this Idempotency-Key is still in progress"),
+                              409: _error("The amount due is not `expected_amount` (`extra.amount_due`), another "
+                                          "card payment for the invoice is going through, `save_card` while you "
+                                          "have the most saved methods allowed, or a request with this "
+                                          "Idempotency-Key is still in progress"),
                               502: PROVIDER_DOWN})
     def post(self, request):
         _request_body(request)  # read before request.data so the idempotency fingerprint sees the raw bytes
@@ -162,7 +164,8 @@ class ProcessPaymentView(PaymentsAPIView):
             if method is None:
                 raise Http404("No such payment method.")
             result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method,
-                                                       build_url=request.build_absolute_uri)
+                                                       build_url=request.build_absolute_uri,
+                                                       expected_amount=v.get("expected_amount"))
             result.payment.refresh_from_db()
             answer = {"flow": flow, "payment": PaymentOut(result.payment).data, "return_url": result.return_url}
             if result.intent.status == "requires_action":
@@ -176,8 +179,10 @@ class ProcessPaymentView(PaymentsAPIView):
             from payments.services.stripe_payments import payment_intent_create_for_invoice
 
             result = payment_intent_create_for_invoice(invoice=invoice, save_card=v["save_card"],
-                                                       build_url=request.build_absolute_uri)
+                                                       build_url=request.build_absolute_uri,
+                                                       expected_amount=v.get("expected_amount"))
             return 201, {"flow": flow, "payment": PaymentOut(result.payment).data,
+                         "amount_cents": result.intent.amount,
                          "client_secret": result.intent.client_secret, "payment_intent": result.intent.id,
                          "publishable_key": settings.STRIPE.get("PUBLISHABLE_KEY", ""),
                          "return_url": result.return_url}

@@ -52,6 +52,10 @@ class ProcessInput(serializers.Serializer):
     flow = serializers.ChoiceField(choices=FLOWS, help_text="saved_method: charge a saved card now; stripe: "
                                    "a client secret for Stripe.js; paypal: an approval URL; netcash: a Pay Now form.")
     payment_method_id = serializers.IntegerField(min_value=1, required=False)
+    expected_amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False,
+        help_text="The amount (ZAR) the customer agreed to pay: 409 `extra.amount_due` when the invoice now owes "
+                  "another amount (a saved card is charged at once).")
     save_card = serializers.BooleanField(default=False, help_text="stripe: keep the card for next time (saved "
                                          "once the payment succeeds; 409 when you have the most saved methods).")
 

@@ -267,6 +267,17 @@ def payment_intent_create(*, amount: Decimal, currency: str = "ZAR", reference: 
     return _intent(obj)
 
 
+def payment_intent_cancel(payment_intent_id: str, *, reason: str = "abandoned", idempotency_key: str) -> PaymentIntent:
+    """`POST /v1/payment_intents/{id}/cancel`: no charge can be made with it afterwards. Stripe allows it
+    in requires_payment_method, requires_confirmation, requires_action (and rarely processing) and refuses
+    it (400) once the intent succeeded; `reason` is one of abandoned, duplicate, fraudulent,
+    requested_by_customer (stripe-python 16.1.0 `_payment_intent_service.py` `cancel`,
+    `params/_payment_intent_cancel_params.py`)."""
+    params = {"cancellation_reason": reason}
+    return _intent(_call(lambda: _client().v1.payment_intents.cancel(
+        payment_intent_id, params=params, options={"idempotency_key": idempotency_key}), repeatable=True))
+
+
 def payment_intent_retrieve(payment_intent_id: str) -> PaymentIntent:
     return _intent(_call(lambda: _client().v1.payment_intents.retrieve(payment_intent_id), repeatable=True))
 

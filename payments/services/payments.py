@@ -25,11 +25,14 @@ from django.utils import timezone
 from billing.models import Customer, Invoice, LedgerEntry
 from billing.services.credit import apply_account_credit
 from billing.services.ledger import invoice_apply_payment, ledger_post
+from circletel.follow_ups import follow_up
 from notifications.services import notify, notify_ops
 from payments.errors import PaymentError
 from payments.models import PaymentMethod, PaymentTransaction
 from payments.services.allocation import lock_open_invoices, payment_allocate
 from zoho_sync.services.outbox import enqueue_sync
+
+STRIPE_OPEN_INTENTS_REVIEW = "payments.services.stripe_payments.stripe_open_intents_review"
 
 logger = logging.getLogger(__name__)
 Status = PaymentTransaction.Status
@@ -102,12 +105,26 @@ def payment_complete(*, reference: str, amount: Decimal, customer: Customer, met
                 payment.provider_method = provider_method[:40]
             payment.save()
         payment_allocate(payment=payment, locked_invoices=locked, fresh=created)
+        if (PaymentTransaction.objects.filter(customer_id=customer.pk, provider=PaymentTransaction.Provider.STRIPE,
+                                              status=Status.PENDING).exclude(pk=payment.pk).exists()):
+            # What the customer owes changed: open card attempts for the old amount are cancelled.
+            follow_up(STRIPE_OPEN_INTENTS_REVIEW, customer.pk)
         enqueue_sync(entity=payment)
         # The receipt (number, PDF) and its email (`payment_received`, with the PDF attached) are
         # made by the issue_receipt task after commit (idempotent; see payments/services/receipts.py).
         from payments.services.receipts import receipt_queue
         receipt_queue(payment_id=payment.pk)  # a follow-up row in this transaction, rung on commit
     logger.info("payment %s completed: R %s (%s)", payment.reference, payment.amount, payment.provider)
+    return payment
+
+
+def payment_flag_for_review(*, payment: PaymentTransaction, note: str, trace: str | None) -> PaymentTransaction:
+    """Flag a payment for staff (`needs_review`, the note appended) and alert ops once per trace. Call it
+    inside the transaction that holds the payment's row."""
+    payment.needs_review = True
+    payment.review_note = f"{payment.review_note}\n{note}".strip()[:2000]
+    payment.save(update_fields=["needs_review", "review_note", "updated_at"])
+    _alert_ops(payment=payment, note=note, trace=trace)
     return payment
 
 
@@ -154,10 +171,7 @@ def payment_fail(*, reference: str, amount: Decimal, customer: Customer, method:
             if payment.status != Status.PENDING:
                 note = (f"{timezone.now():%Y-%m-%d %H:%M} {provider} reported '{reason}' "
                         f"(trace {provider_transaction_id or '-'}) after the payment was {payment.status}; not reversed.")
-                payment.needs_review = True
-                payment.review_note = f"{payment.review_note}\n{note}".strip()
-                payment.save(update_fields=["needs_review", "review_note", "updated_at"])
-                _alert_ops(payment=payment, note=note, trace=provider_transaction_id)
+                payment_flag_for_review(payment=payment, note=note, trace=provider_transaction_id)
                 logger.warning("payment %s: decline after completion flagged for review", payment.reference)
                 return payment
             payment.status = Status.FAILED

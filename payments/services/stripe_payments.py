@@ -34,11 +34,17 @@ from circletel.follow_ups import follow_up
 from circletel.http import PermanentProviderError, ProviderError
 from inbox.errors import IgnoreEvent
 from payments.clients import stripe as stripe_client
-from payments.errors import PaymentError, PaymentMethodLimitReached, PaymentNotFound
+from payments.errors import (
+    AmountDueChanged,
+    PaymentError,
+    PaymentInProgress,
+    PaymentMethodLimitReached,
+    PaymentNotFound,
+)
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
 from payments.provider_errors import ProviderErrorInfo, classify, classify_stripe_error
 from payments.services.methods import payment_method_create, payment_method_limit_check
-from payments.services.payments import payment_complete, payment_fail
+from payments.services.payments import payment_complete, payment_fail, payment_flag_for_review
 from payments.services.references import invoice_payment_reference
 
 logger = logging.getLogger(__name__)
@@ -100,7 +106,8 @@ def _store_intent(payment: PaymentTransaction, intent: stripe_client.PaymentInte
 
 
 def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: PaymentMethod | None = None,
-                                      save_card: bool = False, build_url=None) -> IntentResult:
+                                      save_card: bool = False, build_url=None,
+                                      expected_amount: Decimal | None = None) -> IntentResult:
     """Create (or replay) the payment intent for the invoice's amount due.
 
     Without `payment_method` the caller hands `intent.client_secret` to Stripe.js (the Payment
@@ -110,11 +117,16 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     browser for 3-D Secure, a decline records a failed payment and raises `PaymentDeclined`
     (customer-safe message; raw text for staff in `raw_response`). `build_url(path)` makes the
     absolute return URL (our result page) a redirect-based authentication comes back to.
+    `expected_amount`, the amount the customer saw and agreed to, refuses (AmountDueChanged, 409) when the
+    invoice now owes something else: a saved card is charged at once, so it must be what they agreed to.
     """
     if not stripe_client.is_configured():
         # Checked before anything is reserved: no key means no card payments, never a 500.
         raise PaymentError("Card payments are not available right now.")
     amount = _invoice_amount_due(invoice)
+    if expected_amount is not None and expected_amount != amount:
+        raise AmountDueChanged(f"The amount due on invoice {invoice.number} is now R {amount:,.2f}; nothing was "
+                               "charged. Check it and pay again.", {"amount_due": str(amount)})
     card_id = None
     stripe_customer_id = None
     if payment_method is not None:
@@ -134,6 +146,7 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
             logger.warning("stripe customer for %s failed: %s (%s)", invoice.number, info.code, info.raw[:200])
             raise PaymentDeclined(info) from exc
     payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method, save_card=save_card)
+    _cancel_older_attempts(payment)  # before a saved card is charged: one live card attempt per invoice
     return_url = build_url(reverse("payments:result", args=[payment.reference])) if build_url else None
     try:
         intent = stripe_client.payment_intent_create(
@@ -148,6 +161,7 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
         logger.warning("stripe intent for %s failed: %s (%s)", payment.reference, info.code, info.raw[:200])
         raise PaymentDeclined(info, payment=payment) from exc
     payment = _store_intent(payment, intent)
+    _give_way_to_newer_attempts(payment)
     if intent.status == "succeeded":
         payment = _complete_from_intent(payment=payment, intent_id=intent.id, amount_cents=intent.amount,
                                         raw={"payment_intent": intent.id, "latest_charge": intent.latest_charge})
@@ -158,6 +172,79 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     return IntentResult(payment=payment, intent=intent, return_url=return_url)
 
 
+# --- one live card attempt per invoice ---------------------------------------------------------------------
+# Rule: the newest attempt wins. Each attempt (a payment row and its intent) cancels the invoice's older
+# open intents before it can be charged, and an attempt that finds a newer one after storing its intent
+# cancels itself. Whichever order two tabs run in, at most one intent stays payable; one that Stripe can
+# no longer cancel (it succeeded meanwhile) pays the invoice, and the newer attempt is refused instead.
+# A payment that still lands on an invoice owing less is flagged for staff (`stripe_intent_succeeded`).
+SUPERSEDED = "superseded"
+
+
+def _cancel_intent(payment: PaymentTransaction, *, why: str, reason: str = "abandoned") -> bool:
+    """Cancel the payment's intent at Stripe and fail our pending row without telling the customer.
+    True when it can no longer be charged; False when Stripe says it succeeded or is processing (its
+    webhook books it). A Stripe outage raises (nothing changed here)."""
+    if payment.provider_transaction_id:
+        try:
+            stripe_client.payment_intent_cancel(payment.provider_transaction_id, reason=reason,
+                                                idempotency_key=f"cancel:{payment.pk}")
+        except PermanentProviderError:
+            status = stripe_client.payment_intent_retrieve(payment.provider_transaction_id).status
+            if status != "canceled":
+                logger.info("stripe intent %s of %s is %s: not cancelled", payment.provider_transaction_id,
+                            payment.reference, status)
+                return False
+    payment_fail(reference=payment.reference, amount=payment.amount, customer=payment.customer,
+                 method=payment.method, provider=PROVIDER, reason=why, invoice=payment.invoice,
+                 provider_transaction_id=payment.provider_transaction_id,
+                 raw={"error_code": SUPERSEDED, "payment_intent": payment.provider_transaction_id},
+                 notify_customer=False)
+    return True
+
+
+def _open_attempts(payment: PaymentTransaction):
+    return (PaymentTransaction.objects.select_related("customer", "invoice")
+            .filter(invoice_id=payment.invoice_id, provider=PROVIDER, status=Status.PENDING).exclude(pk=payment.pk))
+
+
+def _cancel_older_attempts(payment: PaymentTransaction) -> None:
+    for older in _open_attempts(payment).filter(pk__lt=payment.pk, provider_transaction_id__isnull=False):
+        if not _cancel_intent(older, why="Replaced by a newer payment attempt for the same invoice.",
+                              reason="duplicate"):
+            _cancel_intent(payment, why="Another card payment for this invoice was already going through.",
+                           reason="duplicate")
+            raise PaymentInProgress("A card payment for this invoice is already going through. Check your "
+                                    "payments before paying again.", {"reference": older.reference})
+
+
+def _give_way_to_newer_attempts(payment: PaymentTransaction) -> None:
+    if _open_attempts(payment).filter(pk__gt=payment.pk).exists() and _cancel_intent(
+            payment, why="Replaced by a newer payment attempt for the same invoice.", reason="duplicate"):
+        # (Not cancelled: a saved card was charged already; it completes below and the newer attempt gives way.)
+        raise PaymentInProgress("This invoice is being paid in another window or tab: please finish there.",
+                                {"reference": payment.reference})
+
+
+def stripe_open_intents_review(customer_id: int) -> int:
+    """Follow-up of a payment that changed what the customer owes (`payment_complete`): their open card
+    attempts for an amount that is no longer due (or for an invoice now paid) are cancelled, so a 3-D
+    Secure challenge left open cannot charge the old amount. Returns how many were cancelled."""
+    cancelled = 0
+    open_attempts = (PaymentTransaction.objects.select_related("customer", "invoice")
+                     .filter(customer_id=customer_id, provider=PROVIDER, status=Status.PENDING,
+                             invoice__isnull=False, provider_transaction_id__isnull=False))
+    for attempt in open_attempts:
+        invoice = attempt.invoice
+        invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
+        owed = invoice.amount_due if invoice.is_open else Decimal("0.00")
+        if attempt.amount != owed and _cancel_intent(
+                attempt, why=f"Cancelled: invoice {invoice.number} now owes {owed} (the attempt was for {attempt.amount}).",
+                reason="abandoned"):
+            cancelled += 1
+    return cancelled
+
+
 def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:
     if payment.provider != PROVIDER or not payment.provider_transaction_id:
         raise PaymentError("This payment has no Stripe payment intent.", {"reference": payment.reference})
@@ -165,9 +252,11 @@ def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.Pay
 
 
 def _fail(payment: PaymentTransaction, info: ProviderErrorInfo, *, intent_id: str | None = None) -> PaymentTransaction:
+    """A declined card attempt. No "payment failed" email: every Stripe attempt here is made with the
+    customer on the pay page, which shows Stripe's answer at once and lets them try again."""
     return payment_fail(reference=payment.reference, amount=payment.amount, customer=payment.customer,
                         method=payment.method, provider=PROVIDER, reason=info.message, invoice=payment.invoice,
-                        provider_transaction_id=intent_id,
+                        provider_transaction_id=intent_id, notify_customer=False,
                         raw={"error_code": info.code, "provider_error": info.raw, "payment_intent": intent_id})
 
 
@@ -310,9 +399,21 @@ def stripe_intent_succeeded(*, intent: dict) -> PaymentTransaction:
     cents = intent.get("amount_received") or intent.get("amount") or 0
     latest = intent.get("latest_charge")
     was_completed = payment.status not in (Status.PENDING, Status.FAILED)
+    owed = None
+    if not was_completed and payment.invoice_id:
+        invoice = payment.invoice
+        invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
+        owed = invoice.amount_due if invoice.is_open else Decimal("0.00")
     payment = _complete_from_intent(payment=payment, intent_id=intent["id"], amount_cents=int(cents),
                                     raw={"payment_intent": intent["id"],
                                          "latest_charge": latest if isinstance(latest, str) else None})
+    if owed is not None and payment.amount > owed:
+        # Paid twice (two windows), or something else paid the invoice while the customer was at the card
+        # form: the money is booked (allocated to other invoices, the rest account credit); staff decide.
+        payment_flag_for_review(payment=payment, trace=f"overpaid:{intent['id']}", note=(
+            f"{timezone.now():%Y-%m-%d %H:%M} card payment of {payment.amount} arrived when invoice "
+            f"{payment.invoice.number} owed {owed}: {payment.amount - owed} went to other invoices or account "
+            "credit. Refund it if the customer did not mean to pay it."))
     card = intent.get("payment_method")
     if not was_completed and (intent.get("metadata") or {}).get("save_card") == "1" and isinstance(card, str):
         # In this transaction: the card is recorded once the payment is, or not at all.

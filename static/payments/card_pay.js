@@ -31,10 +31,37 @@
 
   function setBusy(on, which) {
     busy = on;
-    button.disabled = on;
-    button.textContent = on && which === button ? "Processing\u2026" : button.dataset.label;
-    savedButtons.forEach(function (b) { b.disabled = on; });
+    [button].concat(savedButtons).forEach(function (b) {
+      b.disabled = on;
+      b.textContent = on && b === which ? "Processing\u2026" : b.dataset.label;
+    });
     if (on) { errorBox.hidden = true; errorBox.textContent = ""; }
+  }
+
+  function formatRands(amount) {  // "1798.5" or "1798.50" -> "R 1,798.50" (as the server's zar filter)
+    var parts = String(amount).split(".");
+    var cents = ((parts[1] || "") + "00").slice(0, 2);
+    return "R " + parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + cents;
+  }
+
+  function amountChanged(amount) {
+    // The invoice's amount due changed since the page loaded (another payment, a credit note). Show the
+    // new amount and let the customer press Pay again: nothing was charged.
+    var parts = String(amount).split(".");
+    config.amount = amount;
+    config.amount_cents = parseInt(parts[0], 10) * 100 + parseInt(((parts[1] || "") + "00").slice(0, 2), 10);
+    elements.update({amount: config.amount_cents});
+    var label = "Pay " + formatRands(amount);
+    button.dataset.label = label;
+    savedButtons.forEach(function (b) { b.dataset.label = b.dataset.label.replace(/^Pay R [0-9,.]+/, label); });
+    var shown = document.querySelector("[data-testid=pay-amount]");
+    if (shown) { shown.textContent = formatRands(amount); }
+    showError("The amount due is now " + formatRands(amount) + ". Check it and press Pay again.");
+  }
+
+  function failed(error) {
+    if (error.amountDue) { return amountChanged(error.amountDue); }
+    showError(error.message);
   }
 
   function showError(message) {
@@ -57,7 +84,9 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          throw new Error(data.message || "The payment could not be started. Please try again in a moment.");
+          var error = new Error(data.message || "The payment could not be started. Please try again in a moment.");
+          error.amountDue = data.extra && data.extra.amount_due;  // 409: the invoice now owes another amount
+          throw error;
         }
         return data;
       });
@@ -93,20 +122,21 @@
       if (submitted.error) { throw new Error(submitted.error.message); }
       return startPayment({invoice_id: config.invoice_id, flow: "stripe", save_card: !!(saveBox && saveBox.checked)});
     }).then(function (data) {
+      if (data.amount_cents !== config.amount_cents) { return amountChanged(data.payment.amount); }
       return stripe.confirmPayment({elements: elements, clientSecret: data.client_secret,
                                     confirmParams: {return_url: data.return_url}, redirect: "if_required"})
         .then(function (result) {
           if (result.error) { throw new Error(result.error.message); }
           finish(data);
         });
-    }).catch(function (error) { showError(error.message); });
+    }).catch(failed);
   });
 
   savedButtons.forEach(function (savedButton) {
     savedButton.addEventListener("click", function () {
       if (busy) { return; }
       setBusy(true, savedButton);
-      startPayment({invoice_id: config.invoice_id, flow: "saved_method",
+      startPayment({invoice_id: config.invoice_id, flow: "saved_method", expected_amount: config.amount,
                     payment_method_id: Number(savedButton.dataset.savedCard)})
         .then(function (data) {
           if (data.next_action !== "authenticate") { return finish(data); }
@@ -114,7 +144,7 @@
             if (result.error) { throw new Error(result.error.message); }
             finish(data);
           });
-        }).catch(function (error) { showError(error.message); });
+        }).catch(failed);
     });
   });
 })();

@@ -4,6 +4,7 @@ page while Stripe's webhook is on its way, the stand-in check. Stripe mocked at 
 (`responses`); the browser side is tests/payments/test_card_pay_browser.py."""
 
 import json
+import re
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -12,7 +13,10 @@ import responses
 from django.core.checks import run_checks
 from rest_framework.test import APIClient
 
+from billing.services.invoices import LineSpec, invoice_create
+from billing.services.ledger_check import ledger_differences
 from circletel.models import FollowUp
+from notifications.models import NotificationLog
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
 from payments.services.stripe_payments import stripe_card_save_after_payment
 from portal.selectors import online_payment_unavailable_reason
@@ -89,6 +93,9 @@ def test_a_repeated_click_replays_the_intent_and_a_changed_choice_gets_its_own(s
         callback=lambda request: (200, {}, json.dumps(
             _intent_answer(pi="pi_" + request.headers["Idempotency-Key"].replace(":", "_")))))
 
+    responses.add(responses.POST, re.compile(rf"{STRIPE}/payment_intents/pi_payment_\d+/cancel"),
+                  json=_intent_answer() | {"status": "canceled"})
+
     _pay(client, invoice)
     _pay(client, invoice)
     _pay(client, invoice, save_card=True)
@@ -99,7 +106,13 @@ def test_a_repeated_click_replays_the_intent_and_a_changed_choice_gets_its_own(s
     # One payment row never gets two intents: the same key for the repeat (Stripe replays it), a new
     # row and key when the parameters change (Stripe refuses a replayed key with new parameters).
     assert keys == [f"payment:{plain.pk}", f"payment:{plain.pk}", f"payment:{saving.pk}"]
-    assert (plain.raw_response["save_card"], saving.raw_response["save_card"]) == (False, True)
+    assert saving.raw_response["save_card"] is True
+    # ...and the older attempt is cancelled at Stripe before the new one is handed out: one payable intent.
+    cancel = [c for c in responses.calls if c.request.url.endswith("/cancel")]
+    assert [c.request.url for c in cancel] == [f"{STRIPE}/payment_intents/pi_payment_{plain.pk}/cancel"]
+    assert _sent(cancel[0]) == {"cancellation_reason": "duplicate"}
+    plain.refresh_from_db()
+    assert (plain.status, plain.raw_response["error_code"], saving.status) == ("failed", "superseded", "pending")
 
 
 @responses.activate
@@ -379,3 +392,137 @@ def test_a_stripe_outage_does_not_stop_the_removal_and_the_detach_is_tried_again
     assert card.deleted_at is not None
     row = DETACHES.get()
     assert row.status == "pending" and row.attempts == 1 and "unavailable" in row.error  # retried with backoff
+
+
+# --- one payable card attempt per invoice, for the amount still owed (probe findings) ----------------------
+@pytest.fixture
+def django_db_on_commit(django_capture_on_commit_callbacks):
+    """Follow-ups ring on commit (tasks run inline in these tests)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def _cancel_answers(status=200, intent_status="canceled"):
+    responses.add(responses.POST, re.compile(rf"{STRIPE}/payment_intents/pi_\w+/cancel"), status=status,
+                  json=(_intent_answer() | {"status": intent_status}) if status == 200 else
+                  {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}})
+
+
+@responses.activate
+def test_a_payment_landing_meanwhile_cancels_the_open_card_attempt_for_the_old_amount(stripe_on, django_db_on_commit):
+    from payments.services.payments import payment_complete
+
+    customer, _, invoice = _signed_in("899.00")
+    other = make_invoice(customer, "100.00")
+    stale = _pending(customer, invoice, save=False)  # R 899 at the 3-D Secure step
+    still_right = PaymentTransaction.objects.create(
+        customer=customer, invoice=other, amount=Decimal("100.00"), method="stripe", provider="stripe",
+        reference=f"{other.number}-OK0001", status="pending", provider_transaction_id="pi_3Other", raw_response={})
+    _cancel_answers()
+
+    with django_db_on_commit():
+        payment_complete(reference="EFT-500", amount=Decimal("500.00"), customer=customer, method="eft",
+                         provider="manual", invoice=invoice)
+
+    stale.refresh_from_db()
+    still_right.refresh_from_db()
+    assert (stale.status, stale.raw_response["error_code"]) == ("failed", "superseded")
+    assert "now owes 399.00" in stale.failure_reason
+    assert still_right.status == "pending"  # positive control: its invoice still owes exactly its amount
+    assert [c.request.url for c in responses.calls] == [f"{STRIPE}/payment_intents/pi_3Card01/cancel"]
+    assert not NotificationLog.objects.filter(event="payment_failed").exists()  # nothing to tell the customer
+
+
+@responses.activate
+def test_a_card_payment_that_still_lands_on_an_invoice_owing_less_is_flagged_for_staff(client, stripe_on, django_db_on_commit):
+    from payments.services.payments import payment_complete
+
+    stripe_on.OPS_WEBHOOK_URL, stripe_on.OPS_WEBHOOK_KIND = "https://hooks.slack.com/services/T0/B0/x", "slack"
+    responses.add(responses.POST, "https://hooks.slack.com/services/T0/B0/x", body="ok")
+    customer, _, placeholder = _signed_in()
+    placeholder.delete()  # a bare factory invoice has no ledger entry; this test checks the books
+    invoice = invoice_create(customer=customer, invoice_type="adjustment",  # issued with its ledger entry
+                             lines=[LineSpec(description="Router", amount=Decimal("899.00"))])
+    payment = _pending(customer, invoice, save=False)
+    responses.add(responses.POST, f"{STRIPE}/payment_intents/pi_3Card01/cancel", status=400,  # too late
+                  json={"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}})
+    responses.add(responses.GET, f"{STRIPE}/payment_intents/pi_3Card01", json=_intent_answer(89900) | {
+        "status": "succeeded"})
+    with django_db_on_commit():
+        payment_complete(reference="EFT-ALL", amount=Decimal("899.00"), customer=customer, method="eft",
+                         provider="manual", invoice=invoice)
+    payment.refresh_from_db()
+    assert payment.status == "pending"  # Stripe could not cancel it: it succeeded, its webhook books it
+
+    post_event(client, event("evt_over", "payment_intent.succeeded", _succeeded(payment, save=False)))
+
+    payment.refresh_from_db()
+    assert payment.status == "completed" and payment.needs_review
+    assert "arrived when invoice" in payment.review_note and "owed 0.00" in payment.review_note
+    assert NotificationLog.objects.filter(event="payment_needs_review").count() == 1
+    assert ledger_differences() == []
+
+
+@responses.activate
+def test_a_card_payment_for_exactly_what_is_owed_is_not_flagged(client, stripe_on):
+    customer, _, invoice = _signed_in("350.00")
+    payment = _pending(customer, invoice, save=False)
+    post_event(client, event("evt_exact", "payment_intent.succeeded", _succeeded(payment, save=False)))
+    payment.refresh_from_db()
+    assert payment.status == "completed" and not payment.needs_review
+
+
+@responses.activate
+def test_a_new_attempt_is_refused_while_an_older_one_is_going_through(stripe_on):
+    customer, client, invoice = _signed_in("350.00")
+    older = _pending(customer, invoice, save=True)
+    responses.add(responses.POST, f"{STRIPE}/payment_intents/pi_3Card01/cancel", status=400,
+                  json={"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}})
+    responses.add(responses.GET, f"{STRIPE}/payment_intents/pi_3Card01",
+                  json=_intent_answer() | {"status": "processing"})
+
+    refused = _pay(client, invoice)
+
+    assert refused.status_code == 409 and "already going through" in refused.json()["message"]
+    assert not [c for c in responses.calls if c.request.url.endswith("/payment_intents")]  # no second intent
+    older.refresh_from_db()
+    assert older.status == "pending"
+    assert PaymentTransaction.objects.exclude(pk=older.pk).get().status == "failed"
+
+
+@responses.activate
+def test_a_saved_card_is_charged_only_the_amount_the_customer_agreed_to(stripe_on):
+    customer, client, invoice = _signed_in("350.00")
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_4242")
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_77", "object": "customer"})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer() | {
+        "status": "succeeded", "latest_charge": "ch_1"})
+    body = {"flow": "saved_method", "invoice_id": invoice.pk, "payment_method_id": card.pk}
+
+    stale = client.post("/api/payments/process", body | {"expected_amount": "899.00"}, format="json")
+
+    assert stale.status_code == 409 and stale.json()["extra"] == {"amount_due": "350.00"}
+    assert len(responses.calls) == 0 and PaymentTransaction.objects.count() == 0
+    agreed = client.post("/api/payments/process", body | {"expected_amount": "350.00"}, format="json")
+    assert agreed.status_code == 201 and agreed.json()["payment"]["status"] == "completed"  # positive control
+
+
+@responses.activate
+def test_a_failed_3ds_step_says_so_and_no_email_goes_out(client, stripe_on):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice, save=False)
+    error = {"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
+             "message": "We are unable to authenticate your payment method."}
+    post_event(client, event("evt_3ds_fail", "payment_intent.payment_failed",
+                             intent(payment, status="requires_payment_method", error=error)))
+    payment.refresh_from_db()
+    assert payment.status == "failed" and payment.failure_reason.startswith("Your bank could not verify this payment")
+    assert not NotificationLog.objects.filter(event="payment_failed").exists()
+
+
+def test_the_pay_page_is_never_cached_and_takes_the_number_in_any_case(stripe_on):
+    customer, _, invoice = _signed_in()
+    web = _page_client(customer)
+    page = web.get(f"/billing/invoices/{invoice.number.lower()}/pay")
+    assert page.status_code == 200 and f"Pay invoice {invoice.number}" in page.content.decode()
+    assert "no-store" in page["Cache-Control"] or "no-cache" in page["Cache-Control"]

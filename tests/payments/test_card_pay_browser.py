@@ -161,3 +161,54 @@ def test_an_incomplete_card_is_refused_in_the_page_before_anything_is_created(pa
     expect(page.get_by_test_id("card-error")).to_be_visible()
     assert PaymentTransaction.objects.count() == 0
     assert not [c for c in standin.calls if c[1] == "/v1/payment_intents"]
+
+
+def test_two_windows_cannot_both_charge_one_invoice(page, standin):
+    """Probe finding: two tabs with different choices made two intents, both payable. The newest attempt now
+    cancels the older one. (Tabs with the same choice share one intent: Stripe charges it once.)"""
+    customer = customer_with_login()
+    invoice = _invoice(customer, "999.00")
+    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
+    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _fill_card(page, "4000 0027 6000 3184")
+    page.get_by_test_id("save-card").check()  # another choice than the second tab's: its own attempt and intent
+    page.get_by_test_id("card-submit").click()
+    expect(page.frame_locator(CHALLENGE_FRAME).get_by_text("3D Secure 2 Test Page")).to_be_visible()
+
+    second = page.context.new_page()  # the same customer, another tab
+    _open_pay_page(second, invoice)
+    _fill_card(second, "4242 4242 4242 4242")
+    second.get_by_test_id("card-submit").click()
+    _expect_paid(second, invoice)
+
+    page.frame_locator(CHALLENGE_FRAME).get_by_test_id("3ds-complete").click()  # the first tab's bank says yes...
+    expect(page.get_by_test_id("card-error")).to_be_visible()  # ...but its intent was cancelled: no charge
+    completed = PaymentTransaction.objects.filter(invoice=invoice, status="completed")
+    assert [p.amount for p in completed] == [Decimal("999.00")]
+    assert [i["status"] for i in standin.intents.values()] == ["canceled", "succeeded"]
+    assert not PaymentMethod.objects.filter(customer=customer).exists()  # the cancelled attempt saved nothing
+    assert ledger_differences() == []
+
+
+def test_an_amount_due_that_changes_while_the_page_is_open_is_shown_before_anything_is_charged(page, standin):
+    from payments.services.payments import payment_complete
+
+    customer = customer_with_login()
+    invoice = _invoice(customer, "799.00")
+    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
+    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    payment_complete(reference="EFT-PART-1", amount=Decimal("300.00"), customer=customer, method="eft",
+                     provider="manual", invoice=invoice)  # an EFT lands while the customer is on the page
+
+    _fill_card(page, "4242 4242 4242 4242")
+    page.get_by_test_id("card-submit").click()
+    expect(page.get_by_test_id("card-error")).to_contain_text("The amount due is now R 499.00")
+    expect(page.get_by_test_id("card-submit")).to_have_text("Pay R 499.00")
+    assert not [i for i in standin.intents.values() if i["status"] == "succeeded"]  # nothing charged yet
+    page.get_by_test_id("card-submit").click()
+
+    _expect_paid(page, invoice)
+    card = PaymentTransaction.objects.get(invoice=invoice, provider="stripe", status="completed")
+    assert card.amount == Decimal("499.00") and not card.needs_review
+    assert PaymentTransaction.objects.filter(provider="stripe").count() == 1  # the R 499 attempt was reused
+    assert ledger_differences() == []
