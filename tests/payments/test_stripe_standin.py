@@ -318,3 +318,18 @@ def test_management_command_prints_its_url_and_stops_on_sigterm():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_cancel_stops_an_open_intent_and_a_charged_one_cannot_be_cancelled(standin):
+    open_one, charged = new_intent(standin), new_intent(standin)
+    assert browser_confirm(standin, charged).json()["status"] == "succeeded"  # positive control below
+
+    cancelled = sdk(standin).v1.payment_intents.cancel(open_one.id, params={"cancellation_reason": "duplicate"})
+
+    assert (cancelled.status, cancelled.cancellation_reason) == ("canceled", "duplicate")
+    assert browser_confirm(standin, open_one).json()["error"]["code"] == "payment_intent_unexpected_state"
+    with pytest.raises(stripe.InvalidRequestError):
+        sdk(standin).v1.payment_intents.cancel(charged.id)
+    assert standin.intents[charged.id]["status"] == "succeeded"
+    types = [e["type"] for e in standin.wait_for_events(2)]
+    assert sorted(types) == ["payment_intent.canceled", "payment_intent.succeeded"]
