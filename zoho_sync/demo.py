@@ -46,15 +46,17 @@ def seed_demo(stdout) -> None:
         for entity_type in DEPENDENCY_ORDER:
             model = apps.get_model(ENTITY_MODELS[entity_type])
             rows = list(model.objects.order_by("pk").values_list("pk", flat=True)[:PER_TYPE])
-            not_mirrored = set()
+            not_mirrored, refunded = set(), set()
             if entity_type == "payment":  # as the real sync: declined/pending payments are skipped, never sent
                 not_mirrored = set(model.objects.filter(pk__in=rows).exclude(
                     status__in=[*MIRRORED_PAYMENT_STATUSES, REVERSED_PAYMENT_STATUS]).values_list("pk", flat=True))
+                # Refunded payments are in ZOHO whatever their pk, so the refund push / manual list shows.
+                refunded = set(model.objects.filter(pk__in=rows, amount_refunded__gt=0).values_list("pk", flat=True))
             for pk in rows:
                 if pk in not_mirrored:
                     _skipped_payment(model, pk, now)
                     continue
-                state = _state_for(pk)
+                state = SyncStatus.SYNCED if pk in refunded else _state_for(pk)
                 fields = {"zoho_sync_status": state, "zoho_last_error": ERRORS.get(state, "")}
                 if state == SyncStatus.SYNCED:
                     fields.update(zoho_id=f"90300{pk:010d}", zoho_attempts=0, zoho_next_attempt_at=None)
