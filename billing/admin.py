@@ -154,6 +154,11 @@ class CustomerAdminForm(forms.ModelForm):
     (`vat_number_clean`, `registration_number_clean`). Apps above add notes beside fields
     (`CUSTOMER_FIELD_NOTES`)."""
 
+    # As on sign-up and the profile: room for a number typed with spaces ("2015 / 123456 / 07"); stored cleaned.
+    registration_number = forms.CharField(
+        label="Company registration number", max_length=30, required=False,
+        help_text=Customer._meta.get_field("registration_number").help_text)
+
     class Meta:
         model = Customer
         fields = "__all__"  # noqa: DJ007 (the admin chooses the fields; this form only adds the number rules)

@@ -387,7 +387,8 @@ LOGGING = {
 # Library chatter stays out of the way of our own lines, in development (`make run`) and production alike
 # (a production log is ours, and WeasyPrint alone wrote 7 INFO lines per PDF there). django-q2 logs as
 # "django-q" (an entry "django_q" would match nothing; cluster start/stop, every task processed), WeasyPrint and fontTools log each PDF's layout
-# and font-subsetting steps at INFO, axes logs "AXES: BEGIN ..." from every process. WARNING and above
+# and font-subsetting steps at INFO, axes logs "AXES: BEGIN ..." from every process, the stripe SDK logs
+# two INFO lines per API call (our client logs what matters). WARNING and above
 # still show; LOG_LEVEL=DEBUG shows them all again (tests/circletel/test_library_log_levels.py).
 _library_level = "WARNING" if LOG_LEVEL.upper() != "DEBUG" else "DEBUG"
 LOGGING["loggers"].update({
@@ -395,6 +396,7 @@ LOGGING["loggers"].update({
     "weasyprint": {"level": _library_level},
     "fontTools": {"level": _library_level},
     "axes": {"level": _library_level},
+    "stripe": {"level": _library_level},
 })
 
 # --- Provider and product settings, grouped per app --------------------------------------------------

@@ -70,9 +70,11 @@ class _Error(Exception):
         self.status, self.body = status, {"error": {"type": type_, "message": message, **extra}}
 
 
-def _missing(kind: str, ident: str) -> _Error:
-    return _Error(404, "invalid_request_error", f"No such {kind}: '{ident}'", code="resource_missing",
-                  param="id")
+def _missing(kind: str, ident: str, param: str = "id") -> _Error:
+    """A missing object: 404 when it is the URL's object, 400 naming the parameter when a request refers to
+    it (`customer=cus_gone`), as Stripe answers (code resource_missing)."""
+    return _Error(404 if param == "id" else 400, "invalid_request_error", f"No such {kind}: '{ident}'",
+                  code="resource_missing", param=param)
 
 
 def parse_form(pairs) -> dict:
@@ -262,7 +264,8 @@ class StripeStandIn:
             case "GET", ["payment_methods", pmid]:
                 return self._get(self.methods, "payment_method", pmid)
             case "POST", ["payment_methods", pmid, "attach"]:
-                self._get(self.customers, "customer", p.get("customer", ""))
+                if p.get("customer", "") not in self.customers:
+                    raise _missing("customer", p.get("customer", ""), param="customer")
                 return self._set_customer(self._get(self.methods, "payment_method", pmid), p["customer"])
             case "POST", ["payment_methods", pmid, "detach"]:
                 return self._set_customer(self._get(self.methods, "payment_method", pmid), None)
@@ -327,8 +330,10 @@ class StripeStandIn:
             raise _Error(400, "invalid_request_error", "Missing required param: amount.", param="amount") from None
         if not p.get("currency"):
             raise _Error(400, "invalid_request_error", "Missing required param: currency.", param="currency")
-        if p.get("customer"):
-            self._get(self.customers, "customer", p["customer"])
+        if p.get("customer") and p["customer"] not in self.customers:
+            raise _missing("customer", p["customer"], param="customer")
+        if p.get("payment_method") and p["payment_method"] not in self.methods:
+            raise _missing("PaymentMethod", p["payment_method"], param="payment_method")
         pid = _new_id("pi")
         pi = {"id": pid, "object": "payment_intent", "amount": amount, "amount_received": 0,
               "currency": p["currency"].lower(), "status": "requires_payment_method",

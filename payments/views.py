@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -38,6 +39,7 @@ RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDE
                  _S.REVERSED: "reversed", _S.FAILED: "declined", _S.PENDING: "pending"}
 
 
+@never_cache  # Back must not show a stale "confirming" copy of a payment that has landed since
 def payment_result(request, reference: str):
     """What we know of a Pay Now payment, read from our own rows only. While no notify has landed
     it says "we are confirming your payment" and refreshes itself for a couple of minutes."""

@@ -87,9 +87,9 @@ def vat_number_clean(raw: str | None, *, account_type: str) -> str:
 
 def registration_number_clean(raw: str | None, *, account_type: str) -> str:
     """The company registration number as stored ("2015/123456/07", "IT1234/2010"): stripped, upper-cased,
-    inner spaces removed; empty is allowed. CustomerError (field `registration_number`) when it is neither
+    inner spaces removed, dashes read as slashes; empty is allowed. CustomerError (field `registration_number`) when it is neither
     form, or when a personal account gives one."""
-    value = re.sub(r"\s", "", raw or "").upper()
+    value = re.sub(r"\s", "", raw or "").upper().replace("-", "/")  # "2015-123456-07" as often written
     if not value:
         return ""
     if account_type != Customer.AccountType.BUSINESS:

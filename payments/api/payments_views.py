@@ -162,7 +162,8 @@ class ProcessPaymentView(PaymentsAPIView):
             method = PaymentMethod.objects.filter(pk=v["payment_method_id"], customer=customer,
                                                   deleted_at__isnull=True).first()
             if method is None:
-                raise Http404("No such payment method.")
+                raise Http404("This saved card is not available (it may have been removed). Choose another way "
+                              "to pay.")
             result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method,
                                                        build_url=request.build_absolute_uri,
                                                        expected_amount=v.get("expected_amount"))

@@ -21,7 +21,9 @@ is already completed (an earlier attempt's decline delivered late) is ignored.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,7 +45,7 @@ from payments.errors import (
 )
 from payments.models import PaymentMethod, PaymentTransaction, StripeCustomer
 from payments.provider_errors import ProviderErrorInfo, classify, classify_stripe_error
-from payments.services.methods import payment_method_create, payment_method_limit_check
+from payments.services.methods import STRIPE_DETACH, payment_method_create, payment_method_limit_check
 from payments.services.payments import payment_complete, payment_fail, payment_flag_for_review
 from payments.services.references import invoice_payment_reference
 
@@ -148,16 +150,35 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method, save_card=save_card)
     _cancel_older_attempts(payment)  # before a saved card is charged: one live card attempt per invoice
     return_url = build_url(reverse("payments:result", args=[payment.reference])) if build_url else None
-    try:
-        intent = stripe_client.payment_intent_create(
+
+    def create(customer_id: str | None, key: str):
+        return stripe_client.payment_intent_create(
             amount=amount, reference=payment.reference, invoice_number=invoice.number,
-            description=f"CircleTel invoice {invoice.number}", customer=stripe_customer_id, payment_method=card_id,
+            description=f"CircleTel invoice {invoice.number}", customer=customer_id, payment_method=card_id,
             confirm=card_id is not None, return_url=return_url if card_id is not None else None, save_card=save_card,
-            receipt_email=invoice.customer.email or None, idempotency_key=f"payment:{payment.pk}")
+            receipt_email=invoice.customer.email or None, idempotency_key=key)
+
+    try:
+        try:
+            intent = create(stripe_customer_id, f"payment:{payment.pk}")
+        except PermanentProviderError as exc:
+            gone = _stripe_does_not_know(exc)
+            if gone is None:
+                raise
+            _stripe_forgot(customer=invoice.customer, what=gone, card_id=card_id)
+            if card_id is not None:  # the saved card went with it: nothing was charged
+                _cancel_intent(payment, why="The saved card is no longer available at Stripe.")
+                raise PaymentError("This saved card is no longer available at our card processor, so we removed "
+                                   "it. Please pay with another card.", {"payment_method": payment_method.pk}) from exc
+            # A new card: a new Stripe customer to keep it on, once (parameters differ: a new key).
+            intent = create(stripe_customer_for(customer=invoice.customer, replacing=stripe_customer_id or ""),
+                            f"payment:{payment.pk}:again")
     except ProviderError as exc:
         info = classify(exc)
         if card_id is not None and not info.retryable:
             _fail(payment, info)
+            if declined_intent := _intent_in_error(exc):
+                follow_up(CANCEL_FAILED, declined_intent)
         logger.warning("stripe intent for %s failed: %s (%s)", payment.reference, info.code, info.raw[:200])
         raise PaymentDeclined(info, payment=payment) from exc
     payment = _store_intent(payment, intent)
@@ -168,6 +189,8 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     elif card_id is not None and intent.status in ("requires_payment_method", "canceled"):
         info = classify_stripe_error(intent.last_payment_error)
         _fail(payment, info)
+        if intent.status != "canceled":
+            follow_up(CANCEL_FAILED, intent.id)
         raise PaymentDeclined(info, payment=payment)
     return IntentResult(payment=payment, intent=intent, return_url=return_url)
 
@@ -245,6 +268,31 @@ def stripe_open_intents_review(customer_id: int) -> int:
     return cancelled
 
 
+CANCEL_FAILED = "payments.services.stripe_payments.stripe_failed_intent_cancel"
+
+
+def stripe_failed_intent_cancel(intent_id: str) -> None:
+    """Follow-up of a declined card attempt (or a failed 3-D Secure step): cancel its intent at Stripe. Stripe
+    leaves a declined intent open for another card; ours never reuses it (a retry is a new attempt), so left
+    open it could still be charged later by whoever holds its client secret. An intent Stripe charged
+    meanwhile, or already cancelled, is left as it is (its webhook books a charge); an outage raises, so the
+    follow-up tries again."""
+    try:
+        stripe_client.payment_intent_cancel(intent_id, reason="abandoned", idempotency_key=f"cancel-failed:{intent_id}")
+    except PermanentProviderError as exc:
+        logger.info("declined intent %s not cancelled (%s): it is no longer open", intent_id, exc.http_status)
+
+
+_ERROR_INTENT_ID = re.compile(r'"payment_intent"\s*:\s*\{\s*"id"\s*:\s*"(pi_[A-Za-z0-9_]+)"')
+
+
+def _intent_in_error(exc: ProviderError) -> str | None:
+    """The PaymentIntent id Stripe puts in a card error's body (`error.payment_intent`, whose first key is its
+    `id`), read from the start of the body: `raw` is cut at 2,000 characters, a whole intent can be longer."""
+    found = _ERROR_INTENT_ID.search(exc.raw or "")
+    return found.group(1) if found else None
+
+
 def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:
     if payment.provider != PROVIDER or not payment.provider_transaction_id:
         raise PaymentError("This payment has no Stripe payment intent.", {"reference": payment.reference})
@@ -268,14 +316,53 @@ def _complete_from_intent(*, payment: PaymentTransaction, intent_id: str, amount
 
 
 # --- customers and saved cards ----------------------------------------------------------------------------
-def stripe_customer_for(*, customer: Customer) -> str:
-    """The customer's Stripe Customer id, created once (idempotency key `customer:{pk}`)."""
+def _stripe_does_not_know(exc: PermanentProviderError) -> str | None:
+    """"customer" or "payment_method" when Stripe refused a request because it does not know the Stripe
+    customer or the saved card we sent (error code `resource_missing` naming that parameter; Stripe's
+    error-codes reference, docs.stripe.com/error-codes#resource-missing): deleted at Stripe, or our keys
+    moved from test to live mode. None for any other refusal."""
+    if exc.code != "resource_missing":
+        return None
+    try:
+        error = (json.loads(exc.raw or "{}") or {}).get("error") or {}
+    except ValueError:
+        error = {}
+    param, message = error.get("param") or "", error.get("message") or ""
+    if param == "customer" or message.startswith("No such customer"):
+        return "customer"
+    if param == "payment_method" or message.startswith("No such PaymentMethod"):
+        return "payment_method"
+    return None
+
+
+def _stripe_forgot(*, customer: Customer, what: str, card_id: str | None) -> None:
+    """Stripe no longer knows our customer's Stripe id (or one saved card): forget it, and remove the saved
+    cards that went with it so they are no longer offered. A new Stripe customer is made when next needed."""
+    from payments.services.methods import payment_method_remove
+
+    cards = PaymentMethod.objects.filter(customer=customer, deleted_at__isnull=True, provider_token__startswith="pm_")
+    if what == "customer":
+        StripeCustomer.objects.filter(customer=customer).delete()
+    else:
+        cards = cards.filter(provider_token=card_id)
+    for card in cards:
+        payment_method_remove(method=card)
+    logger.warning("stripe does not know the %s of %s (%s): forgotten, %d saved card(s) removed", what,
+                   customer.account_number, card_id or "-", len(cards))
+
+
+
+def stripe_customer_for(*, customer: Customer, replacing: str = "") -> str:
+    """The customer's Stripe Customer id, created once (idempotency key `customer:{pk}`). `replacing` is the
+    id Stripe no longer knows: its replacement needs its own key (within 24 h Stripe would replay the first
+    answer, the forgotten id)."""
     row = StripeCustomer.objects.filter(customer=customer).first()
     if row is not None:
         return row.stripe_customer_id
+    key = f"customer:{customer.pk}" + (f":after:{replacing}" if replacing else "")
     stripe_id = stripe_client.customer_create(
         email=customer.email, name=f"{customer.first_name} {customer.last_name}".strip(),
-        reference=customer.account_number, idempotency_key=f"customer:{customer.pk}")
+        reference=customer.account_number, idempotency_key=key)
     try:
         with transaction.atomic():
             StripeCustomer.objects.create(customer=customer, stripe_customer_id=stripe_id)
@@ -296,8 +383,17 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
         return existing
     payment_method_limit_check(customer=customer)  # at the limit: do not attach the card at Stripe at all
     try:
-        stripe_customer_id = stripe_customer_for(customer=customer)
-        card = stripe_client.payment_method_attach(payment_method_id=payment_method_id, customer=stripe_customer_id)
+        try:
+            card = stripe_client.payment_method_attach(payment_method_id=payment_method_id,
+                                                       customer=stripe_customer_for(customer=customer))
+        except PermanentProviderError as exc:
+            if _stripe_does_not_know(exc) != "customer":
+                raise
+            gone = StripeCustomer.objects.filter(customer=customer).values_list("stripe_customer_id", flat=True).first()
+            _stripe_forgot(customer=customer, what="customer", card_id=None)
+            card = stripe_client.payment_method_attach(payment_method_id=payment_method_id,
+                                                       customer=stripe_customer_for(customer=customer,
+                                                                                    replacing=gone or ""))
     except ProviderError as exc:
         raise PaymentDeclined(classify(exc)) from exc
     if not card.last4:
@@ -308,11 +404,21 @@ def stripe_card_attach(*, customer: Customer, payment_method_id: str, make_prima
 def _record_card(*, customer: Customer, card: stripe_client.CardMethod, make_primary: bool) -> PaymentMethod:
     """Save a card Stripe holds for the customer as one of their methods (brand and last four only).
     At the limit (another add took the last place meanwhile) the card is detached at Stripe again,
-    best effort, and `PaymentMethodLimitReached` raised."""
+    best effort, and `PaymentMethodLimitReached` raised. The same card saved again (same brand, last four
+    and expiry: "save this card" ticked on every payment) is not listed twice: the one we have is returned
+    and the new Stripe copy detached (a follow-up)."""
+    display_name = f"{card.brand.title()[:20]} ***{card.last4}"
+    same = PaymentMethod.objects.filter(
+        customer=customer, deleted_at__isnull=True, method_type=PaymentMethod.Type.CARD, display_name=display_name,
+        card_expiry_month=card.exp_month, card_expiry_year=card.exp_year, provider_token__startswith="pm_").first()
+    if same is not None:
+        if same.provider_token != card.id:
+            follow_up(STRIPE_DETACH, card.id)
+        return same
     try:
         return payment_method_create(
             customer=customer, make_primary=make_primary, method_type=PaymentMethod.Type.CARD,
-            display_name=f"{card.brand.title()[:20]} ***{card.last4}", last_four=card.last4,
+            display_name=display_name, last_four=card.last4,
             card_expiry_month=card.exp_month, card_expiry_year=card.exp_year, provider_token=card.id)
     except PaymentMethodLimitReached:
         # Another add took the last place while we called Stripe: do not leave the card attached there.
@@ -429,7 +535,9 @@ def stripe_intent_failed(*, intent: dict) -> PaymentTransaction:
     if payment.status not in (Status.PENDING, Status.FAILED):
         # Out of order: an earlier attempt's decline delivered after the success. Never move back.
         raise IgnoreEvent(f"payment {payment.reference} is already {payment.status}; late payment_failed ignored")
-    return _fail(payment, classify_stripe_error(intent.get("last_payment_error")), intent_id=intent.get("id"))
+    failed = _fail(payment, classify_stripe_error(intent.get("last_payment_error")), intent_id=intent.get("id"))
+    follow_up(CANCEL_FAILED, intent["id"])  # a declined attempt must never be payable later
+    return failed
 
 
 def stripe_charge_refunded(*, charge: dict) -> list:

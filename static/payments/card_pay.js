@@ -64,6 +64,18 @@
     showError(error.message);
   }
 
+  function stripeError(error) {
+    // Stripe's words for the card (declined, incomplete...); our words when the attempt itself was stopped
+    // (`payment_intent_unexpected_state`: cancelled because the invoice changed or was paid elsewhere).
+    var intent = error.payment_intent || {};
+    if (error.code === "payment_intent_unexpected_state" || intent.status === "canceled") {
+      return new Error("This payment attempt was stopped because the invoice changed (another payment " +
+                       "arrived, or it was paid in another window). Nothing was charged: reload the page to see " +
+                       "what is due.");
+    }
+    return new Error(error.message);
+  }
+
   function showError(message) {
     errorBox.textContent = message || "The payment did not go through. No money was taken; please try again.";
     errorBox.hidden = false;
@@ -126,7 +138,7 @@
       return stripe.confirmPayment({elements: elements, clientSecret: data.client_secret,
                                     confirmParams: {return_url: data.return_url}, redirect: "if_required"})
         .then(function (result) {
-          if (result.error) { throw new Error(result.error.message); }
+          if (result.error) { throw stripeError(result.error); }
           finish(data);
         });
     }).catch(failed);
@@ -141,7 +153,7 @@
         .then(function (data) {
           if (data.next_action !== "authenticate") { return finish(data); }
           return stripe.handleNextAction({clientSecret: data.client_secret}).then(function (result) {
-            if (result.error) { throw new Error(result.error.message); }
+            if (result.error) { throw stripeError(result.error); }
             finish(data);
           });
         }).catch(failed);

@@ -95,6 +95,10 @@ def test_invoice_covered_by_credit_asks_for_no_payment(amount_due):
     assert "Nothing to pay: the credit on your account covers this invoice." in message.body
     assert "To pay by EFT" not in message.body and "Pay online" not in message.body
     assert "Nothing to pay" in message.html and "Pay now" not in message.html
+    sms = render(event="invoice_issued", channel="sms", context={**CONTEXTS["invoice_issued"], "amount_due": amount_due})
+    assert "is paid from the credit on your account. Nothing to pay." in sms.body and "R 0.00" not in sms.body
+    owing = render(event="invoice_issued", channel="sms", context=CONTEXTS["invoice_issued"])  # positive control
+    assert " is due " in owing.body and "credit" not in owing.body
 
 
 def test_payment_received_receipt_balance_wording():

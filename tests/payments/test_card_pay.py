@@ -526,3 +526,138 @@ def test_the_pay_page_is_never_cached_and_takes_the_number_in_any_case(stripe_on
     page = web.get(f"/billing/invoices/{invoice.number.lower()}/pay")
     assert page.status_code == 200 and f"Pay invoice {invoice.number}" in page.content.decode()
     assert "no-store" in page["Cache-Control"] or "no-cache" in page["Cache-Control"]
+
+
+# --- second probe: a Stripe customer Stripe forgot, declined intents left open, the same card saved twice ---
+def _no_such(param, ident):
+    return {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": param,
+                      "message": f"No such {'customer' if param == 'customer' else 'PaymentMethod'}: '{ident}'"}}
+
+
+@responses.activate
+def test_a_stripe_customer_stripe_no_longer_knows_is_replaced_for_a_new_card(stripe_on, django_db_on_commit):
+    customer, client, invoice = _signed_in()
+    StripeCustomer.objects.create(customer=customer, stripe_customer_id="cus_gone")
+    old_card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                            last_four="4242", provider_token="pm_on_gone", card_expiry_month=1,
+                                            card_expiry_year=2099)
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=400, json=_no_such("customer", "cus_gone"),
+                  match=[responses.matchers.header_matcher({"Idempotency-Key": f"payment:{_next_payment_pk()}"})])
+    responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_new", "object": "customer"})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer())
+    responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_on_gone/detach", status=400,
+                  json=_no_such("customer", "cus_gone"))
+
+    with django_db_on_commit():
+        response = _pay(client, invoice, save_card=True)
+
+    assert response.status_code == 201, response.json()
+    assert StripeCustomer.objects.get(customer=customer).stripe_customer_id == "cus_new"
+    retried = [c for c in responses.calls if c.request.url.endswith("/payment_intents")]
+    assert [_sent(c)["customer"] for c in retried] == ["cus_gone", "cus_new"]
+    (created,) = [c for c in responses.calls if c.request.url.endswith("/customers")]
+    # Its own key: within 24 h Stripe would replay `customer:<pk>`'s first answer, the forgotten id.
+    assert created.request.headers["Idempotency-Key"] == f"customer:{customer.pk}:after:cus_gone"
+    old_card.refresh_from_db()
+    assert old_card.deleted_at is not None  # it went with the forgotten Stripe customer: no longer offered
+
+
+def _next_payment_pk():
+    last = PaymentTransaction.objects.order_by("-pk").first()
+    return (last.pk if last else 0) + 1
+
+
+@responses.activate
+def test_a_saved_card_stripe_no_longer_knows_is_removed_and_nothing_is_charged(stripe_on):
+    customer, client, invoice = _signed_in()
+    StripeCustomer.objects.create(customer=customer, stripe_customer_id="cus_gone")
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_on_gone")
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=400, json=_no_such("customer", "cus_gone"))
+
+    refused = client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
+                                                    "payment_method_id": card.pk}, format="json")
+
+    assert refused.status_code == 400 and "no longer available" in refused.json()["message"]
+    card.refresh_from_db()
+    assert card.deleted_at is not None and not StripeCustomer.objects.filter(customer=customer).exists()
+    assert PaymentTransaction.objects.get().status == "failed"
+    assert not NotificationLog.objects.filter(event="payment_failed").exists()
+
+
+@responses.activate
+def test_any_other_refusal_keeps_the_stripe_customer(stripe_on):
+    customer, client, invoice = _signed_in()
+    StripeCustomer.objects.create(customer=customer, stripe_customer_id="cus_kept")
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=400, json={"error": {
+        "type": "invalid_request_error", "code": "parameter_invalid_integer", "param": "amount", "message": "bad"}})
+
+    assert _pay(client, invoice, save_card=True).status_code == 402
+    assert StripeCustomer.objects.get(customer=customer).stripe_customer_id == "cus_kept"  # not forgotten
+
+
+@responses.activate
+def test_a_declined_attempt_is_cancelled_at_stripe_so_it_cannot_be_charged_later(client, stripe_on):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice, save=False)
+    responses.add(responses.POST, f"{STRIPE}/payment_intents/pi_3Card01/cancel",
+                  json=_intent_answer() | {"status": "canceled"})
+    error = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "No"}
+
+    post_event(client, event("evt_decl", "payment_intent.payment_failed",
+                             intent(payment, status="requires_payment_method", error=error)))
+
+    assert [c.request.url for c in responses.calls] == [f"{STRIPE}/payment_intents/pi_3Card01/cancel"]
+    assert _sent(responses.calls[0]) == {"cancellation_reason": "abandoned"}
+
+
+@responses.activate
+def test_a_declined_saved_card_s_intent_is_cancelled_too(stripe_on, django_db_on_commit):
+    customer, client, invoice = _signed_in()
+    StripeCustomer.objects.create(customer=customer, stripe_customer_id="cus_77")
+    card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
+                                        last_four="4242", provider_token="pm_4242")
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=402, json={"error": {
+        "type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Declined",
+        "payment_intent": {"id": "pi_3Declined", "object": "payment_intent", "status": "requires_payment_method"}}})
+    responses.add(responses.POST, f"{STRIPE}/payment_intents/pi_3Declined/cancel",
+                  json=_intent_answer(pi="pi_3Declined") | {"status": "canceled"})
+
+    with django_db_on_commit():
+        declined = client.post("/api/payments/process", {"flow": "saved_method", "invoice_id": invoice.pk,
+                                                         "payment_method_id": card.pk}, format="json")
+
+    assert declined.status_code == 402
+    assert responses.calls[-1].request.url == f"{STRIPE}/payment_intents/pi_3Declined/cancel"
+
+
+@responses.activate
+def test_the_same_card_saved_again_is_listed_once(stripe_on, django_db_on_commit):
+    customer, _, invoice = _signed_in()
+    payment = _pending(customer, invoice)
+    first = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Mastercard ***4444",
+                                         last_four="4444", provider_token="pm_first", card_expiry_month=9,
+                                         card_expiry_year=2031)
+    _card_at_stripe(card="pm_again")  # the same Mastercard ***4444 09/2031, a new Stripe copy
+    responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_again/detach",
+                  json={"id": "pm_again", "object": "payment_method", "customer": None, "card": {"last4": "4444"}})
+
+    with django_db_on_commit():
+        assert stripe_card_save_after_payment(payment.pk, "pm_again") == first
+    assert PaymentMethod.objects.filter(customer=customer, deleted_at__isnull=True).count() == 1
+    assert responses.calls[-1].request.url == f"{STRIPE}/payment_methods/pm_again/detach"  # no clutter at Stripe
+    _card_at_stripe(card="pm_other", customer="cus_77")
+    responses.replace(responses.GET, f"{STRIPE}/payment_methods/pm_other", json={
+        "id": "pm_other", "object": "payment_method", "type": "card", "customer": "cus_77",
+        "card": {"brand": "mastercard", "last4": "4444", "exp_month": 10, "exp_year": 2031}})
+    assert stripe_card_save_after_payment(payment.pk, "pm_other") != first  # positive control: another expiry
+
+
+def test_the_result_page_is_never_cached_and_refreshes_without_history(client):
+    customer = CustomerFactory()
+    invoice = make_invoice(customer, "120.00")
+    PaymentTransaction.objects.create(customer=customer, invoice=invoice, amount=Decimal("120.00"), method="stripe",
+                                      provider="stripe", reference=f"{invoice.number}-CARD02", status="pending")
+    page = client.get(f"/payments/result/{invoice.number}-CARD02")
+    assert "no-store" in page["Cache-Control"] or "no-cache" in page["Cache-Control"]
+    assert 'window.location.replace("?check=1")' in page.content.decode()
