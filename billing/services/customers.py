@@ -174,33 +174,32 @@ def customer_create(*, first_name: str, last_name: str, email: str, phone: str =
     return customer
 
 
+def _customer_number_set(*, customer: Customer, field: str, raw: str, rule) -> Customer:
+    """Set one of the business numbers (`vat_number`, `registration_number`) under the customer's row lock,
+    through its rule (`rule(raw, account_type=...)`); ZOHO gets the customer again when it changed."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        value = rule(raw, account_type=locked.account_type)
+        if value != getattr(locked, field):
+            setattr(locked, field, value)
+            locked.save(update_fields=[field, "updated_at"])
+            _enqueue_zoho_customer_sync(locked)
+    setattr(customer, field, getattr(locked, field))
+    return locked
+
+
 def customer_vat_number_set(*, customer: Customer, vat_number: str) -> Customer:
     """Set (or clear, with "") a business customer's VAT number; it prints on their tax invoices from
     the next render and ZOHO gets it with the customer. CustomerError for a bad number or a personal account."""
-    with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        value = vat_number_clean(vat_number, account_type=locked.account_type)
-        if value != locked.vat_number:
-            locked.vat_number = value
-            locked.save(update_fields=["vat_number", "updated_at"])
-            _enqueue_zoho_customer_sync(locked)
-    customer.vat_number = locked.vat_number
-    return locked
+    return _customer_number_set(customer=customer, field="vat_number", raw=vat_number, rule=vat_number_clean)
 
 
 def customer_registration_number_set(*, customer: Customer, registration_number: str) -> Customer:
     """Set (or clear, with "") a business customer's company registration number; NetCash mandates
     requested from then on carry it (`payments.services.mandates.mandate_add_request`) and ZOHO gets the
     customer again. CustomerError for a bad number or a personal account."""
-    with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        value = registration_number_clean(registration_number, account_type=locked.account_type)
-        if value != locked.registration_number:
-            locked.registration_number = value
-            locked.save(update_fields=["registration_number", "updated_at"])
-            _enqueue_zoho_customer_sync(locked)
-    customer.registration_number = locked.registration_number
-    return locked
+    return _customer_number_set(customer=customer, field="registration_number", raw=registration_number,
+                                rule=registration_number_clean)
 
 
 def _enqueue_zoho_customer_sync(customer: Customer) -> None:
