@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from billing.models import Invoice
 from payments.errors import NotifyRejected
 from payments.models import PaymentTransaction
@@ -13,6 +15,16 @@ INVOICE_PREFIX = "INV-"
 # (portal/reports.py) count these statuses.
 RECEIVED_STATUSES = (PaymentTransaction.Status.COMPLETED, PaymentTransaction.Status.PARTIALLY_REFUNDED,
                      PaymentTransaction.Status.REFUNDED)
+
+
+# Card attempts we stopped before anything was charged (a newer attempt, a changed amount, a card Stripe no
+# longer holds: `payments.services.stripe_payments._cancel_intent`). Kept for staff; not a payment to the customer.
+SUPERSEDED = Q(raw_response__has_key="error_code") & Q(raw_response__error_code="superseded")
+
+
+def payments_shown_to_customers(qs):
+    """`qs` without the card attempts that were stopped before any charge."""
+    return qs.exclude(SUPERSEDED)
 
 
 def _invoices_for_reference(reference: str):

@@ -24,6 +24,7 @@ from billing.services.invoices import due_date_for, invoice_totals, prices_inclu
 from circletel.sandbox import sandbox_gateway_active
 from payments.card_page import card_payments_available
 from payments.models import Mandate, PaymentMethod, PaymentTransaction
+from payments.selectors import payments_shown_to_customers
 from payments.services.methods import payment_method_unusable_reason
 from usage.models import UsageRecord
 
@@ -151,7 +152,8 @@ def customer_invoice(*, customer: Customer, invoice_id) -> Invoice:
 
 def customer_payments(*, customer: Customer, status: str | None = None, method: str | None = None,
                       date_from: date | None = None, date_to: date | None = None):
-    qs = PaymentTransaction.objects.filter(customer_id=customer.pk).select_related("invoice", "receipt")
+    qs = payments_shown_to_customers(
+        PaymentTransaction.objects.filter(customer_id=customer.pk).select_related("invoice", "receipt"))
     if status:
         qs = qs.filter(status=status)
     if method:

@@ -32,7 +32,9 @@ from payments.api.serializers import (
     RefundInput,
     RefundOut,
 )
+from payments.errors import PaymentNotFound
 from payments.models import PaymentMethod, PaymentTransaction
+from payments.selectors import payments_shown_to_customers
 from payments.services.idempotency import (
     IdempotencyKeyInProgress,
     idempotency_begin,
@@ -115,7 +117,7 @@ def _payments_for(user):
     qs = PaymentTransaction.objects.select_related("invoice", "payment_method", "receipt")
     if user.is_staff and not hasattr(user, "customer"):
         return qs
-    return qs.filter(customer=customer_for_user(user))
+    return payments_shown_to_customers(qs.filter(customer=customer_for_user(user)))
 
 
 def _payment_or_404(user, pk: int) -> PaymentTransaction:
@@ -162,8 +164,8 @@ class ProcessPaymentView(PaymentsAPIView):
             method = PaymentMethod.objects.filter(pk=v["payment_method_id"], customer=customer,
                                                   deleted_at__isnull=True).first()
             if method is None:
-                raise Http404("This saved card is not available (it may have been removed). Choose another way "
-                              "to pay.")
+                raise PaymentNotFound("This saved card is not available any more (it may have been removed). "
+                                      "Choose another way to pay.", {"removed": [v["payment_method_id"]]})
             result = payment_intent_create_for_invoice(invoice=invoice, payment_method=method,
                                                        build_url=request.build_absolute_uri,
                                                        expected_amount=v.get("expected_amount"))
@@ -181,7 +183,8 @@ class ProcessPaymentView(PaymentsAPIView):
 
             result = payment_intent_create_for_invoice(invoice=invoice, save_card=v["save_card"],
                                                        build_url=request.build_absolute_uri,
-                                                       expected_amount=v.get("expected_amount"))
+                                                       expected_amount=v.get("expected_amount"),
+                                                       new_attempt=v["new_attempt"])
             return 201, {"flow": flow, "payment": PaymentOut(result.payment).data,
                          "amount_cents": result.intent.amount,
                          "client_secret": result.intent.client_secret, "payment_intent": result.intent.id,

@@ -56,6 +56,8 @@ class ProcessInput(serializers.Serializer):
         max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False,
         help_text="The amount (ZAR) the customer agreed to pay: 409 `extra.amount_due` when the invoice now owes "
                   "another amount (a saved card is charged at once).")
+    new_attempt = serializers.BooleanField(default=False, help_text="stripe: start a new attempt rather than "
+                                           "reuse the open one (after Stripe declined it in the page).")
     save_card = serializers.BooleanField(default=False, help_text="stripe: keep the card for next time (saved "
                                          "once the payment succeeds; 409 when you have the most saved methods).")
 

@@ -81,7 +81,7 @@ def _invoice_amount_due(invoice: Invoice) -> Decimal:
 
 
 def _reserve_payment(*, invoice: Invoice, amount: Decimal, payment_method: PaymentMethod | None,
-                     save_card: bool = False) -> PaymentTransaction:
+                     save_card: bool = False, reuse: bool = True) -> PaymentTransaction:
     """A pending Stripe payment for the invoice: reuse the open one for the same amount, card and
     save choice (so a repeated click replays the same intent: one payment row never has two intents),
     else create one. The save choice is kept on the pending row (`raw_response.save_card`) because the
@@ -90,7 +90,7 @@ def _reserve_payment(*, invoice: Invoice, amount: Decimal, payment_method: Payme
         existing = (PaymentTransaction.objects.select_for_update()
                     .filter(invoice=invoice, provider=PROVIDER, status=Status.PENDING, amount=amount,
                             payment_method=payment_method, raw_response__save_card=save_card)
-                    .order_by("-pk").first())
+                    .order_by("-pk").first()) if reuse else None
         if existing is not None:
             return existing
         return PaymentTransaction.objects.create(
@@ -109,7 +109,7 @@ def _store_intent(payment: PaymentTransaction, intent: stripe_client.PaymentInte
 
 def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: PaymentMethod | None = None,
                                       save_card: bool = False, build_url=None,
-                                      expected_amount: Decimal | None = None) -> IntentResult:
+                                      expected_amount: Decimal | None = None, new_attempt: bool = False) -> IntentResult:
     """Create (or replay) the payment intent for the invoice's amount due.
 
     Without `payment_method` the caller hands `intent.client_secret` to Stripe.js (the Payment
@@ -121,6 +121,8 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
     absolute return URL (our result page) a redirect-based authentication comes back to.
     `expected_amount`, the amount the customer saw and agreed to, refuses (AmountDueChanged, 409) when the
     invoice now owes something else: a saved card is charged at once, so it must be what they agreed to.
+    `new_attempt` (the page, after Stripe declined the last one) never reuses the open attempt: a new row
+    and intent, the old intent cancelled, so a late decline event for the old one cannot touch the new.
     """
     if not stripe_client.is_configured():
         # Checked before anything is reserved: no key means no card payments, never a 500.
@@ -147,7 +149,8 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
             info = classify(exc)
             logger.warning("stripe customer for %s failed: %s (%s)", invoice.number, info.code, info.raw[:200])
             raise PaymentDeclined(info) from exc
-    payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method, save_card=save_card)
+    payment = _reserve_payment(invoice=invoice, amount=amount, payment_method=payment_method, save_card=save_card,
+                               reuse=not new_attempt)
     _cancel_older_attempts(payment)  # before a saved card is charged: one live card attempt per invoice
     return_url = build_url(reverse("payments:result", args=[payment.reference])) if build_url else None
 
@@ -165,11 +168,14 @@ def payment_intent_create_for_invoice(*, invoice: Invoice, payment_method: Payme
             gone = _stripe_does_not_know(exc)
             if gone is None:
                 raise
-            _stripe_forgot(customer=invoice.customer, what=gone, card_id=card_id)
+            removed = _stripe_forgot(customer=invoice.customer, what=gone, card_id=card_id)
             if card_id is not None:  # the saved card went with it: nothing was charged
-                _cancel_intent(payment, why="The saved card is no longer available at Stripe.")
-                raise PaymentError("This saved card is no longer available at our card processor, so we removed "
-                                   "it. Please pay with another card.", {"payment_method": payment_method.pk}) from exc
+                _cancel_intent(payment, why="Not charged: the saved card is no longer available.")
+                several = len(removed) > 1
+                raise PaymentError(
+                    f"{'Your saved cards are' if several else 'This saved card is'} no longer available at our card "
+                    f"processor, so we removed {'them' if several else 'it'}. Please pay with another card.",
+                    {"payment_method": payment_method.pk, "removed": removed}) from exc
             # A new card: a new Stripe customer to keep it on, once (parameters differ: a new key).
             intent = create(stripe_customer_for(customer=invoice.customer, replacing=stripe_customer_id or ""),
                             f"payment:{payment.pk}:again")
@@ -233,9 +239,9 @@ def _open_attempts(payment: PaymentTransaction):
 
 def _cancel_older_attempts(payment: PaymentTransaction) -> None:
     for older in _open_attempts(payment).filter(pk__lt=payment.pk, provider_transaction_id__isnull=False):
-        if not _cancel_intent(older, why="Replaced by a newer payment attempt for the same invoice.",
+        if not _cancel_intent(older, why="Not charged: replaced by a newer attempt.",
                               reason="duplicate"):
-            _cancel_intent(payment, why="Another card payment for this invoice was already going through.",
+            _cancel_intent(payment, why="Not charged: another payment for this invoice was going through.",
                            reason="duplicate")
             raise PaymentInProgress("A card payment for this invoice is already going through. Check your "
                                     "payments before paying again.", {"reference": older.reference})
@@ -243,7 +249,7 @@ def _cancel_older_attempts(payment: PaymentTransaction) -> None:
 
 def _give_way_to_newer_attempts(payment: PaymentTransaction) -> None:
     if _open_attempts(payment).filter(pk__gt=payment.pk).exists() and _cancel_intent(
-            payment, why="Replaced by a newer payment attempt for the same invoice.", reason="duplicate"):
+            payment, why="Not charged: replaced by a newer attempt.", reason="duplicate"):
         # (Not cancelled: a saved card was charged already; it completes below and the newer attempt gives way.)
         raise PaymentInProgress("This invoice is being paid in another window or tab: please finish there.",
                                 {"reference": payment.reference})
@@ -262,7 +268,7 @@ def stripe_open_intents_review(customer_id: int) -> int:
         invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
         owed = invoice.amount_due if invoice.is_open else Decimal("0.00")
         if attempt.amount != owed and _cancel_intent(
-                attempt, why=f"Cancelled: invoice {invoice.number} now owes {owed} (the attempt was for {attempt.amount}).",
+                attempt, why=f"Not charged: invoice {invoice.number} now owes {owed} (the attempt was for {attempt.amount}).",
                 reason="abandoned"):
             cancelled += 1
     return cancelled
@@ -335,7 +341,7 @@ def _stripe_does_not_know(exc: PermanentProviderError) -> str | None:
     return None
 
 
-def _stripe_forgot(*, customer: Customer, what: str, card_id: str | None) -> None:
+def _stripe_forgot(*, customer: Customer, what: str, card_id: str | None) -> list[int]:
     """Stripe no longer knows our customer's Stripe id (or one saved card): forget it, and remove the saved
     cards that went with it so they are no longer offered. A new Stripe customer is made when next needed."""
     from payments.services.methods import payment_method_remove
@@ -345,10 +351,12 @@ def _stripe_forgot(*, customer: Customer, what: str, card_id: str | None) -> Non
         StripeCustomer.objects.filter(customer=customer).delete()
     else:
         cards = cards.filter(provider_token=card_id)
+    removed = [card.pk for card in cards]
     for card in cards:
         payment_method_remove(method=card)
     logger.warning("stripe does not know the %s of %s (%s): forgotten, %d saved card(s) removed", what,
-                   customer.account_number, card_id or "-", len(cards))
+                   customer.account_number, card_id or "-", len(removed))
+    return removed
 
 
 

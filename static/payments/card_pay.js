@@ -23,6 +23,7 @@
   var loading = document.getElementById("card-loading");
   var savedButtons = Array.prototype.slice.call(document.querySelectorAll("[data-saved-card]"));
   var busy = false;
+  var declined = false;
 
   function csrfToken() {
     var input = document.querySelector("input[name=csrfmiddlewaretoken]");
@@ -61,6 +62,13 @@
 
   function failed(error) {
     if (error.amountDue) { return amountChanged(error.amountDue); }
+    (error.removed || []).forEach(function (id) {  // no longer offered: take their buttons off the page
+      savedButtons = savedButtons.filter(function (b) {
+        if (Number(b.dataset.savedCard) !== Number(id)) { return true; }
+        b.parentNode.parentNode.removeChild(b.parentNode);
+        return false;
+      });
+    });
     showError(error.message);
   }
 
@@ -69,9 +77,8 @@
     // (`payment_intent_unexpected_state`: cancelled because the invoice changed or was paid elsewhere).
     var intent = error.payment_intent || {};
     if (error.code === "payment_intent_unexpected_state" || intent.status === "canceled") {
-      return new Error("This payment attempt was stopped because the invoice changed (another payment " +
-                       "arrived, or it was paid in another window). Nothing was charged: reload the page to see " +
-                       "what is due.");
+      return new Error("This payment attempt was stopped and nothing was charged (the invoice may have " +
+                       "changed, or it is being paid in another window). Reload the page to see what is due.");
     }
     return new Error(error.message);
   }
@@ -98,6 +105,7 @@
         if (!response.ok) {
           var error = new Error(data.message || "The payment could not be started. Please try again in a moment.");
           error.amountDue = data.extra && data.extra.amount_due;  // 409: the invoice now owes another amount
+          error.removed = (data.extra && data.extra.removed) || [];  // saved cards that are gone
           throw error;
         }
         return data;
@@ -132,13 +140,19 @@
     setBusy(true, button);
     elements.submit().then(function (submitted) {
       if (submitted.error) { throw new Error(submitted.error.message); }
-      return startPayment({invoice_id: config.invoice_id, flow: "stripe", save_card: !!(saveBox && saveBox.checked)});
+      return startPayment({invoice_id: config.invoice_id, flow: "stripe", save_card: !!(saveBox && saveBox.checked),
+                           new_attempt: declined});
     }).then(function (data) {
       if (data.amount_cents !== config.amount_cents) { return amountChanged(data.payment.amount); }
       return stripe.confirmPayment({elements: elements, clientSecret: data.client_secret,
                                     confirmParams: {return_url: data.return_url}, redirect: "if_required"})
         .then(function (result) {
-          if (result.error) { throw stripeError(result.error); }
+          if (result.error) {
+            // Declined (or stopped): the next Pay is a new attempt, so a late decline event for this one
+            // can never mark the next one failed.
+            declined = true;
+            throw stripeError(result.error);
+          }
           finish(data);
         });
     }).catch(failed);

@@ -541,8 +541,8 @@ def test_a_stripe_customer_stripe_no_longer_knows_is_replaced_for_a_new_card(str
     old_card = PaymentMethod.objects.create(customer=customer, method_type="card", display_name="Visa ***4242",
                                             last_four="4242", provider_token="pm_on_gone", card_expiry_month=1,
                                             card_expiry_year=2099)
-    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=400, json=_no_such("customer", "cus_gone"),
-                  match=[responses.matchers.header_matcher({"Idempotency-Key": f"payment:{_next_payment_pk()}"})])
+    # Registered for the same URL: `responses` answers them in this order (the first refuses, the retry passes).
+    responses.add(responses.POST, f"{STRIPE}/payment_intents", status=400, json=_no_such("customer", "cus_gone"))
     responses.add(responses.POST, f"{STRIPE}/customers", json={"id": "cus_new", "object": "customer"})
     responses.add(responses.POST, f"{STRIPE}/payment_intents", json=_intent_answer())
     responses.add(responses.POST, f"{STRIPE}/payment_methods/pm_on_gone/detach", status=400,
@@ -562,11 +562,6 @@ def test_a_stripe_customer_stripe_no_longer_knows_is_replaced_for_a_new_card(str
     assert old_card.deleted_at is not None  # it went with the forgotten Stripe customer: no longer offered
 
 
-def _next_payment_pk():
-    last = PaymentTransaction.objects.order_by("-pk").first()
-    return (last.pk if last else 0) + 1
-
-
 @responses.activate
 def test_a_saved_card_stripe_no_longer_knows_is_removed_and_nothing_is_charged(stripe_on):
     customer, client, invoice = _signed_in()
@@ -579,6 +574,7 @@ def test_a_saved_card_stripe_no_longer_knows_is_removed_and_nothing_is_charged(s
                                                     "payment_method_id": card.pk}, format="json")
 
     assert refused.status_code == 400 and "no longer available" in refused.json()["message"]
+    assert refused.json()["extra"]["removed"] == [card.pk]  # the page takes its button off
     card.refresh_from_db()
     assert card.deleted_at is not None and not StripeCustomer.objects.filter(customer=customer).exists()
     assert PaymentTransaction.objects.get().status == "failed"
@@ -661,3 +657,43 @@ def test_the_result_page_is_never_cached_and_refreshes_without_history(client):
     page = client.get(f"/payments/result/{invoice.number}-CARD02")
     assert "no-store" in page["Cache-Control"] or "no-cache" in page["Cache-Control"]
     assert 'window.location.replace("?check=1")' in page.content.decode()
+
+
+# --- third probe: a retry after a decline is a new attempt; stopped attempts are not shown as payments ------
+@responses.activate
+def test_a_new_attempt_after_a_decline_never_reuses_the_open_one(stripe_on):
+    customer, client, invoice = _signed_in()
+    responses.add_callback(
+        responses.POST, f"{STRIPE}/payment_intents", content_type="application/json",
+        callback=lambda request: (200, {}, json.dumps(
+            _intent_answer(pi="pi_" + request.headers["Idempotency-Key"].replace(":", "_")))))
+    _cancel_answers()
+
+    first = _pay(client, invoice).json()
+    again = _pay(client, invoice).json()  # positive control: a repeat without the flag replays the attempt
+    retry = _pay(client, invoice, new_attempt=True).json()
+
+    assert first["payment_intent"] == again["payment_intent"] != retry["payment_intent"]
+    old = PaymentTransaction.objects.get(reference=first["payment"]["reference"])
+    assert (old.status, old.raw_response["error_code"]) == ("failed", "superseded")  # its intent cancelled
+    assert [c.request.url for c in responses.calls if c.request.url.endswith("/cancel")] == [
+        f"{STRIPE}/payment_intents/{first['payment_intent']}/cancel"]
+
+
+def test_stopped_attempts_are_not_listed_as_payments_to_the_customer(stripe_on, admin_client):
+    customer, client, invoice = _signed_in()
+    base = {"customer": customer, "invoice": invoice, "amount": Decimal("350.00"), "method": "stripe",
+            "provider": "stripe"}
+    stopped = PaymentTransaction.objects.create(**base, reference="STOP-1", status="failed",
+                                                raw_response={"error_code": "superseded"})
+    declined = PaymentTransaction.objects.create(**base, reference="DECL-1", status="failed",
+                                                 raw_response={"error_code": "insufficient_funds"})
+    bare = PaymentTransaction.objects.create(**base, reference="BARE-1", status="failed", raw_response={})
+
+    listed = {row["reference"] for row in client.get("/api/payments/history").json()["results"]}
+    page = _page_client(customer).get("/dashboard/payments/").content.decode()
+
+    assert listed == {"DECL-1", "BARE-1"} and stopped.reference not in page and declined.reference in page
+    assert bare.reference in page
+    staff = admin_client.get("/api/payments/history").json()["results"]  # staff see every row
+    assert "STOP-1" in {row["reference"] for row in staff}
