@@ -16,6 +16,9 @@ SCHEDULES = [
                  "every 15 minutes: receipt, PDF and email for completed payments whose receipt task was lost"),
     ScheduleSpec("resolve_unknown_refunds", "payments.tasks.resolve_unknown_refunds", "*/10 * * * *",
                  "every 10 minutes: ask the provider again (same idempotency key) about refunds whose outcome is unknown"),
+    ScheduleSpec("sweep_pending_card_attempts", "payments.tasks.sweep_pending_card_attempts", "25 * * * *",
+                 "hourly at :25: card attempts whose Stripe webhook has not come after 15 minutes are asked of "
+                 "Stripe (booked if it charged); those unfinished after a day are cancelled"),
     ScheduleSpec("prune_idempotency_keys", "payments.tasks.prune_idempotency_keys", "40 * * * *",
                  "hourly at :40: delete API Idempotency-Keys past their 24 h expiry"),
 ]

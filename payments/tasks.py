@@ -198,3 +198,15 @@ def resolve_unknown_refunds(triggered_by: str = "schedule") -> dict:
         run.processed = sum(counts.values())
         run.details.update(counts)
     return counts
+
+
+def sweep_pending_card_attempts(triggered_by: str = "schedule") -> dict:
+    """Card attempts whose webhook has not come: ask Stripe (see `stripe_pending_attempts_sweep`)."""
+    from payments.clients.stripe import is_configured
+    from payments.services.stripe_payments import stripe_pending_attempts_sweep
+
+    with job_run("sweep_pending_card_attempts", triggered_by=triggered_by) as run:
+        counts = stripe_pending_attempts_sweep() if is_configured() else {}
+        run.processed = sum(counts.values())
+        run.details.update(counts)
+    return counts

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -297,6 +298,48 @@ def _intent_in_error(exc: ProviderError) -> str | None:
     `id`), read from the start of the body: `raw` is cut at 2,000 characters, a whole intent can be longer."""
     found = _ERROR_INTENT_ID.search(exc.raw or "")
     return found.group(1) if found else None
+
+
+ASK_STRIPE_AFTER = timedelta(minutes=15)  # a webhook normally lands within seconds
+ABANDONED_AFTER = timedelta(days=1)  # an attempt nobody finished in a day is cancelled
+
+
+def stripe_pending_attempts_sweep(*, now=None, limit: int = 200) -> dict:
+    """Card attempts still pending after ASK_STRIPE_AFTER: ask Stripe what became of each intent (its own
+    statement, server to server) instead of waiting on a webhook that may never come. Succeeded -> booked
+    exactly as the webhook would (`stripe_intent_succeeded`); cancelled at Stripe -> closed here; still open
+    after ABANDONED_AFTER -> cancelled (never charged later); processing or younger -> left. Stripe
+    unreachable for one -> left for the next run. Returns counts per outcome."""
+    now = now or timezone.now()
+    counts = {"booked": 0, "closed": 0, "cancelled": 0, "left": 0, "unreachable": 0}
+    pending = (PaymentTransaction.objects.select_related("customer", "invoice")
+               .filter(provider=PROVIDER, status=Status.PENDING, provider_transaction_id__isnull=False,
+                       created_at__lt=now - ASK_STRIPE_AFTER).order_by("created_at")[:limit])
+    for payment in pending:
+        try:
+            intent = stripe_client.payment_intent_retrieve(payment.provider_transaction_id)
+        except ProviderError as exc:
+            logger.warning("pending card attempt %s: Stripe did not answer (%s)", payment.reference, exc.message)
+            counts["unreachable"] += 1
+            continue
+        if intent.status == "succeeded":
+            with transaction.atomic():
+                stripe_intent_succeeded(intent={
+                    "id": intent.id, "object": "payment_intent", "amount": intent.amount,
+                    "amount_received": intent.amount, "currency": intent.currency.lower(),
+                    "latest_charge": intent.latest_charge, "metadata": intent.metadata,
+                    "payment_method": intent.payment_method})
+            logger.warning("card payment %s booked from Stripe's answer: its webhook never came", payment.reference)
+            counts["booked"] += 1
+        elif intent.status == "canceled":
+            _cancel_intent(payment, why="Not charged: cancelled at Stripe.")
+            counts["closed"] += 1
+        elif intent.status != "processing" and payment.created_at < now - ABANDONED_AFTER:
+            counts["cancelled" if _cancel_intent(payment, why="Not charged: not finished within a day.")
+                   else "left"] += 1
+        else:
+            counts["left"] += 1
+    return counts
 
 
 def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:

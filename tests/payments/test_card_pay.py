@@ -697,3 +697,48 @@ def test_stopped_attempts_are_not_listed_as_payments_to_the_customer(stripe_on, 
     assert bare.reference in page
     staff = admin_client.get("/api/payments/history").json()["results"]  # staff see every row
     assert "STOP-1" in {row["reference"] for row in staff}
+
+
+# --- attempts whose webhook never came: Stripe's own answer books or closes them -----------------------------
+@responses.activate
+def test_the_sweep_books_a_charge_whose_webhook_never_came_and_closes_the_rest(stripe_on):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.services.stripe_payments import stripe_pending_attempts_sweep
+
+    customer, _, invoice = _signed_in()
+    now = timezone.now()
+
+    def attempt(ref, pi, age, inv=invoice):
+        row = PaymentTransaction.objects.create(
+            customer=customer, invoice=inv, amount=inv.total, method="stripe", provider="stripe", reference=ref,
+            status="pending", provider_transaction_id=pi, raw_response={"save_card": False})
+        PaymentTransaction.objects.filter(pk=row.pk).update(created_at=now - age)
+        return row
+
+    charged = attempt("CHARGED-1", "pi_charged", timedelta(minutes=20))
+    fresh = attempt("FRESH-1", "pi_fresh", timedelta(minutes=5), inv=make_invoice(customer, "10.00"))
+    stale = attempt("STALE-1", "pi_stale", timedelta(days=2), inv=make_invoice(customer, "11.00"))
+    young_open = attempt("OPEN-1", "pi_open", timedelta(hours=2), inv=make_invoice(customer, "12.00"))
+    responses.add(responses.GET, f"{STRIPE}/payment_intents/pi_charged", json=_intent_answer(35000, "pi_charged") | {
+        "status": "succeeded", "latest_charge": "ch_9", "metadata": {"kind": "invoice_payment",
+                                                                    "reference": "CHARGED-1"}})
+    responses.add(responses.GET, f"{STRIPE}/payment_intents/pi_stale", json=_intent_answer(1100, "pi_stale"))
+    responses.add(responses.POST, f"{STRIPE}/payment_intents/pi_stale/cancel",
+                  json=_intent_answer(1100, "pi_stale") | {"status": "canceled"})
+    responses.add(responses.GET, f"{STRIPE}/payment_intents/pi_open", json=_intent_answer(1200, "pi_open"))
+
+    counts = stripe_pending_attempts_sweep(now=now)
+
+    assert counts == {"booked": 1, "closed": 0, "cancelled": 1, "left": 1, "unreachable": 0}
+    for row in (charged, fresh, stale, young_open):
+        row.refresh_from_db()
+    assert (charged.status, charged.provider_transaction_id) == ("completed", "pi_charged")
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    assert (stale.status, stale.raw_response["error_code"]) == ("failed", "superseded")
+    assert fresh.status == young_open.status == "pending"  # too young to ask / open for less than a day
+    assert not [c for c in responses.calls if "pi_fresh" in c.request.url]
+    assert stripe_pending_attempts_sweep(now=now)["booked"] == 0  # run again: nothing twice
