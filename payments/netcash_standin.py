@@ -24,9 +24,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
+
+from payments.standin_http import QuietHandler, origin, serve, shut
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -63,7 +65,7 @@ class NiwsStandIn:
     def start(self) -> NiwsStandIn:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, text = standin.handle(body, self.headers.get("SOAPAction", ""))
@@ -74,23 +76,16 @@ class NiwsStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, name="netcash-standin")
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        shut(self.server)
+        self.server = None
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/NIWS/niws_nif.svc"
+        return origin(self.server) + "/NIWS/niws_nif.svc"
 
     # --- SOAP ---------------------------------------------------------------------------------------------
     def handle(self, body: bytes, soap_action: str) -> tuple[int, str]:

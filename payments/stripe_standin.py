@@ -40,10 +40,12 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
+
+from payments.standin_http import QuietHandler, origin, serve, shut
 
 API_VERSION = "2026-06-24.dahlia"
 RETRY_DELAYS = (0.5, 1, 2)  # seconds between webhook attempts (not money)
@@ -138,7 +140,7 @@ class StripeStandIn:
     def start(self, port: int = 0) -> StripeStandIn:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self, method):
                 parts = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else b""
@@ -166,25 +168,19 @@ class StripeStandIn:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="stripe-standin").start()
+        self.server = serve(Handler, port=port, name="stripe-standin")
         threading.Thread(target=self._deliver_loop, daemon=True, name="stripe-standin-webhooks").start()
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            shut(self.server)
             self.server = None
             self._outbox.put(None)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return origin(self.server)
 
     @property
     def js_url(self) -> str:

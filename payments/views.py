@@ -33,8 +33,6 @@ RESULT_REFRESH_SECONDS = 5
 RESULT_REFRESH_LIMIT = 24  # about two minutes of "we are confirming" before the page stops refreshing
 _S = PaymentTransaction.Status
 PAYNOW_PROVIDERS = (PaymentTransaction.Provider.NETCASH, PaymentTransaction.Provider.SANDBOX)
-PROVIDER_LABELS = {PaymentTransaction.Provider.NETCASH: "NetCash", PaymentTransaction.Provider.SANDBOX: "NetCash",
-                   PaymentTransaction.Provider.STRIPE: "Stripe", PaymentTransaction.Provider.PAYPAL: "PayPal"}
 RESULT_STATES = {_S.COMPLETED: "paid", _S.PARTIALLY_REFUNDED: "paid", _S.REFUNDED: "refunded",
                  _S.REVERSED: "reversed", _S.FAILED: "declined", _S.PENDING: "pending"}
 
@@ -66,7 +64,9 @@ def payment_result(request, reference: str):
         "payment": payment, "state": state, "reference": reference, "invoice": invoice if owner else None,
         "refresh": refresh, "refresh_seconds": RESULT_REFRESH_SECONDS, "next_check": check + 1,
         "gave_up": waiting and not refresh,
-        "provider_label": PROVIDER_LABELS.get(payment.provider, "the payment provider") if payment else "NetCash",
+        # The sandbox plays NetCash; the others by their own names (the model's labels).
+        "provider_label": ("NetCash" if not payment or payment.provider in PAYNOW_PROVIDERS
+                           else payment.get_provider_display()),
     })
 
 

@@ -452,8 +452,7 @@ def invoice_pay(request, number: str):
             return redirect("dashboard:invoices")
         return render(request, "payments/paynow_redirect.html", {"form": form, "invoice": invoice,
                                                                  "amount": Decimal(form.fields["p4"])})
-    invoice.refresh_from_db(fields=["status", "amount_paid", "amount_due"])
-    if not invoice.is_open or invoice.amount_due <= 0:
+    if not invoice.is_open or invoice.amount_due <= 0:  # as fresh as invoice_checkout read it, refused or not
         messages.error(request, "This invoice has nothing left to pay.")
         return redirect("dashboard:invoice", pk=invoice.pk)
     customer = invoice.customer

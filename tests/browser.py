@@ -38,6 +38,21 @@ def chromium():
             browser.close()
 
 
+@contextmanager
+def live_page(browser, live_server, settings, *, timeout_ms: int = 10_000, **context_options):
+    """A page on the live server in a context of its own. The test server speaks plain http, so the
+    session and CSRF cookies are not marked Secure (the browser would not send them back)."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    context = browser.new_context(base_url=live_server.url, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def sign_in(page, user, next_url="/dashboard/"):
     """Sign in through the real form (the sign-in lockout needs the request) and wait for the redirect."""
     page.goto(f"/accounts/login/?next={next_url}")

@@ -342,12 +342,6 @@ def stripe_pending_attempts_sweep(*, now=None, limit: int = 200) -> dict:
     return counts
 
 
-def payment_intent_retrieve(*, payment: PaymentTransaction) -> stripe_client.PaymentIntent:
-    if payment.provider != PROVIDER or not payment.provider_transaction_id:
-        raise PaymentError("This payment has no Stripe payment intent.", {"reference": payment.reference})
-    return stripe_client.payment_intent_retrieve(payment.provider_transaction_id)
-
-
 def _fail(payment: PaymentTransaction, info: ProviderErrorInfo, *, intent_id: str | None = None) -> PaymentTransaction:
     """A declined card attempt. No "payment failed" email: every Stripe attempt here is made with the
     customer on the pay page, which shows Stripe's answer at once and lets them try again."""
@@ -394,6 +388,7 @@ def _stripe_forgot(*, customer: Customer, what: str, card_id: str | None) -> lis
         StripeCustomer.objects.filter(customer=customer).delete()
     else:
         cards = cards.filter(provider_token=card_id)
+    cards = list(cards)
     removed = [card.pk for card in cards]
     for card in cards:
         payment_method_remove(method=card)

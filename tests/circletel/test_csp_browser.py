@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentTransaction
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, live_page, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -37,14 +37,10 @@ def violations():
 
 @pytest.fixture
 def page(browser, live_server, settings, violations):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    context = browser.new_context(base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    pg.on("console", lambda msg: violations.append(f"{pg.url}: {msg.text}") if POLICY_WORDS.search(msg.text) else None)
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings) as pg:
+        pg.on("console", lambda msg: violations.append(f"{pg.url}: {msg.text}") if POLICY_WORDS.search(msg.text)
+              else None)
+        yield pg
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from billing.services.invoices import LineSpec, invoice_create
 from billing.services.ledger_check import ledger_differences
 from payments.models import PaymentMethod, PaymentTransaction
 from payments.stripe_standin import StripeStandIn
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, live_page, sign_in
 from tests.portal.factories import customer_with_login
 
 pytestmark = BROWSER_MARKS
@@ -38,15 +38,10 @@ def standin(live_server, settings):
 
 @pytest.fixture
 def page(browser, live_server, settings, standin, tasks_run_inline):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    context = browser.new_context(base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    pg.csp_violations = []
-    pg.on("console", lambda msg: "Content Security Policy" in msg.text and pg.csp_violations.append(msg.text))
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings, timeout_ms=15_000) as pg:
+        pg.csp_violations = []
+        pg.on("console", lambda msg: "Content Security Policy" in msg.text and pg.csp_violations.append(msg.text))
+        yield pg
 
 
 def _invoice(customer, amount="799.00"):
@@ -59,6 +54,11 @@ def _fill_card(page, number, expiry="12 / 34", cvc="123"):
     frame.get_by_label("Card number").fill(number)
     frame.get_by_label("Expiration date").fill(expiry)
     frame.get_by_label("Security code").fill(cvc)
+
+
+def _sign_in_to_pay(page, customer, invoice):
+    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
+    expect(page.get_by_test_id("card-submit")).to_be_enabled()  # the Payment Element is mounted
 
 
 def _open_pay_page(page, invoice):
@@ -76,8 +76,7 @@ def _expect_paid(page, invoice):
 def test_new_card_saved_then_reused_for_the_next_invoice(page, standin):
     customer = customer_with_login(first_name="Lerato")
     first, second = _invoice(customer, "799.00"), _invoice(customer, "450.00")
-    sign_in(page, customer.user, f"/billing/invoices/{first.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, first)
     expect(page.get_by_test_id("pay-amount")).to_have_text("R 799.00")
     expect(page.get_by_test_id("paynow-submit")).to_be_visible()  # Pay Now (sandbox) stays offered beside cards
     expect(page.get_by_test_id("saved-cards")).to_have_count(0)
@@ -105,8 +104,7 @@ def test_new_card_saved_then_reused_for_the_next_invoice(page, standin):
 def test_three_d_secure_in_the_page_for_a_new_and_a_saved_card(page, standin):
     customer = customer_with_login()
     first, second = _invoice(customer, "300.00"), _invoice(customer, "200.00")
-    sign_in(page, customer.user, f"/billing/invoices/{first.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, first)
     _fill_card(page, "4000 0027 6000 3184")  # Stripe's test card that always asks for 3-D Secure
     page.get_by_test_id("save-card").check()
     page.get_by_test_id("card-submit").click()
@@ -127,8 +125,7 @@ def test_three_d_secure_in_the_page_for_a_new_and_a_saved_card(page, standin):
 def test_failed_authentication_and_a_decline_take_nothing_and_another_card_pays(page, standin):
     customer = customer_with_login()
     invoice = _invoice(customer, "650.00")
-    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, invoice)
 
     _fill_card(page, "4000 0027 6000 3184")
     page.get_by_test_id("card-submit").click()
@@ -156,8 +153,7 @@ def test_failed_authentication_and_a_decline_take_nothing_and_another_card_pays(
 def test_an_incomplete_card_is_refused_in_the_page_before_anything_is_created(page, standin):
     customer = customer_with_login()
     invoice = _invoice(customer, "120.00")
-    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, invoice)
     page.frame_locator(CARD_FRAME).get_by_label("Card number").fill("4242 4242")
     page.get_by_test_id("card-submit").click()
     expect(page.get_by_test_id("card-error")).to_be_visible()
@@ -170,8 +166,7 @@ def test_two_windows_cannot_both_charge_one_invoice(page, standin):
     cancels the older one. (Tabs with the same choice share one intent: Stripe charges it once.)"""
     customer = customer_with_login()
     invoice = _invoice(customer, "999.00")
-    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, invoice)
     _fill_card(page, "4000 0027 6000 3184")
     page.get_by_test_id("save-card").check()  # another choice than the second tab's: its own attempt and intent
     page.get_by_test_id("card-submit").click()
@@ -197,8 +192,7 @@ def test_an_amount_due_that_changes_while_the_page_is_open_is_shown_before_anyth
 
     customer = customer_with_login()
     invoice = _invoice(customer, "799.00")
-    sign_in(page, customer.user, f"/billing/invoices/{invoice.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, invoice)
     payment_complete(reference="EFT-PART-1", amount=Decimal("300.00"), customer=customer, method="eft",
                      provider="manual", invoice=invoice)  # an EFT lands while the customer is on the page
 
@@ -221,8 +215,7 @@ def test_cards_stripe_no_longer_holds_are_removed_and_a_new_card_still_pays(page
     blocked every card payment. Now it is replaced, and the saved cards that went with it are removed."""
     customer = customer_with_login()
     first, second = _invoice(customer, "250.00"), _invoice(customer, "260.00")
-    sign_in(page, customer.user, f"/billing/invoices/{first.number}/pay")
-    expect(page.get_by_test_id("card-submit")).to_be_enabled()
+    _sign_in_to_pay(page, customer, first)
     _fill_card(page, "4242 4242 4242 4242")
     page.get_by_test_id("save-card").check()
     page.get_by_test_id("card-submit").click()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import BillingAccount
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, live_page, sign_in
 from tests.factories import CustomerServiceFactory, UserFactory
 from tests.portal.factories import (
     InvoiceFactory,
@@ -38,14 +38,9 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def page(browser, live_server, settings):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(accept_downloads=True, base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings, accept_downloads=True) as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from billing.models import BillingAccount
 from payments.models import PaymentMethod, PaymentTransaction
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, live_page, sign_in
 from tests.factories import CustomerServiceFactory
 from tests.portal.factories import InvoiceFactory, customer_with_login, payment_method
 
@@ -26,15 +26,10 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def page(browser, live_server, settings, tasks_run_inline):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
     settings.SANDBOX_GATEWAY_ENABLED = True
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(base_url=live_server.url, accept_downloads=True)
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings, timeout_ms=15_000, accept_downloads=True) as pg:
+        yield pg
 
 
 def shot(page, name):

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from notifications.models import NotificationLog
 from payments.models import Mandate, PaymentMethod
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, live_page, sign_in
 from tests.portal.factories import customer_with_login, payment_method
 
 pytestmark = BROWSER_MARKS
@@ -14,15 +14,10 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def page(browser, live_server, settings, tasks_run_inline):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
     settings.SANDBOX_GATEWAY_ENABLED = True
     settings.NETCASH = {**settings.NETCASH, "DEBIT_ORDER_SERVICE_KEY": ""}  # no NetCash: the sandbox signs
-    context = browser.new_context(base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings, timeout_ms=15_000) as pg:
+        yield pg
 
 
 def _add_debit_order(page):

@@ -4,6 +4,8 @@ import time
 import pytest
 import stripe
 
+from tests.browser import live_page
+
 WHSEC = "whsec_test_reservations_0123456789"
 
 
@@ -51,13 +53,8 @@ def signed(payload: dict, secret: str = WHSEC, timestamp=None) -> tuple[str, str
 @pytest.fixture
 def sandbox_page(browser, live_server, settings):
     """A browser page on the live server with the sandbox gateway as the only payment provider."""
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
     settings.SANDBOX_GATEWAY_ENABLED = True
     settings.STRIPE = {**settings.STRIPE, "SECRET_KEY": "", "WEBHOOK_SECRET": ""}
     settings.PAYPAL = {**settings.PAYPAL, "CLIENT_ID": "", "CLIENT_SECRET": ""}
-    context = browser.new_context(base_url=live_server.url)
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
+    with live_page(browser, live_server, settings) as pg:
+        yield pg
